@@ -1,0 +1,208 @@
+// Package build turns a Dockerfile and its context into an OCI image layout
+// on disk, using a BuildKit daemon. It knows nothing about tags or registries
+// it pushes to: its Result is a directory and a digest.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli/config/types"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/util/progress/progressui"
+	digest "github.com/opencontainers/go-digest"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrUnreachable is returned by Connect when no BuildKit daemon answers.
+var ErrUnreachable = errors.New("buildkitd unreachable")
+
+// connectTimeout bounds the Info call that proves buildkitd is there: a
+// daemon that does not answer within it will not build anything either.
+const connectTimeout = 10 * time.Second
+
+// Builder builds images with one BuildKit daemon.
+type Builder struct {
+	c *client.Client
+}
+
+// TLS configures mutual TLS to a remote buildkitd. Fields are file paths.
+type TLS struct {
+	CA, Cert, Key, ServerName string
+}
+
+type options struct {
+	tls *TLS
+}
+
+// Opt configures Connect.
+type Opt func(*options)
+
+// WithTLS talks to buildkitd over mutual TLS.
+func WithTLS(t TLS) Opt {
+	return func(o *options) { o.tls = &t }
+}
+
+// Connect dials buildkitd at addr (unix://, tcp://) and checks that it
+// answers, so that a missing daemon fails the job before anything else runs.
+func Connect(ctx context.Context, addr string, opts ...Opt) (*Builder, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var copts []client.ClientOpt
+	if o.tls != nil {
+		copts = append(copts, client.WithServerConfig(o.tls.ServerName, o.tls.CA))
+		if o.tls.Cert != "" {
+			copts = append(copts, client.WithCredentials(o.tls.Cert, o.tls.Key))
+		}
+	}
+	c, err := client.New(ctx, addr, copts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, addr, err)
+	}
+	ictx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if _, err := c.Info(ictx); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, addr, err)
+	}
+	return &Builder{c: c}, nil
+}
+
+// Close releases the connection to buildkitd.
+func (b *Builder) Close() error { return b.c.Close() }
+
+// Credential lets BuildKit pull base images from a registry that needs a
+// login. It is handed to buildkitd through the session, in memory only.
+type Credential struct {
+	Host, Username, Password string
+}
+
+// Request describes one build.
+type Request struct {
+	ContextDir string
+	Dockerfile string // path to the Dockerfile
+	Target     string
+	BuildArgs  map[string]string
+	Labels     map[string]string
+	Platforms  []string
+	// Credentials for registries the build pulls from.
+	Credentials []Credential
+	// Progress receives BuildKit's plain-text progress.
+	Progress io.Writer
+}
+
+// Result is what a build produced: an OCI image layout and the digest of
+// its top manifest (an image manifest, or an index for several platforms).
+type Result struct {
+	Layout string
+	Digest digest.Digest
+}
+
+// Build runs req and exports the image as an OCI layout into dir, which
+// must not exist yet or be empty.
+func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, error) {
+	opt, err := solveOpt(req, dir)
+	if err != nil {
+		return Result{}, err
+	}
+	progress := req.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	display, err := progressui.NewDisplay(progress, progressui.PlainMode)
+	if err != nil {
+		return Result{}, fmt.Errorf("progress display: %w", err)
+	}
+	ch := make(chan *client.SolveStatus)
+	eg, ctx := errgroup.WithContext(ctx)
+	var resp *client.SolveResponse
+	eg.Go(func() error {
+		var err error
+		resp, err = b.c.Solve(ctx, nil, opt, ch)
+		return err
+	})
+	eg.Go(func() error {
+		_, err := display.UpdateFrom(context.WithoutCancel(ctx), ch)
+		return err
+	})
+	if err := eg.Wait(); err != nil {
+		return Result{}, fmt.Errorf("build failed: %w", err)
+	}
+	d, err := digest.Parse(resp.ExporterResponse["containerimage.digest"])
+	if err != nil {
+		return Result{}, fmt.Errorf("buildkitd reported no image digest: %w", err)
+	}
+	return Result{Layout: dir, Digest: d}, nil
+}
+
+func solveOpt(req Request, dir string) (client.SolveOpt, error) {
+	ctxFS, err := fsutil.NewFS(req.ContextDir)
+	if err != nil {
+		return client.SolveOpt{}, fmt.Errorf("build context %s: %w", req.ContextDir, err)
+	}
+	dfFS, err := fsutil.NewFS(filepath.Dir(req.Dockerfile))
+	if err != nil {
+		return client.SolveOpt{}, fmt.Errorf("dockerfile %s: %w", req.Dockerfile, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return client.SolveOpt{}, fmt.Errorf("layout dir: %w", err)
+	}
+	return client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: frontendAttrs(req),
+		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		Exports: []client.ExportEntry{{
+			Type:      client.ExporterOCI,
+			Attrs:     map[string]string{"tar": "false", "oci-mediatypes": "true"},
+			OutputDir: dir,
+		}},
+		Session: []session.Attachable{authProvider(req.Credentials)},
+	}, nil
+}
+
+func frontendAttrs(req Request) map[string]string {
+	attrs := map[string]string{"filename": filepath.Base(req.Dockerfile)}
+	if req.Target != "" {
+		attrs["target"] = req.Target
+	}
+	if len(req.Platforms) > 0 {
+		attrs["platform"] = strings.Join(req.Platforms, ",")
+	}
+	for k, v := range maps.All(req.BuildArgs) {
+		attrs["build-arg:"+k] = v
+	}
+	for k, v := range maps.All(req.Labels) {
+		attrs["label:"+k] = v
+	}
+	return attrs
+}
+
+// authProvider answers buildkitd's credential requests from memory, so a
+// key never touches a docker config file.
+func authProvider(creds []Credential) session.Attachable {
+	byHost := make(map[string]Credential, len(creds))
+	for _, c := range creds {
+		byHost[c.Host] = c
+	}
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
+			c, ok := byHost[host]
+			if !ok {
+				return types.AuthConfig{}, nil
+			}
+			return types.AuthConfig{ServerAddress: host, Username: c.Username, Password: c.Password}, nil
+		},
+	})
+}

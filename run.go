@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-githubactions"
+
+	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/push"
+)
+
+// errTagDenied marks a tag write the registry refused although the
+// credentials were good: registry-side immutability.
+var errTagDenied = errors.New("the registry refused to overwrite the tag")
+
+// published is what a run produced, for outputs and the summary.
+type published struct {
+	Image      string   `json:"image"`
+	Digest     string   `json:"digest"`
+	Tags       []string `json:"tags"`
+	VersionTag string   `json:"version-tag"`
+	SHATag     string   `json:"sha-tag"`
+	Pushed     bool     `json:"pushed"`
+	Platforms  []string `json:"platforms,omitempty"`
+	Seconds    float64  `json:"seconds"`
+}
+
+// pipeline is one run of the program.
+type pipeline struct {
+	cfg      config
+	action   *githubactions.Action
+	progress io.Writer // BuildKit's plain progress goes here
+}
+
+// run connects, guards, builds, pushes and tags, in that order.
+func (p *pipeline) run(ctx context.Context) (err error) {
+	cfg, action := p.cfg, p.action
+	defer func() {
+		// A bug must still end as one line, never as a stack trace.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	start := time.Now()
+	builder, err := build.Connect(ctx, cfg.BuildkitAddress)
+	if err != nil {
+		return err
+	}
+	defer builder.Close()
+
+	var reg *push.Registry
+	var g *guard.Guard
+	if cfg.Push {
+		if reg, g, err = connectRegistry(ctx, cfg); err != nil {
+			return err
+		}
+		defer reg.Close()
+		if err := g.CheckVersion(ctx, cfg.Version); err != nil {
+			return err
+		}
+	}
+
+	res, cleanup, err := p.buildImage(ctx, builder)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	out := published{
+		Image: cfg.Image, Digest: res.Digest.String(), Platforms: cfg.Platforms,
+		VersionTag: cfg.Image + ":" + cfg.Version, SHATag: cfg.Image + ":" + cfg.shaTag(),
+	}
+	if cfg.Push {
+		if err := p.publish(ctx, reg, g, res); err != nil {
+			return err
+		}
+		out.Pushed = true
+		out.Tags = []string{out.VersionTag, out.SHATag}
+	}
+	out.Seconds = time.Since(start).Round(time.Millisecond).Seconds()
+	report(action, out)
+	return nil
+}
+
+func connectRegistry(ctx context.Context, cfg config) (*push.Registry, *guard.Guard, error) {
+	reg, err := push.New(cfg.Image, push.WithCredentials(cfg.Username, cfg.APIKey), push.WithTLS(cfg.RegistryTLS))
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := reg.Ping(ctx); err != nil {
+		_ = reg.Close()
+		return nil, nil, err
+	}
+	return reg, guard.New(reg, cfg.Image), nil
+}
+
+// buildImage builds into a fresh temporary OCI layout. The returned
+// cleanup removes it and must be called whether the build failed or not.
+func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Result, func(), error) {
+	cfg, action := p.cfg, p.action
+	dir, err := os.MkdirTemp(cfg.TempDir, "build-push-image-")
+	if err != nil {
+		return build.Result{}, func() {}, fmt.Errorf("temp dir: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	action.Group("Build " + cfg.Image)
+	defer action.EndGroup()
+	res, err := b.Build(ctx, build.Request{
+		ContextDir: cfg.Context, Dockerfile: cfg.File, Target: cfg.Target,
+		BuildArgs: cfg.BuildArgs, Labels: cfg.Labels, Platforms: cfg.Platforms,
+		Credentials: registryCredentials(cfg),
+		Progress:    p.progress,
+	}, dir)
+	return res, cleanup, err
+}
+
+// registryCredentials lets the build pull base images from the registry it
+// pushes to, with the same identity.
+func registryCredentials(cfg config) []build.Credential {
+	if cfg.Username == "" || cfg.APIKey == "" {
+		return nil
+	}
+	return []build.Credential{{Host: cfg.registry(), Username: cfg.Username, Password: cfg.APIKey}}
+}
+
+// publish pushes the image by digest, then writes the tags: the version tag
+// only if it still does not exist, then the SHA tag.
+func (p *pipeline) publish(ctx context.Context, reg *push.Registry, g *guard.Guard, res build.Result) error {
+	cfg, action := p.cfg, p.action
+	action.Infof("Pushing %s@%s", cfg.Image, res.Digest)
+	if err := reg.PushLayout(ctx, res.Layout, res.Digest); err != nil {
+		return err
+	}
+	if err := g.CheckVersion(ctx, cfg.Version); err != nil {
+		return err
+	}
+	if err := reg.Tag(ctx, res.Digest, cfg.Version); err != nil {
+		if errors.Is(err, push.ErrDenied) {
+			return fmt.Errorf("%w %s:%s (registry-enforced immutability): %w", errTagDenied, cfg.Image, cfg.Version, err)
+		}
+		return err
+	}
+	if err := g.VerifyVersion(ctx, cfg.Version, res.Digest); err != nil {
+		return err
+	}
+	action.Infof("Tagged %s:%s", cfg.Image, cfg.Version)
+	return p.tagSHA(ctx, reg, g, res)
+}
+
+// tagSHA points the SHA tag at the image. It is mutable: a rebuild of the
+// same commit may move it, and a registry refusing that is only a warning.
+func (p *pipeline) tagSHA(ctx context.Context, reg *push.Registry, g *guard.Guard, res build.Result) error {
+	cfg, action := p.cfg, p.action
+	tag := cfg.shaTag()
+	need, err := g.NeedsTag(ctx, tag, res.Digest)
+	if err != nil {
+		return err
+	}
+	if !need {
+		action.Infof("Tag %s:%s already points at %s", cfg.Image, tag, res.Digest)
+		return nil
+	}
+	if err := reg.Tag(ctx, res.Digest, tag); err != nil {
+		if errors.Is(err, push.ErrDenied) {
+			action.Warningf("the registry refused to move tag %s:%s to %s (it names the same commit); left as it was", cfg.Image, tag, res.Digest)
+			return nil
+		}
+		return err
+	}
+	action.Infof("Tagged %s:%s", cfg.Image, tag)
+	return nil
+}
+
+// report writes the outputs and the step summary.
+func report(action *githubactions.Action, out published) {
+	meta, _ := json.Marshal(out)
+	setOutputs(action, [][2]string{
+		{"digest", out.Digest},
+		{"image", out.Image + "@" + out.Digest},
+		{"tags", strings.Join(out.Tags, "\n")},
+		{"version-tag", out.VersionTag},
+		{"sha-tag", out.SHATag},
+		{"metadata", string(meta)},
+	})
+	if action.Getenv("GITHUB_STEP_SUMMARY") != "" {
+		action.AddStepSummary(summary(out))
+	}
+}
+
+// setOutputs writes each output to $GITHUB_OUTPUT with a random heredoc
+// delimiter that cannot collide with a value, or prints them when the
+// program runs outside a runner.
+func setOutputs(action *githubactions.Action, kv [][2]string) {
+	if action.Getenv("GITHUB_OUTPUT") == "" {
+		for _, o := range kv {
+			action.Infof("%s=%s", o[0], o[1])
+		}
+		return
+	}
+	for _, o := range kv {
+		delim := randomDelimiter(o[1])
+		action.IssueFileCommand(&githubactions.Command{
+			Name:    "output",
+			Message: fmt.Sprintf("%s<<%s\n%s\n%s", o[0], delim, o[1], delim),
+		})
+	}
+}
+
+func randomDelimiter(value string) string {
+	for {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		d := "ghadelimiter_" + hex.EncodeToString(b)
+		if !strings.Contains(value, d) {
+			return d
+		}
+	}
+}
+
+func summary(out published) string {
+	var b strings.Builder
+	b.WriteString("### build-push-image\n\n| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| image | `%s` |\n", out.Image)
+	for _, t := range out.Tags {
+		fmt.Fprintf(&b, "| tag | `%s` |\n", t)
+	}
+	fmt.Fprintf(&b, "| digest | `%s` |\n| pushed | %t |\n| time | %.1f s |\n", out.Digest, out.Pushed, out.Seconds)
+	return b.String()
+}
+
+// explain turns an error into the one line a user sees: what went wrong,
+// which input it concerns, and how to fix it.
+func explain(cfg config, err error) string {
+	switch {
+	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace):
+		return err.Error()
+	case errors.Is(err, errTagDenied):
+		return fmt.Sprintf("version tag %s already exists in %s: the registry refused to overwrite tag %s (registry-enforced immutability); version tags are immutable: bump the version",
+			cfg.Version, cfg.Image, cfg.Version)
+	case errors.Is(err, build.ErrUnreachable):
+		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
+	case errors.Is(err, push.ErrUnauthorized):
+		return fmt.Sprintf("api-key: credentials rejected by %s for username %q; check that username and api-key belong together and the key has not expired", cfg.registry(), cfg.Username)
+	case errors.Is(err, push.ErrDenied):
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry); grant it read and create on that repository (%v)", cfg.Username, cfg.Image, err)
+	case errors.Is(err, push.ErrUnreachable):
+		return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", cfg.registry(), err)
+	}
+	return err.Error()
+}
