@@ -156,7 +156,10 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		func() (err error) { c.BuildArgs, err = parseKeyValues("build-args", raw["build-args"]); return },
 		func() (err error) { c.Labels, err = parseKeyValues("labels", raw["labels"]); return },
 		func() (err error) { c.Platforms, err = parsePlatforms(raw["platforms"]); return },
-		func() (err error) { c.RegistryTLS, err = parseTLS(firstNonEmpty(raw["registry-tls"], "enabled")); return },
+		func() (err error) {
+			c.RegistryTLS, err = parseTLS(firstNonEmpty(raw["registry-tls"], "enabled"))
+			return
+		},
 		func() error { return validateBuildkitAddress(c.BuildkitAddress) },
 		func() error { return validateCredentials(c) },
 	}

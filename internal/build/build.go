@@ -20,9 +20,16 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
 )
+
+func init() {
+	// BuildKit's client logs through the global logrus logger; its warnings
+	// (no fsverity on this filesystem, ...) are noise in a CI log.
+	logrus.SetLevel(logrus.ErrorLevel)
+}
 
 // ErrUnreachable is returned by Connect when no BuildKit daemon answers.
 var ErrUnreachable = errors.New("buildkitd unreachable")

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"strconv"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -159,14 +158,13 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	m := httpStatus.FindStringSubmatch(err.Error())
-	if m == nil {
-		return err
-	}
-	switch code, _ := strconv.Atoi(m[1]); code {
-	case 401:
-		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	case 403:
+	switch {
+	case m != nil && m[1] == "403":
 		return fmt.Errorf("%w: %w", ErrDenied, err)
+	case m != nil && m[1] == "401",
+		// A 401 that survives regclient's login attempt carries no status.
+		m == nil && (errors.Is(err, errs.ErrHTTPUnauthorized) || errors.Is(err, errs.ErrNoNewChallenge)):
+		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	return err
 }

@@ -1,0 +1,223 @@
+// Package testrig starts the real services the integration tests, the demo
+// and the benchmarks run against: a registry with htpasswd auth and a
+// buildkitd, on 127.0.0.1 and in a private temporary directory. It is test
+// support, not part of the action.
+package testrig
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Environment variables the rig sets for the command it runs.
+const (
+	EnvRegistry = "BPI_TEST_REGISTRY" // host:port of the registry (plain HTTP)
+	EnvUser     = "BPI_TEST_USER"
+	EnvKey      = "BPI_TEST_KEY"     // the user's generated API key
+	EnvBuildkit = "BUILDKIT_HOST"    // unix:// address of buildkitd
+	EnvTools    = "BPI_TEST_TOOLS"   // directory with buildkitd, registry, ...
+	EnvRigDir   = "BPI_TEST_RIG_DIR" // the rig's temporary directory
+)
+
+// Rig is a running registry and buildkitd.
+type Rig struct {
+	Dir      string
+	Registry string
+	User     string
+	Key      string
+	Buildkit string
+	Tools    string
+	procs    []*exec.Cmd
+}
+
+// Start starts a registry and a buildkitd from the binaries in tools.
+func Start(ctx context.Context, tools string) (*Rig, error) {
+	dir, err := os.MkdirTemp("", "bpi-rig-")
+	if err != nil {
+		return nil, err
+	}
+	r := &Rig{Dir: dir, User: "ci", Key: "zak_" + randomHex(16), Tools: tools}
+	if err := r.startRegistry(ctx); err != nil {
+		r.Stop()
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	if err := r.startBuildkitd(ctx); err != nil {
+		r.Stop()
+		return nil, fmt.Errorf("buildkitd: %w", err)
+	}
+	return r, nil
+}
+
+// Env is the environment the rig hands to the command it runs.
+func (r *Rig) Env() []string {
+	return []string{
+		EnvRegistry + "=" + r.Registry,
+		EnvUser + "=" + r.User,
+		EnvKey + "=" + r.Key,
+		EnvBuildkit + "=" + r.Buildkit,
+		EnvTools + "=" + r.Tools,
+		EnvRigDir + "=" + r.Dir,
+	}
+}
+
+// Stop stops what Start started, by PID, and removes the directory.
+func (r *Rig) Stop() {
+	for i := len(r.procs) - 1; i >= 0; i-- {
+		StopProcess(r.procs[i])
+	}
+	_ = os.RemoveAll(r.Dir)
+}
+
+// StopProcess sends SIGTERM, waits up to 10 s, then kills.
+func StopProcess(cmd *exec.Cmd) {
+	if cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (r *Rig) startRegistry(ctx context.Context) error {
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	r.Registry = fmt.Sprintf("127.0.0.1:%d", port)
+	hash, err := bcrypt.GenerateFromPassword([]byte(r.Key), bcrypt.MinCost)
+	if err != nil {
+		return err
+	}
+	htpasswd := filepath.Join(r.Dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(r.User+":"+string(hash)+"\n"), 0o600); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+auth:
+  htpasswd:
+    realm: test
+    path: %s
+`, filepath.Join(r.Dir, "registry"), r.Registry, htpasswd)
+	cfgPath := filepath.Join(r.Dir, "registry.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	if err := r.spawn("registry", filepath.Join(r.Tools, "registry"), "serve", cfgPath); err != nil {
+		return err
+	}
+	return waitFor(ctx, func() error {
+		resp, err := http.Get("http://" + r.Registry + "/v2/")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("GET /v2/: %s, want 401", resp.Status)
+		}
+		return nil
+	})
+}
+
+func (r *Rig) startBuildkitd(ctx context.Context) error {
+	sock := filepath.Join(r.Dir, "buildkitd.sock")
+	r.Buildkit = "unix://" + sock
+	// buildkitd pulls base images from the test registry, which speaks
+	// plain HTTP.
+	cfg := fmt.Sprintf("[registry.%q]\n  http = true\n", r.Registry)
+	cfgPath := filepath.Join(r.Dir, "buildkitd.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	err := r.spawn("buildkitd", filepath.Join(r.Tools, "buildkitd"),
+		"--addr", r.Buildkit, "--root", filepath.Join(r.Dir, "buildkit"), "--config", cfgPath,
+		"--oci-worker-net", "host")
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, func() error {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+// spawn starts a service with its output in the rig directory, so a
+// failing start can be diagnosed from the log.
+func (r *Rig) spawn(name, bin string, args ...string) error {
+	log, err := os.Create(filepath.Join(r.Dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = log.Close()
+		return fmt.Errorf("start %s: %w (run make tools)", bin, err)
+	}
+	r.procs = append(r.procs, cmd)
+	return nil
+}
+
+func waitFor(ctx context.Context, ready func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
