@@ -17,7 +17,7 @@ build:
 	go build -trimpath -o build-push-image .
 
 ## tools: pinned test tools into .tools/ (idempotent, fast when cached)
-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/regctl $(BIN)/staticcheck $(BIN)/rig
+tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/regctl $(BIN)/staticcheck $(BIN)/rig $(BIN)/act
 
 # Debian packages: runc runs buildkitd's RUN steps, busybox-static is the
 # test base image, skopeo is the benchmark's baseline.
