@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const testSHA = "0123456789abcdef0123456789abcdef01234567"
+
+// fakeEnv is a getenv over a map, so the program can run in-process.
+func fakeEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// validInputs is a complete, valid set of inputs for a workspace dir.
+func validInputs(dir string) map[string]string {
+	return map[string]string{
+		"INPUT_IMAGE":            "registry.example/team/app",
+		"INPUT_VERSION":          "v1.2.0",
+		"INPUT_SHA":              testSHA,
+		"INPUT_CONTEXT":          dir,
+		"INPUT_USERNAME":         "ci",
+		"INPUT_API-KEY":          "zak_secret_for_unit_tests",
+		"INPUT_REGISTRY-TLS":     "disabled",
+		"INPUT_BUILDKIT-ADDRESS": "unix:///nonexistent/buildkitd.sock",
+	}
+}
+
+func workspace(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestBadInputs(t *testing.T) {
+	dir := workspace(t)
+	if err := os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Unreadable"), []byte("x"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, input, value, want string
+	}{
+		{"missing image", "INPUT_IMAGE", "", "image: required"},
+		{"uppercase image", "INPUT_IMAGE", "registry.example/Team/App", "must be lowercase"},
+		{"image with scheme", "INPUT_IMAGE", "https://registry.example/team/app", "must not include a scheme"},
+		{"image with tag", "INPUT_IMAGE", "registry.example/team/app:v1", "must not include a tag"},
+		{"image with digest", "INPUT_IMAGE", "registry.example/team/app@sha256:" + strings.Repeat("a", 64), "must not include a digest"},
+		{"image without registry", "INPUT_IMAGE", "team/app", "not a valid repository"},
+		{"image with spaces", "INPUT_IMAGE", "registry.example/team app", "not a valid repository"},
+		{"missing version", "INPUT_VERSION", "", "version: required"},
+		{"version with build metadata", "INPUT_VERSION", "v1.2.0+build.5", "contains '+'"},
+		{"version too long", "INPUT_VERSION", strings.Repeat("a", 129), "at most 128"},
+		{"version starting with dot", "INPUT_VERSION", ".v1", "not a valid tag"},
+		{"version with slash", "INPUT_VERSION", "release/v1", "not a valid tag"},
+		{"short sha", "INPUT_SHA", "abc123", "not a full commit SHA"},
+		{"uppercase sha", "INPUT_SHA", strings.ToUpper(testSHA), "not a full commit SHA"},
+		{"bad sha-length", "INPUT_SHA-LENGTH", "3", "sha-length"},
+		{"missing context", "INPUT_CONTEXT", filepath.Join(dir, "nope"), "context: directory"},
+		{"context is a file", "INPUT_CONTEXT", filepath.Join(dir, "afile"), "is a file, not a directory"},
+		{"context escapes workspace", "INPUT_CONTEXT", "../../etc", "leaves the workspace"},
+		{"file escapes workspace", "INPUT_FILE", "../Dockerfile", "leaves the workspace"},
+		{"missing Dockerfile", "INPUT_FILE", filepath.Join(dir, "Nope"), "not found"},
+		{"Dockerfile is a directory", "INPUT_FILE", dir, "is a directory"},
+		{"build-args without =", "INPUT_BUILD-ARGS", "A=1\nB", "build-args: line 2 is not KEY=VALUE"},
+		{"labels with empty key", "INPUT_LABELS", "=x", "labels: line 1"},
+		{"platform typo", "INPUT_PLATFORMS", "linux/amd46", "not a known platform"},
+		{"push not boolean", "INPUT_PUSH", "yes", "push: \"yes\" is not a boolean"},
+		{"registry-tls unknown", "INPUT_REGISTRY-TLS", "off", "registry-tls"},
+		{"buildkit-address scheme", "INPUT_BUILDKIT-ADDRESS", "http://localhost:1234", "buildkit-address"},
+		{"missing username", "INPUT_USERNAME", "", "username: required when push is true"},
+		{"missing api-key", "INPUT_API-KEY", "", "api-key: required when push is true"},
+		{"api-key with newline", "INPUT_API-KEY", "zak_line1\nzak_line2", "api-key: contains a line break"},
+	}
+	if os.Geteuid() != 0 { // root reads any file
+		cases = append(cases, struct{ name, input, value, want string }{"unreadable Dockerfile", "INPUT_FILE", filepath.Join(dir, "Unreadable"), "cannot be read"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := validInputs(dir)
+			env[tc.input] = tc.value
+			var stdout, stderr bytes.Buffer
+			code := realMain(nil, fakeEnv(env), &stdout, &stderr)
+			if code == 0 {
+				t.Fatalf("exit 0, want non-zero; output:\n%s", stdout.String())
+			}
+			assertOneErrorLine(t, stdout.String(), tc.want)
+			assertNoSecret(t, env["INPUT_API-KEY"], stdout.String(), stderr.String())
+		})
+	}
+}
+
+func TestAPIKeyFlagRefused(t *testing.T) {
+	env := validInputs(workspace(t))
+	var stdout, stderr bytes.Buffer
+	code := realMain([]string{"--api-key", "zak_on_the_command_line"}, fakeEnv(env), &stdout, &stderr)
+	if code == 0 {
+		t.Fatal("exit 0 with --api-key on the command line")
+	}
+	assertOneErrorLine(t, stdout.String(), "api-key: not accepted as a flag")
+	assertNoSecret(t, "zak_on_the_command_line", stdout.String(), stderr.String())
+}
+
+func TestFlagWinsOverEnv(t *testing.T) {
+	env := validInputs(workspace(t))
+	cfg, err := loadConfig([]string{"--version", "v9.9.9", "--push=false"}, fakeEnv(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Version != "v9.9.9" || cfg.Push {
+		t.Errorf("version %q push %t, want the flags' v9.9.9 and false", cfg.Version, cfg.Push)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	dir := workspace(t)
+	env := validInputs(dir)
+	delete(env, "INPUT_SHA")
+	delete(env, "INPUT_BUILDKIT-ADDRESS")
+	env["GITHUB_SHA"] = testSHA
+	env["BUILDKIT_HOST"] = "tcp://127.0.0.1:1234"
+	env["INPUT_SHA-LENGTH"] = "12"
+	cfg, err := loadConfig(nil, fakeEnv(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.shaTag() != testSHA[:12] {
+		t.Errorf("sha tag %q, want %q", cfg.shaTag(), testSHA[:12])
+	}
+	if cfg.BuildkitAddress != "tcp://127.0.0.1:1234" {
+		t.Errorf("buildkit address %q, want $BUILDKIT_HOST", cfg.BuildkitAddress)
+	}
+	if cfg.File != filepath.Join(dir, "Dockerfile") {
+		t.Errorf("file %q, want <context>/Dockerfile", cfg.File)
+	}
+	if !cfg.Push || cfg.registry() != "registry.example" {
+		t.Errorf("push %t registry %q", cfg.Push, cfg.registry())
+	}
+}
+
+func TestHelpListsEveryInput(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"--help"}, fakeEnv(nil), &stdout, &stderr); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, in := range inputs {
+		if !strings.Contains(stderr.String(), "-"+in.name+" ") {
+			t.Errorf("--help does not list %s", in.name)
+		}
+	}
+}
+
+func TestUnreachableBuildkit(t *testing.T) {
+	env := validInputs(workspace(t))
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	assertOneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers at unix:///nonexistent/buildkitd.sock")
+}
+
+func TestOutputDelimiterCannotCollide(t *testing.T) {
+	d := randomDelimiter("x")
+	if !strings.HasPrefix(d, "ghadelimiter_") || len(d) < 40 {
+		t.Fatalf("delimiter %q is not random enough", d)
+	}
+	if randomDelimiter("x") == d {
+		t.Fatal("two delimiters are equal")
+	}
+}
+
+// assertOneErrorLine checks the output holds exactly one ::error:: line,
+// that it contains want, and that nothing looks like a panic.
+func assertOneErrorLine(t *testing.T, out, want string) {
+	t.Helper()
+	var errs []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "::error") {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) != 1 {
+		t.Fatalf("want exactly one ::error:: line, got %d in:\n%s", len(errs), out)
+	}
+	if !strings.Contains(errs[0], want) {
+		t.Errorf("error line %q does not contain %q", errs[0], want)
+	}
+	if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic:") {
+		t.Errorf("output looks like a panic:\n%s", out)
+	}
+}
