@@ -1,0 +1,69 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	digest "github.com/opencontainers/go-digest"
+)
+
+// tags is a Resolver over a map, for the guard's decisions alone; the
+// integration tests run the guard against a real registry.
+type tags map[string]digest.Digest
+
+func (m tags) Lookup(_ context.Context, tag string) (digest.Digest, bool, error) {
+	d, ok := m[tag]
+	if d == "broken" {
+		return "", false, errors.New("registry on fire")
+	}
+	return d, ok, nil
+}
+
+const (
+	ours   = digest.Digest("sha256:1111111111111111111111111111111111111111111111111111111111111111")
+	theirs = digest.Digest("sha256:2222222222222222222222222222222222222222222222222222222222222222")
+)
+
+func TestCheckVersion(t *testing.T) {
+	g := New(tags{"v1": theirs, "bad": "broken"}, "reg.example/app")
+	if err := g.CheckVersion(context.Background(), "v2"); err != nil {
+		t.Errorf("new tag: %v", err)
+	}
+	err := g.CheckVersion(context.Background(), "v1")
+	var exists *ExistsError
+	if !errors.Is(err, ErrVersionExists) || !errors.As(err, &exists) || exists.Digest != theirs {
+		t.Fatalf("existing tag: %v", err)
+	}
+	want := "version tag v1 already exists in reg.example/app (" + theirs.String() + "); version tags are immutable: bump the version"
+	if err.Error() != want {
+		t.Errorf("message %q, want %q", err, want)
+	}
+	if err := g.CheckVersion(context.Background(), "bad"); err == nil || errors.Is(err, ErrVersionExists) {
+		t.Errorf("lookup failure must fail without guessing: %v", err)
+	}
+}
+
+func TestVerifyVersion(t *testing.T) {
+	g := New(tags{"won": ours, "lost": theirs}, "reg.example/app")
+	if err := g.VerifyVersion(context.Background(), "won", ours); err != nil {
+		t.Errorf("won: %v", err)
+	}
+	for _, tag := range []string{"lost", "gone"} {
+		err := g.VerifyVersion(context.Background(), tag, ours)
+		if !errors.Is(err, ErrLostRace) || !strings.Contains(err.Error(), "lost a race for the version tag "+tag) {
+			t.Errorf("%s: %v", tag, err)
+		}
+	}
+}
+
+func TestNeedsTag(t *testing.T) {
+	g := New(tags{"same": ours, "other": theirs}, "reg.example/app")
+	for tag, want := range map[string]bool{"same": false, "other": true, "new": true} {
+		got, err := g.NeedsTag(context.Background(), tag, ours)
+		if err != nil || got != want {
+			t.Errorf("%s: %t, %v; want %t", tag, got, err, want)
+		}
+	}
+}
