@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
@@ -33,7 +35,13 @@ type config struct {
 	Push            bool
 	RegistryTLS     push.TLS
 	BuildkitAddress string
-	TempDir         string // where the OCI layout goes ($RUNNER_TEMP)
+	// BuildkitAddressSet is true when the address came from the input or
+	// $BUILDKIT_HOST: then it is used as given, never replaced by a daemon
+	// of our own.
+	BuildkitAddressSet bool
+	BuildkitTLS        *build.TLS
+	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
+	TempDir            string // where the OCI layout goes ($RUNNER_TEMP)
 }
 
 // registry is the host[:port] part of the image.
@@ -65,7 +73,11 @@ var inputs = []input{
 	{"api-key", "", "registry API key or password (required when pushing); environment only: INPUT_API-KEY or INPUT_API_KEY"},
 	{"push", "true", "false builds without pushing (no credentials needed)"},
 	{"registry-tls", "enabled", "enabled, insecure (skip verification) or disabled (plain HTTP)"},
-	{"buildkit-address", "$BUILDKIT_HOST or " + defaultBuildkitAddress, "where buildkitd listens (unix:// or tcp://)"},
+	{"buildkit-address", "$BUILDKIT_HOST or " + defaultBuildkitAddress, "where buildkitd listens (unix:// or tcp://); when unset and nothing answers, a buildkitd on PATH is started for the job"},
+	{"buildkit-tls-ca", "", "CA certificate of a tcp:// buildkitd (path or PEM contents)"},
+	{"buildkit-tls-cert", "", "client certificate for mTLS to buildkitd (path or PEM contents)"},
+	{"buildkit-tls-key", "", "client key for mTLS to buildkitd (path or PEM contents)"},
+	{"buildkit-tls-server-name", "", "server name to verify in buildkitd's certificate (default: the address's host)"},
 }
 
 // loadConfig reads every input from flags, falling back to INPUT_* and
@@ -134,16 +146,18 @@ func envInput(getenv func(string) string, name string) string {
 
 func parseConfig(raw map[string]string, getenv func(string) string) (config, error) {
 	c := config{
-		Image:           raw["image"],
-		Version:         raw["version"],
-		SHA:             firstNonEmpty(raw["sha"], getenv("GITHUB_SHA")),
-		Context:         firstNonEmpty(raw["context"], "."),
-		Target:          raw["target"],
-		Username:        raw["username"],
-		APIKey:          raw["api-key"],
-		BuildkitAddress: firstNonEmpty(raw["buildkit-address"], getenv("BUILDKIT_HOST"), defaultBuildkitAddress),
-		TempDir:         firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
+		Image:              raw["image"],
+		Version:            raw["version"],
+		SHA:                firstNonEmpty(raw["sha"], getenv("GITHUB_SHA")),
+		Context:            firstNonEmpty(raw["context"], "."),
+		Target:             raw["target"],
+		Username:           raw["username"],
+		APIKey:             raw["api-key"],
+		BuildkitAddress:    firstNonEmpty(raw["buildkit-address"], getenv("BUILDKIT_HOST"), defaultBuildkitAddress),
+		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
+		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
 	}
+	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, "Dockerfile"))
 	var err error
 	checks := []func() error{
@@ -161,6 +175,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 			return
 		},
 		func() error { return validateBuildkitAddress(c.BuildkitAddress) },
+		func() (err error) { c.BuildkitTLS, err = parseBuildkitTLS(raw, c.BuildkitAddress); return },
 		func() error { return validateCredentials(c) },
 	}
 	for _, check := range checks {
@@ -351,6 +366,44 @@ func validateBuildkitAddress(addr string) error {
 		}
 	}
 	return fmt.Errorf("buildkit-address: %q must start with unix:// or tcp://", addr)
+}
+
+// parseBuildkitTLS reads the buildkit-tls-* inputs. Each is a path or the
+// PEM contents themselves (what a secret holds).
+func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
+	var t build.TLS
+	for _, f := range []struct {
+		name string
+		dst  *[]byte
+	}{{"buildkit-tls-ca", &t.CA}, {"buildkit-tls-cert", &t.Cert}, {"buildkit-tls-key", &t.Key}} {
+		v := raw[f.name]
+		if v == "" {
+			continue
+		}
+		if strings.HasPrefix(v, "-----BEGIN ") {
+			*f.dst = []byte(v)
+			continue
+		}
+		b, err := os.ReadFile(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: cannot read %q; give a readable file path or the PEM contents", f.name, v)
+		}
+		*f.dst = b
+	}
+	t.ServerName = raw["buildkit-tls-server-name"]
+	if t.CA == nil && t.Cert == nil && t.Key == nil && t.ServerName == "" {
+		return nil, nil
+	}
+	switch {
+	case !strings.HasPrefix(addr, "tcp://"):
+		return nil, fmt.Errorf("buildkit-tls-*: TLS needs a tcp:// buildkit-address, not %q", addr)
+	case (t.Cert == nil) != (t.Key == nil):
+		return nil, errors.New("buildkit-tls-cert and buildkit-tls-key: give both or neither")
+	}
+	if t.ServerName == "" {
+		t.ServerName = strings.Split(strings.TrimPrefix(addr, "tcp://"), ":")[0]
+	}
+	return &t, nil
 }
 
 func validateCredentials(c config) error {

@@ -81,6 +81,7 @@ type result struct {
 	outputs        map[string]string
 	outputFile     string
 	summary        string
+	runnerTemp     string // $RUNNER_TEMP of the run
 }
 
 // all is every text the run emitted, for secret scans.
@@ -130,6 +131,7 @@ func runAction(t *testing.T, env map[string]string, onLine func(string)) result 
 	res.outputFile = readFile(t, cmd.Env, "GITHUB_OUTPUT")
 	res.summary = readFile(t, cmd.Env, "GITHUB_STEP_SUMMARY")
 	res.outputs = parseOutputs(t, res.outputFile)
+	res.runnerTemp = envValue(cmd.Env, "RUNNER_TEMP")
 	return res
 }
 
@@ -161,15 +163,20 @@ func exitCode(t *testing.T, err error) int {
 	return -1
 }
 
+// readFile reads the file named by the environment variable name.
 func readFile(t *testing.T, env []string, name string) string {
 	t.Helper()
+	b, err := os.ReadFile(envValue(env, name))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func envValue(env []string, name string) string {
 	for _, kv := range env {
-		if path, ok := strings.CutPrefix(kv, name+"="); ok {
-			b, err := os.ReadFile(path)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			return string(b)
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
 		}
 	}
 	return ""

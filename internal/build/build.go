@@ -5,6 +5,8 @@ package build
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 func init() {
@@ -31,8 +35,12 @@ func init() {
 	logrus.SetLevel(logrus.ErrorLevel)
 }
 
-// ErrUnreachable is returned by Connect when no BuildKit daemon answers.
-var ErrUnreachable = errors.New("buildkitd unreachable")
+var (
+	// ErrUnreachable is returned by Connect when no BuildKit daemon answers.
+	ErrUnreachable = errors.New("buildkitd unreachable")
+	// ErrTLSConfig is returned by Connect when the TLS material is unusable.
+	ErrTLSConfig = errors.New("bad buildkitd TLS configuration")
+)
 
 // connectTimeout bounds the Info call that proves buildkitd is there: a
 // daemon that does not answer within it will not build anything either.
@@ -43,9 +51,29 @@ type Builder struct {
 	c *client.Client
 }
 
-// TLS configures mutual TLS to a remote buildkitd. Fields are file paths.
+// TLS configures (mutual) TLS to a remote buildkitd. The fields hold PEM
+// data, not paths: the caller reads files, and key material stays in memory.
 type TLS struct {
-	CA, Cert, Key, ServerName string
+	CA, Cert, Key []byte
+	ServerName    string
+}
+
+func (t TLS) config() (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
+	if len(t.CA) > 0 {
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(t.CA) {
+			return nil, errors.New("no certificate found in the CA PEM data")
+		}
+	}
+	if len(t.Cert) > 0 || len(t.Key) > 0 {
+		pair, err := tls.X509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }
 
 type options struct {
@@ -69,10 +97,15 @@ func Connect(ctx context.Context, addr string, opts ...Opt) (*Builder, error) {
 	}
 	var copts []client.ClientOpt
 	if o.tls != nil {
-		copts = append(copts, client.WithServerConfig(o.tls.ServerName, o.tls.CA))
-		if o.tls.Cert != "" {
-			copts = append(copts, client.WithCredentials(o.tls.Cert, o.tls.Key))
+		cfg, err := o.tls.config()
+		if err != nil {
+			return nil, fmt.Errorf("%w: TLS to %s: %w", ErrTLSConfig, addr, err)
 		}
+		// Dial options, not client.WithCredentials: that one wants files.
+		// grpc insists the authority match the name the certificate is for.
+		copts = append(copts,
+			client.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewTLS(cfg))),
+			client.WithGRPCDialOption(grpc.WithAuthority(cfg.ServerName)))
 	}
 	c, err := client.New(ctx, addr, copts...)
 	if err != nil {

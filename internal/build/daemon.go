@@ -1,0 +1,79 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Daemon is a buildkitd this program started for one job.
+type Daemon struct {
+	Addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startTimeout bounds how long a fresh buildkitd may take to listen; it
+// normally takes a fraction of a second.
+const startTimeout = 20 * time.Second
+
+// StartDaemon starts the buildkitd binary with its socket and state in dir,
+// and waits until it listens. Its log goes to dir/buildkitd.log.
+func StartDaemon(ctx context.Context, bin, dir string) (*Daemon, error) {
+	sock := filepath.Join(dir, "buildkitd.sock")
+	log, err := os.Create(filepath.Join(dir, "buildkitd.log"))
+	if err != nil {
+		return nil, fmt.Errorf("start buildkitd: %w", err)
+	}
+	defer log.Close()
+	cmd := exec.Command(bin, "--addr", "unix://"+sock, "--root", filepath.Join(dir, "state"))
+	cmd.Stdout, cmd.Stderr = log, log
+	// Its own process group: a Ctrl-C meant for us must not kill it before
+	// we have cancelled the build and stopped it ourselves.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start buildkitd: %w", err)
+	}
+	d := &Daemon{Addr: "unix://" + sock, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(d.done) }()
+	if err := d.waitListening(ctx, sock); err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("start buildkitd (log: %s): %w", log.Name(), err)
+	}
+	return d, nil
+}
+
+func (d *Daemon) waitListening(ctx context.Context, sock string) error {
+	deadline := time.After(startTimeout)
+	for {
+		if c, err := net.Dial("unix", sock); err == nil {
+			return c.Close()
+		}
+		select {
+		case <-d.done:
+			return errors.New("buildkitd exited")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return errors.New("buildkitd did not listen in time")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Stop terminates the daemon and waits for it (killing it after 10 s).
+func (d *Daemon) Stop() {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	}
+}
