@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
+	"github.com/regclient/regclient/scheme/reg"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
 )
@@ -27,6 +30,17 @@ var (
 	ErrDenied = errors.New("denied by the registry")
 	// ErrUnreachable means no registry answered at the address.
 	ErrUnreachable = errors.New("registry unreachable")
+	// ErrNotRegistry means the address answered, but with a web page
+	// instead of the registry API (a login page, a proxy's error page).
+	ErrNotRegistry = errors.New("not a registry")
+	// ErrTLS means registry-tls does not match what the registry speaks,
+	// or its certificate is not trusted.
+	ErrTLS = errors.New("TLS mismatch")
+	// ErrRegistryFailing means the registry kept failing a request (5xx,
+	// 429, stalls) after every retry.
+	ErrRegistryFailing = errors.New("registry failing")
+	// ErrStalled means a request moved no data for the stall timeout.
+	ErrStalled = errors.New("registry stalled")
 )
 
 // TLS says how to talk to the registry.
@@ -40,16 +54,20 @@ const (
 
 // Registry is one repository on one registry, with credentials.
 type Registry struct {
-	rc   *regclient.RegClient
-	repo ref.Ref
+	rc     *regclient.RegClient
+	repo   ref.Ref
+	copies int
 }
 
 type options struct {
-	user, pass string
-	tls        TLS
-	retries    int
-	delayInit  time.Duration
-	delayMax   time.Duration
+	user, pass    string
+	tls           TLS
+	retries       int
+	delayInit     time.Duration
+	delayMax      time.Duration
+	maxRetryAfter time.Duration
+	stall         time.Duration
+	copies        int
 }
 
 // Opt configures New.
@@ -65,15 +83,46 @@ func WithTLS(t TLS) Opt {
 	return func(o *options) { o.tls = t }
 }
 
-// WithRetry sets how often a failed request (429, 5xx, network) is retried
-// and how long to wait in between.
+// WithRetry sets how often a failed request (408, 429, 5xx, network) is
+// retried and how long to wait in between (doubling from delayInit up to
+// delayMax). A Retry-After the registry sends replaces the delay.
 func WithRetry(limit int, delayInit, delayMax time.Duration) Opt {
 	return func(o *options) { o.retries, o.delayInit, o.delayMax = limit, delayInit, delayMax }
 }
 
+// WithMaxRetryAfter caps how long a Retry-After may make a request wait;
+// a registry asking for longer fails the request instead.
+func WithMaxRetryAfter(d time.Duration) Opt {
+	return func(o *options) { o.maxRetryAfter = d }
+}
+
+// WithStallTimeout abandons (and retries) a request when no byte moved in
+// either direction for d. Zero disables the watchdog.
+func WithStallTimeout(d time.Duration) Opt {
+	return func(o *options) { o.stall = d }
+}
+
+// Defaults: a registry that keeps failing one request for about 15 s (5
+// retries) fails the job; a Retry-After up to a minute is honoured; a
+// request with no byte moving for 30 s is abandoned.
+const (
+	DefaultRetries       = 5
+	DefaultDelayInit     = 500 * time.Millisecond
+	DefaultDelayMax      = 8 * time.Second
+	DefaultMaxRetryAfter = time.Minute
+	DefaultStallTimeout  = 30 * time.Second
+	// copies is how often PushLayout runs the whole copy: a second run
+	// restarts blob uploads whose session a broken connection spoiled, and
+	// skips every blob already pushed.
+	defaultCopies = 2
+)
+
 // New returns a Registry for repository (host/path, no tag or digest).
 func New(repository string, opts ...Opt) (*Registry, error) {
-	o := options{retries: 5, delayInit: 200 * time.Millisecond, delayMax: 5 * time.Second}
+	o := options{
+		retries: DefaultRetries, delayInit: DefaultDelayInit, delayMax: DefaultDelayMax,
+		maxRetryAfter: DefaultMaxRetryAfter, stall: DefaultStallTimeout, copies: defaultCopies,
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -87,11 +136,16 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 	host.TLS = [...]config.TLSConf{config.TLSEnabled, config.TLSInsecure, config.TLSDisabled}[o.tls]
 	rc := regclient.New(
 		regclient.WithConfigHost(*host),
-		regclient.WithRetryLimit(o.retries),
-		regclient.WithRetryDelay(o.delayInit, o.delayMax),
+		regclient.WithRegOpts(
+			reg.WithHTTPClient(&http.Client{Transport: newTransport(o)}),
+			// The transport retries; regclient keeps one extra try for the
+			// login round trip (a 401 challenge, then the credentials).
+			reg.WithRetryLimit(1),
+			reg.WithDelay(o.delayInit, o.delayMax),
+		),
 		regclient.WithUserAgent("build-push-image"),
 	)
-	return &Registry{rc: rc, repo: r}, nil
+	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1)}, nil
 }
 
 // Ping checks that the registry answers and accepts the credentials.
@@ -123,10 +177,30 @@ func (r *Registry) PushLayout(ctx context.Context, layout string, d digest.Diges
 	if err != nil {
 		return fmt.Errorf("layout %s: %w", layout, err)
 	}
-	if err := r.rc.ImageCopy(ctx, src, r.repo.SetDigest(d.String())); err != nil {
-		return classify(fmt.Errorf("push %s@%s: %w", r.repo.CommonName(), d, err))
+	for try := 1; ; try++ {
+		err := r.rc.ImageCopy(ctx, src, r.repo.SetDigest(d.String()))
+		if err == nil {
+			return nil
+		}
+		err = classify(fmt.Errorf("push %s@%s: %w", r.repo.CommonName(), d, err))
+		if try >= r.copies || !recopy(ctx, err) {
+			return err
+		}
 	}
-	return nil
+}
+
+// recopy says whether running the whole copy again may help: not when the
+// job is cancelled, the registry refuses us, or it kept failing already.
+func recopy(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	for _, permanent := range []error{ErrUnauthorized, ErrDenied, ErrNotRegistry, ErrTLS, ErrRegistryFailing, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, permanent) {
+			return false
+		}
+	}
+	return true
 }
 
 // Tag points tag at the manifest d, which must already be in the
@@ -152,12 +226,55 @@ func (r *Registry) Close() error {
 // to tell "bad credentials" from "not allowed".
 var httpStatus = regexp.MustCompile(`\[http (\d{3})\]`)
 
+// pushError is a failure described for the user: Error is the message,
+// Unwrap the sentinel and the cause, for errors.Is.
+type pushError struct {
+	msg      string
+	sentinel error
+	cause    error
+}
+
+func (e *pushError) Error() string   { return e.msg }
+func (e *pushError) Unwrap() []error { return []error{e.sentinel, e.cause} }
+
+// classify wraps err with the sentinel that says what went wrong. Errors
+// the caller cannot explain better get a message of their own, without
+// regclient's chain (which may hold a whole HTML page).
 func classify(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var nr *notRegistryError
+	if errors.As(err, &nr) {
+		return &pushError{sentinel: ErrNotRegistry, cause: err, msg: fmt.Sprintf(
+			"image: the host of the image answered %s %s with an HTML page (HTTP %d, %s), not the OCI registry API; check the image's host and port, and that no web server, login page or proxy answers there instead of the registry",
+			nr.method, nr.path, nr.status, nr.contentType)}
+	}
+	var ae *attemptsError
+	if errors.As(err, &ae) && (ae.status != 0 || isStall(ae.cause)) {
+		return &pushError{sentinel: ErrRegistryFailing, cause: err, msg: fmt.Sprintf(
+			"the registry kept failing: %s; it is overloaded or down: re-run the job later, or ask the registry's operators", ae)}
+	}
+	var se *stallError
+	if errors.As(err, &se) {
+		return &pushError{sentinel: ErrStalled, cause: err, msg: fmt.Sprintf(
+			"the registry stopped answering (%s); re-run the job later, or ask the registry's operators", err)}
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		return &pushError{sentinel: ErrTLS, cause: err, msg: "registry-tls: the registry speaks plain HTTP, not HTTPS; set registry-tls: disabled if that is intended (only on a trusted network)"}
+	case strings.Contains(msg, "Client sent an HTTP request to an HTTPS server"):
+		return &pushError{sentinel: ErrTLS, cause: err, msg: "registry-tls: the registry speaks HTTPS; set registry-tls: enabled"}
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: "):
+		return &pushError{sentinel: ErrTLS, cause: err, msg: fmt.Sprintf(
+			"registry-tls: TLS with the registry failed (%s); install the registry's CA on the runner, or set registry-tls: insecure", tlsReason(msg))}
+	}
 	var netErr net.Error
-	if errors.As(err, &netErr) && !errors.Is(err, context.Canceled) {
+	if errors.As(err, &netErr) {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	m := httpStatus.FindStringSubmatch(err.Error())
+	m := httpStatus.FindStringSubmatch(msg)
 	switch {
 	case m != nil && m[1] == "403":
 		return fmt.Errorf("%w: %w", ErrDenied, err)
@@ -167,4 +284,19 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	return err
+}
+
+func isStall(err error) bool {
+	var se *stallError
+	return errors.As(err, &se)
+}
+
+// tlsReason is the part of a TLS error message from "x509:" or "tls:" on.
+func tlsReason(msg string) string {
+	for _, marker := range []string{"x509:", "tls: "} {
+		if i := strings.Index(msg, marker); i >= 0 {
+			return msg[i:]
+		}
+	}
+	return msg
 }

@@ -1,0 +1,432 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The transport is the one place requests are retried. regclient's own
+// retries are reduced to the login round trip (see New): its backoff state
+// is shared by every request to a host, so a few early failures would slow
+// or fail later, healthy requests, and it does not retry 503 at all.
+//
+// Per request, the transport retries:
+//   - 408, 429, 500, 502, 503 and 504 answers, waiting with exponential
+//     backoff and jitter, or as long as Retry-After asks (up to a cap);
+//   - failures to connect, for any request (nothing was sent);
+//   - other network failures and stalls, unless the request writes into a
+//     blob upload session: the registry may hold part of that body, so the
+//     upload is restarted with a fresh session by PushLayout instead.
+//
+// A request body is replayed from memory when it is small (manifests,
+// upload chunks) and through GetBody otherwise (blobs read from the OCI
+// layout); a request whose body cannot be replayed is sent once.
+//
+// An attempt that moves no byte in either direction for the stall timeout
+// is abandoned, so a registry that stops answering fails the job (or is
+// retried) instead of hanging it.
+
+const (
+	// bufferLimit is the largest request body kept in memory for replay.
+	bufferLimit = 4 << 20
+	// commitRate is how fast a registry is assumed to at least verify an
+	// uploaded blob: waiting for the answer to a large upload may take
+	// longer than the stall timeout by size/commitRate.
+	commitRate = 20 << 20 // bytes per second
+)
+
+// attemptsError is a request that still failed after every retry.
+type attemptsError struct {
+	method, path string
+	tries        int
+	elapsed      time.Duration
+	status       int    // last HTTP status, 0 for a network failure
+	retryAfter   string // a Retry-After longer than we wait
+	cause        error  // last network failure
+}
+
+func (e *attemptsError) Error() string {
+	what := ""
+	switch {
+	case e.status != 0:
+		what = fmt.Sprintf("answered %d %s", e.status, http.StatusText(e.status))
+	case e.cause != nil:
+		what = "failed: " + e.cause.Error()
+	}
+	s := fmt.Sprintf("%s %s %s", e.method, e.path, what)
+	if e.retryAfter != "" {
+		s += fmt.Sprintf(" and asked to wait %s s before retrying, longer than we wait", e.retryAfter)
+	}
+	if e.tries > 1 {
+		s += fmt.Sprintf(" (%d tries over %s)", e.tries, e.elapsed.Round(100*time.Millisecond))
+	}
+	return s
+}
+
+func (e *attemptsError) Unwrap() error { return e.cause }
+
+// stallError is an attempt abandoned because no byte moved for too long.
+type stallError struct {
+	after time.Duration
+}
+
+func (e *stallError) Error() string {
+	return fmt.Sprintf("no data moved for %s: the registry stopped answering", e.after.Round(time.Second))
+}
+
+// Timeout makes a stall a timeout for net.Error users.
+func (e *stallError) Timeout() bool   { return true }
+func (e *stallError) Temporary() bool { return true }
+
+// notRegistryError is an answer that is an HTML page, not the registry API:
+// a login page, a web server or a proxy's error page at the image's host.
+type notRegistryError struct {
+	method, path string
+	status       int
+	contentType  string
+}
+
+func (e *notRegistryError) Error() string {
+	return fmt.Sprintf("%s %s answered %d with an HTML page (%s), not the registry API", e.method, e.path, e.status, e.contentType)
+}
+
+type retryTransport struct {
+	next          http.RoundTripper
+	retries       int
+	delayInit     time.Duration
+	delayMax      time.Duration
+	maxRetryAfter time.Duration
+	stall         time.Duration
+}
+
+// newTransport returns the retrying transport for o.
+func newTransport(o options) *retryTransport {
+	base := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	if o.tls == TLSInsecure {
+		// regclient sets this only on an *http.Transport it owns.
+		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for it
+	}
+	return &retryTransport{
+		next: base, retries: o.retries, delayInit: o.delayInit, delayMax: o.delayMax,
+		maxRetryAfter: o.maxRetryAfter, stall: o.stall,
+	}
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	body, err := newReplayer(req)
+	if err != nil {
+		return nil, err
+	}
+	session := isUploadSession(req)
+	for try := 1; ; try++ {
+		rc, err := body.next()
+		if err != nil {
+			return nil, err
+		}
+		resp, err := t.attempt(req, rc, body.size)
+		wait, retry := time.Duration(0), false
+		fail := &attemptsError{method: req.Method, path: req.URL.Path, tries: try, elapsed: time.Since(start), cause: err}
+		switch {
+		case err != nil && req.Context().Err() != nil:
+			return nil, err
+		case err != nil:
+			var se *stallError
+			retry = isDialError(err) || (!session && (errors.As(err, &se) || isNetError(err)))
+		case retryableStatus(resp.StatusCode):
+			fail.status = resp.StatusCode
+			retry = true
+			if ra, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+				if ra > t.maxRetryAfter {
+					retry, fail.retryAfter = false, resp.Header.Get("Retry-After")
+				}
+				wait = ra
+			}
+		case isHTML(resp):
+			drain(resp)
+			return nil, &notRegistryError{method: req.Method, path: req.URL.Path, status: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
+		default:
+			return resp, nil
+		}
+		if resp != nil {
+			drain(resp)
+		}
+		if !retry || try > t.retries || !body.replayable() {
+			if err != nil && !retry {
+				return nil, err // not ours to retry: regclient and PushLayout decide
+			}
+			return nil, fail
+		}
+		if wait == 0 {
+			wait = t.backoff(try)
+		}
+		select {
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// backoff is delayInit doubled per try, capped at delayMax, with ±20 %
+// jitter so that jobs failing together do not retry together.
+func (t *retryTransport) backoff(try int) time.Duration {
+	d := t.delayInit << min(try-1, 16)
+	if d > t.delayMax || d <= 0 {
+		d = t.delayMax
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// attempt sends one try with a stall watchdog: the try is cancelled when
+// no byte of the request or the response moved for t.stall (plus the time
+// a registry may need to verify an upload of size bytes).
+func (t *retryTransport) attempt(req *http.Request, body io.ReadCloser, size int64) (*http.Response, error) {
+	if t.stall <= 0 {
+		r := req.Clone(req.Context())
+		r.Body = body
+		return t.next.RoundTrip(r)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	w := &watchdog{cancel: cancel, limit: t.stall, grace: time.Duration(size / commitRate * int64(time.Second)), done: make(chan struct{})}
+	w.touch()
+	r := req.Clone(ctx)
+	if body != nil {
+		r.Body = &progressBody{ReadCloser: body, w: w, size: size, eofSeen: func() { w.sent.Store(true) }}
+	} else {
+		w.sent.Store(true)
+	}
+	go w.run()
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		w.stop()
+		if se := w.stalled(ctx); se != nil {
+			return nil, se
+		}
+		return nil, err
+	}
+	w.headers.Store(true)
+	w.touch()
+	resp.Body = &progressBody{ReadCloser: resp.Body, w: w, ctx: ctx, onClose: w.stop}
+	return resp, nil
+}
+
+type watchdog struct {
+	cancel        context.CancelCauseFunc
+	limit, grace  time.Duration
+	last          atomic.Int64 // unix nanos of the last byte moved
+	sent, headers atomic.Bool
+	once          sync.Once
+	done          chan struct{}
+}
+
+func (w *watchdog) touch() { w.last.Store(time.Now().UnixNano()) }
+
+func (w *watchdog) stop() {
+	w.once.Do(func() { close(w.done); w.cancel(nil) })
+}
+
+func (w *watchdog) run() {
+	tick := time.NewTicker(max(w.limit/10, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-tick.C:
+			limit := w.limit
+			if w.sent.Load() && !w.headers.Load() {
+				limit += w.grace
+			}
+			if time.Since(time.Unix(0, w.last.Load())) > limit {
+				w.cancel(&stallError{after: limit})
+				return
+			}
+		}
+	}
+}
+
+// stalled returns the stall that cancelled ctx, if that is what happened.
+func (w *watchdog) stalled(ctx context.Context) *stallError {
+	var se *stallError
+	if errors.As(context.Cause(ctx), &se) {
+		return se
+	}
+	return nil
+}
+
+// progressBody reports every byte read to the watchdog.
+type progressBody struct {
+	io.ReadCloser
+	w       *watchdog
+	ctx     context.Context
+	size    int64 // request bodies: the length at which it is all sent
+	read    int64
+	eofSeen func()
+	onClose func()
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.w.touch()
+		b.read += int64(n)
+	}
+	if b.eofSeen != nil && (err == io.EOF || (b.size > 0 && b.read >= b.size)) {
+		b.eofSeen()
+	}
+	if err != nil && err != io.EOF && b.ctx != nil {
+		if se := b.w.stalled(b.ctx); se != nil {
+			err = se
+		}
+	}
+	return n, err
+}
+
+func (b *progressBody) Close() error {
+	err := b.ReadCloser.Close()
+	if b.onClose != nil {
+		b.onClose()
+	}
+	return err
+}
+
+// replayer hands out the request body once per try.
+type replayer struct {
+	req    *http.Request
+	buf    []byte // small bodies, kept in memory
+	size   int64
+	tries  int
+	closed chan struct{} // closed when the transport is done with the last body
+}
+
+func newReplayer(req *http.Request) (*replayer, error) {
+	r := &replayer{req: req, size: max(req.ContentLength, 0)}
+	if req.Body == nil || req.Body == http.NoBody {
+		return r, nil
+	}
+	if req.ContentLength > 0 && req.ContentLength <= bufferLimit {
+		buf, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.buf = buf
+	}
+	return r, nil
+}
+
+func (r *replayer) replayable() bool {
+	return r.req.Body == nil || r.req.Body == http.NoBody || r.buf != nil || r.req.GetBody != nil
+}
+
+func (r *replayer) next() (io.ReadCloser, error) {
+	r.tries++
+	switch {
+	case r.req.Body == nil || r.req.Body == http.NoBody:
+		return r.req.Body, nil
+	case r.buf != nil:
+		return io.NopCloser(bytes.NewReader(r.buf)), nil
+	}
+	var body io.ReadCloser
+	if r.tries == 1 {
+		body = r.req.Body
+	} else {
+		// GetBody may rewind the very reader the last try used: wait until
+		// the transport has closed it (it may do so after RoundTrip).
+		select {
+		case <-r.closed:
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("request body still in use; cannot retry")
+		}
+		var err error
+		if body, err = r.req.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	r.closed = make(chan struct{})
+	return &notifyClose{ReadCloser: body, closed: r.closed}, nil
+}
+
+type notifyClose struct {
+	io.ReadCloser
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (n *notifyClose) Close() error {
+	err := n.ReadCloser.Close()
+	n.once.Do(func() { close(n.closed) })
+	return err
+}
+
+// isUploadSession is true for a PATCH or PUT into a blob upload session.
+func isUploadSession(req *http.Request) bool {
+	return (req.Method == http.MethodPatch || req.Method == http.MethodPut) && strings.Contains(req.URL.Path, "/blobs/uploads/")
+}
+
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// retryAfter parses Retry-After: seconds or an HTTP date.
+func retryAfter(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return max(time.Duration(s)*time.Second, 0), true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(time.Until(at), 0), true
+	}
+	return 0, false
+}
+
+func isHTML(resp *http.Response) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Type"))), "text/html")
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// drain reads a little of a response we discard, so the connection can be
+// reused, and closes it.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	_ = resp.Body.Close()
+}
