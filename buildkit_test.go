@@ -91,9 +91,16 @@ func TestRemoteBuildkitdMutualTLS(t *testing.T) {
 // startTLSBuildkitd runs a second buildkitd that only speaks mTLS on addr.
 func startTLSBuildkitd(t *testing.T, dir, addr string, p pki) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(os.Getenv(testrig.EnvTools), "buildkitd"),
-		"--addr", addr, "--root", filepath.Join(dir, "state"),
-		"--tlscacert", p.caFile, "--tlscert", p.serverCert, "--tlskey", p.serverKey)
+	startBuildkitd(t, dir, addr, "--tlscacert", p.caFile, "--tlscert", p.serverCert, "--tlskey", p.serverKey)
+}
+
+// startBuildkitd runs a buildkitd of the test's own, with an empty cache
+// and the rig's configuration (plain HTTP to the test registry), on addr.
+func startBuildkitd(t *testing.T, dir, addr string, args ...string) {
+	t.Helper()
+	args = append([]string{"--addr", addr, "--root", filepath.Join(dir, "state"),
+		"--config", filepath.Join(os.Getenv(testrig.EnvRigDir), "buildkitd.toml")}, args...)
+	cmd := exec.Command(filepath.Join(os.Getenv(testrig.EnvTools), "buildkitd"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	log, err := os.Create(filepath.Join(dir, "buildkitd.log"))
 	if err != nil {
@@ -104,14 +111,17 @@ func startTLSBuildkitd(t *testing.T, dir, addr string, p pki) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { testrig.StopProcess(cmd); _ = log.Close() })
-	host := strings.TrimPrefix(addr, "tcp://")
+	network, where := "tcp", strings.TrimPrefix(addr, "tcp://")
+	if strings.HasPrefix(addr, "unix://") {
+		network, where = "unix", strings.TrimPrefix(addr, "unix://")
+	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", host); err == nil {
+		if c, err := net.Dial(network, where); err == nil {
 			_ = c.Close()
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("TLS buildkitd did not listen; see %s", log.Name())
+			t.Fatalf("buildkitd did not listen on %s; see %s", addr, log.Name())
 		}
 	}
 }

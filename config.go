@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
@@ -41,7 +43,16 @@ type config struct {
 	BuildkitAddressSet bool
 	BuildkitTLS        *build.TLS
 	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
-	TempDir            string // where the OCI layout goes ($RUNNER_TEMP)
+	OnExisting         guard.Policy
+	Annotations        map[string]string
+	Secrets            map[string][]byte // build secrets: masked like the key
+	CacheFrom, CacheTo []build.Cache
+	Provenance         string // "", "min" or "max"
+	SBOM               bool
+	// Epoch is SOURCE_DATE_EPOCH: the commit's time unless given; zero
+	// when unknown (the build is then not reproducible).
+	Epoch   time.Time
+	TempDir string // where the OCI layout goes ($RUNNER_TEMP)
 }
 
 // registry is the host[:port] part of the image.
@@ -71,6 +82,14 @@ var inputs = []input{
 	{"platforms", "", "comma-separated platforms, e.g. linux/amd64,linux/arm64 (default: buildkitd's own)"},
 	{"username", "", "registry user the API key belongs to (required when pushing)"},
 	{"api-key", "", "registry API key or password (required when pushing); environment only: INPUT_API-KEY or INPUT_API_KEY"},
+	{"annotations", "", "manifest (and index) annotations, one KEY=VALUE per line; override the org.opencontainers.image.* defaults"},
+	{"secrets", "", "build secrets for RUN --mount=type=secret, one per line: id=VALUE, id=env:VAR or id=file:PATH"},
+	{"cache-from", "", "BuildKit cache sources, one per line, e.g. type=registry,ref=registry.example/team/app:buildcache"},
+	{"cache-to", "", "BuildKit cache exports, one per line, e.g. type=registry,ref=registry.example/team/app:buildcache,mode=max"},
+	{"provenance", "false", "provenance attestation: false, true (mode=min), min or max"},
+	{"sbom", "false", "SBOM attestation (needs BuildKit's SBOM scanner image to be pullable)"},
+	{"source-date-epoch", "the commit time of sha", "SOURCE_DATE_EPOCH in seconds: timestamps in the image, so a commit always builds the same digest"},
+	{"on-existing-version", "fail", "fail (before building) or skip-identical (succeed without writing when the version tag already is this exact image)"},
 	{"push", "true", "false builds without pushing (no credentials needed)"},
 	{"registry-tls", "enabled", "enabled, insecure (skip verification) or disabled (plain HTTP)"},
 	{"buildkit-address", "$BUILDKIT_HOST or " + defaultBuildkitAddress, "where buildkitd listens (unix:// or tcp://); when unset and nothing answers, a buildkitd on PATH is started for the job"},
@@ -177,12 +196,28 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		func() error { return validateBuildkitAddress(c.BuildkitAddress) },
 		func() (err error) { c.BuildkitTLS, err = parseBuildkitTLS(raw, c.BuildkitAddress); return },
 		func() error { return validateCredentials(c) },
+		func() (err error) {
+			c.OnExisting, err = parsePolicy(firstNonEmpty(raw["on-existing-version"], "fail"))
+			return
+		},
+		func() (err error) { c.Annotations, err = parseKeyValues("annotations", raw["annotations"]); return },
+		func() (err error) { c.Secrets, err = parseSecrets(raw["secrets"], getenv); return },
+		func() (err error) { c.CacheFrom, err = parseCaches("cache-from", raw["cache-from"]); return },
+		func() (err error) { c.CacheTo, err = parseCaches("cache-to", raw["cache-to"]); return },
+		func() (err error) {
+			c.Provenance, err = parseProvenance(firstNonEmpty(raw["provenance"], "false"))
+			return
+		},
+		func() (err error) { c.SBOM, err = parseBool("sbom", firstNonEmpty(raw["sbom"], "false")); return },
+		func() (err error) { c.Epoch, err = parseEpoch(raw["source-date-epoch"], c.Context, c.SHA); return },
 	}
 	for _, check := range checks {
 		if err = check(); err != nil {
 			return config{}, err
 		}
 	}
+	meta := ociMetadata(c, getenv)
+	c.Labels, c.Annotations = withDefaults(meta, c.Labels), withDefaults(meta, c.Annotations)
 	return c, nil
 }
 

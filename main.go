@@ -44,6 +44,9 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		action.Errorf("%s", oneLine(err.Error()))
 		return 2
 	}
+	for _, v := range cfg.Secrets {
+		maskSecret(action, string(v))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p := &pipeline{cfg: cfg, action: action, progress: stdout}

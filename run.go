@@ -65,7 +65,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 			return err
 		}
 		defer reg.Close()
-		if err := g.CheckVersion(ctx, cfg.Version); err != nil {
+		if _, err := g.CheckVersion(ctx, cfg.Version, ""); err != nil {
 			return err
 		}
 	}
@@ -141,7 +141,7 @@ func connectRegistry(ctx context.Context, cfg config) (*push.Registry, *guard.Gu
 		_ = reg.Close()
 		return nil, nil, err
 	}
-	return reg, guard.New(reg, cfg.Image), nil
+	return reg, guard.New(reg, cfg.Image, guard.WithPolicy(cfg.OnExisting)), nil
 }
 
 // buildImage builds into a fresh temporary OCI layout. The returned
@@ -158,6 +158,9 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 	res, err := b.Build(ctx, build.Request{
 		ContextDir: cfg.Context, Dockerfile: cfg.File, Target: cfg.Target,
 		BuildArgs: cfg.BuildArgs, Labels: cfg.Labels, Platforms: cfg.Platforms,
+		Annotations: cfg.Annotations, Secrets: cfg.Secrets, Epoch: cfg.Epoch,
+		CacheFrom: cfg.CacheFrom, CacheTo: cfg.CacheTo,
+		Provenance: cfg.Provenance, SBOM: cfg.SBOM,
 		Credentials: registryCredentials(cfg),
 		Progress:    p.progress,
 	}, dir)
@@ -177,11 +180,17 @@ func registryCredentials(cfg config) []build.Credential {
 // only if it still does not exist, then the SHA tag.
 func (p *pipeline) publish(ctx context.Context, reg *push.Registry, g *guard.Guard, res build.Result) error {
 	cfg, action := p.cfg, p.action
+	// The guard looks before the upload, so that an identical image already
+	// published (on-existing-version: skip-identical) costs no upload, and
+	// after it, since another job may have tagged meanwhile.
+	if done, err := p.alreadyPublished(ctx, g, res); done || err != nil {
+		return err
+	}
 	action.Infof("Pushing %s@%s", cfg.Image, res.Digest)
 	if err := reg.PushLayout(ctx, res.Layout, res.Digest); err != nil {
 		return err
 	}
-	if err := g.CheckVersion(ctx, cfg.Version); err != nil {
+	if done, err := p.alreadyPublished(ctx, g, res); done || err != nil {
 		return err
 	}
 	if err := reg.Tag(ctx, res.Digest, cfg.Version); err != nil {
@@ -195,6 +204,16 @@ func (p *pipeline) publish(ctx context.Context, reg *push.Registry, g *guard.Gua
 	}
 	action.Infof("Tagged %s:%s", cfg.Image, cfg.Version)
 	return p.tagSHA(ctx, reg, g, res)
+}
+
+// alreadyPublished asks the guard whether the version tag may be written;
+// true means it already names exactly this image and nothing is to be done.
+func (p *pipeline) alreadyPublished(ctx context.Context, g *guard.Guard, res build.Result) (bool, error) {
+	done, err := g.CheckVersion(ctx, p.cfg.Version, res.Digest)
+	if done {
+		p.action.Infof("%s:%s already is this exact image (%s): nothing to write", p.cfg.Image, p.cfg.Version, res.Digest)
+	}
+	return done, err
 }
 
 // tagSHA points the SHA tag at the image. It is mutable: a rebuild of the

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
@@ -137,10 +139,30 @@ type Request struct {
 	BuildArgs  map[string]string
 	Labels     map[string]string
 	Platforms  []string
-	// Credentials for registries the build pulls from.
+	// Annotations go on the manifests (and on the index, when there is one).
+	Annotations map[string]string
+	// Secrets are mounted with RUN --mount=type=secret,id=<key>; they are
+	// handed over in memory and end up in no layer.
+	Secrets map[string][]byte
+	// Epoch, when set, is SOURCE_DATE_EPOCH: file and image timestamps are
+	// rewritten to it, so the same commit builds the same digest.
+	Epoch time.Time
+	// CacheFrom and CacheTo are BuildKit cache imports and exports.
+	CacheFrom, CacheTo []Cache
+	// Provenance is the provenance attestation mode ("min" or "max"), or
+	// "" for none. SBOM adds an SBOM attestation.
+	Provenance string
+	SBOM       bool
+	// Credentials for registries the build pulls from (and exports cache to).
 	Credentials []Credential
 	// Progress receives BuildKit's plain-text progress.
 	Progress io.Writer
+}
+
+// Cache is one cache-from or cache-to entry, e.g. type=registry,ref=....
+type Cache struct {
+	Type  string
+	Attrs map[string]string
 }
 
 // Result is what a build produced: an OCI image layout and the digest of
@@ -205,11 +227,37 @@ func solveOpt(req Request, dir string) (client.SolveOpt, error) {
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
 		Exports: []client.ExportEntry{{
 			Type:      client.ExporterOCI,
-			Attrs:     map[string]string{"tar": "false", "oci-mediatypes": "true"},
+			Attrs:     exportAttrs(req),
 			OutputDir: dir,
 		}},
-		Session: []session.Attachable{authProvider(req.Credentials)},
+		CacheImports: cacheEntries(req.CacheFrom),
+		CacheExports: cacheEntries(req.CacheTo),
+		Session:      []session.Attachable{authProvider(req.Credentials), secretsprovider.FromMap(req.Secrets)},
 	}, nil
+}
+
+func exportAttrs(req Request) map[string]string {
+	attrs := map[string]string{"tar": "false", "oci-mediatypes": "true"}
+	if !req.Epoch.IsZero() {
+		attrs["rewrite-timestamp"] = "true"
+	}
+	// An index exists for several platforms or when attestations ride along.
+	index := len(req.Platforms) > 1 || req.Provenance != "" || req.SBOM
+	for k, v := range req.Annotations {
+		attrs["annotation."+k] = v
+		if index {
+			attrs["annotation-index."+k] = v
+		}
+	}
+	return attrs
+}
+
+func cacheEntries(caches []Cache) []client.CacheOptionsEntry {
+	var out []client.CacheOptionsEntry
+	for _, c := range caches {
+		out = append(out, client.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
+	}
+	return out
 }
 
 func frontendAttrs(req Request) map[string]string {
@@ -220,11 +268,20 @@ func frontendAttrs(req Request) map[string]string {
 	if len(req.Platforms) > 0 {
 		attrs["platform"] = strings.Join(req.Platforms, ",")
 	}
+	if !req.Epoch.IsZero() {
+		attrs["build-arg:SOURCE_DATE_EPOCH"] = strconv.FormatInt(req.Epoch.Unix(), 10)
+	}
 	for k, v := range maps.All(req.BuildArgs) {
 		attrs["build-arg:"+k] = v
 	}
 	for k, v := range maps.All(req.Labels) {
 		attrs["label:"+k] = v
+	}
+	if req.Provenance != "" {
+		attrs["attest:provenance"] = "mode=" + req.Provenance
+	}
+	if req.SBOM {
+		attrs["attest:sbom"] = ""
 	}
 	return attrs
 }

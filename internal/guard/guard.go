@@ -41,29 +41,61 @@ func (e *ExistsError) Error() string {
 // Is makes errors.Is(err, ErrVersionExists) true.
 func (e *ExistsError) Is(target error) bool { return target == ErrVersionExists }
 
+// Policy says what to do when the version tag already exists.
+type Policy int
+
+const (
+	// Fail fails, before anything is built.
+	Fail Policy = iota
+	// SkipIdentical builds anyway, and succeeds without writing anything
+	// when the tag already names exactly the image built (a re-run of a
+	// job whose later step failed). Any other image is still a failure.
+	SkipIdentical
+)
+
 // Guard protects the tags of one repository.
 type Guard struct {
-	r     Resolver
-	image string
+	r      Resolver
+	image  string
+	policy Policy
+}
+
+// Opt configures New.
+type Opt func(*Guard)
+
+// WithPolicy sets what an existing version tag means (default Fail).
+func WithPolicy(p Policy) Opt {
+	return func(g *Guard) { g.policy = p }
 }
 
 // New returns a Guard for image, reading tags through r.
-func New(r Resolver, image string) *Guard {
-	return &Guard{r: r, image: image}
+func New(r Resolver, image string, opts ...Opt) *Guard {
+	g := &Guard{r: r, image: image}
+	for _, opt := range opts {
+		opt(g)
+	}
+	return g
 }
 
-// CheckVersion fails with an *ExistsError when tag already exists. It is
-// called before the build (fail fast) and again right before tagging
-// (another job may have pushed the tag while we built).
-func (g *Guard) CheckVersion(ctx context.Context, tag string) error {
+// CheckVersion decides whether tag may be written to point at ours, the
+// digest built ("" before the build). It fails with an *ExistsError when
+// the tag exists, except under SkipIdentical, where it goes on before the
+// build and reports published=true when the tag already names ours. It is
+// called before the build (fail fast), after it, and right before tagging
+// (another job may have pushed the tag meanwhile).
+func (g *Guard) CheckVersion(ctx context.Context, tag string, ours digest.Digest) (published bool, err error) {
 	d, ok, err := g.r.Lookup(ctx, tag)
-	if err != nil {
-		return fmt.Errorf("check version tag %s: %w", tag, err)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("check version tag %s: %w", tag, err)
+	case !ok:
+		return false, nil
+	case g.policy == SkipIdentical && ours == "":
+		return false, nil
+	case g.policy == SkipIdentical && d == ours:
+		return true, nil
 	}
-	if ok {
-		return &ExistsError{Image: g.image, Tag: tag, Digest: d}
-	}
-	return nil
+	return false, &ExistsError{Image: g.image, Tag: tag, Digest: d}
 }
 
 // VerifyVersion re-reads tag after it was written. On a registry that lets

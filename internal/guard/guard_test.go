@@ -28,10 +28,10 @@ const (
 
 func TestCheckVersion(t *testing.T) {
 	g := New(tags{"v1": theirs, "bad": "broken"}, "reg.example/app")
-	if err := g.CheckVersion(context.Background(), "v2"); err != nil {
+	if _, err := g.CheckVersion(context.Background(), "v2", ""); err != nil {
 		t.Errorf("new tag: %v", err)
 	}
-	err := g.CheckVersion(context.Background(), "v1")
+	_, err := g.CheckVersion(context.Background(), "v1", "")
 	var exists *ExistsError
 	if !errors.Is(err, ErrVersionExists) || !errors.As(err, &exists) || exists.Digest != theirs {
 		t.Fatalf("existing tag: %v", err)
@@ -40,8 +40,30 @@ func TestCheckVersion(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("message %q, want %q", err, want)
 	}
-	if err := g.CheckVersion(context.Background(), "bad"); err == nil || errors.Is(err, ErrVersionExists) {
+	if _, err := g.CheckVersion(context.Background(), "bad", ""); err == nil || errors.Is(err, ErrVersionExists) {
 		t.Errorf("lookup failure must fail without guessing: %v", err)
+	}
+}
+
+func TestCheckVersionSkipIdentical(t *testing.T) {
+	g := New(tags{"same": ours, "other": theirs}, "reg.example/app", WithPolicy(SkipIdentical))
+	cases := []struct {
+		tag       string
+		built     digest.Digest
+		published bool
+		exists    bool
+	}{
+		{"other", "", false, false}, // before the build: build to find out
+		{"same", "", false, false},
+		{"same", ours, true, false}, // our image is already there
+		{"other", ours, false, true},
+		{"new", ours, false, false},
+	}
+	for _, c := range cases {
+		published, err := g.CheckVersion(context.Background(), c.tag, c.built)
+		if published != c.published || errors.Is(err, ErrVersionExists) != c.exists {
+			t.Errorf("%s built %q: published %t err %v; want %t exists %t", c.tag, c.built, published, err, c.published, c.exists)
+		}
 	}
 }
 
