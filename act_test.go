@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,63 +370,5 @@ func TestActExampleWorkflows(t *testing.T) {
 			t.Fatalf("act %s --list: %v\n%s", event, err, out)
 		}
 		t.Logf("act %s --list:\n%s", event, out)
-	}
-}
-
-// TestActionYAMLMatchesInputs keeps action.yml in step with the program:
-// every input in config.go is declared and mapped into the step's
-// environment as INPUT_<NAME>, and every output is wired to the step.
-// It needs no rig.
-func TestActionYAMLMatchesInputs(t *testing.T) {
-	data, err := os.ReadFile("action.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sections := map[string][]string{} // top-level key: its lines
-	var section string
-	for _, line := range strings.Split(string(data), "\n") {
-		if line != "" && line[0] != ' ' && line[0] != '#' {
-			section, _, _ = strings.Cut(line, ":")
-		}
-		sections[section] = append(sections[section], line)
-	}
-	keys := func(section string) []string {
-		var out []string
-		for _, l := range sections[section] {
-			if m := regexp.MustCompile(`^  ([a-z0-9-]+):\s*$`).FindStringSubmatch(l); m != nil {
-				out = append(out, m[1])
-			}
-		}
-		return out
-	}
-	declared := keys("inputs")
-	mapped := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^\s+INPUT_([A-Z0-9_-]+): \$\{\{ inputs\.([a-z0-9-]+) \}\}\s*$`).FindAllStringSubmatch(string(data), -1) {
-		mapped[m[2]] = m[1]
-	}
-	var want []string
-	for _, in := range inputs {
-		want = append(want, in.name)
-		if mapped[in.name] != strings.ToUpper(in.name) {
-			t.Errorf("action.yml: input %s is not mapped as INPUT_%s: ${{ inputs.%s }} in the step's env", in.name, strings.ToUpper(in.name), in.name)
-		}
-	}
-	slices.Sort(want)
-	slices.Sort(declared)
-	if !slices.Equal(declared, want) {
-		t.Errorf("action.yml declares inputs\n%q\nthe program has\n%q", declared, want)
-	}
-	if len(mapped) != len(inputs) {
-		t.Errorf("action.yml maps %d inputs into the environment, the program has %d", len(mapped), len(inputs))
-	}
-
-	outputs := []string{"digest", "image", "tags", "version-tag", "sha-tag", "metadata"}
-	if got := keys("outputs"); !slices.Equal(got, outputs) {
-		t.Errorf("action.yml declares outputs %q, want %q", got, outputs)
-	}
-	for _, o := range outputs {
-		if !strings.Contains(string(data), "value: ${{ steps.run.outputs."+o+" }}") {
-			t.Errorf("action.yml: output %s is not wired to steps.run.outputs.%s", o, o)
-		}
 	}
 }

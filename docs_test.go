@@ -75,9 +75,12 @@ func TestDocsMatchAction(t *testing.T) {
 		}
 	}
 	for _, step := range a.Runs.Steps {
-		for k := range step.Env {
+		for k, v := range step.Env {
 			if name, ok := strings.CutPrefix(k, "INPUT_"); ok {
 				mapped = append(mapped, strings.ToLower(name))
+				if want := "${{ inputs." + strings.ToLower(name) + " }}"; v != want {
+					t.Errorf("action.yml: %s: %q, want %q", k, v, want)
+				}
 			}
 		}
 	}
@@ -95,7 +98,7 @@ func TestDocsMatchAction(t *testing.T) {
 	var declaredOut []string
 	for name, o := range a.Outputs {
 		declaredOut = append(declaredOut, name)
-		if o.Description == "" || !strings.Contains(o.Value, name) {
+		if o.Description == "" || o.Value != "${{ steps.run.outputs."+name+" }}" {
 			t.Errorf("action.yml: output %s lacks a description or is not wired to the step (%q)", name, o.Value)
 		}
 	}

@@ -47,6 +47,9 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	for _, v := range cfg.Secrets {
 		maskSecret(action, string(v))
 	}
+	if cfg.BuildkitTLS != nil && len(cfg.BuildkitTLS.Key) > 0 {
+		maskSecret(action, string(cfg.BuildkitTLS.Key))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p := &pipeline{cfg: cfg, action: action, progress: stdout}
