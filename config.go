@@ -309,31 +309,36 @@ func cleanPath(name, p string) (string, error) {
 	return clean, nil
 }
 
-func validateDir(name, p string) error {
+// statInput cleans and stats a path input; notFound says what is missing.
+func statInput(name, p, notFound string) (string, os.FileInfo, error) {
 	clean, err := cleanPath(name, p)
+	if err != nil {
+		return "", nil, err
+	}
+	st, err := os.Stat(clean)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %s", name, notFound)
+	}
+	return clean, st, nil
+}
+
+func validateDir(name, p string) error {
+	_, st, err := statInput(name, p, fmt.Sprintf("directory %q not found; check the path (is the repository checked out?)", p))
 	if err != nil {
 		return err
 	}
-	st, err := os.Stat(clean)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%s: directory %q not found; check the path (is the repository checked out?)", name, p)
-	case !st.IsDir():
+	if !st.IsDir() {
 		return fmt.Errorf("%s: %q is a file, not a directory; give the directory to build from", name, p)
 	}
 	return nil
 }
 
 func validateFile(name, p string) error {
-	clean, err := cleanPath(name, p)
+	clean, st, err := statInput(name, p, fmt.Sprintf("Dockerfile %q not found; set file to its path", p))
 	if err != nil {
 		return err
 	}
-	st, err := os.Stat(clean)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%s: Dockerfile %q not found; set file to its path", name, p)
-	case st.IsDir():
+	if st.IsDir() {
 		return fmt.Errorf("%s: %q is a directory; give the path of the Dockerfile itself", name, p)
 	}
 	f, err := os.Open(clean)
