@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -41,6 +42,8 @@ var (
 	ErrRegistryFailing = errors.New("registry failing")
 	// ErrStalled means a request moved no data for the stall timeout.
 	ErrStalled = errors.New("registry stalled")
+	// ErrConnection means a connection to the registry broke mid-request.
+	ErrConnection = errors.New("connection broke")
 )
 
 // TLS says how to talk to the registry.
@@ -140,8 +143,10 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 			reg.WithHTTPClient(&http.Client{Transport: newTransport(o)}),
 			// The transport retries; regclient keeps one extra try for the
 			// login round trip (a 401 challenge, then the credentials).
+			// Its backoff delays every later request to the host: the
+			// transport has waited already, so keep it short.
 			reg.WithRetryLimit(1),
-			reg.WithDelay(o.delayInit, o.delayMax),
+			reg.WithDelay(10*time.Millisecond, 100*time.Millisecond),
 		),
 		regclient.WithUserAgent("build-push-image"),
 	)
@@ -173,10 +178,13 @@ func (r *Registry) Lookup(ctx context.Context, tag string) (digest.Digest, bool,
 // every blob, then every manifest, and no tag. Blobs the registry already
 // has are skipped.
 func (r *Registry) PushLayout(ctx context.Context, layout string, d digest.Digest) error {
-	src, err := ref.New("ocidir://" + layout + "@" + d.String())
-	if err != nil {
-		return fmt.Errorf("layout %s: %w", layout, err)
+	// The reference is built, not parsed: ref.New refuses paths with
+	// characters outside [/A-Za-z0-9_.~+ -] (a RUNNER_TEMP holding "(",
+	// "@" or ":"), and ':' or '@' in a path would be read as a tag or digest.
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("layout %s: digest %q: %w", layout, d, err)
 	}
+	src := ref.Ref{Scheme: "ocidir", Path: layout, Digest: d.String()}
 	for try := 1; ; try++ {
 		err := r.rc.ImageCopy(ctx, src, r.repo.SetDigest(d.String()))
 		if err == nil {
@@ -270,6 +278,19 @@ func classify(err error) error {
 		return &pushError{sentinel: ErrTLS, cause: err, msg: fmt.Sprintf(
 			"registry-tls: TLS with the registry failed (%s); install the registry's CA on the runner, or set registry-tls: insecure", tlsReason(msg))}
 	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		req := ue.Op + " " + ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			req = ue.Op + " " + u.Path // the query holds upload state: noise
+		}
+		cause := innermost(ue.Err)
+		if isDialError(err) {
+			return &pushError{sentinel: ErrUnreachable, cause: err, msg: fmt.Sprintf("%s: %s", req, cause)}
+		}
+		return &pushError{sentinel: ErrConnection, cause: err, msg: fmt.Sprintf(
+			"the connection to the registry broke: %s: %s; re-run the job, and check proxies or load balancers between the runner and the registry", req, cause)}
+	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
@@ -284,6 +305,18 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	return err
+}
+
+// innermost is the last error of a chain: "connection reset by peer"
+// rather than every layer that passed it on.
+func innermost(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }
 
 func isStall(err error) bool {

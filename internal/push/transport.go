@@ -146,6 +146,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		resp, err := t.attempt(req, rc, body.size)
+		if err == nil {
+			err = bufferSmall(req, resp)
+		}
 		wait, retry := time.Duration(0), false
 		fail := &attemptsError{method: req.Method, path: req.URL.Path, tries: try, elapsed: time.Since(start), cause: err}
 		switch {
@@ -379,6 +382,25 @@ func (n *notifyClose) Close() error {
 	err := n.ReadCloser.Close()
 	n.once.Do(func() { close(n.closed) })
 	return err
+}
+
+// bufferSmall reads a small successful GET answer (a manifest) into memory
+// inside the retry loop, so that a body cut short is retried like any
+// other network failure.
+func bufferSmall(req *http.Request, resp *http.Response) error {
+	if req.Method != http.MethodGet || resp.StatusCode/100 != 2 || resp.ContentLength <= 0 || resp.ContentLength > bufferLimit {
+		return nil
+	}
+	buf, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err == nil && int64(len(buf)) != resp.ContentLength {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return fmt.Errorf("reading the answer to %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(buf))
+	return nil
 }
 
 // isUploadSession is true for a PATCH or PUT into a blob upload session.

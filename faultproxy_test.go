@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// faultProxy is a reverse proxy in front of the rig's registry that breaks
+// chosen requests: it answers an error status, resets the connection part
+// way through a request body, holds a request, truncates a response, or
+// emulates zot's registry-side tag immutability. The program under test
+// is pointed at the proxy's address as the image's host; the tests check
+// the outcome against the real registry directly.
+type faultProxy struct {
+	t     *testing.T
+	addr  string // host:port of the proxy
+	up    *url.URL
+	proxy *httputil.ReverseProxy
+
+	mu     sync.Mutex
+	rules  []*faultRule
+	counts map[string]int // requests seen, by kind
+	// zot makes a manifest PUT to a tag that already exists answer 403
+	// DENIED, as zot does for a user without the update permission.
+	zot    bool
+	tagMu  sync.Mutex
+	tagLks map[string]*sync.Mutex
+}
+
+// faultRule breaks the first times requests of one kind (-1: all of them).
+type faultRule struct {
+	kind  string
+	times int
+	fault fault
+	hits  int
+}
+
+// fault is what happens to a broken request.
+type fault struct {
+	status      int    // answer this status (with an OCI error body)
+	retryAfter  string // Retry-After header on that answer
+	contentType string // instead of application/json
+	body        string // instead of the OCI error body
+	reset       bool   // forward half the request body upstream, then reset the client's connection
+	stall       time.Duration
+	truncate    bool // forward, then cut the response body in half and close
+}
+
+// Request kinds, by the distribution API's routes.
+const (
+	kindPing         = "ping"          // GET /v2/
+	kindBlobPost     = "blob-post"     // POST /v2/<name>/blobs/uploads/
+	kindBlobPatch    = "blob-patch"    // PATCH /v2/<name>/blobs/uploads/<id>
+	kindBlobPut      = "blob-put"      // PUT /v2/<name>/blobs/uploads/<id>?digest=
+	kindBlobHead     = "blob-head"     // HEAD /v2/<name>/blobs/<digest>
+	kindBlobGet      = "blob-get"      // GET /v2/<name>/blobs/<digest>
+	kindManifestPut  = "manifest-put"  // PUT /v2/<name>/manifests/<digest>
+	kindTagPut       = "tag-put"       // PUT /v2/<name>/manifests/<tag>
+	kindManifestHead = "manifest-head" // HEAD /v2/<name>/manifests/<digest>
+	kindTagHead      = "tag-head"      // HEAD /v2/<name>/manifests/<tag>
+	kindManifestGet  = "manifest-get"  // GET /v2/<name>/manifests/<digest or tag>
+	kindTagsList     = "tags-list"     // GET /v2/<name>/tags/list
+	kindOther        = "other"
+)
+
+func requestKind(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case p == "/v2/" || p == "/v2":
+		return kindPing
+	case strings.HasSuffix(p, "/tags/list"):
+		return kindTagsList
+	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost:
+		return kindBlobPost
+	case strings.Contains(p, "/blobs/uploads/") && r.Method == http.MethodPatch:
+		return kindBlobPatch
+	case strings.Contains(p, "/blobs/uploads/") && r.Method == http.MethodPut:
+		return kindBlobPut
+	case strings.Contains(p, "/blobs/") && r.Method == http.MethodHead:
+		return kindBlobHead
+	case strings.Contains(p, "/blobs/") && r.Method == http.MethodGet:
+		return kindBlobGet
+	case strings.Contains(p, "/manifests/"):
+		byDigest := strings.Contains(p[strings.LastIndex(p, "/"):], ":")
+		switch r.Method {
+		case http.MethodPut:
+			if byDigest {
+				return kindManifestPut
+			}
+			return kindTagPut
+		case http.MethodHead:
+			if byDigest {
+				return kindManifestHead
+			}
+			return kindTagHead
+		case http.MethodGet:
+			return kindManifestGet
+		}
+	}
+	return kindOther
+}
+
+// newFaultProxy starts a proxy to the rig's registry until the test ends.
+func newFaultProxy(t *testing.T, r rig) *faultProxy {
+	t.Helper()
+	up := &url.URL{Scheme: "http", Host: r.registry}
+	fp := &faultProxy{t: t, up: up, counts: map[string]int{}, tagLks: map[string]*sync.Mutex{}}
+	fp.proxy = &httputil.ReverseProxy{
+		// The Host header stays the proxy's, so the registry's upload
+		// Locations point back through the proxy.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(up)
+			pr.Out.Host = pr.In.Host
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			if err == context.Canceled {
+				return
+			}
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		},
+	}
+	fp.addr = strings.TrimPrefix(strings.TrimSuffix(serve(t, &http.Server{Handler: fp}), "/"), "http://")
+	return fp
+}
+
+// fail adds a rule: the first times requests of kind get f.
+func (fp *faultProxy) fail(kind string, times int, f fault) *faultProxy {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	fp.rules = append(fp.rules, &faultRule{kind: kind, times: times, fault: f})
+	return fp
+}
+
+// count is how many requests of kind the proxy saw.
+func (fp *faultProxy) count(kind string) int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return fp.counts[kind]
+}
+
+// hits is how many requests of kind a rule broke.
+func (fp *faultProxy) hits(kind string) int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	n := 0
+	for _, rl := range fp.rules {
+		if rl.kind == kind {
+			n += rl.hits
+		}
+	}
+	return n
+}
+
+// inputs are the rig's inputs with the proxy as the image's host.
+func (fp *faultProxy) inputs(r rig, image, version, dir string) map[string]string {
+	env := r.inputs(image, version, dir)
+	env["INPUT_IMAGE"] = fp.addr + "/" + image
+	return env
+}
+
+func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	kind := requestKind(req)
+	fp.mu.Lock()
+	fp.counts[kind]++
+	var f *fault
+	for _, rl := range fp.rules {
+		if rl.kind == kind && (rl.times < 0 || rl.hits < rl.times) {
+			rl.hits++
+			f = &rl.fault
+			break
+		}
+	}
+	fp.mu.Unlock()
+	if f != nil && f.stall > 0 {
+		select {
+		case <-req.Context().Done():
+			return
+		case <-time.After(f.stall):
+		}
+	}
+	switch {
+	case f != nil && f.status != 0:
+		fp.answer(w, req, f)
+	case f != nil && f.reset:
+		fp.reset(w, req)
+	case f != nil && f.truncate:
+		fp.proxy.ServeHTTP(&truncatingWriter{ResponseWriter: w}, req)
+	case kind == kindTagPut && fp.zot:
+		fp.zotTagPut(w, req)
+	default:
+		fp.proxy.ServeHTTP(w, req)
+	}
+}
+
+func (fp *faultProxy) answer(w http.ResponseWriter, req *http.Request, f *fault) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	ct, body := "application/json", fmt.Sprintf(`{"errors":[{"code":"UNAVAILABLE","message":"injected %d"}]}`, f.status)
+	if f.contentType != "" {
+		ct, body = f.contentType, f.body
+	}
+	w.Header().Set("Content-Type", ct)
+	if f.retryAfter != "" {
+		w.Header().Set("Retry-After", f.retryAfter)
+	}
+	w.WriteHeader(f.status)
+	if req.Method != http.MethodHead {
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// reset sends the first half of the request body to the registry (so an
+// upload session may hold part of a blob, as after a real network break),
+// then drops the client's connection with a TCP reset.
+func (fp *faultProxy) reset(w http.ResponseWriter, req *http.Request) {
+	if req.ContentLength > 1 {
+		out := req.Clone(context.Background())
+		out.URL.Scheme, out.URL.Host, out.RequestURI = fp.up.Scheme, fp.up.Host, ""
+		out.Body = io.NopCloser(io.LimitReader(req.Body, req.ContentLength/2))
+		if resp, err := http.DefaultTransport.RoundTrip(out); err == nil {
+			_ = resp.Body.Close()
+		}
+	}
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// truncatingWriter passes the headers (with the full Content-Length) and
+// half of the body, then aborts the connection.
+type truncatingWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (tw *truncatingWriter) WriteHeader(code int) {
+	tw.status = code
+	tw.ResponseWriter.WriteHeader(code)
+}
+
+func (tw *truncatingWriter) Write(p []byte) (int, error) {
+	if tw.status != 0 && tw.status != http.StatusOK {
+		return tw.ResponseWriter.Write(p)
+	}
+	_, _ = tw.ResponseWriter.Write(p[:len(p)/2])
+	http.NewResponseController(tw.ResponseWriter).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+const zotDenied = `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied","detail":{"action":"update"}}]}`
+
+// zotTagPut refuses a manifest PUT to a tag that already exists, with
+// zot's answer, as zot does for a create-only user. The check and the PUT
+// hold a per-tag lock, like zot's repository lock, so that of concurrent
+// PUTs to a new tag exactly one creates it.
+func (fp *faultProxy) zotTagPut(w http.ResponseWriter, req *http.Request) {
+	fp.tagMu.Lock()
+	lk := fp.tagLks[req.URL.Path]
+	if lk == nil {
+		lk = &sync.Mutex{}
+		fp.tagLks[req.URL.Path] = lk
+	}
+	fp.tagMu.Unlock()
+	lk.Lock()
+	defer lk.Unlock()
+	head, err := http.NewRequest(http.MethodHead, fp.up.String()+req.URL.Path, nil)
+	if err != nil {
+		panic(err)
+	}
+	head.Header.Set("Authorization", req.Header.Get("Authorization"))
+	head.Header.Set("Accept", manifestTypes)
+	resp, err := http.DefaultClient.Do(head)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.Header().Set("WWW-Authenticate", `Basic realm="zot"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, zotDenied)
+		return
+	}
+	fp.proxy.ServeHTTP(w, req)
+}
