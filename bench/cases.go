@@ -71,7 +71,10 @@ func rotate(tools []tool, k int) []tool {
 }
 
 func caseFreshPush(ctx context.Context, b *bench) error {
-	imgs := []*image{b.images["x8"], b.images["x1"]}
+	imgs, err := b.warm(ctx, "x8", "x1")
+	if err != nil {
+		return err
+	}
 	for _, img := range imgs {
 		b.ratioGoals("1", "fresh push", img, "push part", toolOld, 0.5)
 		b.ratioGoals("1", "fresh push", img, "whole", toolOld, 0)
@@ -159,9 +162,13 @@ func hasBuildStep(out string) bool {
 }
 
 func caseMatrix(ctx context.Context, b *bench) error {
-	imgs := make([]*image, matrixImages)
-	for i := range imgs {
-		imgs[i] = b.images[fmt.Sprintf("m%d", i)]
+	names := make([]string, matrixImages)
+	for i := range names {
+		names[i] = fmt.Sprintf("m%d", i)
+	}
+	imgs, err := b.warm(ctx, names...)
+	if err != nil {
+		return err
 	}
 	tools := []tool{toolAction, prototypeTools()[0]}
 	for _, t := range tools {
@@ -219,7 +226,11 @@ func (b *bench) matrix(ctx context.Context, t tool, imgs []*image, mode string, 
 }
 
 func casePeakRSS(ctx context.Context, b *bench) error {
-	img := b.images["big"]
+	imgs, err := b.warm(ctx, "big")
+	if err != nil {
+		return err
+	}
+	img := imgs[0]
 	rssLabel := func(t tool) string { return label("fresh push", img, t, "peak RSS") }
 	b.res.goal(goal{caseID: "5", label: "peak RSS of build-push-image (worst round)", num: rssLabel(toolAction), limit: 100, worst: true})
 	tools := []tool{toolAction, toolOld}
@@ -241,7 +252,7 @@ func casePeakRSS(ctx context.Context, b *bench) error {
 
 func caseWholeJob(ctx context.Context, b *bench) error {
 	imgs := []*image{b.images["hello"], b.images["x8"]}
-	tools := []tool{toolAction, toolOld}
+	tools := []tool{toolAction, toolOld} // cold builds are slow: the two the case compares
 	for _, img := range imgs {
 		for _, cache := range []string{"cold", "warm"} {
 			b.res.goal(goal{caseID: "6", label: fmt.Sprintf("build-push-image / old pipeline, %s cache, %s", cache, img.title),

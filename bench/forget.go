@@ -2,55 +2,71 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/regclient/regclient"
-	"github.com/regclient/regclient/config"
-	"github.com/regclient/regclient/types/descriptor"
-	"github.com/regclient/regclient/types/manifest"
-	"github.com/regclient/regclient/types/ref"
+	"io"
+	"net/http"
+	"strings"
 )
 
 // forget unlinks every blob of repo:tag from that repository. BuildKit and
 // skopeo remember where they pushed a blob and mount it from there into
 // the next repository instead of uploading it; once the source repository
 // no longer has the blob, the mount is refused and the next push is a real
-// upload again, as on a registry that has never seen the image.
+// upload again, as on a registry that has never seen the image. It speaks
+// plain HTTP to the registry API, with nothing cached in between.
 func (b *bench) forget(ctx context.Context, repo, tag string) error {
-	r, err := ref.New(repo + ":" + tag)
-	if err != nil {
-		return err
+	name := strings.TrimPrefix(repo, b.registry+"/")
+	var m struct {
+		Config struct{ Digest string }
+		Layers []struct{ Digest string }
 	}
-	rc := b.regclient()
-	m, err := rc.ManifestGet(ctx, r)
-	if err != nil {
-		return fmt.Errorf("forget %s: %w", r.CommonName(), err)
-	}
-	img, ok := m.(manifest.Imager)
-	if !ok {
-		return fmt.Errorf("forget %s: not an image manifest", r.CommonName())
-	}
-	blobs, err := img.GetLayers()
-	if err != nil {
-		return err
-	}
-	cfg, err := img.GetConfig()
-	if err != nil {
-		return err
+	accept := "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+	if err := b.registryCall(ctx, http.MethodGet, "/v2/"+name+"/manifests/"+tag, accept, &m); err != nil {
+		return fmt.Errorf("forget %s:%s: %w", repo, tag, err)
 	}
 	var errs []error
-	for _, d := range append(blobs, cfg) {
-		errs = append(errs, rc.BlobDelete(ctx, r, descriptor.Descriptor{Digest: d.Digest, Size: d.Size, MediaType: d.MediaType}))
+	for _, d := range append([]string{m.Config.Digest}, layerDigests(m.Layers)...) {
+		errs = append(errs, b.registryCall(ctx, http.MethodDelete, "/v2/"+name+"/blobs/"+d, "", nil))
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("forget %s:%s: %w", repo, tag, err)
+	}
+	return nil
 }
 
-func (b *bench) regclient() *regclient.RegClient {
-	if b.rc == nil {
-		host := config.HostNewName(b.registry)
-		host.User, host.Pass, host.TLS = b.user, b.key, config.TLSDisabled
-		b.rc = regclient.New(regclient.WithConfigHost(*host))
+func layerDigests(layers []struct{ Digest string }) []string {
+	out := make([]string, len(layers))
+	for i, l := range layers {
+		out[i] = l.Digest
 	}
-	return b.rc
+	return out
+}
+
+// registryCall sends one request with Basic auth and decodes a JSON
+// answer into into, when it is not nil.
+func (b *bench) registryCall(ctx context.Context, method, path, accept string, into any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+b.registry+path, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(b.user, b.key)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if into == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(into)
 }

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-
-	"github.com/regclient/regclient"
 )
 
 // bench is one benchmark run: the rig it talks to, its scratch space, the
@@ -31,8 +29,8 @@ type bench struct {
 	rounds       int
 
 	images map[string]*image
+	warmed map[string]bool
 	res    *results
-	rc     *regclient.RegClient // the bench's own client, see forget
 }
 
 // rigEnv names the variables the rig sets (internal/testrig).
@@ -47,9 +45,9 @@ func setup(ctx context.Context, rounds int) (*bench, error) {
 	}
 	b := &bench{
 		registry: vals[0], user: vals[1], key: vals[2], buildkit: vals[3], tools: vals[4],
-		runID: randomHex(4), rounds: max(rounds, 1), images: map[string]*image{}, res: newResults(),
+		runID: randomHex(4), rounds: max(rounds, 1), images: map[string]*image{}, warmed: map[string]bool{}, res: newResults(),
 	}
-	steps := []func(context.Context) error{b.dirs, b.buildAction, b.writeCredentials, b.makeImages, b.warmUp}
+	steps := []func(context.Context) error{b.dirs, b.buildAction, b.writeCredentials, b.makeImages}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			b.cleanup()
@@ -113,18 +111,24 @@ func (b *bench) writeCredentials(context.Context) error {
 	return nil
 }
 
-// warmUp builds every image once without pushing, so that the cases start
-// from a warm BuildKit cache (compressed layers included) unless they say
-// otherwise.
-func (b *bench) warmUp(ctx context.Context) error {
-	for _, spec := range imageSpecs {
-		img := b.images[spec.name]
+// warm builds each image once without pushing, the first time a case
+// asks for it, so that cases start from a warm BuildKit cache (compressed
+// layers included) unless they say otherwise.
+func (b *bench) warm(ctx context.Context, names ...string) ([]*image, error) {
+	imgs := make([]*image, len(names))
+	for i, name := range names {
+		img := b.images[name]
+		imgs[i] = img
+		if b.warmed[name] {
+			continue
+		}
 		logf("warm-up build of %s (%s)", img.name, img.title)
 		if _, err := runAction(ctx, b, job{img: img, repo: b.repo("warmup", img.name), version: "v0", buildOnly: true}); err != nil {
-			return fmt.Errorf("warm-up %s: %w", img.name, err)
+			return nil, fmt.Errorf("warm-up %s: %w", img.name, err)
 		}
+		b.warmed[name] = true
 	}
-	return nil
+	return imgs, nil
 }
 
 // repo is a repository of this run; parts make it unique per case and
