@@ -313,7 +313,13 @@ func TestReliabilityDoc(t *testing.T) {
 		recs = append(recs, rec)
 	}
 	order := map[string]int{"transient fault": 0, "permanent fault": 1, "race": 2, "cancellation": 3, "bad input": 4, "secrets": 5}
-	sort.SliceStable(recs, func(i, j int) bool { return order[recs[i]["area"]] < order[recs[j]["area"]] })
+	sort.SliceStable(recs, func(i, j int) bool {
+		a, b := recs[i], recs[j]
+		if order[a["area"]] != order[b["area"]] {
+			return order[a["area"]] < order[b["area"]]
+		}
+		return a["test"] < b["test"]
+	})
 	old, _ := os.ReadFile(doc)
 	head, _, _ := strings.Cut(string(old), tableStart)
 	var b strings.Builder
