@@ -54,7 +54,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	defer stop()
 	p := &pipeline{cfg: cfg, action: action, progress: stdout}
 	if err := p.run(ctx); err != nil {
-		action.Errorf("%s", oneLine(explain(cfg, err)))
+		action.Errorf("%s", oneLine(p.explain(ctx, err)))
 		return 1
 	}
 	return 0

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/build"
@@ -40,6 +41,7 @@ type pipeline struct {
 	cfg      config
 	action   *githubactions.Action
 	progress io.Writer // BuildKit's plain progress goes here
+	tagged   []string  // tags written so far, for the cancellation message
 }
 
 // run connects, guards, builds, pushes and tags, in that order.
@@ -193,18 +195,38 @@ func (p *pipeline) publish(ctx context.Context, reg *push.Registry, g *guard.Gua
 	if done, err := p.alreadyPublished(ctx, g, res); done || err != nil {
 		return err
 	}
+	tagStart := time.Now()
 	if err := reg.Tag(ctx, res.Digest, cfg.Version); err != nil {
 		if errors.Is(err, push.ErrDenied) {
 			return fmt.Errorf("%w %s:%s (registry-enforced immutability): %w", errTagDenied, cfg.Image, cfg.Version, err)
 		}
 		return err
 	}
-	if err := g.VerifyVersion(ctx, cfg.Version, res.Digest); err != nil {
+	p.tagged = append(p.tagged, cfg.Version)
+	if err := verifySettled(ctx, g, cfg.Version, res.Digest, time.Since(tagStart)); err != nil {
 		return err
 	}
 	action.Infof("Tagged %s:%s", cfg.Image, cfg.Version)
 	return p.tagSHA(ctx, reg, g, res)
 }
+
+// verifySettled re-reads the version tag after a pause. On a registry that
+// allows overwrites, a job that passed its own guard check just before our
+// write may overwrite the tag a moment later; its check-to-write takes about
+// as long as our write did, so waiting a few times that lets it land before
+// we look. It narrows the window, it cannot close it: only a registry that
+// refuses tag updates makes this atomic.
+func verifySettled(ctx context.Context, g *guard.Guard, tag string, d digest.Digest, tagTook time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(max(minSettle, 3*tagTook)):
+	}
+	return g.VerifyVersion(ctx, tag, d)
+}
+
+// minSettle is the shortest pause before the version tag is re-read.
+const minSettle = 250 * time.Millisecond
 
 // alreadyPublished asks the guard whether the version tag may be written;
 // true means it already names exactly this image and nothing is to be done.
@@ -236,6 +258,7 @@ func (p *pipeline) tagSHA(ctx context.Context, reg *push.Registry, g *guard.Guar
 		}
 		return err
 	}
+	p.tagged = append(p.tagged, tag)
 	action.Infof("Tagged %s:%s", cfg.Image, tag)
 	return nil
 }
@@ -299,8 +322,13 @@ func summary(out published) string {
 
 // explain turns an error into the one line a user sees: what went wrong,
 // which input it concerns, and how to fix it.
-func explain(cfg config, err error) string {
+func (p *pipeline) explain(ctx context.Context, err error) string {
+	cfg := p.cfg
 	switch {
+	case ctx.Err() != nil && len(p.tagged) == 0:
+		return "cancelled (SIGINT or SIGTERM): stopped before any tag was written; temporary files removed"
+	case ctx.Err() != nil:
+		return fmt.Sprintf("cancelled (SIGINT or SIGTERM) after tagging %s; temporary files removed", strings.Join(p.tagged, ", "))
 	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace):
 		return err.Error()
 	case errors.Is(err, errTagDenied):

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -19,6 +20,7 @@ import (
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/scheme/reg"
 	"github.com/regclient/regclient/types/errs"
+	"github.com/regclient/regclient/types/manifest"
 	"github.com/regclient/regclient/types/ref"
 )
 
@@ -60,6 +62,10 @@ type Registry struct {
 	rc     *regclient.RegClient
 	repo   ref.Ref
 	copies int
+	// pushed holds the manifests PushLayout uploaded, by digest, so that
+	// Tag needs no GET between the guard's last look and the tag write.
+	mu     sync.Mutex
+	pushed map[digest.Digest]manifest.Manifest
 }
 
 type options struct {
@@ -150,7 +156,7 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 		),
 		regclient.WithUserAgent("build-push-image"),
 	)
-	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1)}, nil
+	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), pushed: map[digest.Digest]manifest.Manifest{}}, nil
 }
 
 // Ping checks that the registry answers and accepts the credentials.
@@ -188,7 +194,7 @@ func (r *Registry) PushLayout(ctx context.Context, layout string, d digest.Diges
 	for try := 1; ; try++ {
 		err := r.rc.ImageCopy(ctx, src, r.repo.SetDigest(d.String()))
 		if err == nil {
-			return nil
+			return r.remember(ctx, src, d)
 		}
 		err = classify(fmt.Errorf("push %s@%s: %w", r.repo.CommonName(), d, err))
 		if try >= r.copies || !recopy(ctx, err) {
@@ -214,14 +220,41 @@ func recopy(ctx context.Context, err error) bool {
 // Tag points tag at the manifest d, which must already be in the
 // repository (PushLayout put it there).
 func (r *Registry) Tag(ctx context.Context, d digest.Digest, tag string) error {
-	m, err := r.rc.ManifestGet(ctx, r.repo.SetDigest(d.String()))
+	m, err := r.manifest(ctx, d)
 	if err != nil {
-		return classify(fmt.Errorf("read %s@%s: %w", r.repo.CommonName(), d, err))
+		return err
 	}
 	if err := r.rc.ManifestPut(ctx, r.repo.SetTag(tag), m); err != nil {
 		return classify(fmt.Errorf("tag %s: %w", r.repo.SetTag(tag).CommonName(), err))
 	}
 	return nil
+}
+
+// remember keeps the manifest just pushed, read from the local layout.
+func (r *Registry) remember(ctx context.Context, src ref.Ref, d digest.Digest) error {
+	m, err := r.rc.ManifestGet(ctx, src)
+	if err != nil {
+		return fmt.Errorf("read pushed manifest %s from the layout: %w", d, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pushed[d] = m
+	return nil
+}
+
+// manifest returns manifest d: the one pushed, or else the registry's.
+func (r *Registry) manifest(ctx context.Context, d digest.Digest) (manifest.Manifest, error) {
+	r.mu.Lock()
+	m, ok := r.pushed[d]
+	r.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := r.rc.ManifestGet(ctx, r.repo.SetDigest(d.String()))
+	if err != nil {
+		return nil, classify(fmt.Errorf("read %s@%s: %w", r.repo.CommonName(), d, err))
+	}
+	return m, nil
 }
 
 // Close releases the client's resources.
