@@ -314,7 +314,7 @@ func (b *bench) coldGoBuild(ctx context.Context) error {
 	defer os.RemoveAll(cache)
 	logf("  cold go build (empty GOCACHE), one round")
 	c := command{
-		argv: []string{"go", "build", "-C", b.root, "-trimpath", "-o", filepath.Join(cache, "bpi"), "."},
+		argv: []string{"go", "build", "-C", b.root, "-trimpath", "-o", filepath.Join(b.work, "bpi-cold"), "."},
 		env:  []string{"GOCACHE=" + cache},
 	}
 	s, err := execTimed(ctx, c)
