@@ -52,6 +52,7 @@ type config struct {
 	// Epoch is SOURCE_DATE_EPOCH: the commit's time unless given; zero
 	// when unknown (the build is then not reproducible).
 	Epoch   time.Time
+	Debug   bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
 	TempDir string // where the OCI layout goes ($RUNNER_TEMP)
 }
 
@@ -175,6 +176,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		BuildkitAddress:    firstNonEmpty(raw["buildkit-address"], getenv("BUILDKIT_HOST"), defaultBuildkitAddress),
 		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
 		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
+		Debug:              getenv("RUNNER_DEBUG") == "1",
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, "Dockerfile"))

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -52,7 +53,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &pipeline{cfg: cfg, action: action, progress: stdout}
+	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg, stderr)}
 	if err := p.run(ctx); err != nil {
 		action.Errorf("%s", oneLine(p.explain(ctx, err)))
 		return 1
@@ -69,6 +70,15 @@ func maskSecret(action *githubactions.Action, secret string) {
 			action.AddMask(line)
 		}
 	}
+}
+
+// debugLog is regclient's log: on stderr at debug level when the runner
+// asks for debug output (RUNNER_DEBUG=1), else nil (discarded).
+func debugLog(cfg config, w io.Writer) *slog.Logger {
+	if !cfg.Debug {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // oneLine keeps an error to a single line: a runner shows only the first

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -71,12 +70,7 @@ func uniqueContext(t *testing.T, size int) string {
 // its content has the digest it is named by.
 func (r rig) blob(t *testing.T, image, kind, digest string) []byte {
 	t.Helper()
-	resp := r.request(t, http.MethodGet, "/v2/"+image+"/"+kind+"/"+digest, nil, "")
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s %s: %s %v", kind, digest, resp.Status, err)
-	}
+	body := r.get(t, image, kind, digest)
 	sum := sha256.Sum256(body)
 	if got := "sha256:" + hex.EncodeToString(sum[:]); got != digest {
 		t.Fatalf("%s %s: content has digest %s", kind, digest, got)
@@ -723,6 +717,9 @@ func TestSecretsDebug(t *testing.T) {
 	res := runAction(t, env, nil)
 	if res.code != 0 {
 		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "level=DEBUG") || !strings.Contains(res.stderr, "Auth request parsed") {
+		t.Errorf("RUNNER_DEBUG=1 did not turn on the registry client's debug log (login included):\n%s", res.stderr)
 	}
 	texts := assertPublished(t, r, image, "v1.0.0", res.outputs["digest"])
 	if len(texts) < 3 {

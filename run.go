@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -40,8 +41,9 @@ type published struct {
 type pipeline struct {
 	cfg      config
 	action   *githubactions.Action
-	progress io.Writer // BuildKit's plain progress goes here
-	tagged   []string  // tags written so far, for the cancellation message
+	progress io.Writer    // BuildKit's plain progress goes here
+	log      *slog.Logger // regclient's log, when debugging
+	tagged   []string     // tags written so far, for the cancellation message
 }
 
 // run connects, guards, builds, pushes and tags, in that order.
@@ -63,7 +65,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	var reg *push.Registry
 	var g *guard.Guard
 	if cfg.Push {
-		if reg, g, err = connectRegistry(ctx, cfg); err != nil {
+		if reg, g, err = connectRegistry(ctx, cfg, p.log); err != nil {
 			return err
 		}
 		defer reg.Close()
@@ -134,8 +136,8 @@ func (p *pipeline) connectBuildkit(ctx context.Context) (*build.Builder, func(),
 	return b, func() { _ = b.Close(); stop() }, nil
 }
 
-func connectRegistry(ctx context.Context, cfg config) (*push.Registry, *guard.Guard, error) {
-	reg, err := push.New(cfg.Image, push.WithCredentials(cfg.Username, cfg.APIKey), push.WithTLS(cfg.RegistryTLS))
+func connectRegistry(ctx context.Context, cfg config, log *slog.Logger) (*push.Registry, *guard.Guard, error) {
+	reg, err := push.New(cfg.Image, push.WithCredentials(cfg.Username, cfg.APIKey), push.WithTLS(cfg.RegistryTLS), push.WithLogger(log))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,7 +158,7 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	action.Group("Build " + cfg.Image)
-	defer action.EndGroup()
+	start := time.Now()
 	res, err := b.Build(ctx, build.Request{
 		ContextDir: cfg.Context, Dockerfile: cfg.File, Target: cfg.Target,
 		BuildArgs: cfg.BuildArgs, Labels: cfg.Labels, Platforms: cfg.Platforms,
@@ -166,6 +168,10 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 		Credentials: registryCredentials(cfg),
 		Progress:    p.progress,
 	}, dir)
+	action.EndGroup()
+	if err == nil {
+		action.Infof("Built %s in %s", res.Digest, time.Since(start).Round(time.Millisecond))
+	}
 	return res, cleanup, err
 }
 
@@ -189,9 +195,11 @@ func (p *pipeline) publish(ctx context.Context, reg *push.Registry, g *guard.Gua
 		return err
 	}
 	action.Infof("Pushing %s@%s", cfg.Image, res.Digest)
+	pushStart := time.Now()
 	if err := reg.PushLayout(ctx, res.Layout, res.Digest); err != nil {
 		return err
 	}
+	action.Infof("Pushed in %s", time.Since(pushStart).Round(time.Millisecond))
 	if done, err := p.alreadyPublished(ctx, g, res); done || err != nil {
 		return err
 	}

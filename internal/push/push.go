@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -77,10 +78,16 @@ type options struct {
 	maxRetryAfter time.Duration
 	stall         time.Duration
 	copies        int
+	log           *slog.Logger
 }
 
 // Opt configures New.
 type Opt func(*options)
+
+// WithLogger sends regclient's log to l (it censors Authorization headers).
+func WithLogger(l *slog.Logger) Opt {
+	return func(o *options) { o.log = l }
+}
 
 // WithCredentials logs in with Basic auth. A zot API key is the password.
 func WithCredentials(user, pass string) Opt {
@@ -143,7 +150,12 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 	host := config.HostNewName(r.Registry)
 	host.User, host.Pass = o.user, o.pass
 	host.TLS = [...]config.TLSConf{config.TLSEnabled, config.TLSInsecure, config.TLSDisabled}[o.tls]
+	logger := o.log
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	rc := regclient.New(
+		regclient.WithSlog(logger),
 		regclient.WithConfigHost(*host),
 		regclient.WithRegOpts(
 			reg.WithHTTPClient(&http.Client{Transport: newTransport(o)}),
