@@ -16,7 +16,7 @@ import (
 
 // faultProxy is a reverse proxy in front of the rig's registry that breaks
 // chosen requests: it answers an error status, resets the connection part
-// way through a request body, holds a request, truncates a response, or
+// way through a request body, holds a request, or
 // emulates zot's registry-side tag immutability. The program under test
 // is pointed at the proxy's address as the image's host; the tests check
 // the outcome against the real registry directly.
@@ -52,7 +52,6 @@ type fault struct {
 	body        string // instead of the OCI error body
 	reset       bool   // forward half the request body upstream, then reset the client's connection
 	stall       time.Duration
-	truncate    bool // forward, then cut the response body in half and close
 }
 
 // Request kinds, by the distribution API's routes.
@@ -192,8 +191,6 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		fp.answer(w, req, f)
 	case f != nil && f.reset:
 		fp.reset(w, req)
-	case f != nil && f.truncate:
-		fp.proxy.ServeHTTP(&truncatingWriter{ResponseWriter: w}, req)
 	case kind == kindTagPut && fp.zot:
 		fp.zotTagPut(w, req)
 	default:
@@ -237,27 +234,6 @@ func (fp *faultProxy) reset(w http.ResponseWriter, req *http.Request) {
 		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
-}
-
-// truncatingWriter passes the headers (with the full Content-Length) and
-// half of the body, then aborts the connection.
-type truncatingWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (tw *truncatingWriter) WriteHeader(code int) {
-	tw.status = code
-	tw.ResponseWriter.WriteHeader(code)
-}
-
-func (tw *truncatingWriter) Write(p []byte) (int, error) {
-	if tw.status != 0 && tw.status != http.StatusOK {
-		return tw.ResponseWriter.Write(p)
-	}
-	_, _ = tw.ResponseWriter.Write(p[:len(p)/2])
-	http.NewResponseController(tw.ResponseWriter).Flush()
-	panic(http.ErrAbortHandler)
 }
 
 const zotDenied = `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied","detail":{"action":"update"}}]}`
