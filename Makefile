@@ -9,7 +9,7 @@ ACT_VERSION := v0.2.89
 STATICCHECK_VERSION := v0.8.2
 RIG := $(BIN)/rig -tools $(BIN) --
 
-.PHONY: all build tools apt-deps test unit lint demo bench clean
+.PHONY: all build tools rig-tools apt-deps test unit lint demo bench clean
 
 all: build
 
@@ -17,7 +17,10 @@ build:
 	go build -trimpath -o build-push-image .
 
 ## tools: pinned test tools into .tools/ (idempotent, fast when cached)
-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/regctl $(BIN)/staticcheck $(BIN)/rig $(BIN)/act
+tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act
+
+# rig-tools: what the rig (registry + buildkitd) needs; enough for bench.
+rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
 
 # Debian packages: runc runs buildkitd's RUN steps, busybox-static is the
 # test base image, skopeo is the benchmark's baseline.
@@ -65,11 +68,11 @@ test: tools lint
 	$(RIG) go test -count=1 -timeout 30m ./...
 
 ## demo: build testdata/hello, push v1.0.0 + SHA, show the second run refused
-demo: tools
+demo: rig-tools $(BIN)/regctl
 	$(RIG) ./scripts/demo.sh
 
 ## bench: side-by-side benchmarks (see docs/benchmarks.md)
-bench: tools
+bench: rig-tools
 	$(RIG) go run ./bench
 
 clean:
