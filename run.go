@@ -90,7 +90,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		out.Pushed = true
 		out.Tags = []string{out.VersionTag, out.SHATag}
 	}
-	out.Seconds = time.Since(start).Round(time.Millisecond).Seconds()
+	out.Seconds = float64(time.Since(start).Milliseconds()) / 1000
 	report(action, out)
 	return nil
 }
