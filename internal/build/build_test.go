@@ -13,7 +13,7 @@ func TestFrontendAttrs(t *testing.T) {
 		Dockerfile: "ctx/sub/Containerfile", Target: "prod",
 		Platforms: []string{"linux/amd64", "linux/arm64"},
 		BuildArgs: map[string]string{"A": "1"}, Labels: map[string]string{"team": "x"},
-		Epoch:      time.Unix(1700000000, 0), Provenance: "max",
+		Epoch: time.Unix(1700000000, 0), Provenance: "max",
 	})
 	want := map[string]string{
 		"filename": "Containerfile", "target": "prod", "platform": "linux/amd64,linux/arm64",
