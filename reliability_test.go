@@ -374,9 +374,10 @@ func raceContexts(t *testing.T, n int) []string {
 // Not asserted here: that EVERY job reporting success still has its digest
 // at the tag at the end. Job A can write and verify the tag inside the
 // window between job B's last check and B's write; then both report
-// success and B's image stays. run.go's settle-and-reverify narrows that
-// window (before it: 1 run in 6 had a stale success; after it: none in 15
-// runs of 8 jobs), but no client can close it on such a registry.
+// success and B's image stays. Reusing the pushed manifest for the tag
+// write and run.go's settle-and-reverify narrow that window (1 round in 6
+// had a stale success before both, 1 in 36 with the first alone, 0 in 36
+// with both), but no client can close it on such a registry.
 func TestRaceSameVersionPlainRegistry(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()

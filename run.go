@@ -234,7 +234,7 @@ func verifySettled(ctx context.Context, g *guard.Guard, tag string, d digest.Dig
 }
 
 // minSettle is the shortest pause before the version tag is re-read.
-const minSettle = 250 * time.Millisecond
+const minSettle = 100 * time.Millisecond
 
 // alreadyPublished asks the guard whether the version tag may be written;
 // true means it already names exactly this image and nothing is to be done.
