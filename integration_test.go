@@ -331,6 +331,9 @@ func TestPushNewVersion(t *testing.T) {
 	if !strings.Contains(res.outputs["metadata"], `"digest":"`+digest+`"`) {
 		t.Errorf("metadata %q lacks the digest", res.outputs["metadata"])
 	}
+	if !strings.Contains(res.stdout, "::notice::no commit time for sha "+testSHA) {
+		t.Errorf("no notice that a sha outside any checkout makes the build unreproducible:\n%s", res.stdout)
+	}
 	if !strings.Contains(res.summary, digest) || !strings.Contains(res.summary, "| tag |") {
 		t.Errorf("step summary lacks the digest or tags:\n%s", res.summary)
 	}

@@ -152,6 +152,9 @@ func connectRegistry(ctx context.Context, cfg config, log *slog.Logger) (*push.R
 // cleanup removes it and must be called whether the build failed or not.
 func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Result, func(), error) {
 	cfg, action := p.cfg, p.action
+	if cfg.Epoch.IsZero() {
+		action.Noticef("no commit time for sha %s (is the context a git checkout holding it?): the image carries build-time timestamps and its digest will differ between builds; set source-date-epoch for a reproducible digest", cfg.SHA)
+	}
 	dir, err := os.MkdirTemp(cfg.TempDir, "build-push-image-")
 	if err != nil {
 		return build.Result{}, func() {}, fmt.Errorf("temp dir: %w", err)
