@@ -44,6 +44,7 @@ type config struct {
 	BuildkitTLS        *build.TLS
 	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
 	OnExisting         guard.Policy
+	PushViaBuildkit    bool // buildkitd uploads by digest; the action only tags
 	Annotations        map[string]string
 	Secrets            map[string][]byte // build secrets: masked like the key
 	CacheFrom, CacheTo []build.Cache
@@ -91,6 +92,7 @@ var inputs = []input{
 	{"sbom", "false", "SBOM attestation (needs BuildKit's SBOM scanner image to be pullable)"},
 	{"source-date-epoch", "the commit time of sha", "SOURCE_DATE_EPOCH in seconds: timestamps in the image, so a commit always builds the same digest"},
 	{"on-existing-version", "fail", "fail (before building) or skip-identical (succeed without writing when the version tag already is this exact image)"},
+	{"push-via", "action", "who uploads the image: action (from an OCI layout, with the action's retries) or buildkit (buildkitd pushes by digest from its store: faster, but buildkitd must reach the registry); tags are always written by the action"},
 	{"push", "true", "false builds without pushing (no credentials needed)"},
 	{"registry-tls", "enabled", "enabled, insecure (skip verification) or disabled (plain HTTP)"},
 	{"buildkit-address", "$BUILDKIT_HOST or " + defaultBuildkitAddress, "where buildkitd listens (unix:// or tcp://); when unset and nothing answers, a buildkitd on PATH is started for the job"},
@@ -200,6 +202,10 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		func() error { return validateCredentials(c) },
 		func() (err error) {
 			c.OnExisting, err = parsePolicy(firstNonEmpty(raw["on-existing-version"], "fail"))
+			return
+		},
+		func() (err error) {
+			c.PushViaBuildkit, err = parsePushVia(firstNonEmpty(raw["push-via"], "action"))
 			return
 		},
 		func() (err error) { c.Annotations, err = parseKeyValues("annotations", raw["annotations"]); return },

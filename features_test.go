@@ -287,3 +287,25 @@ func TestProvenanceAttestation(t *testing.T) {
 		t.Errorf("with provenance: %s holding %d attestation manifests, want an index with 1", idx.MediaType, attestations)
 	}
 }
+
+func TestPushViaBuildkit(t *testing.T) {
+	r := requireRig(t)
+	image := randomName("it/via")
+	env := r.inputs(image, "v1.0.0", contextDir(t, map[string]string{
+		"Dockerfile": "FROM " + baseImage(t, r) + "\nRUN echo pushed by buildkitd > /how\n",
+	}))
+	env["INPUT_PUSH-VIA"] = "buildkit"
+	res := runAction(t, env, nil)
+	digest := mustDigest(t, res)
+	if strings.Contains(res.stdout, "Pushing ") {
+		t.Errorf("push-via: buildkit still pushed an OCI layout from the action:\n%s", res.stdout)
+	}
+	texts := assertPublished(t, r, image, "v1.0.0", digest)
+	assertNoSecret(t, r.key, append(res.all(), texts...)...)
+
+	again := runAction(t, env, nil)
+	if again.code != 1 {
+		t.Fatalf("same version again: exit %d, want 1", again.code)
+	}
+	assertOneErrorLine(t, again.stdout, "version tag v1.0.0 already exists in "+r.registry+"/"+image+" ("+digest+")")
+}

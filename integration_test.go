@@ -426,6 +426,12 @@ func TestWrongKey(t *testing.T) {
 
 func TestVersionAppearsDuringBuild(t *testing.T) {
 	r := requireRig(t)
+	for _, via := range []string{"action", "buildkit"} {
+		t.Run("push-via "+via, func(t *testing.T) { versionAppearsDuringBuild(t, r, via) })
+	}
+}
+
+func versionAppearsDuringBuild(t *testing.T, r rig, via string) {
 	base := baseImage(t, r)
 	image := randomName("it/race")
 	seed := runAction(t, r.inputs(image, "seed", "testdata/hello"), nil)
@@ -446,6 +452,7 @@ func TestVersionAppearsDuringBuild(t *testing.T) {
 	})
 	env := r.inputs(image, "v2.0.0", dir)
 	env["INPUT_BUILD-ARGS"] = "GATE=" + url
+	env["INPUT_PUSH-VIA"] = via
 	res := runAction(t, env, nil)
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)

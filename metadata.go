@@ -28,6 +28,16 @@ func parsePolicy(v string) (guard.Policy, error) {
 	return 0, fmt.Errorf("on-existing-version: %q is not one of fail, skip-identical", v)
 }
 
+func parsePushVia(v string) (bool, error) {
+	switch v {
+	case "action":
+		return false, nil
+	case "buildkit":
+		return true, nil
+	}
+	return false, fmt.Errorf("push-via: %q is not one of action, buildkit", v)
+}
+
 func parseProvenance(v string) (string, error) {
 	switch strings.ToLower(v) {
 	case "false":

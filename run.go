@@ -168,6 +168,7 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 		Annotations: cfg.Annotations, Secrets: cfg.Secrets, Epoch: cfg.Epoch,
 		CacheFrom: cfg.CacheFrom, CacheTo: cfg.CacheTo,
 		Provenance: cfg.Provenance, SBOM: cfg.SBOM,
+		PushTo: p.pushTo(), PushInsecure: cfg.RegistryTLS != push.TLSEnabled,
 		Credentials: registryCredentials(cfg),
 		Progress:    p.progress,
 	}, dir)
@@ -178,8 +179,18 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 	return res, cleanup, err
 }
 
+// pushTo is the repository buildkitd pushes to by digest, with
+// push-via: buildkit, or "" for an OCI layout the action pushes.
+func (p *pipeline) pushTo() string {
+	if p.cfg.Push && p.cfg.PushViaBuildkit {
+		return p.cfg.Image
+	}
+	return ""
+}
+
 // registryCredentials lets the build pull base images from the registry it
-// pushes to, with the same identity.
+// pushes to (and buildkitd push to it, with push-via: buildkit), with the
+// same identity.
 func registryCredentials(cfg config) []build.Credential {
 	if cfg.Username == "" || cfg.APIKey == "" {
 		return nil
@@ -197,12 +208,14 @@ func (p *pipeline) publish(ctx context.Context, reg *push.Registry, g *guard.Gua
 	if done, err := p.alreadyPublished(ctx, g, res); done || err != nil {
 		return err
 	}
-	action.Infof("Pushing %s@%s", cfg.Image, res.Digest)
-	pushStart := time.Now()
-	if err := reg.PushLayout(ctx, res.Layout, res.Digest); err != nil {
-		return err
+	if res.Layout != "" { // else buildkitd pushed it by digest during the build
+		action.Infof("Pushing %s@%s", cfg.Image, res.Digest)
+		pushStart := time.Now()
+		if err := reg.PushLayout(ctx, res.Layout, res.Digest); err != nil {
+			return err
+		}
+		action.Infof("Pushed in %s", time.Since(pushStart).Round(time.Millisecond))
 	}
-	action.Infof("Pushed in %s", time.Since(pushStart).Round(time.Millisecond))
 	if done, err := p.alreadyPublished(ctx, g, res); done || err != nil {
 		return err
 	}

@@ -153,7 +153,12 @@ type Request struct {
 	// "" for none. SBOM adds an SBOM attestation.
 	Provenance string
 	SBOM       bool
-	// Credentials for registries the build pulls from (and exports cache to).
+	// PushTo, when set, is the repository buildkitd pushes the image to
+	// itself, by digest only (no tag), instead of exporting an OCI layout;
+	// PushInsecure lets it use plain HTTP or an unverified certificate.
+	PushTo       string
+	PushInsecure bool
+	// Credentials for registries the build pulls from (and pushes to).
 	Credentials []Credential
 	// Progress receives BuildKit's plain-text progress.
 	Progress io.Writer
@@ -165,15 +170,17 @@ type Cache struct {
 	Attrs map[string]string
 }
 
-// Result is what a build produced: an OCI image layout and the digest of
-// its top manifest (an image manifest, or an index for several platforms).
+// Result is what a build produced: an OCI image layout (none when
+// buildkitd pushed the image itself) and the digest of its top manifest
+// (an image manifest, or an index for several platforms).
 type Result struct {
 	Layout string
 	Digest digest.Digest
 }
 
 // Build runs req and exports the image as an OCI layout into dir, which
-// must not exist yet or be empty.
+// must not exist yet or be empty; with req.PushTo, buildkitd pushes it by
+// digest instead and dir stays unused.
 func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, error) {
 	opt, err := solveOpt(req, dir)
 	if err != nil {
@@ -206,6 +213,9 @@ func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, e
 	if err != nil {
 		return Result{}, fmt.Errorf("buildkitd reported no image digest: %w", err)
 	}
+	if req.PushTo != "" {
+		dir = ""
+	}
 	return Result{Layout: dir, Digest: d}, nil
 }
 
@@ -218,26 +228,35 @@ func solveOpt(req Request, dir string) (client.SolveOpt, error) {
 	if err != nil {
 		return client.SolveOpt{}, fmt.Errorf("dockerfile %s: %w", req.Dockerfile, err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return client.SolveOpt{}, fmt.Errorf("layout dir: %w", err)
+	export := client.ExportEntry{Type: client.ExporterImage, Attrs: exportAttrs(req)}
+	if req.PushTo == "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return client.SolveOpt{}, fmt.Errorf("layout dir: %w", err)
+		}
+		export = client.ExportEntry{Type: client.ExporterOCI, Attrs: exportAttrs(req), OutputDir: dir}
 	}
 	return client.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: frontendAttrs(req),
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports: []client.ExportEntry{{
-			Type:      client.ExporterOCI,
-			Attrs:     exportAttrs(req),
-			OutputDir: dir,
-		}},
-		CacheImports: cacheEntries(req.CacheFrom),
-		CacheExports: cacheEntries(req.CacheTo),
-		Session:      []session.Attachable{authProvider(req.Credentials), secretsprovider.FromMap(req.Secrets)},
+		Exports:       []client.ExportEntry{export},
+		CacheImports:  cacheEntries(req.CacheFrom),
+		CacheExports:  cacheEntries(req.CacheTo),
+		Session:       []session.Attachable{authProvider(req.Credentials), secretsprovider.FromMap(req.Secrets)},
 	}, nil
 }
 
 func exportAttrs(req Request) map[string]string {
-	attrs := map[string]string{"tar": "false", "oci-mediatypes": "true"}
+	attrs := map[string]string{"oci-mediatypes": "true"}
+	if req.PushTo == "" {
+		attrs["tar"] = "false"
+	} else {
+		// By digest only: tags are written by the guarded step alone.
+		attrs["name"], attrs["push"], attrs["push-by-digest"] = req.PushTo, "true", "true"
+		if req.PushInsecure {
+			attrs["registry.insecure"] = "true"
+		}
+	}
 	if !req.Epoch.IsZero() {
 		attrs["rewrite-timestamp"] = "true"
 	}

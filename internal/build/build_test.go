@@ -46,3 +46,19 @@ func TestExportAttrs(t *testing.T) {
 		t.Errorf("with attestations and an epoch: %v", index)
 	}
 }
+
+func TestExportAttrsPushByDigest(t *testing.T) {
+	attrs := exportAttrs(Request{PushTo: "reg.example/app", PushInsecure: true})
+	want := map[string]string{
+		"name": "reg.example/app", "push": "true", "push-by-digest": "true",
+		"oci-mediatypes": "true", "registry.insecure": "true",
+	}
+	for k, v := range want {
+		if attrs[k] != v {
+			t.Errorf("%s = %q, want %q", k, attrs[k], v)
+		}
+	}
+	if len(attrs) != len(want) {
+		t.Errorf("attrs %v, want exactly %v (no tag, no layout)", attrs, want)
+	}
+}
