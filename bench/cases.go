@@ -31,7 +31,7 @@ var cases = []benchCase{
 
 // pushTools are the ways to push compared side by side.
 func (b *bench) pushTools() []tool {
-	return append([]tool{toolAction, toolOld, toolBuildkit}, prototypeTools()...)
+	return append([]tool{toolAction, toolViaBK, toolOld, toolBuildkit}, prototypeTools()...)
 }
 
 func label(what string, img *image, t tool, metric string) string {
@@ -170,7 +170,7 @@ func caseMatrix(ctx context.Context, b *bench) error {
 	if err != nil {
 		return err
 	}
-	tools := []tool{toolAction, prototypeTools()[0]}
+	tools := []tool{toolAction, toolViaBK}
 	for _, t := range tools {
 		b.res.goal(goal{caseID: "3", label: "concurrent / sequential, " + t.title,
 			num: matrixLabel(t, "concurrent"), den: matrixLabel(t, "sequential")})

@@ -10,23 +10,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
-	"github.com/docker/cli/cli/config/types"
-	"github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/session/auth/authprovider"
-	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
 	"github.com/regclient/regclient/types/ref"
-	"github.com/tonistiigi/fsutil"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -42,14 +33,13 @@ type prototype struct {
 }
 
 var prototypes = map[string]prototype{
-	"proto-digest": {"digest", "prototype: BuildKit pushes by digest, regclient tags", false, publishByDigest},
-	"proto-conc8":  {"conc8", "prototype: OCI layout + regclient, 8 requests per host", true, publishLayoutConcurrent(8)},
+	"proto-conc8": {"conc8", "prototype: OCI layout + regclient, 8 requests per host", true, publishLayoutConcurrent(8)},
 }
 
 // prototypeTools are the prototypes as tools, in a fixed order.
 func prototypeTools() []tool {
 	var out []tool
-	for _, cmd := range []string{"proto-digest", "proto-conc8"} {
+	for _, cmd := range []string{"proto-conc8"} {
 		p := prototypes[cmd]
 		out = append(out, tool{name: p.short, title: p.title, pushPart: p.pushPart,
 			run: func(ctx context.Context, b *bench, j job) (sample, error) {
@@ -141,77 +131,6 @@ func versionFree(ctx context.Context, reg *push.Registry, o protoOpts) error {
 	return nil
 }
 
-// publishByDigest lets buildkitd push straight from its content store
-// (push-by-digest, no tag), with the credentials handed over through the
-// session as the action already does for pulls. Nothing is exported to
-// the client.
-func publishByDigest(ctx context.Context, o protoOpts) (digest.Digest, error) {
-	c, err := client.New(ctx, o.buildkit)
-	if err != nil {
-		return "", fmt.Errorf("buildkitd: %w", err)
-	}
-	defer c.Close()
-	ctxFS, err := fsutil.NewFS(o.context)
-	if err != nil {
-		return "", fmt.Errorf("context: %w", err)
-	}
-	dfFS, err := fsutil.NewFS(filepath.Dir(o.file))
-	if err != nil {
-		return "", fmt.Errorf("dockerfile: %w", err)
-	}
-	opt := client.SolveOpt{
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: map[string]string{"filename": filepath.Base(o.file)},
-		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports: []client.ExportEntry{{Type: client.ExporterImage, Attrs: map[string]string{
-			"name": o.image, "push": "true", "push-by-digest": "true", "oci-mediatypes": "true",
-		}}},
-		Session: []session.Attachable{sessionAuth(o)},
-	}
-	resp, err := solveWithProgress(ctx, c, opt, os.Stdout)
-	if err != nil {
-		return "", err
-	}
-	return digest.Parse(resp.ExporterResponse["containerimage.digest"])
-}
-
-func solveWithProgress(ctx context.Context, c *client.Client, opt client.SolveOpt, w io.Writer) (*client.SolveResponse, error) {
-	display, err := progressui.NewDisplay(w, progressui.PlainMode)
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan *client.SolveStatus)
-	eg, ctx := errgroup.WithContext(ctx)
-	var resp *client.SolveResponse
-	eg.Go(func() (err error) {
-		resp, err = c.Solve(ctx, nil, opt, ch)
-		return err
-	})
-	eg.Go(func() error {
-		_, err := display.UpdateFrom(context.WithoutCancel(ctx), ch)
-		return err
-	})
-	if err := eg.Wait(); err != nil {
-		return nil, fmt.Errorf("build: %w", err)
-	}
-	return resp, nil
-}
-
-func sessionAuth(o protoOpts) session.Attachable {
-	host := hostOf(o.image)
-	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: func(_ context.Context, h string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
-			if h != host {
-				return types.AuthConfig{}, nil
-			}
-			return types.AuthConfig{ServerAddress: h, Username: o.user, Password: o.key}, nil
-		},
-	})
-}
-
-// publishLayoutConcurrent is the action's own build to an OCI layout,
-// pushed by a regclient allowed n concurrent requests per host instead of
-// the default 3.
 func publishLayoutConcurrent(n int64) func(context.Context, protoOpts) (digest.Digest, error) {
 	return func(ctx context.Context, o protoOpts) (digest.Digest, error) {
 		res, cleanup, err := buildLayout(ctx, o)

@@ -44,6 +44,7 @@ type tool struct {
 
 var (
 	toolAction   = tool{"action", "build-push-image", runAction, true}
+	toolViaBK    = tool{"viabk", "build-push-image, push-via: buildkit", runActionViaBuildkit, false}
 	toolOld      = tool{"skopeo", "old: BuildKit OCI tar + skopeo copy", runOldPipeline, true}
 	toolBuildkit = tool{"buildkit", "BuildKit's own push (buildctl)", runBuildkitPush, false}
 )
@@ -54,6 +55,12 @@ const pushMark = "Pushing "
 
 func runAction(ctx context.Context, b *bench, j job) (sample, error) {
 	return runActionLike(ctx, b, j, []string{b.bin})
+}
+
+// runActionViaBuildkit runs the action with buildkitd pushing by digest:
+// there is no separate push part, the upload happens inside the build.
+func runActionViaBuildkit(ctx context.Context, b *bench, j job) (sample, error) {
+	return runActionLike(ctx, b, j, []string{b.bin, "--push-via", "buildkit"})
 }
 
 // runActionLike runs the action, or a prototype taking the same flags.
