@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -287,11 +288,13 @@ func TestFaultsPermanent(t *testing.T) {
 
 // TestReliabilityDoc writes docs/reliability.md's table from the rows the
 // other tests recorded: run them with BPI_RELIABILITY_REPORT=rows.jsonl,
-// then this with BPI_RELIABILITY_DOC=docs/reliability.md.
+// then this with BPI_RELIABILITY_DOC=docs/reliability.md. Otherwise it
+// checks that every test the table names still exists.
 func TestReliabilityDoc(t *testing.T) {
 	doc, rows := os.Getenv("BPI_RELIABILITY_DOC"), os.Getenv(envReport)
 	if doc == "" || rows == "" {
-		t.Skip("set BPI_RELIABILITY_DOC and " + envReport + " to regenerate docs/reliability.md")
+		checkReliabilityDoc(t)
+		return
 	}
 	raw, err := os.ReadFile(rows)
 	if err != nil {
@@ -327,6 +330,32 @@ func TestReliabilityDoc(t *testing.T) {
 	}
 	if err := os.WriteFile(doc, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkReliabilityDoc fails when the table names a test, or a case of
+// TestFaultsRecovered, that is gone: the table must not claim results no
+// test produces any more.
+func checkReliabilityDoc(t *testing.T) {
+	doc, err := os.ReadFile("docs/reliability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("reliability_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile("\\| `(Test[A-Za-z]+)(?:/([^`]+))?` \\|").FindAllStringSubmatch(string(doc), -1)
+	if len(names) < 20 {
+		t.Fatalf("docs/reliability.md names %d tests, want the generated table", len(names))
+	}
+	for _, m := range names {
+		if !strings.Contains(string(src), "func "+m[1]+"(t *testing.T)") {
+			t.Errorf("docs/reliability.md names %s, which reliability_test.go no longer has", m[1])
+		}
+		if m[1] == "TestFaultsRecovered" && !strings.Contains(string(src), `{"`+strings.ReplaceAll(m[2], "_", " ")+`"`) {
+			t.Errorf("docs/reliability.md names the case %q of TestFaultsRecovered, which is gone", m[2])
+		}
 	}
 }
 
