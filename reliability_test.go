@@ -204,11 +204,7 @@ func TestFaultsRecovered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			row(t, "transient fault", tc.name, fmt.Sprintf("fault proxy: first %d %s request(s)", tc.times, tc.kind))
-			fp := newFaultProxy(t, r)
-			tc.rules(fp)
-			image := randomName("rel/fault")
-			start := time.Now()
-			res := runAction(t, fp.inputs(r, image, "v1.0.0", uniqueContext(t, 64<<10)), nil)
+			fp, image, res, start := pushThroughFaults(t, r, tc.rules, "rel/fault")
 			if res.code != 0 {
 				t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
 			}
@@ -220,6 +216,17 @@ func TestFaultsRecovered(t *testing.T) {
 			t.Logf("pushed through the faults in %s", time.Since(start).Round(100*time.Millisecond))
 		})
 	}
+}
+
+// pushThroughFaults pushes a fresh image as v1.0.0 through a fault proxy
+// set up by rules, and returns the proxy, the image, the run and its start.
+func pushThroughFaults(t *testing.T, r rig, rules func(*faultProxy), prefix string) (*faultProxy, string, result, time.Time) {
+	t.Helper()
+	fp := newFaultProxy(t, r)
+	rules(fp)
+	image := randomName(prefix)
+	start := time.Now()
+	return fp, image, runAction(t, fp.inputs(r, image, "v1.0.0", uniqueContext(t, 64<<10)), nil), start
 }
 
 // TestStalledResponseRetried: the registry holds a tag HEAD longer than
@@ -267,11 +274,7 @@ func TestFaultsPermanent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			row(t, "permanent fault", tc.name, "fault proxy; exit 1, one ::error:: line, no tag (or a complete image)")
-			fp := newFaultProxy(t, r)
-			tc.rules(fp)
-			image := randomName("rel/down")
-			start := time.Now()
-			res := runAction(t, fp.inputs(r, image, "v1.0.0", uniqueContext(t, 64<<10)), nil)
+			_, image, res, start := pushThroughFaults(t, r, tc.rules, "rel/down")
 			if res.code != 1 {
 				t.Fatalf("exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
 			}
