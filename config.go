@@ -16,6 +16,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
@@ -55,6 +56,9 @@ type config struct {
 	Epoch   time.Time
 	Debug   bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
 	TempDir string // where the OCI layout goes ($RUNNER_TEMP)
+	// ChildEnv is the whole environment of the processes we start (git,
+	// buildkitd): allow-listed, without inputs or secret values.
+	ChildEnv []string
 }
 
 // registry is the host[:port] part of the image.
@@ -217,12 +221,15 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 			return
 		},
 		func() (err error) { c.SBOM, err = parseBool("sbom", firstNonEmpty(raw["sbom"], "false")); return },
-		func() (err error) { c.Epoch, err = parseEpoch(raw["source-date-epoch"], c.Context, c.SHA); return },
 	}
 	for _, check := range checks {
 		if err = check(); err != nil {
 			return config{}, err
 		}
+	}
+	c.ChildEnv = childEnv(c, getenv)
+	if c.Epoch, err = parseEpoch(raw["source-date-epoch"], c.Context, c.SHA, c.ChildEnv); err != nil {
+		return config{}, err
 	}
 	meta := ociMetadata(c, getenv)
 	c.Labels, c.Annotations = withDefaults(meta, c.Labels), withDefaults(meta, c.Annotations)
@@ -467,4 +474,20 @@ func validateCredentials(c config) error {
 		return errors.New("api-key: contains a line break; store the key alone in the secret, on one line")
 	}
 	return nil
+}
+
+// childEnv is the environment of every process we start: the allow list
+// of internal/procenv plus what git reads for its configuration, minus any
+// variable that holds the key or another secret.
+func childEnv(c config, getenv func(string) string) []string {
+	secrets := []string{c.APIKey}
+	for _, v := range c.Secrets {
+		secrets = append(secrets, string(v))
+	}
+	if c.BuildkitTLS != nil {
+		secrets = append(secrets, string(c.BuildkitTLS.Key))
+	}
+	return procenv.Environ(getenv,
+		procenv.WithVars("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"),
+		procenv.WithoutValues(secrets...))
 }

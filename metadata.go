@@ -50,9 +50,10 @@ func parseProvenance(v string) (string, error) {
 	return "", fmt.Errorf("provenance: %q is not one of false, true, min, max", v)
 }
 
-// parseEpoch reads source-date-epoch, or else asks git for the commit time
-// of sha in the checkout holding dir. Outside a checkout it is zero.
-func parseEpoch(v, dir, sha string) (time.Time, error) {
+// parseEpoch reads source-date-epoch, or else asks git (run with env as its
+// whole environment) for the commit time of sha in the checkout holding
+// dir. Outside a checkout it is zero.
+func parseEpoch(v, dir, sha string, env []string) (time.Time, error) {
 	if v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
@@ -60,7 +61,9 @@ func parseEpoch(v, dir, sha string) (time.Time, error) {
 		}
 		return time.Unix(n, 0).UTC(), nil
 	}
-	out, err := exec.Command("git", "-C", dir, "show", "-s", "--format=%ct", sha+"^{commit}").Output()
+	git := exec.Command("git", "-C", dir, "show", "-s", "--format=%ct", sha+"^{commit}")
+	git.Env = append([]string{}, env...) // never nil: nil inherits everything
+	out, err := git.Output()
 	if err != nil {
 		return time.Time{}, nil
 	}

@@ -122,7 +122,7 @@ func (p *pipeline) connectBuildkit(ctx context.Context) (*build.Builder, func(),
 	if err != nil {
 		return nil, nil, fmt.Errorf("temp dir for buildkitd: %w", err)
 	}
-	d, err := build.StartDaemon(ctx, cfg.BuildkitdBinary, dir)
+	d, err := build.StartDaemon(ctx, cfg.BuildkitdBinary, dir, cfg.ChildEnv)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err

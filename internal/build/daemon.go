@@ -24,8 +24,9 @@ type Daemon struct {
 const startTimeout = 20 * time.Second
 
 // StartDaemon starts the buildkitd binary with its socket and state in dir,
-// and waits until it listens. Its log goes to dir/buildkitd.log.
-func StartDaemon(ctx context.Context, bin, dir string) (*Daemon, error) {
+// and waits until it listens. Its log goes to dir/buildkitd.log. env is its
+// whole environment (see internal/procenv): nothing else is inherited.
+func StartDaemon(ctx context.Context, bin, dir string, env []string) (*Daemon, error) {
 	sock := filepath.Join(dir, "buildkitd.sock")
 	log, err := os.Create(filepath.Join(dir, "buildkitd.log"))
 	if err != nil {
@@ -34,6 +35,7 @@ func StartDaemon(ctx context.Context, bin, dir string) (*Daemon, error) {
 	defer log.Close()
 	cmd := exec.Command(bin, "--addr", "unix://"+sock, "--root", filepath.Join(dir, "state"))
 	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append([]string{}, env...) // never nil: nil inherits everything
 	// Its own process group: a Ctrl-C meant for us must not kill it before
 	// we have cancelled the build and stopped it ourselves.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
