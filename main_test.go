@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-const testSHA = "0123456789abcdef0123456789abcdef01234567"
+	"github.com/blumeops/build-push-image/internal/testcheck"
+)
 
 // fakeEnv is a getenv over a map, so the program can run in-process.
 func fakeEnv(m map[string]string) func(string) string {
@@ -20,7 +20,7 @@ func validInputs(dir string) map[string]string {
 	return map[string]string{
 		"INPUT_IMAGE":            "registry.example/team/app",
 		"INPUT_VERSION":          "v1.2.0",
-		"INPUT_SHA":              testSHA,
+		"INPUT_SHA":              testcheck.SHA,
 		"INPUT_CONTEXT":          dir,
 		"INPUT_USERNAME":         "ci",
 		"INPUT_API-KEY":          "zak_secret_for_unit_tests",
@@ -62,7 +62,7 @@ func TestBadInputs(t *testing.T) {
 		{"version starting with dot", "INPUT_VERSION", ".v1", "not a valid tag"},
 		{"version with slash", "INPUT_VERSION", "release/v1", "not a valid tag"},
 		{"short sha", "INPUT_SHA", "abc123", "not a full commit SHA"},
-		{"uppercase sha", "INPUT_SHA", strings.ToUpper(testSHA), "not a full commit SHA"},
+		{"uppercase sha", "INPUT_SHA", strings.ToUpper(testcheck.SHA), "not a full commit SHA"},
 		{"bad sha-length", "INPUT_SHA-LENGTH", "3", "sha-length"},
 		{"missing context", "INPUT_CONTEXT", filepath.Join(dir, "nope"), "context: directory"},
 		{"context is a file", "INPUT_CONTEXT", filepath.Join(dir, "afile"), "is a file, not a directory"},
@@ -93,8 +93,8 @@ func TestBadInputs(t *testing.T) {
 			if code == 0 {
 				t.Fatalf("exit 0, want non-zero; output:\n%s", stdout.String())
 			}
-			assertOneErrorLine(t, stdout.String(), tc.want)
-			assertNoSecret(t, env["INPUT_API-KEY"], stdout.String(), stderr.String())
+			testcheck.OneErrorLine(t, stdout.String(), tc.want)
+			testcheck.NoSecret(t, env["INPUT_API-KEY"], stdout.String(), stderr.String())
 		})
 	}
 }
@@ -106,8 +106,8 @@ func TestAPIKeyFlagRefused(t *testing.T) {
 	if code == 0 {
 		t.Fatal("exit 0 with --api-key on the command line")
 	}
-	assertOneErrorLine(t, stdout.String(), "api-key: not accepted as a flag")
-	assertNoSecret(t, "zak_on_the_command_line", stdout.String(), stderr.String())
+	testcheck.OneErrorLine(t, stdout.String(), "api-key: not accepted as a flag")
+	testcheck.NoSecret(t, "zak_on_the_command_line", stdout.String(), stderr.String())
 }
 
 func TestFlagWinsOverEnv(t *testing.T) {
@@ -126,15 +126,15 @@ func TestDefaults(t *testing.T) {
 	env := validInputs(dir)
 	delete(env, "INPUT_SHA")
 	delete(env, "INPUT_BUILDKIT-ADDRESS")
-	env["GITHUB_SHA"] = testSHA
+	env["GITHUB_SHA"] = testcheck.SHA
 	env["BUILDKIT_HOST"] = "tcp://127.0.0.1:1234"
 	env["INPUT_SHA-LENGTH"] = "12"
 	cfg, err := loadConfig(nil, fakeEnv(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.shaTag() != testSHA[:12] {
-		t.Errorf("sha tag %q, want %q", cfg.shaTag(), testSHA[:12])
+	if cfg.shaTag() != testcheck.SHA[:12] {
+		t.Errorf("sha tag %q, want %q", cfg.shaTag(), testcheck.SHA[:12])
 	}
 	if cfg.BuildkitAddress != "tcp://127.0.0.1:1234" {
 		t.Errorf("buildkit address %q, want $BUILDKIT_HOST", cfg.BuildkitAddress)
@@ -165,7 +165,7 @@ func TestUnreachableBuildkit(t *testing.T) {
 	if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	assertOneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers at unix:///nonexistent/buildkitd.sock")
+	testcheck.OneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers at unix:///nonexistent/buildkitd.sock")
 }
 
 func TestOutputDelimiterCannotCollide(t *testing.T) {
@@ -175,26 +175,5 @@ func TestOutputDelimiterCannotCollide(t *testing.T) {
 	}
 	if randomDelimiter("x") == d {
 		t.Fatal("two delimiters are equal")
-	}
-}
-
-// assertOneErrorLine checks the output holds exactly one ::error:: line,
-// that it contains want, and that nothing looks like a panic.
-func assertOneErrorLine(t *testing.T, out, want string) {
-	t.Helper()
-	var errs []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "::error") {
-			errs = append(errs, l)
-		}
-	}
-	if len(errs) != 1 {
-		t.Fatalf("want exactly one ::error:: line, got %d in:\n%s", len(errs), out)
-	}
-	if !strings.Contains(errs[0], want) {
-		t.Errorf("error line %q does not contain %q", errs[0], want)
-	}
-	if strings.Contains(out, "goroutine ") || strings.Contains(out, "panic:") {
-		t.Errorf("output looks like a panic:\n%s", out)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -8,19 +8,19 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 // Reliability tests: registry faults through faultProxy, races between
 // jobs, cancellation, and secrets. Each records a row for
 // docs/reliability.md when BPI_RELIABILITY_REPORT names a file (see
-// TestReliabilityDoc).
+// e2e/reliabilitydoc).
 
 const envReport = "BPI_RELIABILITY_REPORT"
 
@@ -132,7 +132,7 @@ func assertPublished(t *testing.T, r rig, image, version, digest string) []strin
 	if !strings.HasPrefix(digest, "sha256:") {
 		t.Fatalf("digest output %q", digest)
 	}
-	for _, tag := range []string{version, testSHA} {
+	for _, tag := range []string{version, testcheck.SHA} {
 		if got, status := r.headDigest(t, image, tag); status != http.StatusOK || got != digest {
 			t.Errorf("tag %s: %d %q, want %s", tag, status, got, digest)
 		}
@@ -144,7 +144,7 @@ func assertPublished(t *testing.T, r rig, image, version, digest string) []strin
 // one that names a complete image.
 func assertNoTagOrComplete(t *testing.T, r rig, image, version string) {
 	t.Helper()
-	for _, tag := range []string{version, testSHA} {
+	for _, tag := range []string{version, testcheck.SHA} {
 		d, status := r.headDigest(t, image, tag)
 		switch status {
 		case http.StatusNotFound:
@@ -212,7 +212,7 @@ func TestFaultsRecovered(t *testing.T) {
 				t.Errorf("%d %s requests broken, want %d: the fault did not happen", got, tc.kind, tc.times)
 			}
 			texts := assertPublished(t, r, image, "v1.0.0", res.outputs["digest"])
-			assertNoSecret(t, r.key, append(res.all(), texts...)...)
+			testcheck.NoSecret(t, r.key, append(res.all(), texts...)...)
 			t.Logf("pushed through the faults in %s", time.Since(start).Round(100*time.Millisecond))
 		})
 	}
@@ -278,94 +278,16 @@ func TestFaultsPermanent(t *testing.T) {
 			if res.code != 1 {
 				t.Fatalf("exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
 			}
-			assertOneErrorLine(t, res.stdout, tc.want)
+			testcheck.OneErrorLine(t, res.stdout, tc.want)
 			if line := errorLine(res.stdout); len(line) > 600 || strings.Contains(line, "<html") {
 				t.Errorf("error line is not short and clear: %q", line)
 			}
 			assertNoTagOrComplete(t, r, image, "v1.0.0")
-			assertNoSecret(t, r.key, res.all()...)
+			testcheck.NoSecret(t, r.key, res.all()...)
 			t.Logf("failed in %s: %s", time.Since(start).Round(100*time.Millisecond), errorLine(res.stdout))
 		})
 	}
 }
-
-// TestReliabilityDoc writes docs/reliability.md's table from the rows the
-// other tests recorded: run them with BPI_RELIABILITY_REPORT=rows.jsonl,
-// then this with BPI_RELIABILITY_DOC=docs/reliability.md. Otherwise it
-// checks that every test the table names still exists.
-func TestReliabilityDoc(t *testing.T) {
-	doc, rows := os.Getenv("BPI_RELIABILITY_DOC"), os.Getenv(envReport)
-	if doc == "" || rows == "" {
-		checkReliabilityDoc(t)
-		return
-	}
-	raw, err := os.ReadFile(rows)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs []map[string]string
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		var rec map[string]string
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("%s: %v", rows, err)
-		}
-		recs = append(recs, rec)
-	}
-	order := map[string]int{"transient fault": 0, "permanent fault": 1, "race": 2, "cancellation": 3, "bad input": 4, "secrets": 5}
-	sort.SliceStable(recs, func(i, j int) bool {
-		a, b := recs[i], recs[j]
-		if order[a["area"]] != order[b["area"]] {
-			return order[a["area"]] < order[b["area"]]
-		}
-		return a["test"] < b["test"]
-	})
-	old, _ := os.ReadFile(doc)
-	head, _, _ := strings.Cut(string(old), tableStart)
-	var b strings.Builder
-	b.WriteString(head + tableStart + "\n\n")
-	b.WriteString("| area | scenario | how it is tested | result | test | s |\n|---|---|---|---|---|---|\n")
-	for _, rec := range recs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` | %s |\n", rec["area"], rec["scenario"], rec["how"], rec["result"], rec["test"], rec["seconds"])
-	}
-	b.WriteString("\n" + tableEnd + "\n")
-	if _, tail, ok := strings.Cut(string(old), tableEnd); ok {
-		b.WriteString(strings.TrimPrefix(tail, "\n"))
-	}
-	if err := os.WriteFile(doc, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// checkReliabilityDoc fails when the table names a test, or a case of
-// TestFaultsRecovered, that is gone: the table must not claim results no
-// test produces any more.
-func checkReliabilityDoc(t *testing.T) {
-	doc, err := os.ReadFile("docs/reliability.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile("reliability_test.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := regexp.MustCompile("\\| `(Test[A-Za-z]+)(?:/([^`]+))?` \\|").FindAllStringSubmatch(string(doc), -1)
-	if len(names) < 20 {
-		t.Fatalf("docs/reliability.md names %d tests, want the generated table", len(names))
-	}
-	for _, m := range names {
-		if !strings.Contains(string(src), "func "+m[1]+"(t *testing.T)") {
-			t.Errorf("docs/reliability.md names %s, which reliability_test.go no longer has", m[1])
-		}
-		if m[1] == "TestFaultsRecovered" && !strings.Contains(string(src), `{"`+strings.ReplaceAll(m[2], "_", " ")+`"`) {
-			t.Errorf("docs/reliability.md names the case %q of TestFaultsRecovered, which is gone", m[2])
-		}
-	}
-}
-
-const (
-	tableStart = "<!-- table: generated by TestReliabilityDoc -->"
-	tableEnd   = "<!-- end of table -->"
-)
 
 // jobResult is one of several concurrent runs.
 type jobResult struct {
@@ -448,11 +370,11 @@ func plainRace(t *testing.T, r rig) (won, stale int) {
 				stale++
 			}
 		case strings.Contains(errorLine(j.stdout), "lost a race"), strings.Contains(errorLine(j.stdout), "already exists"):
-			assertOneErrorLine(t, j.stdout, "v1.0.0")
+			testcheck.OneErrorLine(t, j.stdout, "v1.0.0")
 		default:
 			t.Errorf("job %d: exit %d: %s", i, j.code, errorLine(j.stdout))
 		}
-		assertNoSecret(t, r.key, j.all()...)
+		testcheck.NoSecret(t, r.key, j.all()...)
 	}
 	if !finalWon {
 		t.Errorf("the tag names %s, which no successful job pushed", final)
@@ -487,8 +409,8 @@ func TestRaceSameVersionZot(t *testing.T) {
 			}
 			continue
 		}
-		assertOneErrorLine(t, j.stdout, "version tags are immutable: bump the version")
-		assertNoSecret(t, r.key, j.all()...)
+		testcheck.OneErrorLine(t, j.stdout, "version tags are immutable: bump the version")
+		testcheck.NoSecret(t, r.key, j.all()...)
 	}
 	if won != 1 {
 		t.Errorf("%d jobs succeeded, want exactly 1", won)
@@ -649,13 +571,13 @@ func interrupt(t *testing.T, r rig, image string, env map[string]string, sig sys
 			t.Errorf("temp dir %s left in RUNNER_TEMP after %s", e.Name(), sig)
 		}
 	}
-	for _, tag := range []string{"v1.0.0", testSHA} {
+	for _, tag := range []string{"v1.0.0", testcheck.SHA} {
 		if _, status := r.headDigest(t, image, tag); status != http.StatusNotFound {
 			t.Errorf("tag %s: HEAD %d after %s, want 404", tag, status, sig)
 		}
 	}
-	assertOneErrorLine(t, stdout.String(), "cancelled (SIGINT or SIGTERM): stopped before any tag was written; temporary files removed")
-	assertNoSecret(t, r.key, stdout.String(), stderr.String())
+	testcheck.OneErrorLine(t, stdout.String(), "cancelled (SIGINT or SIGTERM): stopped before any tag was written; temporary files removed")
+	testcheck.NoSecret(t, r.key, stdout.String(), stderr.String())
 	t.Logf("exited %s after %s: %s", took.Round(10*time.Millisecond), sig, errorLine(stdout.String()))
 }
 
@@ -721,11 +643,11 @@ func TestBadRegistryAnswers(t *testing.T) {
 			if res.code != 1 {
 				t.Fatalf("exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
 			}
-			assertOneErrorLine(t, res.stdout, tc.want)
+			testcheck.OneErrorLine(t, res.stdout, tc.want)
 			if strings.Contains(res.stdout, "#1 ") {
 				t.Error("the build ran although the registry cannot be used")
 			}
-			assertNoSecret(t, r.key, res.all()...)
+			testcheck.NoSecret(t, r.key, res.all()...)
 			t.Logf("%s: %s", time.Since(start).Round(100*time.Millisecond), errorLine(res.stdout))
 		})
 	}
@@ -760,5 +682,5 @@ func TestSecretsDebug(t *testing.T) {
 	if len(texts) < 3 {
 		t.Fatalf("only %d texts from the image", len(texts))
 	}
-	assertNoSecret(t, r.key, append(res.all(), texts...)...)
+	testcheck.NoSecret(t, r.key, append(res.all(), texts...)...)
 }

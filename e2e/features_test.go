@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"archive/tar"
@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 // ociManifest is the part of an OCI manifest or index the tests read.
@@ -154,7 +156,7 @@ func TestSkipIdenticalVersion(t *testing.T) {
 	if res.code != 1 {
 		t.Fatalf("a different image under the same version: exit %d, want 1", res.code)
 	}
-	assertOneErrorLine(t, res.stdout, "version tag v1.0.0 already exists in "+r.registry+"/"+image+" ("+first+")")
+	testcheck.OneErrorLine(t, res.stdout, "version tag v1.0.0 already exists in "+r.registry+"/"+image+" ("+first+")")
 }
 
 func TestOCIMetadata(t *testing.T) {
@@ -178,7 +180,7 @@ func TestOCIMetadata(t *testing.T) {
 	const p = "org.opencontainers.image."
 	want := map[string]string{
 		p + "source": "https://forge.example/team/hello", p + "url": "https://forge.example/team/hello",
-		p + "revision": testSHA, p + "version": "v3.1.4", p + "created": "2023-11-14T22:13:20Z",
+		p + "revision": testcheck.SHA, p + "version": "v3.1.4", p + "created": "2023-11-14T22:13:20Z",
 	}
 	for k, v := range want {
 		if cfg.Config.Labels[k] != v || m.Annotations[k] != v {
@@ -212,7 +214,7 @@ func TestMultiPlatformIndex(t *testing.T) {
 		}
 		r.manifest(t, image, idx.Manifests[i].Digest) // each child was pushed
 	}
-	if got, _ := r.headDigest(t, image, testSHA); got != digest {
+	if got, _ := r.headDigest(t, image, testcheck.SHA); got != digest {
 		t.Errorf("SHA tag %s, want the index %s", got, digest)
 	}
 }
@@ -237,7 +239,7 @@ func TestBuildSecretStaysSecret(t *testing.T) {
 	if !strings.Contains(strings.Join(texts, "\n"), "token-length\n"+"39") {
 		t.Errorf("the RUN step did not see the secret (no /token-length of 39 in the image)")
 	}
-	assertNoSecret(t, secret, append(res.all(), texts...)...)
+	testcheck.NoSecret(t, secret, append(res.all(), texts...)...)
 }
 
 func TestRegistryCacheReusedByFreshBuildkitd(t *testing.T) {
@@ -266,7 +268,7 @@ func TestRegistryCacheReusedByFreshBuildkitd(t *testing.T) {
 	if strings.Contains(second.stdout, "step-executed") || !strings.Contains(second.stdout, "importing cache manifest from "+cache) {
 		t.Errorf("a fresh buildkitd ran the step again instead of using the registry cache:\n%s", second.stdout)
 	}
-	assertNoSecret(t, r.key, second.all()...)
+	testcheck.NoSecret(t, r.key, second.all()...)
 }
 
 func TestProvenanceAttestation(t *testing.T) {
@@ -301,11 +303,11 @@ func TestPushViaBuildkit(t *testing.T) {
 		t.Errorf("push-via: buildkit still pushed an OCI layout from the action:\n%s", res.stdout)
 	}
 	texts := assertPublished(t, r, image, "v1.0.0", digest)
-	assertNoSecret(t, r.key, append(res.all(), texts...)...)
+	testcheck.NoSecret(t, r.key, append(res.all(), texts...)...)
 
 	again := runAction(t, env, nil)
 	if again.code != 1 {
 		t.Fatalf("same version again: exit %d, want 1", again.code)
 	}
-	assertOneErrorLine(t, again.stdout, "version tag v1.0.0 already exists in "+r.registry+"/"+image+" ("+digest+")")
+	testcheck.OneErrorLine(t, again.stdout, "version tag v1.0.0 already exists in "+r.registry+"/"+image+" ("+digest+")")
 }

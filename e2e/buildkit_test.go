@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"crypto/ecdsa"
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
 )
 
@@ -56,7 +57,7 @@ func TestNoBuildkitAnywhere(t *testing.T) {
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
 	}
-	assertOneErrorLine(t, res.stdout, "buildkit-address: no buildkitd: nothing answers at $BUILDKIT_HOST (unset) or unix:///run/buildkit/buildkitd.sock, and there is no buildkitd on PATH")
+	testcheck.OneErrorLine(t, res.stdout, "buildkit-address: no buildkitd: nothing answers at $BUILDKIT_HOST (unset) or unix:///run/buildkit/buildkitd.sock, and there is no buildkitd on PATH")
 }
 
 func TestRemoteBuildkitdMutualTLS(t *testing.T) {
@@ -85,7 +86,7 @@ func TestRemoteBuildkitdMutualTLS(t *testing.T) {
 	if res.code != 1 {
 		t.Fatalf("without a client certificate: exit %d, want 1", res.code)
 	}
-	assertOneErrorLine(t, res.stdout, "buildkit-address: no buildkitd answers at "+addr)
+	testcheck.OneErrorLine(t, res.stdout, "buildkit-address: no buildkitd answers at "+addr)
 }
 
 // startTLSBuildkitd runs a second buildkitd that only speaks mTLS on addr.

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -16,11 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
 )
-
-// The integration tests run the real program against the real registry
-// and buildkitd that `make test` starts (internal/testrig).
 
 var (
 	binOnce sync.Once
@@ -33,24 +31,19 @@ type rig struct {
 	registry, user, key, buildkit string
 }
 
-// requireRig returns the rig, or fails: integration tests never skip
-// silently. `go test -short` runs the unit tests alone.
+// requireRig returns the rig (TestMain checked that it is there).
+// `go test -short` runs the unit tests alone.
 func requireRig(t *testing.T) rig {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: needs the registry and buildkitd of make test")
 	}
-	r := rig{
+	return rig{
 		registry: os.Getenv(testrig.EnvRegistry),
 		user:     os.Getenv(testrig.EnvUser),
 		key:      os.Getenv(testrig.EnvKey),
 		buildkit: os.Getenv(testrig.EnvBuildkit),
 	}
-	if r.registry == "" || r.key == "" || r.buildkit == "" {
-		t.Fatalf("%s, %s and %s are not set: run the integration tests with `make test` (or -short for unit tests only)",
-			testrig.EnvRegistry, testrig.EnvKey, testrig.EnvBuildkit)
-	}
-	return r
 }
 
 // binary builds the program once per test run.
@@ -94,7 +87,7 @@ func (r rig) inputs(image, version, dir string) map[string]string {
 	return map[string]string{
 		"INPUT_IMAGE":            r.registry + "/" + image,
 		"INPUT_VERSION":          version,
-		"INPUT_SHA":              testSHA,
+		"INPUT_SHA":              testcheck.SHA,
 		"INPUT_CONTEXT":          dir,
 		"INPUT_USERNAME":         r.user,
 		"INPUT_API-KEY":          r.key,
@@ -311,7 +304,7 @@ func TestPushNewVersion(t *testing.T) {
 	if !strings.HasPrefix(digest, "sha256:") {
 		t.Fatalf("digest output %q", digest)
 	}
-	for _, tag := range []string{"v1.0.0", testSHA} {
+	for _, tag := range []string{"v1.0.0", testcheck.SHA} {
 		got, status := r.headDigest(t, image, tag)
 		if status != http.StatusOK || got != digest {
 			t.Errorf("tag %s: status %d digest %q, want 200 %s", tag, status, got, digest)
@@ -319,9 +312,9 @@ func TestPushNewVersion(t *testing.T) {
 	}
 	want := map[string]string{
 		"image":       r.registry + "/" + image + "@" + digest,
-		"tags":        r.registry + "/" + image + ":v1.0.0\n" + r.registry + "/" + image + ":" + testSHA,
+		"tags":        r.registry + "/" + image + ":v1.0.0\n" + r.registry + "/" + image + ":" + testcheck.SHA,
 		"version-tag": r.registry + "/" + image + ":v1.0.0",
-		"sha-tag":     r.registry + "/" + image + ":" + testSHA,
+		"sha-tag":     r.registry + "/" + image + ":" + testcheck.SHA,
 	}
 	for k, v := range want {
 		if res.outputs[k] != v {
@@ -331,7 +324,7 @@ func TestPushNewVersion(t *testing.T) {
 	if !strings.Contains(res.outputs["metadata"], `"digest":"`+digest+`"`) {
 		t.Errorf("metadata %q lacks the digest", res.outputs["metadata"])
 	}
-	if !strings.Contains(res.stdout, "::notice::no commit time for sha "+testSHA) {
+	if !strings.Contains(res.stdout, "::notice::no commit time for sha "+testcheck.SHA) {
 		t.Errorf("no notice that a sha outside any checkout makes the build unreproducible:\n%s", res.stdout)
 	}
 	if !strings.Contains(res.summary, digest) || !strings.Contains(res.summary, "| tag |") {
@@ -340,7 +333,7 @@ func TestPushNewVersion(t *testing.T) {
 	if !strings.HasPrefix(res.stdout, "::add-mask::"+r.key+"\n") {
 		t.Errorf("the key is not masked first thing; output starts %q", firstLine(res.stdout))
 	}
-	assertNoSecret(t, r.key, res.all()...)
+	testcheck.NoSecret(t, r.key, res.all()...)
 }
 
 func TestExistingVersionFailsBeforeBuild(t *testing.T) {
@@ -354,14 +347,14 @@ func TestExistingVersionFailsBeforeBuild(t *testing.T) {
 	if res.code != 1 {
 		t.Fatalf("second push: exit %d, want 1\n%s", res.code, res.stdout)
 	}
-	assertOneErrorLine(t, res.stdout, fmt.Sprintf("version tag v1.0.0 already exists in %s/%s (%s); version tags are immutable: bump the version", r.registry, image, digest))
+	testcheck.OneErrorLine(t, res.stdout, fmt.Sprintf("version tag v1.0.0 already exists in %s/%s (%s); version tags are immutable: bump the version", r.registry, image, digest))
 	if strings.Contains(res.stdout, "#1 ") || strings.Contains(res.stdout, "::group::Build") {
 		t.Errorf("a build step ran before the guard refused:\n%s", res.stdout)
 	}
 	if res.outputFile != "" {
 		t.Errorf("a failed run wrote outputs: %q", res.outputFile)
 	}
-	assertNoSecret(t, r.key, res.all()...)
+	testcheck.NoSecret(t, r.key, res.all()...)
 }
 
 func TestRunOnPushedBaseImage(t *testing.T) {
@@ -384,7 +377,7 @@ func TestRunOnPushedBaseImage(t *testing.T) {
 	if got, status := r.headDigest(t, image, "v0.1.0"); status != http.StatusOK || got != res.outputs["digest"] {
 		t.Errorf("version tag: %d %q, want %s", status, got, res.outputs["digest"])
 	}
-	assertNoSecret(t, r.key, res.all()...)
+	testcheck.NoSecret(t, r.key, res.all()...)
 }
 
 func TestBuildOnly(t *testing.T) {
@@ -416,12 +409,12 @@ func TestWrongKey(t *testing.T) {
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
 	}
-	assertOneErrorLine(t, res.stdout, "api-key: credentials rejected by "+r.registry+` for username "ci"`)
+	testcheck.OneErrorLine(t, res.stdout, "api-key: credentials rejected by "+r.registry+` for username "ci"`)
 	if strings.Contains(res.stdout, "#1 ") {
 		t.Error("the build ran with credentials the registry rejected")
 	}
-	assertNoSecret(t, wrong, res.all()...)
-	assertNoSecret(t, r.key, res.all()...)
+	testcheck.NoSecret(t, wrong, res.all()...)
+	testcheck.NoSecret(t, r.key, res.all()...)
 }
 
 func TestVersionAppearsDuringBuild(t *testing.T) {
@@ -457,11 +450,11 @@ func versionAppearsDuringBuild(t *testing.T, r rig, via string) {
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
 	}
-	assertOneErrorLine(t, res.stdout, "version tag v2.0.0 already exists in "+r.registry+"/"+image+" ("+seed.outputs["digest"]+")")
+	testcheck.OneErrorLine(t, res.stdout, "version tag v2.0.0 already exists in "+r.registry+"/"+image+" ("+seed.outputs["digest"]+")")
 	if got, _ := r.headDigest(t, image, "v2.0.0"); got != seed.outputs["digest"] {
 		t.Errorf("version tag moved to %s; the racing job's %s must stay", got, seed.outputs["digest"])
 	}
-	if d, status := r.headDigest(t, image, testSHA); d != seed.outputs["digest"] || status != http.StatusOK {
+	if d, status := r.headDigest(t, image, testcheck.SHA); d != seed.outputs["digest"] || status != http.StatusOK {
 		// The SHA tag is the seed's: the losing run must not have moved it.
 		t.Errorf("SHA tag %d %q, want the seed's %s", status, d, seed.outputs["digest"])
 	}
