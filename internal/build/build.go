@@ -18,10 +18,14 @@ import (
 	"time"
 
 	"github.com/docker/cli/cli/config/types"
+	units "github.com/docker/go-units"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/solver/pb"
+	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
@@ -129,6 +133,9 @@ func (b *Builder) Close() error { return b.c.Close() }
 // login. It is handed to buildkitd through the session, in memory only.
 type Credential struct {
 	Host, Username, Password string
+	// IdentityToken is an OAuth refresh token (docker login's for some
+	// registries), used instead of the password when set.
+	IdentityToken string
 }
 
 // Request describes one build.
@@ -160,6 +167,28 @@ type Request struct {
 	PushInsecure bool
 	// Credentials for registries the build pulls from (and pushes to).
 	Credentials []Credential
+	// Contexts are named build contexts beside the main one.
+	Contexts []NamedContext
+	// NoCache runs every step again; Pull re-resolves base images in the
+	// registry instead of using buildkitd's copy.
+	NoCache, Pull bool
+	// SSH is forwarded to RUN --mount=type=ssh.
+	SSH []SSH
+	// Network is the RUN steps' network: "" (buildkitd's default), host
+	// (needs buildkitd to allow network.host) or none.
+	Network string
+	// AddHosts are extra /etc/hosts entries for RUN steps, host=ip.
+	AddHosts []string
+	// ShmSize is the size of /dev/shm in RUN steps, in bytes (0: default).
+	ShmSize int64
+	// Ulimits are resource limits for RUN steps.
+	Ulimits []*units.Ulimit
+	// OCIArchive, when set, is a path where the image is also written as an
+	// OCI archive (tar), beside the main export and with the same digest.
+	OCIArchive string
+	// AttestationsAsReferrers stores provenance and SBOM as OCI artifacts
+	// whose subject is the image, so registries list them as referrers.
+	AttestationsAsReferrers bool
 	// Progress receives BuildKit's plain-text progress.
 	Progress io.Writer
 }
@@ -207,7 +236,15 @@ func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, e
 		return err
 	})
 	if err := eg.Wait(); err != nil {
+		if req.OCIArchive != "" {
+			_ = os.Remove(partial(req.OCIArchive))
+		}
 		return Result{}, fmt.Errorf("build failed: %w", err)
+	}
+	if req.OCIArchive != "" {
+		if err := os.Rename(partial(req.OCIArchive), req.OCIArchive); err != nil {
+			return Result{}, fmt.Errorf("OCI archive %s: %w", req.OCIArchive, err)
+		}
 	}
 	d, err := digest.Parse(resp.ExporterResponse["containerimage.digest"])
 	if err != nil {
@@ -220,13 +257,9 @@ func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, e
 }
 
 func solveOpt(req Request, dir string) (client.SolveOpt, error) {
-	ctxFS, err := fsutil.NewFS(req.ContextDir)
+	mounts, err := localMounts(req)
 	if err != nil {
-		return client.SolveOpt{}, fmt.Errorf("build context %s: %w", req.ContextDir, err)
-	}
-	dfFS, err := fsutil.NewFS(filepath.Dir(req.Dockerfile))
-	if err != nil {
-		return client.SolveOpt{}, fmt.Errorf("dockerfile %s: %w", req.Dockerfile, err)
+		return client.SolveOpt{}, err
 	}
 	export := client.ExportEntry{Type: client.ExporterImage, Attrs: exportAttrs(req)}
 	if req.PushTo == "" {
@@ -235,19 +268,95 @@ func solveOpt(req Request, dir string) (client.SolveOpt, error) {
 		}
 		export = client.ExportEntry{Type: client.ExporterOCI, Attrs: exportAttrs(req), OutputDir: dir}
 	}
-	return client.SolveOpt{
+	exports := []client.ExportEntry{export}
+	if req.OCIArchive != "" {
+		exports = append(exports, archiveExport(req))
+	}
+	sess, err := attachables(req)
+	if err != nil {
+		return client.SolveOpt{}, err
+	}
+	opt := client.SolveOpt{
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: frontendAttrs(req),
-		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		Exports:       []client.ExportEntry{export},
+		LocalMounts:   mounts,
+		Exports:       exports,
 		CacheImports:  cacheEntries(req.CacheFrom),
 		CacheExports:  cacheEntries(req.CacheTo),
-		Session:       []session.Attachable{authProvider(req.Credentials), secretsprovider.FromMap(req.Secrets)},
-	}, nil
+		Session:       sess,
+	}
+	if req.Network == NetworkHost {
+		opt.AllowedEntitlements = []string{string(entitlements.EntitlementNetworkHost)}
+	}
+	return opt, nil
+}
+
+// localMounts are the directories the build reads: the context, the
+// Dockerfile's directory and the named contexts that are directories.
+func localMounts(req Request) (map[string]fsutil.FS, error) {
+	ctxFS, err := fsutil.NewFS(req.ContextDir)
+	if err != nil {
+		return nil, fmt.Errorf("build context %s: %w", req.ContextDir, err)
+	}
+	dfFS, err := fsutil.NewFS(filepath.Dir(req.Dockerfile))
+	if err != nil {
+		return nil, fmt.Errorf("dockerfile %s: %w", req.Dockerfile, err)
+	}
+	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
+	for _, nc := range req.Contexts {
+		if nc.Dir == "" {
+			continue
+		}
+		if mounts[localName(nc)], err = fsutil.NewFS(nc.Dir); err != nil {
+			return nil, fmt.Errorf("build context %s (%s): %w", nc.Name, nc.Dir, err)
+		}
+	}
+	return mounts, nil
+}
+
+// localName is the session name of a named context's directory; the two
+// names the main context and Dockerfile use get a prefix, as in buildx.
+func localName(nc NamedContext) string {
+	if nc.Name == "context" || nc.Name == "dockerfile" {
+		return "_" + nc.Name
+	}
+	return nc.Name
+}
+
+// archiveExport writes the image as an OCI archive, with the image
+// exporter's attributes so that its digest is the one published. It is
+// written beside the final path and renamed by Build once the solve
+// succeeded, so a failed build leaves no half archive behind.
+func archiveExport(req Request) client.ExportEntry {
+	attrs := imageAttrs(req)
+	attrs["tar"] = "true"
+	return client.ExportEntry{Type: client.ExporterOCI, Attrs: attrs, Output: func(map[string]string) (io.WriteCloser, error) {
+		return os.OpenFile(partial(req.OCIArchive), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	}}
+}
+
+func partial(path string) string { return path + ".partial" }
+
+// attachables are what buildkitd may ask this process for during the build:
+// registry logins, build secrets and SSH agents, all from memory.
+func attachables(req Request) ([]session.Attachable, error) {
+	base := []session.Attachable{authProvider(req.Credentials), secretsprovider.FromMap(req.Secrets)}
+	if len(req.SSH) == 0 {
+		return base, nil
+	}
+	confs := make([]sshprovider.AgentConfig, 0, len(req.SSH))
+	for _, s := range req.SSH {
+		confs = append(confs, sshprovider.AgentConfig{ID: s.ID, Paths: s.Paths})
+	}
+	ssh, err := sshprovider.NewSSHAgentProvider(confs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: ssh: %w", ErrBadOption, err)
+	}
+	return append(base, ssh), nil
 }
 
 func exportAttrs(req Request) map[string]string {
-	attrs := map[string]string{"oci-mediatypes": "true"}
+	attrs := imageAttrs(req)
 	if req.PushTo == "" {
 		attrs["tar"] = "false"
 	} else {
@@ -257,11 +366,22 @@ func exportAttrs(req Request) map[string]string {
 			attrs["registry.insecure"] = "true"
 		}
 	}
+	return attrs
+}
+
+// imageAttrs are the attributes that make the image what it is: every
+// exporter of one build gets them, so all write the same digest.
+func imageAttrs(req Request) map[string]string {
+	attrs := map[string]string{"oci-mediatypes": "true"}
 	if !req.Epoch.IsZero() {
 		attrs["rewrite-timestamp"] = "true"
 	}
+	attested := req.Provenance != "" || req.SBOM
+	if attested && req.AttestationsAsReferrers {
+		attrs["oci-artifact"] = "true"
+	}
 	// An index exists for several platforms or when attestations ride along.
-	index := len(req.Platforms) > 1 || req.Provenance != "" || req.SBOM
+	index := len(req.Platforms) > 1 || attested
 	for k, v := range req.Annotations {
 		attrs["annotation."+k] = v
 		if index {
@@ -302,6 +422,42 @@ func frontendAttrs(req Request) map[string]string {
 	if req.SBOM {
 		attrs["attest:sbom"] = ""
 	}
+	maps.Copy(attrs, optionAttrs(req))
+	return attrs
+}
+
+// optionAttrs are the buildx build options, under the names buildx gives
+// them in the dockerfile frontend's attributes.
+func optionAttrs(req Request) map[string]string {
+	attrs := map[string]string{}
+	for _, nc := range req.Contexts {
+		attrs["context:"+nc.Name] = "local:" + localName(nc)
+		if nc.Image != "" {
+			attrs["context:"+nc.Name] = dockerImageScheme + nc.Image
+		}
+	}
+	if req.NoCache {
+		attrs["no-cache"] = "" // empty: every stage
+	}
+	if req.Pull {
+		attrs["image-resolve-mode"] = pb.AttrImageResolveModeForcePull
+	}
+	if req.Network != "" {
+		attrs["force-network-mode"] = req.Network
+	}
+	if len(req.AddHosts) > 0 {
+		attrs["add-hosts"] = strings.Join(req.AddHosts, ",")
+	}
+	if req.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(req.ShmSize, 10)
+	}
+	if len(req.Ulimits) > 0 {
+		limits := make([]string, 0, len(req.Ulimits))
+		for _, u := range req.Ulimits {
+			limits = append(limits, u.String())
+		}
+		attrs["ulimit"] = strings.Join(limits, ",")
+	}
 	return attrs
 }
 
@@ -318,7 +474,7 @@ func authProvider(creds []Credential) session.Attachable {
 			if !ok {
 				return types.AuthConfig{}, nil
 			}
-			return types.AuthConfig{ServerAddress: host, Username: c.Username, Password: c.Password}, nil
+			return types.AuthConfig{ServerAddress: host, Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}, nil
 		},
 	})
 }

@@ -1,8 +1,16 @@
 package build
 
 import (
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	units "github.com/docker/go-units"
 )
 
 // The integration tests (package main) build with a real buildkitd; these
@@ -60,5 +68,89 @@ func TestExportAttrsPushByDigest(t *testing.T) {
 	}
 	if len(attrs) != len(want) {
 		t.Errorf("attrs %v, want exactly %v (no tag, no layout)", attrs, want)
+	}
+}
+
+func TestOptionAttrs(t *testing.T) {
+	attrs := optionAttrs(Request{
+		Contexts: []NamedContext{{Name: "assets", Dir: "/x"}, {Name: "context", Dir: "/y"}, {Name: "base", Image: "reg.example/b:1"}},
+		NoCache:  true, Pull: true, Network: NetworkNone,
+		AddHosts: []string{"db=10.0.0.5", "v6=::1"}, ShmSize: 128 << 20,
+		Ulimits: []*units.Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}, {Name: "nproc", Soft: 64, Hard: 64}},
+	})
+	want := map[string]string{
+		"context:assets": "local:assets", "context:context": "local:_context", "context:base": "docker-image://reg.example/b:1",
+		"no-cache": "", "image-resolve-mode": "pull", "force-network-mode": "none",
+		"add-hosts": "db=10.0.0.5,v6=::1", "shm-size": "134217728", "ulimit": "nofile=1024:2048,nproc=64:64",
+	}
+	if !maps.Equal(attrs, want) {
+		t.Errorf("attrs %v\nwant %v", attrs, want)
+	}
+	if len(optionAttrs(Request{})) != 0 {
+		t.Errorf("options asked for although none set: %v", optionAttrs(Request{}))
+	}
+}
+
+func TestSolveOptExtras(t *testing.T) {
+	ctx, assets := t.TempDir(), t.TempDir()
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	opt, err := solveOpt(Request{
+		ContextDir: ctx, Dockerfile: filepath.Join(ctx, "Dockerfile"), Network: NetworkHost,
+		Contexts:   []NamedContext{{Name: "dockerfile", Dir: assets}, {Name: "img", Image: "reg.example/i"}},
+		OCIArchive: archive, Provenance: "min", AttestationsAsReferrers: true, Epoch: time.Unix(1, 0),
+		PushTo: "reg.example/app",
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := opt.LocalMounts["_dockerfile"]; !ok || len(opt.LocalMounts) != 3 {
+		t.Errorf("local mounts %v, want context, dockerfile and _dockerfile", slices.Collect(maps.Keys(opt.LocalMounts)))
+	}
+	if !slices.Equal(opt.AllowedEntitlements, []string{"network.host"}) {
+		t.Errorf("network host without its entitlement: %v", opt.AllowedEntitlements)
+	}
+	if len(opt.Exports) != 2 || opt.Exports[1].Type != "oci" || opt.Exports[1].Output == nil {
+		t.Fatalf("exports %+v, want the image exporter and an OCI archive", opt.Exports)
+	}
+	main, extra := opt.Exports[0].Attrs, opt.Exports[1].Attrs
+	if main["oci-artifact"] != "true" || extra["oci-artifact"] != "true" || extra["tar"] != "true" || extra["push"] != "" {
+		t.Errorf("main %v, archive %v", main, extra)
+	}
+	for k, v := range imageAttrs(Request{Provenance: "min", AttestationsAsReferrers: true, Epoch: time.Unix(1, 0)}) {
+		if main[k] != v || extra[k] != v {
+			t.Errorf("%s differs between the exporters: %q, %q; want %q (the digests would differ)", k, main[k], extra[k], v)
+		}
+	}
+}
+
+func TestReferrersOnlyWithAttestations(t *testing.T) {
+	if a := exportAttrs(Request{AttestationsAsReferrers: true}); a["oci-artifact"] != "" {
+		t.Errorf("oci-artifact without provenance or SBOM: %v", a)
+	}
+	if a := exportAttrs(Request{AttestationsAsReferrers: true, SBOM: true}); a["oci-artifact"] != "true" {
+		t.Errorf("oci-artifact missing with SBOM: %v", a)
+	}
+}
+
+func TestArchiveRenamedOnlyWhenComplete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "image.tar")
+	w, err := archiveExport(Request{OCIArchive: path}).Output(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("archive at its final path before the build finished: %v", err)
+	}
+}
+
+func TestSSHAttached(t *testing.T) {
+	none, err := attachables(Request{})
+	if err != nil || len(none) != 2 {
+		t.Errorf("without ssh: %d attachables, %v", len(none), err)
+	}
+	_, err = attachables(Request{SSH: []SSH{{ID: "default", Paths: []string{filepath.Join(t.TempDir(), "not-a-key")}}}})
+	if !errors.Is(err, ErrBadOption) {
+		t.Errorf("unusable ssh path: %v, want ErrBadOption", err)
 	}
 }

@@ -1,0 +1,142 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/docker/cli/cli/config/configfile"
+	"github.com/docker/cli/cli/config/credentials"
+)
+
+// ErrBadCredential marks a registry login that cannot be used. Its
+// messages name the line, never any part of it: a malformed line may well
+// be a secret pasted whole.
+var ErrBadCredential = errors.New("bad registry credential")
+
+// hostPattern is a registry host with an optional port, as docker login
+// takes it (no scheme, no path).
+var hostPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$`)
+
+// ParseCredentials reads logins, one host=username:secret per line (the
+// secret may hold ':' and '='). Blank lines are skipped; a host given twice
+// is an error, since only one login can be used for it.
+func ParseCredentials(text string) ([]Credential, error) {
+	var creds []Credential
+	seen := map[string]int{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		c, err := parseCredential(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if first, dup := seen[c.Host]; dup {
+			return nil, fmt.Errorf("line %d: %w: its host already has a login on line %d; keep one per registry", i+1, ErrBadCredential, first)
+		}
+		seen[c.Host] = i + 1
+		creds = append(creds, c)
+	}
+	return creds, nil
+}
+
+func parseCredential(line string) (Credential, error) {
+	host, login, ok := strings.Cut(line, "=")
+	if !ok {
+		return Credential{}, fmt.Errorf("%w: no '='; write host=username:secret", ErrBadCredential)
+	}
+	user, secret, ok := strings.Cut(login, ":")
+	switch {
+	case !hostPattern.MatchString(host):
+		return Credential{}, fmt.Errorf("%w: the part before '=' is not a registry host; write host[:port]=username:secret, without https:// or a path", ErrBadCredential)
+	case !ok || user == "":
+		return Credential{}, fmt.Errorf("%w: no username before ':'; write host=username:secret", ErrBadCredential)
+	case secret == "":
+		return Credential{}, fmt.Errorf("%w: empty secret after ':'; write host=username:secret", ErrBadCredential)
+	}
+	return Credential{Host: strings.ToLower(host), Username: user, Password: secret}, nil
+}
+
+// DockerConfig is what the runner's Docker config offers: the logins stored
+// in its auths, and the credential helpers it names, which are not run (a
+// helper would inherit this process's environment, secrets included).
+type DockerConfig struct {
+	Credentials []Credential
+	Helpers     []string
+}
+
+// ReadDockerConfig reads dir/config.json the way docker and buildx do
+// ($DOCKER_CONFIG, else ~/.docker). No file is no logins, not an error.
+func ReadDockerConfig(dir string) (DockerConfig, error) {
+	path := filepath.Join(dir, "config.json")
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return DockerConfig{}, nil
+	}
+	if err != nil {
+		return DockerConfig{}, fmt.Errorf("%w: Docker config %s: %w", ErrBadCredential, path, err)
+	}
+	defer f.Close()
+	cf := configfile.New(path)
+	if err := cf.LoadFromReader(f); err != nil {
+		// Not wrapped: a decoding error could quote part of a login.
+		return DockerConfig{}, fmt.Errorf("%w: Docker config %s is not valid JSON with base64 auths", ErrBadCredential, path)
+	}
+	var dc DockerConfig
+	for addr, ac := range cf.AuthConfigs {
+		if ac.Username == "" || (ac.Password == "" && ac.IdentityToken == "") {
+			continue // an entry kept by a credential helper holds nothing
+		}
+		dc.Credentials = append(dc.Credentials, Credential{
+			Host: strings.ToLower(credentials.ConvertToHostname(addr)), Username: ac.Username,
+			Password: ac.Password, IdentityToken: ac.IdentityToken,
+		})
+	}
+	slices.SortFunc(dc.Credentials, func(a, b Credential) int { return strings.Compare(a.Host, b.Host) })
+	if cf.CredentialsStore != "" {
+		dc.Helpers = append(dc.Helpers, cf.CredentialsStore)
+	}
+	for _, h := range cf.CredentialHelpers {
+		if !slices.Contains(dc.Helpers, h) {
+			dc.Helpers = append(dc.Helpers, h)
+		}
+	}
+	slices.Sort(dc.Helpers)
+	return dc, nil
+}
+
+// Secrets are the values to mask in logs: passwords and identity tokens.
+func Secrets(creds []Credential) []string {
+	var out []string
+	for _, c := range creds {
+		for _, s := range []string{c.Password, c.IdentityToken} {
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// MergeCredentials keeps the first login for each host: the caller lists
+// the more explicit sources first.
+func MergeCredentials(sources ...[]Credential) []Credential {
+	var out []Credential
+	seen := map[string]bool{}
+	for _, src := range sources {
+		for _, c := range src {
+			if !seen[c.Host] {
+				seen[c.Host] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
