@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 // TestGitEnvironment: the git that reads the commit time gets the allow
@@ -53,8 +55,8 @@ func TestGitEnvironment(t *testing.T) {
 			t.Errorf("git's environment holds %q", kv)
 		}
 	}
-	assertNoSecret(t, env["INPUT_API-KEY"], string(b))
-	assertNoSecret(t, "build_secret_value_42", string(b))
+	testcheck.NoSecret(t, env["INPUT_API-KEY"], string(b))
+	testcheck.NoSecret(t, "build_secret_value_42", string(b))
 }
 
 func containsPrefix(list []string, prefix string) bool {
