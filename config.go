@@ -69,43 +69,6 @@ func (c config) shaTag() string { return c.SHA[:c.SHALength] }
 
 const defaultBuildkitAddress = "unix:///run/buildkit/buildkitd.sock"
 
-// input is one action input: its name (the flag name, and INPUT_<NAME> in
-// the environment), its default, and what --help says about it.
-type input struct {
-	name, def, usage string
-}
-
-var inputs = []input{
-	{"image", "", "repository without tag, e.g. registry.example/team/app (lowercase)"},
-	{"version", "", "version tag, immutable (e.g. v1.2.0)"},
-	{"sha", "$GITHUB_SHA", "commit SHA; its tag is the full SHA unless sha-length says otherwise"},
-	{"sha-length", "", "length of the SHA tag, 7-40 (default: the whole SHA)"},
-	{"context", ".", "build context directory"},
-	{"file", "<context>/Dockerfile", "Dockerfile path"},
-	{"target", "", "Dockerfile stage to build"},
-	{"build-args", "", "build arguments, one KEY=VALUE per line"},
-	{"labels", "", "image labels, one KEY=VALUE per line"},
-	{"platforms", "", "comma-separated platforms, e.g. linux/amd64,linux/arm64 (default: buildkitd's own)"},
-	{"username", "", "registry user the API key belongs to (required when pushing)"},
-	{"api-key", "", "registry API key or password (required when pushing); environment only: INPUT_API-KEY or INPUT_API_KEY"},
-	{"annotations", "", "manifest (and index) annotations, one KEY=VALUE per line; override the org.opencontainers.image.* defaults"},
-	{"secrets", "", "build secrets for RUN --mount=type=secret, one per line: id=VALUE, id=env:VAR or id=file:PATH"},
-	{"cache-from", "", "BuildKit cache sources, one per line, e.g. type=registry,ref=registry.example/team/app:buildcache"},
-	{"cache-to", "", "BuildKit cache exports, one per line, e.g. type=registry,ref=registry.example/team/app:buildcache,mode=max"},
-	{"provenance", "false", "provenance attestation: false, true (mode=min), min or max"},
-	{"sbom", "false", "SBOM attestation (needs BuildKit's SBOM scanner image to be pullable)"},
-	{"source-date-epoch", "the commit time of sha", "SOURCE_DATE_EPOCH in seconds: timestamps in the image, so a commit always builds the same digest"},
-	{"on-existing-version", "fail", "fail (before building) or skip-identical (succeed without writing when the version tag already is this exact image)"},
-	{"push-via", "action", "who uploads the image: action (from an OCI layout, with the action's retries) or buildkit (buildkitd pushes by digest from its store: faster, but buildkitd must reach the registry); tags are always written by the action"},
-	{"push", "true", "false builds without pushing (no credentials needed)"},
-	{"registry-tls", "enabled", "enabled, insecure (skip verification) or disabled (plain HTTP)"},
-	{"buildkit-address", "$BUILDKIT_HOST or " + defaultBuildkitAddress, "where buildkitd listens (unix:// or tcp://); when unset and nothing answers, a buildkitd on PATH is started for the job"},
-	{"buildkit-tls-ca", "", "CA certificate of a tcp:// buildkitd (path or PEM contents)"},
-	{"buildkit-tls-cert", "", "client certificate for mTLS to buildkitd (path or PEM contents)"},
-	{"buildkit-tls-key", "", "client key for mTLS to buildkitd (path or PEM contents)"},
-	{"buildkit-tls-server-name", "", "server name to verify in buildkitd's certificate (default: the address's host)"},
-}
-
 // loadConfig reads every input from flags, falling back to INPUT_* and
 // then to the defaults, and validates the result.
 func loadConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
@@ -120,12 +83,12 @@ func readInputs(args []string, getenv func(string) string, usage io.Writer) (map
 	fs := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.Usage = func() {
-		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n\nEvery input is a flag, or INPUT_<NAME> in the environment; a flag wins.")
+		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n\nEvery input of action.yml is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key is read from the environment only: INPUT_API-KEY or INPUT_API_KEY.")
 		fs.PrintDefaults()
 	}
 	flags := make(map[string]*string, len(inputs))
 	for _, in := range inputs {
-		flags[in.name] = fs.String(in.name, "", in.usage+defaultNote(in.def))
+		flags[in.name] = fs.String(in.name, in.def, in.description)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -143,20 +106,13 @@ func readInputs(args []string, getenv func(string) string, usage io.Writer) (map
 	}
 	raw := make(map[string]string, len(inputs))
 	for _, in := range inputs {
+		v := envInput(getenv, in.name)
 		if set[in.name] {
-			raw[in.name] = strings.TrimSpace(*flags[in.name])
-			continue
+			v = strings.TrimSpace(*flags[in.name])
 		}
-		raw[in.name] = envInput(getenv, in.name)
+		raw[in.name] = firstNonEmpty(v, in.def)
 	}
 	return raw, nil
-}
-
-func defaultNote(def string) string {
-	if def == "" {
-		return ""
-	}
-	return " (default " + def + ")"
 }
 
 // envInput reads INPUT_<NAME>. Runners keep the hyphens of an input's name
@@ -175,7 +131,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		Image:              raw["image"],
 		Version:            raw["version"],
 		SHA:                firstNonEmpty(raw["sha"], getenv("GITHUB_SHA")),
-		Context:            firstNonEmpty(raw["context"], "."),
+		Context:            raw["context"],
 		Target:             raw["target"],
 		Username:           raw["username"],
 		APIKey:             raw["api-key"],
@@ -188,7 +144,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, "Dockerfile"))
 	var err error
 	checks := []func() error{
-		func() (err error) { c.Push, err = parseBool("push", firstNonEmpty(raw["push"], "true")); return },
+		func() (err error) { c.Push, err = parseBool("push", raw["push"]); return },
 		func() error { return validateImage(c.Image) },
 		func() error { return validateTag("version", c.Version) },
 		func() (err error) { c.SHALength, err = parseSHA(c.SHA, raw["sha-length"]); return },
@@ -197,30 +153,18 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		func() (err error) { c.BuildArgs, err = parseKeyValues("build-args", raw["build-args"]); return },
 		func() (err error) { c.Labels, err = parseKeyValues("labels", raw["labels"]); return },
 		func() (err error) { c.Platforms, err = parsePlatforms(raw["platforms"]); return },
-		func() (err error) {
-			c.RegistryTLS, err = parseTLS(firstNonEmpty(raw["registry-tls"], "enabled"))
-			return
-		},
+		func() (err error) { c.RegistryTLS, err = parseTLS(raw["registry-tls"]); return },
 		func() error { return validateBuildkitAddress(c.BuildkitAddress) },
 		func() (err error) { c.BuildkitTLS, err = parseBuildkitTLS(raw, c.BuildkitAddress); return },
 		func() error { return validateCredentials(c) },
-		func() (err error) {
-			c.OnExisting, err = parsePolicy(firstNonEmpty(raw["on-existing-version"], "fail"))
-			return
-		},
-		func() (err error) {
-			c.PushViaBuildkit, err = parsePushVia(firstNonEmpty(raw["push-via"], "action"))
-			return
-		},
+		func() (err error) { c.OnExisting, err = parsePolicy(raw["on-existing-version"]); return },
+		func() (err error) { c.PushViaBuildkit, err = parsePushVia(raw["push-via"]); return },
 		func() (err error) { c.Annotations, err = parseKeyValues("annotations", raw["annotations"]); return },
 		func() (err error) { c.Secrets, err = parseSecrets(raw["secrets"], getenv); return },
 		func() (err error) { c.CacheFrom, err = parseCaches("cache-from", raw["cache-from"]); return },
 		func() (err error) { c.CacheTo, err = parseCaches("cache-to", raw["cache-to"]); return },
-		func() (err error) {
-			c.Provenance, err = parseProvenance(firstNonEmpty(raw["provenance"], "false"))
-			return
-		},
-		func() (err error) { c.SBOM, err = parseBool("sbom", firstNonEmpty(raw["sbom"], "false")); return },
+		func() (err error) { c.Provenance, err = parseProvenance(raw["provenance"]); return },
+		func() (err error) { c.SBOM, err = parseBool("sbom", raw["sbom"]); return },
 	}
 	for _, check := range checks {
 		if err = check(); err != nil {

@@ -10,9 +10,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// actionYAML is the part of action.yml the docs are checked against.
-type actionYAML struct {
-	Inputs  map[string]struct{ Description, Default string }
+// actionDoc is the part of action.yml the docs are checked against.
+type actionDoc struct {
 	Outputs map[string]struct{ Description, Value string }
 	Runs    struct {
 		Using string
@@ -22,14 +21,10 @@ type actionYAML struct {
 	}
 }
 
-func readAction(t *testing.T) actionYAML {
+func readAction(t *testing.T) actionDoc {
 	t.Helper()
-	b, err := os.ReadFile("action.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a actionYAML
-	if err := yaml.Unmarshal(b, &a); err != nil {
+	var a actionDoc
+	if err := yaml.Unmarshal(actionYAML, &a); err != nil {
 		t.Fatalf("action.yml: %v", err)
 	}
 	return a
@@ -37,6 +32,17 @@ func readAction(t *testing.T) actionYAML {
 
 // readmeTable returns the first column of the README table under heading.
 func readmeTable(t *testing.T, heading string) []string {
+	t.Helper()
+	var names []string
+	for _, row := range readmeRows(t, heading) {
+		names = append(names, row[0])
+	}
+	return names
+}
+
+// readmeRows returns the name and second cell of each row of the README
+// table under heading.
+func readmeRows(t *testing.T, heading string) [][2]string {
 	t.Helper()
 	b, err := os.ReadFile("README.md")
 	if err != nil {
@@ -47,11 +53,25 @@ func readmeTable(t *testing.T, heading string) []string {
 		t.Fatalf("README has no %q section", heading)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
-	var names []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\|").FindAllStringSubmatch(section, -1) {
-		names = append(names, m[1])
+	var rows [][2]string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\|([^|]*)").FindAllStringSubmatch(section, -1) {
+		rows = append(rows, [2]string{m[1], strings.TrimSpace(m[2])})
 	}
-	return names
+	return rows
+}
+
+// TestReadmeDefaults: where action.yml gives an input a default, the
+// README's default column shows that value.
+func TestReadmeDefaults(t *testing.T) {
+	readme := map[string]string{}
+	for _, row := range readmeRows(t, "Inputs") {
+		readme[row[0]] = row[1]
+	}
+	for _, in := range inputs {
+		if in.def != "" && readme[in.name] != "`"+in.def+"`" {
+			t.Errorf("README: input %s shows default %q, action.yml has %q", in.name, readme[in.name], in.def)
+		}
+	}
 }
 
 func sorted(s []string) []string {
@@ -60,18 +80,16 @@ func sorted(s []string) []string {
 	return s
 }
 
-// TestDocsMatchAction keeps the program's inputs, action.yml and the README
-// in step: an input missing from action.yml never reaches the program.
+// TestDocsMatchAction keeps action.yml's inputs (the program's flags and
+// defaults, embedded), their env mapping and the README in step: an input
+// the runs: step does not map never reaches the program.
 func TestDocsMatchAction(t *testing.T) {
 	a := readAction(t)
-	var program, declared, mapped []string
+	var program, mapped []string
 	for _, in := range inputs {
 		program = append(program, in.name)
-	}
-	for name, in := range a.Inputs {
-		declared = append(declared, name)
-		if in.Description == "" {
-			t.Errorf("action.yml: input %s has no description", name)
+		if in.description == "" {
+			t.Errorf("action.yml: input %s has no description", in.name)
 		}
 	}
 	for _, step := range a.Runs.Steps {
@@ -86,12 +104,11 @@ func TestDocsMatchAction(t *testing.T) {
 	}
 	want := sorted(program)
 	for what, got := range map[string][]string{
-		"action.yml inputs":      declared,
 		"action.yml env INPUT_*": mapped,
 		"README's Inputs table":  readmeTable(t, "Inputs"),
 	} {
 		if !slices.Equal(sorted(got), want) {
-			t.Errorf("%s: %v\nprogram's inputs: %v", what, sorted(got), want)
+			t.Errorf("%s: %v\naction.yml's inputs: %v", what, sorted(got), want)
 		}
 	}
 	outputs := []string{"digest", "image", "metadata", "sha-tag", "tags", "version-tag"}
