@@ -17,8 +17,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/sethvargo/go-githubactions"
 )
@@ -31,10 +33,11 @@ func main() {
 // whole program in-process.
 func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	action := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(stdout))
+	mask := masker(action, getenv)
 	// Mask the key before anything else is printed, even a usage error.
 	for _, name := range []string{"INPUT_API-KEY", "INPUT_API_KEY"} {
 		if key := getenv(name); strings.TrimSpace(key) != "" {
-			maskSecret(action, key)
+			mask(key)
 		}
 	}
 	cfg, err := loadConfig(args, getenv, stderr)
@@ -46,10 +49,10 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 2
 	}
 	for _, v := range cfg.Secrets {
-		maskSecret(action, string(v))
+		mask(string(v))
 	}
 	if cfg.BuildkitTLS != nil && len(cfg.BuildkitTLS.Key) > 0 {
-		maskSecret(action, string(cfg.BuildkitTLS.Key))
+		mask(string(cfg.BuildkitTLS.Key))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -61,15 +64,64 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	return 0
 }
 
-// maskSecret asks the runner to mask the secret and each of its lines: a
-// runner masks line by line, so a multi-line value needs every line masked.
-func maskSecret(action *githubactions.Action, secret string) {
-	action.AddMask(secret)
-	for _, line := range strings.Split(secret, "\n") {
-		if line = strings.TrimSpace(line); line != "" && line != secret {
-			action.AddMask(line)
+// masker returns how secrets are masked: under a runner, an ::add-mask::
+// command per value (see maskValues); by hand, nothing at all, since
+// there is no runner to read the command and it would echo the secret to
+// the terminal, its scrollback and any log of a non-Actions CI.
+func masker(action *githubactions.Action, getenv func(string) string) func(string) {
+	if !underRunner(getenv) {
+		return func(string) {}
+	}
+	return func(secret string) {
+		for _, v := range maskValues(secret) {
+			action.AddMask(v)
 		}
 	}
+}
+
+// underRunner is true in a GitHub, Forgejo or Gitea Actions job (act sets
+// GITHUB_ACTIONS too): those runners read ::add-mask:: from our stdout.
+func underRunner(getenv func(string) string) bool {
+	for _, name := range []string{"GITHUB_ACTIONS", "FORGEJO_ACTIONS", "GITEA_ACTIONS"} {
+		if getenv(name) == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+// minMaskedLine is how many letters and digits a line of a multi-line
+// secret needs to be masked on its own: shorter lines ("{", "},", "a: 1")
+// carry nothing secret, and masking them would blank them in every log.
+const minMaskedLine = 4
+
+// maskValues is what to mask for secret: the whole value and, since a
+// runner masks line by line, each of its meaningful lines, trimmed. A
+// line is meaningful when it holds at least minMaskedLine letters or
+// digits and is not a PEM armor line (-----BEGIN ...-----), which is the
+// same in every key and would blank public certificates too.
+func maskValues(secret string) []string {
+	out := []string{secret}
+	for _, line := range strings.Split(secret, "\n") {
+		line = strings.TrimSpace(line)
+		if line != secret && meaningful(line) && !slices.Contains(out, line) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func meaningful(line string) bool {
+	if strings.HasPrefix(line, "-----") && strings.HasSuffix(line, "-----") {
+		return false
+	}
+	n := 0
+	for _, r := range line {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n >= minMaskedLine
 }
 
 // debugLog is regclient's log: on stderr at debug level when the runner

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestMaskValues(t *testing.T) {
+	pem := "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\r\n  aBcD\n-----END PRIVATE KEY-----\n"
+	json := "{\n  \"type\": \"service_account\",\n  \"private_key_id\": \"0f1e2d3c\",\n  \"n\": 12,\n},\n}"
+	cases := []struct {
+		name, secret string
+		want         []string
+	}{
+		{"one line", "zak_0123", []string{"zak_0123"}},
+		{"PEM key", pem, []string{pem, "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg", "aBcD"}},
+		{"JSON", json, []string{json, `"type": "service_account",`, `"private_key_id": "0f1e2d3c",`}},
+		{"repeated line", "abcdef\nabcdef\n", []string{"abcdef\nabcdef\n", "abcdef"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := maskValues(tc.secret); !slices.Equal(got, tc.want) {
+				t.Errorf("maskValues = %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestByHandNothingEchoed: run by hand (no runner in the environment), the
+// program prints no ::add-mask:: and no form of the key or of a build
+// secret, also when it fails after reading every input; under a runner the
+// same run masks both first thing.
+func TestByHandNothingEchoed(t *testing.T) {
+	const buildSecret = "{\n  \"token\": \"build_secret_value_42\"\n}"
+	for _, runner := range []string{"", "GITHUB_ACTIONS", "FORGEJO_ACTIONS"} {
+		t.Run("runner="+runner, func(t *testing.T) {
+			env := validInputs(workspace(t))
+			env["MULTI"] = buildSecret
+			env["INPUT_SECRETS"] = "token=env:MULTI"
+			if runner != "" {
+				env[runner] = "true"
+			}
+			var stdout, stderr bytes.Buffer
+			if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 1 {
+				t.Fatalf("exit %d, want 1 (no buildkitd)\n%s", code, stdout.String())
+			}
+			assertOneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers")
+			masks := strings.Count(stdout.String(), "::add-mask::")
+			if runner == "" {
+				if masks > 0 {
+					t.Errorf("%d ::add-mask:: commands echoed to a terminal:\n%s", masks, stdout.String())
+				}
+				assertNoSecret(t, env["INPUT_API-KEY"], stdout.String(), stderr.String())
+				assertNoSecret(t, "build_secret_value_42", stdout.String(), stderr.String())
+				return
+			}
+			if !strings.HasPrefix(stdout.String(), "::add-mask::"+env["INPUT_API-KEY"]+"\n") {
+				t.Errorf("under a runner the key is not masked first thing:\n%s", stdout.String())
+			}
+			if !strings.Contains(stdout.String(), "::add-mask::\"token\": \"build_secret_value_42\"\n") {
+				t.Errorf("the secret's meaningful line is not masked:\n%s", stdout.String())
+			}
+			if masks != 3 {
+				t.Errorf("%d ::add-mask:: commands, want 3 (key, secret, its one meaningful line):\n%s", masks, stdout.String())
+			}
+		})
+	}
+}
