@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 func TestMaskValues(t *testing.T) {
@@ -46,14 +48,14 @@ func TestByHandNothingEchoed(t *testing.T) {
 			if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 1 {
 				t.Fatalf("exit %d, want 1 (no buildkitd)\n%s", code, stdout.String())
 			}
-			assertOneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers")
+			testcheck.OneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers")
 			masks := strings.Count(stdout.String(), "::add-mask::")
 			if runner == "" {
 				if masks > 0 {
 					t.Errorf("%d ::add-mask:: commands echoed to a terminal:\n%s", masks, stdout.String())
 				}
-				assertNoSecret(t, env["INPUT_API-KEY"], stdout.String(), stderr.String())
-				assertNoSecret(t, "build_secret_value_42", stdout.String(), stderr.String())
+				testcheck.NoSecret(t, env["INPUT_API-KEY"], stdout.String(), stderr.String())
+				testcheck.NoSecret(t, "build_secret_value_42", stdout.String(), stderr.String())
 				return
 			}
 			if !strings.HasPrefix(stdout.String(), "::add-mask::"+env["INPUT_API-KEY"]+"\n") {

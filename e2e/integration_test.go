@@ -296,7 +296,9 @@ func baseImage(t *testing.T, r rig) string {
 func TestPushNewVersion(t *testing.T) {
 	r := requireRig(t)
 	image := randomName("it/hello")
-	res := runAction(t, r.inputs(image, "v1.0.0", "testdata/hello"), nil)
+	env := r.inputs(image, "v1.0.0", "testdata/hello")
+	env["GITHUB_ACTIONS"] = "true" // as a runner does: the key is masked
+	res := runAction(t, env, nil)
 	if res.code != 0 {
 		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
