@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,6 +162,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		func() (err error) { c.PushViaBuildkit, err = parsePushVia(raw["push-via"]); return },
 		func() (err error) { c.Annotations, err = parseKeyValues("annotations", raw["annotations"]); return },
 		func() (err error) { c.Secrets, err = parseSecrets(raw["secrets"], getenv); return },
+		func() error { return validateBuildkitWire(c) },
 		func() (err error) { c.CacheFrom, err = parseCaches("cache-from", raw["cache-from"]); return },
 		func() (err error) { c.CacheTo, err = parseCaches("cache-to", raw["cache-to"]); return },
 		func() (err error) { c.Provenance, err = parseProvenance(raw["provenance"]); return },
@@ -403,6 +405,29 @@ func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
 		t.ServerName = strings.Split(strings.TrimPrefix(addr, "tcp://"), ":")[0]
 	}
 	return &t, nil
+}
+
+// validateBuildkitWire refuses a plaintext tcp:// buildkitd off this
+// machine when registry credentials or build secrets would be handed to
+// it: they would cross the network in clear (Basic auth hands buildkitd
+// the key itself).
+func validateBuildkitWire(c config) error {
+	addr, plain := strings.CutPrefix(c.BuildkitAddress, "tcp://")
+	if !plain || c.BuildkitTLS != nil || (len(registryCredentials(c)) == 0 && len(c.Secrets) == 0) || isLoopback(addr) {
+		return nil
+	}
+	return fmt.Errorf("buildkit-address: %s is plaintext tcp:// to another machine, and the registry credentials or build secrets would cross it in clear; set buildkit-tls-ca, buildkit-tls-cert and buildkit-tls-key (buildkit-tls-*) for mTLS, or use a unix:// socket or a loopback address", c.BuildkitAddress)
+}
+
+// isLoopback is true for localhost and loopback IP literals (host[:port]).
+// Other names are not resolved: DNS could answer differently at dial time.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
 }
 
 func validateCredentials(c config) error {
