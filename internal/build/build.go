@@ -17,11 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker/cli/cli/config/types"
 	units "github.com/docker/go-units"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/buildkit/solver/pb"
@@ -459,22 +457,4 @@ func optionAttrs(req Request) map[string]string {
 		attrs["ulimit"] = strings.Join(limits, ",")
 	}
 	return attrs
-}
-
-// authProvider answers buildkitd's credential requests from memory, so a
-// key never touches a docker config file.
-func authProvider(creds []Credential) session.Attachable {
-	byHost := make(map[string]Credential, len(creds))
-	for _, c := range creds {
-		byHost[c.Host] = c
-	}
-	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
-			c, ok := byHost[host]
-			if !ok {
-				return types.AuthConfig{}, nil
-			}
-			return types.AuthConfig{ServerAddress: host, Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}, nil
-		},
-	})
 }

@@ -132,8 +132,8 @@ func MergeCredentials(sources ...[]Credential) []Credential {
 	seen := map[string]bool{}
 	for _, src := range sources {
 		for _, c := range src {
-			if !seen[c.Host] {
-				seen[c.Host] = true
+			if !seen[registryHost(c.Host)] {
+				seen[registryHost(c.Host)] = true
 				out = append(out, c)
 			}
 		}
