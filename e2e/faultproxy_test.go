@@ -52,6 +52,7 @@ type fault struct {
 	body        string // instead of the OCI error body
 	reset       bool   // forward half the request body upstream, then reset the client's connection
 	stall       time.Duration
+	inspect     func() // called while the request is held, before it goes on
 }
 
 // Request kinds, by the distribution API's routes.
@@ -179,6 +180,9 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	fp.mu.Unlock()
+	if f != nil && f.inspect != nil {
+		f.inspect()
+	}
 	if f != nil && f.stall > 0 {
 		select {
 		case <-req.Context().Done():

@@ -75,11 +75,14 @@ type result struct {
 	outputFile     string
 	summary        string
 	runnerTemp     string // $RUNNER_TEMP of the run
+	// leftovers are the files left in $RUNNER_TEMP after the run, and the
+	// rig buildkitd's log as it stood then (see fileTexts).
+	leftovers []string
 }
 
-// all is every text the run emitted, for secret scans.
+// all is every text the run emitted or left behind, for secret scans.
 func (r result) all() []string {
-	return []string{r.stdout, r.stderr, r.outputFile, r.summary}
+	return append([]string{r.stdout, r.stderr, r.outputFile, r.summary}, r.leftovers...)
 }
 
 // inputs returns the inputs for pushing image:version from context dir.
@@ -125,6 +128,7 @@ func runAction(t *testing.T, env map[string]string, onLine func(string)) result 
 	res.summary = readFile(t, cmd.Env, "GITHUB_STEP_SUMMARY")
 	res.outputs = parseOutputs(t, res.outputFile)
 	res.runnerTemp = envValue(cmd.Env, "RUNNER_TEMP")
+	res.leftovers = append(fileTexts(t, res.runnerTemp), fileTexts(t, filepath.Join(os.Getenv(testrig.EnvRigDir), "buildkitd.log"))...)
 	return res
 }
 
@@ -166,13 +170,15 @@ func readFile(t *testing.T, env []string, name string) string {
 	return string(b)
 }
 
+// envValue is name's value in env: the last one, as exec.Cmd uses.
 func envValue(env []string, name string) string {
+	val := ""
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, name+"="); ok {
-			return v
+			val = v
 		}
 	}
-	return ""
+	return val
 }
 
 // parseOutputs reads the name<<DELIM ... DELIM blocks of $GITHUB_OUTPUT.

@@ -1,10 +1,18 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
+	"github.com/blumeops/build-push-image/internal/testrig"
 )
 
 // TestByHandEchoesNoSecret: a whole push run by hand (no runner in the
@@ -21,4 +29,122 @@ func TestByHandEchoesNoSecret(t *testing.T) {
 		t.Errorf("::add-mask:: echoed outside a runner:\n%s", res.stdout)
 	}
 	testcheck.NoSecret(t, r.key, res.all()...)
+}
+
+// TestSecretsStayInTheStep: the action starts its own buildkitd, which
+// pulls a private base image with the key (Basic auth: buildkitd is handed
+// the key itself) and mounts a build secret; git reads the commit time.
+// While the version tag's PUT is held, the started buildkitd's
+// /proc/<pid>/environ and every file under RUNNER_TEMP (buildkitd's log
+// and state, the OCI layout) hold neither the key nor the build secret in
+// any form; after the run, neither do git's environment, what is left in
+// RUNNER_TEMP, the output, nor the pushed image.
+func TestSecretsStayInTheStep(t *testing.T) {
+	r := requireRig(t)
+	baseImage(t, r) // pushed to the registry, pulled through the proxy
+	t.Parallel()
+	fp := newFaultProxy(t, r)
+	buildSecret := randomName("build-secret") + randomName("")
+	dir := contextDir(t, map[string]string{
+		"Dockerfile": "FROM " + fp.addr + "/base/busybox:1\nRUN --mount=type=secret,id=tok,required=true test -s /run/secrets/tok\nCOPY note /\n",
+		"note":       randomName("note"),
+	})
+	sha := testcheck.Commit(t, dir)
+	gitBin, gitEnviron := testcheck.GitWrapper(t)
+	tmp := t.TempDir()
+	image := randomName("it/children")
+	env := fp.inputs(r, image, "v1.0.0", dir)
+	delete(env, "INPUT_BUILDKIT-ADDRESS") // nothing answers: the action starts buildkitd
+	env["INPUT_SHA"] = sha
+	env["INPUT_SECRETS"] = "tok=" + buildSecret
+	env["RUNNER_TEMP"] = tmp
+	env["PATH"] = gitBin + ":" + os.Getenv(testrig.EnvTools) + ":" + os.Getenv("PATH")
+	secrets := []string{r.key, buildSecret}
+
+	var inspected atomic.Bool
+	fp.fail(kindTagPut, 1, fault{inspect: func() {
+		inspected.Store(true)
+		pids := processesMentioning(t, tmp)
+		if len(pids) == 0 {
+			t.Errorf("no buildkitd of the action's running under %s", tmp)
+		}
+		for _, pid := range pids {
+			environ, err := os.ReadFile("/proc/" + pid + "/environ")
+			if err != nil {
+				t.Errorf("read environ of pid %s: %v", pid, err)
+				continue
+			}
+			testcheck.CleanEnviron(t, "buildkitd (pid "+pid+")", environ, secrets...)
+		}
+		texts := fileTexts(t, tmp)
+		for _, want := range []string{"buildkitd.log", "index.json"} {
+			if !hasFile(t, tmp, want) {
+				t.Errorf("no %s under RUNNER_TEMP while the tag is written: the scan would miss it", want)
+			}
+		}
+		for _, s := range secrets {
+			testcheck.NoSecret(t, s, texts...)
+		}
+	}})
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if !inspected.Load() {
+		t.Fatal("the version tag's PUT never came through the proxy")
+	}
+	if !strings.Contains(res.stdout, "started ") {
+		t.Errorf("the action did not start its own buildkitd:\n%s", res.stdout)
+	}
+	environ, err := os.ReadFile(gitEnviron)
+	if err != nil {
+		t.Fatalf("git did not run: %v", err)
+	}
+	testcheck.CleanEnviron(t, "git", environ, secrets...)
+	for _, leftover := range []string{"buildkitd.log", "index.json"} {
+		if hasFile(t, tmp, leftover) {
+			t.Errorf("%s left in RUNNER_TEMP after the run", leftover)
+		}
+	}
+	texts := append(res.all(), r.verifyImage(t, image, res.outputs["digest"])...)
+	for _, s := range secrets {
+		testcheck.NoSecret(t, s, texts...)
+	}
+}
+
+// fileTexts reads root, a file or every regular file under it, for secret
+// scans; gzip files (image layers) are unpacked. A missing root has none.
+func fileTexts(t *testing.T, root string) []string {
+	t.Helper()
+	var texts []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil // gone meanwhile, or not a file: nothing to read
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		texts = append(texts, string(b))
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			unpacked, _ := io.ReadAll(zr) // as much as unpacks
+			texts = append(texts, string(unpacked))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("scan %s: %v", root, err)
+	}
+	return texts
+}
+
+// hasFile is true when a file named name is anywhere under root.
+func hasFile(t *testing.T, root, name string) bool {
+	t.Helper()
+	found := false
+	_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		found = found || (err == nil && d.Name() == name)
+		return nil
+	})
+	return found
 }

@@ -5,6 +5,9 @@ package testcheck
 
 import (
 	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -67,5 +70,62 @@ func NoSecret(t testing.TB, key string, texts ...string) {
 				}
 			}
 		}
+	}
+}
+
+// Commit makes dir a git repository with one commit of everything in it
+// and returns the commit's SHA, for runs that read the commit time.
+func Commit(t testing.TB, dir string) string {
+	t.Helper()
+	for _, args := range [][]string{
+		{"init", "-q"},
+		{"add", "."},
+		{"-c", "user.name=t", "-c", "user.email=t@example", "commit", "-q", "-m", "x"},
+	} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// GitWrapper writes a git first on a PATH that records the environment it
+// was started with (appended to the returned file), then runs the real
+// git: what /proc/<pid>/environ of the action's git shows.
+func GitWrapper(t testing.TB) (binDir, environFile string) {
+	t.Helper()
+	realGit, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatalf("git not on PATH: %v", err)
+	}
+	binDir, environFile = t.TempDir(), filepath.Join(t.TempDir(), "git-environ")
+	wrapper := "#!/bin/sh\ncat /proc/$$/environ >> " + environFile + "\nexec " + realGit + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(binDir, "git"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return binDir, environFile
+}
+
+// CleanEnviron checks a NUL-separated environment (as /proc/<pid>/environ
+// holds it): PATH is there, no INPUT_* is, nor any form of the secrets.
+func CleanEnviron(t testing.TB, who string, environ []byte, secrets ...string) {
+	t.Helper()
+	vars := strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
+	hasPath := false
+	for _, kv := range vars {
+		hasPath = hasPath || strings.HasPrefix(kv, "PATH=")
+		if strings.HasPrefix(kv, "INPUT_") {
+			t.Errorf("%s's environment holds %q", who, kv)
+		}
+	}
+	if !hasPath {
+		t.Errorf("%s's environment has no PATH: %q", who, vars)
+	}
+	for _, s := range secrets {
+		NoSecret(t, s, strings.Join(vars, "\n"))
 	}
 }
