@@ -10,8 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -127,6 +125,9 @@ func envInput(getenv func(string) string, name string) string {
 	return strings.TrimSpace(getenv("INPUT_" + strings.ReplaceAll(upper, "-", "_")))
 }
 
+// parseConfig turns the raw inputs into a config. It checks every input
+// and reports every bad one at once (errors.Join), each as one line that
+// names the input.
 func parseConfig(raw map[string]string, getenv func(string) string) (config, error) {
 	c := config{
 		Image:              raw["image"],
@@ -143,43 +144,98 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, "Dockerfile"))
-	var err error
-	checks := []func() error{
-		func() (err error) { c.Push, err = parseBool("push", raw["push"]); return },
-		func() error { return validateImage(c.Image) },
-		func() error { return validateTag("version", c.Version) },
-		func() (err error) { c.SHALength, err = parseSHA(c.SHA, raw["sha-length"]); return },
-		func() error { return validateDir("context", c.Context) },
-		func() error { return validateFile("file", c.File) },
-		func() (err error) { c.BuildArgs, err = parseKeyValues("build-args", raw["build-args"]); return },
-		func() (err error) { c.Labels, err = parseKeyValues("labels", raw["labels"]); return },
-		func() (err error) { c.Platforms, err = parsePlatforms(raw["platforms"]); return },
-		func() (err error) { c.RegistryTLS, err = parseTLS(raw["registry-tls"]); return },
-		func() error { return validateBuildkitAddress(c.BuildkitAddress) },
-		func() (err error) { c.BuildkitTLS, err = parseBuildkitTLS(raw, c.BuildkitAddress); return },
-		func() error { return validateCredentials(c) },
-		func() (err error) { c.OnExisting, err = parsePolicy(raw["on-existing-version"]); return },
-		func() (err error) { c.PushViaBuildkit, err = parsePushVia(raw["push-via"]); return },
-		func() (err error) { c.Annotations, err = parseKeyValues("annotations", raw["annotations"]); return },
-		func() (err error) { c.Secrets, err = parseSecrets(raw["secrets"], getenv); return },
-		func() error { return validateBuildkitWire(c) },
-		func() (err error) { c.CacheFrom, err = parseCaches("cache-from", raw["cache-from"]); return },
-		func() (err error) { c.CacheTo, err = parseCaches("cache-to", raw["cache-to"]); return },
-		func() (err error) { c.Provenance, err = parseProvenance(raw["provenance"]); return },
-		func() (err error) { c.SBOM, err = parseBool("sbom", raw["sbom"]); return },
+	var errs inputErrs
+	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
+	errs.add("image", validateImage(c.Image))
+	errs.add("version", validateTag(c.Version))
+	errs.add("sha", validateSHA(c.SHA))
+	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
+	contextErr := validateDir(c.Context)
+	errs.add("context", contextErr)
+	if contextErr == nil || raw["file"] != "" { // else the context's error says it all
+		errs.add("file", validateFile(c.File))
 	}
-	for _, check := range checks {
-		if err = check(); err != nil {
-			return config{}, err
-		}
+	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
+	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
+	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
+	set(&errs, "platforms", &c.Platforms)(build.ParsePlatforms(raw["platforms"]))
+	set(&errs, "registry-tls", &c.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
+	addrErr := validateBuildkitAddress(c.BuildkitAddress)
+	errs.add("buildkit-address", addrErr)
+	if addrErr == nil {
+		set(&errs, "", &c.BuildkitTLS)(parseBuildkitTLS(raw, c.BuildkitAddress))
+	}
+	errs.add("", validateCredentials(c))
+	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
+	set(&errs, "", &c.PushViaBuildkit)(parsePushVia(raw["push-via"]))
+	set(&errs, "secrets", &c.Secrets)(parseSecrets(raw["secrets"], getenv))
+	if addrErr == nil {
+		errs.add("", validateBuildkitWire(c))
+	}
+	set(&errs, "cache-from", &c.CacheFrom)(eachLine(raw["cache-from"], build.ParseCache))
+	set(&errs, "cache-to", &c.CacheTo)(eachLine(raw["cache-to"], build.ParseCache))
+	set(&errs, "provenance", &c.Provenance)(build.ParseProvenance(raw["provenance"]))
+	set(&errs, "sbom", &c.SBOM)(parseBool(raw["sbom"]))
+	set(&errs, "source-date-epoch", &c.Epoch)(parseEpoch(raw["source-date-epoch"]))
+	if err := errors.Join(errs...); err != nil {
+		return config{}, err
 	}
 	c.ChildEnv = childEnv(c, getenv)
-	if c.Epoch, err = parseEpoch(raw["source-date-epoch"], c.Context, c.SHA, c.ChildEnv); err != nil {
-		return config{}, err
+	if c.Epoch.IsZero() {
+		c.Epoch = commitTime(c.Context, c.SHA, c.ChildEnv)
 	}
 	meta := ociMetadata(c, getenv)
 	c.Labels, c.Annotations = withDefaults(meta, c.Labels), withDefaults(meta, c.Annotations)
 	return c, nil
+}
+
+// inputErrs collects every bad input, each error a line naming its input.
+type inputErrs []error
+
+// add keeps err, named by the input (name "": err names it already). Each
+// error of a joined err is kept as a line of its own.
+func (e *inputErrs) add(name string, err error) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, one := range joined.Unwrap() {
+			e.add(name, one)
+		}
+		return
+	}
+	if name != "" {
+		err = fmt.Errorf("%s: %w", name, err)
+	}
+	*e = append(*e, err)
+}
+
+// set returns a function that stores a parser's value in dst and keeps its
+// error, named by the input: set(&errs, "push", &c.Push)(parseBool(v)).
+func set[T any](e *inputErrs, name string, dst *T) func(T, error) {
+	return func(v T, err error) {
+		*dst = v
+		e.add(name, err)
+	}
+}
+
+// eachLine parses every non-empty line of a multi-line input; an error
+// names its line, and every bad line is reported.
+func eachLine[T any](text string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
+	var errs []error
+	for i, line := range strings.Split(text, "\n") {
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		v, err := parse(line)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %w", i+1, err))
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, errors.Join(errs...)
 }
 
 func firstNonEmpty(vals ...string) string {
@@ -191,128 +247,22 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-func parseBool(name, v string) (bool, error) {
+func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
 	case "true":
 		return true, nil
 	case "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("%s: %q is not a boolean; use true or false", name, v)
-}
-
-var (
-	// imagePattern is a lowercase repository with an explicit registry host
-	// (a name with a dot or a port, or localhost): there is no default
-	// registry to fall back to.
-	imagePattern = regexp.MustCompile(`^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)*:[0-9]+)(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+$`)
-	tagPattern   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-	shaPattern   = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
-)
-
-func validateImage(image string) error {
-	const fix = "; use host[:port]/path, e.g. registry.example/team/app"
-	switch {
-	case image == "":
-		return errors.New("image: required; set it to the repository to push to, e.g. registry.example/team/app")
-	case strings.Contains(image, "://"):
-		return fmt.Errorf("image: %q must not include a scheme; drop %q (registry-tls chooses http or https)", image, image[:strings.Index(image, "://")+3])
-	case strings.Contains(image, "@"):
-		return fmt.Errorf("image: %q must not include a digest%s", image, fix)
-	case strings.Contains(image[strings.LastIndex(image, "/")+1:], ":"):
-		return fmt.Errorf("image: %q must not include a tag: the tags come from the version and sha inputs%s", image, fix)
-	case image != strings.ToLower(image):
-		return fmt.Errorf("image: %q must be lowercase; use %q", image, strings.ToLower(image))
-	case !imagePattern.MatchString(image):
-		return fmt.Errorf("image: %q is not a valid repository%s", image, fix)
-	}
-	return nil
-}
-
-func validateTag(name, tag string) error {
-	switch {
-	case tag == "":
-		return fmt.Errorf("%s: required; set it to the tag to publish, e.g. v1.2.0", name)
-	case strings.Contains(tag, "+"):
-		return fmt.Errorf("%s: %q contains '+', which tags cannot hold; use '-' instead (e.g. %s)", name, tag, strings.ReplaceAll(tag, "+", "-"))
-	case len(tag) > 128:
-		return fmt.Errorf("%s: %d characters long; a tag has at most 128", name, len(tag))
-	case !tagPattern.MatchString(tag):
-		return fmt.Errorf("%s: %q is not a valid tag; use letters, digits, '.', '_' and '-', not starting with '.' or '-'", name, tag)
-	}
-	return nil
-}
-
-func parseSHA(sha, length string) (int, error) {
-	if sha == "" {
-		return 0, errors.New("sha: required; set it to the commit SHA (the default, $GITHUB_SHA, is not set here)")
-	}
-	if !shaPattern.MatchString(sha) {
-		return 0, fmt.Errorf("sha: %q is not a full commit SHA; use the 40 (or 64) lowercase hex digits of `git rev-parse HEAD`", sha)
-	}
-	if length == "" {
-		return len(sha), nil
-	}
-	n, err := strconv.Atoi(length)
-	if err != nil || n < 7 || n > 40 {
-		return 0, fmt.Errorf("sha-length: %q must be a number from 7 to 40", length)
-	}
-	return n, nil
-}
-
-// cleanPath refuses a relative path that climbs out of the working
-// directory: an action input should not reach into the runner's files.
-func cleanPath(name, p string) (string, error) {
-	clean := filepath.Clean(p)
-	if !filepath.IsAbs(clean) && (clean == ".." || strings.HasPrefix(clean, "../")) {
-		return "", fmt.Errorf("%s: %q leaves the workspace; give a path inside it", name, p)
-	}
-	return clean, nil
-}
-
-// statInput cleans and stats a path input; notFound says what is missing.
-func statInput(name, p, notFound string) (string, os.FileInfo, error) {
-	clean, err := cleanPath(name, p)
-	if err != nil {
-		return "", nil, err
-	}
-	st, err := os.Stat(clean)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s: %s", name, notFound)
-	}
-	return clean, st, nil
-}
-
-func validateDir(name, p string) error {
-	_, st, err := statInput(name, p, fmt.Sprintf("directory %q not found; check the path (is the repository checked out?)", p))
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s: %q is a file, not a directory; give the directory to build from", name, p)
-	}
-	return nil
-}
-
-func validateFile(name, p string) error {
-	clean, st, err := statInput(name, p, fmt.Sprintf("Dockerfile %q not found; set file to its path", p))
-	if err != nil {
-		return err
-	}
-	if st.IsDir() {
-		return fmt.Errorf("%s: %q is a directory; give the path of the Dockerfile itself", name, p)
-	}
-	f, err := os.Open(clean)
-	if err != nil {
-		return fmt.Errorf("%s: Dockerfile %q cannot be read (%v); check its permissions", name, p, errors.Unwrap(err))
-	}
-	return f.Close()
+	return false, fmt.Errorf("%q is not a boolean; use true or false", v)
 }
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
-func parseKeyValues(name, v string) (map[string]string, error) {
+// parseKeyValues reads one KEY=VALUE a line; every bad line is reported.
+func parseKeyValues(v string) (map[string]string, error) {
 	kv := map[string]string{}
+	var errs []error
 	for i, line := range strings.Split(v, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
@@ -320,44 +270,12 @@ func parseKeyValues(name, v string) (map[string]string, error) {
 		}
 		k, val, ok := strings.Cut(line, "=")
 		if !ok || !keyPattern.MatchString(k) {
-			return nil, fmt.Errorf("%s: line %d is not KEY=VALUE; write one KEY=VALUE per line", name, i+1)
+			errs = append(errs, fmt.Errorf("line %d is not KEY=VALUE; write one KEY=VALUE per line", i+1))
+			continue
 		}
 		kv[k] = val
 	}
-	return kv, nil
-}
-
-var (
-	knownOS    = []string{"linux", "windows", "darwin", "freebsd"}
-	knownArch  = []string{"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le", "loong64"}
-	archFormat = "os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"
-)
-
-func parsePlatforms(v string) ([]string, error) {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		parts := strings.Split(p, "/")
-		if len(parts) < 2 || len(parts) > 3 || !slices.Contains(knownOS, parts[0]) || !slices.Contains(knownArch, parts[1]) {
-			return nil, fmt.Errorf("platforms: %q is not a known platform; use %s", p, archFormat)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func parseTLS(v string) (push.TLS, error) {
-	switch v {
-	case "enabled":
-		return push.TLSEnabled, nil
-	case "insecure":
-		return push.TLSInsecure, nil
-	case "disabled":
-		return push.TLSDisabled, nil
-	}
-	return 0, fmt.Errorf("registry-tls: %q is not one of enabled, insecure, disabled", v)
+	return kv, errors.Join(errs...)
 }
 
 func validateBuildkitAddress(addr string) error {
@@ -366,7 +284,7 @@ func validateBuildkitAddress(addr string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("buildkit-address: %q must start with unix:// or tcp://", addr)
+	return fmt.Errorf("%q must start with unix:// or tcp://", addr)
 }
 
 // parseBuildkitTLS reads the buildkit-tls-* inputs. Each is a path or the

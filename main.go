@@ -45,7 +45,9 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		return 0
 	}
 	if err != nil {
-		action.Errorf("%s", oneLine(err.Error()))
+		for _, e := range errorList(err) {
+			action.Errorf("%s", oneLine(e.Error()))
+		}
 		return 2
 	}
 	for _, v := range cfg.Secrets {
@@ -131,6 +133,20 @@ func debugLog(cfg config, w io.Writer) *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// errorList splits joined errors (every bad input) into one error each,
+// so that each becomes an ::error:: line of its own.
+func errorList(err error) []error {
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, errorList(e)...)
+	}
+	return out
 }
 
 // oneLine keeps an error to a single line: a runner shows only the first

@@ -191,12 +191,6 @@ type Request struct {
 	Progress io.Writer
 }
 
-// Cache is one cache-from or cache-to entry, e.g. type=registry,ref=....
-type Cache struct {
-	Type  string
-	Attrs map[string]string
-}
-
 // Result is what a build produced: an OCI image layout (none when
 // buildkitd pushed the image itself) and the digest of its top manifest
 // (an image manifest, or an index for several platforms).
