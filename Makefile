@@ -9,12 +9,34 @@ ACT_VERSION := v0.2.89
 STATICCHECK_VERSION := v0.8.2
 RIG := $(BIN)/rig -tools $(BIN) --
 
-.PHONY: all build tools rig-tools apt-deps test unit lint demo bench clean
+.PHONY: all build dist tools rig-tools apt-deps test unit lint demo bench clean
 
 all: build
 
+# The binary names its version and commit (build-push-image --version); the
+# action runs a binary only when that commit is its own checkout's. A tree
+# with local changes gets "<commit>-dirty", which no checkout matches.
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git status --porcelain -- '*.go' go.mod go.sum 2>/dev/null | grep -q . && echo -dirty)
+VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+DIST_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
 build:
-	go build -trimpath -o build-push-image .
+	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o build-push-image .
+
+## dist: static release binaries for every runner platform + .sha256 files.
+# Asset names carry the commit (build-push-image-<os>-<arch>-<commit>): the
+# action asks for its own commit's asset, so a release can hold the old and
+# the new binaries while the rolling v2 tag moves.
+dist:
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(DIST_PLATFORMS); do \
+		name=build-push-image-$${p%/*}-$${p#*/}-$(COMMIT); \
+		echo "dist/$$name ($(VERSION), commit $(COMMIT))"; \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build -trimpath -buildvcs=false \
+			-ldflags '$(LDFLAGS)' -o dist/$$name . ; \
+		(cd dist && sha256sum $$name > $$name.sha256); \
+	done
 
 ## tools: pinned test tools into .tools/ (idempotent, fast when cached)
 tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act
@@ -76,4 +98,4 @@ bench: rig-tools
 	$(RIG) go run ./bench
 
 clean:
-	rm -rf $(TOOLS) build-push-image
+	rm -rf $(TOOLS) build-push-image dist

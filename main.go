@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -32,6 +33,10 @@ func main() {
 // realMain is main with its dependencies injected, so tests can run the
 // whole program in-process.
 func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if isVersionFlag(args) {
+		fmt.Fprintln(stdout, versionLine())
+		return 0
+	}
 	action := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(stdout))
 	mask := masker(action, getenv)
 	// Mask the key before anything else is printed, even a usage error.

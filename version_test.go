@@ -1,0 +1,40 @@
+package main
+
+import (
+	"bytes"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+// TestVersionPrintsCommit: --version prints the link-time commit and
+// nothing else, and needs no inputs.
+func TestVersionPrintsCommit(t *testing.T) {
+	old := commit
+	commit = testSHA
+	t.Cleanup(func() { commit = old })
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"--version"}, fakeEnv(nil), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, stderr.String())
+	}
+	if got := stdout.String(); !strings.HasPrefix(got, "build-push-image ") || !strings.HasSuffix(got, " commit "+testSHA+"\n") {
+		t.Errorf("--version printed %q, want build-push-image <version> commit %s", got, testSHA)
+	}
+}
+
+// TestVCSRevisionDirty: a binary built from a tree with local changes never
+// claims the clean commit.
+func TestVCSRevisionDirty(t *testing.T) {
+	for _, tc := range []struct {
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: testSHA}, {Key: "vcs.modified", Value: "false"}}, testSHA},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: testSHA}, {Key: "vcs.modified", Value: "true"}}, testSHA + "-dirty"},
+		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}}, ""},
+	} {
+		if got := vcsRevision(tc.settings); got != tc.want {
+			t.Errorf("vcsRevision(%v) = %q, want %q", tc.settings, got, tc.want)
+		}
+	}
+}
