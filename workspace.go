@@ -54,7 +54,7 @@ func validateFile(p string) error {
 	}
 	f, err := os.Open(clean)
 	if err != nil {
-		return fmt.Errorf("Dockerfile %q cannot be read (%v); check its permissions", p, errors.Unwrap(err))
+		return fmt.Errorf("the Dockerfile %q cannot be read (%v); check its permissions", p, errors.Unwrap(err))
 	}
 	return f.Close()
 }
