@@ -5,20 +5,22 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 // TestVersionPrintsCommit: --version prints the link-time commit and
 // nothing else, and needs no inputs.
 func TestVersionPrintsCommit(t *testing.T) {
 	old := commit
-	commit = testSHA
+	commit = testcheck.SHA
 	t.Cleanup(func() { commit = old })
 	var stdout, stderr bytes.Buffer
 	if code := realMain([]string{"--version"}, fakeEnv(nil), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d; stderr: %s", code, stderr.String())
 	}
-	if got := stdout.String(); !strings.HasPrefix(got, "build-push-image ") || !strings.HasSuffix(got, " commit "+testSHA+"\n") {
-		t.Errorf("--version printed %q, want build-push-image <version> commit %s", got, testSHA)
+	if got := stdout.String(); !strings.HasPrefix(got, "build-push-image ") || !strings.HasSuffix(got, " commit "+testcheck.SHA+"\n") {
+		t.Errorf("--version printed %q, want build-push-image <version> commit %s", got, testcheck.SHA)
 	}
 }
 
@@ -29,8 +31,8 @@ func TestVCSRevisionDirty(t *testing.T) {
 		settings []debug.BuildSetting
 		want     string
 	}{
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: testSHA}, {Key: "vcs.modified", Value: "false"}}, testSHA},
-		{[]debug.BuildSetting{{Key: "vcs.revision", Value: testSHA}, {Key: "vcs.modified", Value: "true"}}, testSHA + "-dirty"},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: testcheck.SHA}, {Key: "vcs.modified", Value: "false"}}, testcheck.SHA},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: testcheck.SHA}, {Key: "vcs.modified", Value: "true"}}, testcheck.SHA + "-dirty"},
 		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}}, ""},
 	} {
 		if got := vcsRevision(tc.settings); got != tc.want {
