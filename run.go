@@ -170,7 +170,10 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 		Provenance: cfg.Provenance, SBOM: cfg.SBOM,
 		PushTo: p.pushTo(), PushInsecure: cfg.RegistryTLS != push.TLSEnabled,
 		Credentials: registryCredentials(cfg),
-		Progress:    p.progress,
+		LoginHanded: func(host string) {
+			action.Infof("buildkitd asked for the login to %s (it pulls from or pushes to it): handed over, in memory", host)
+		},
+		Progress: p.progress,
 	}, dir)
 	action.EndGroup()
 	if err == nil {

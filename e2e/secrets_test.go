@@ -15,9 +15,13 @@ import (
 	"github.com/blumeops/build-push-image/internal/testrig"
 )
 
+// loginHanded starts the line telling that buildkitd got the login.
+const loginHanded = "buildkitd asked for the login to "
+
 // TestByHandEchoesNoSecret: a whole push run by hand (no runner in the
 // environment) prints no ::add-mask:: command, so the key appears in no
-// form on the terminal, in stderr or in the outputs.
+// form on the terminal, in stderr or in the outputs. The build pulls
+// nothing from the registry, so buildkitd is not handed the login either.
 func TestByHandEchoesNoSecret(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
@@ -27,6 +31,10 @@ func TestByHandEchoesNoSecret(t *testing.T) {
 	}
 	if strings.Contains(res.stdout, "::add-mask::") {
 		t.Errorf("::add-mask:: echoed outside a runner:\n%s", res.stdout)
+	}
+	// FROM scratch, push-via: action: buildkitd never needs the login.
+	if strings.Contains(res.stdout, loginHanded) {
+		t.Errorf("buildkitd was handed the login although it neither pulls from nor pushes to the registry:\n%s", res.stdout)
 	}
 	testcheck.NoSecret(t, r.key, res.all()...)
 }
@@ -95,6 +103,9 @@ func TestSecretsStayInTheStep(t *testing.T) {
 	}
 	if !strings.Contains(res.stdout, "started ") {
 		t.Errorf("the action did not start its own buildkitd:\n%s", res.stdout)
+	}
+	if !strings.Contains(res.stdout, loginHanded+fp.addr) {
+		t.Errorf("no word that buildkitd was handed the login to pull the base image:\n%s", res.stdout)
 	}
 	environ, err := os.ReadFile(gitEnviron)
 	if err != nil {

@@ -3,10 +3,13 @@ package build
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/docker/cli/cli/config/types"
 	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	"google.golang.org/grpc"
 )
 
 // authProvider answers buildkitd's credential requests from memory, so a
@@ -19,14 +22,17 @@ import (
 // buildkitd receives the username and the key itself, through the session
 // stream of this build; on a Bearer challenge this process fetches the
 // token and buildkitd receives only the short-lived token.
-func authProvider(creds []Credential) session.Attachable {
+//
+// handed, if not nil, is told once per host when buildkitd is handed a
+// login (Basic auth), so the user can see when the key left this process.
+func authProvider(creds []Credential, handed func(host string)) session.Attachable {
 	byHost := make(map[string]Credential, len(creds))
 	for _, c := range creds {
 		if _, ok := byHost[registryHost(c.Host)]; !ok { // the first login wins
 			byHost[registryHost(c.Host)] = c
 		}
 	}
-	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+	ap := authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
 			c, ok := byHost[registryHost(host)]
 			if !ok {
@@ -35,6 +41,32 @@ func authProvider(creds []Credential) session.Attachable {
 			return types.AuthConfig{ServerAddress: host, Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}, nil
 		},
 	})
+	if handed == nil {
+		return ap
+	}
+	return &reportingAuth{AuthServer: ap.(auth.AuthServer), handed: handed}
+}
+
+// reportingAuth is BuildKit's auth provider, telling handed when it gives
+// buildkitd a login (Credentials; FetchToken hands over only a token).
+type reportingAuth struct {
+	auth.AuthServer
+	handed func(host string)
+	told   sync.Map // hosts already reported
+}
+
+// Register serves the wrapper, not the provider inside it.
+func (r *reportingAuth) Register(s *grpc.Server) { auth.RegisterAuthServer(s, r) }
+
+// Credentials answers as BuildKit's provider does and reports a login given.
+func (r *reportingAuth) Credentials(ctx context.Context, req *auth.CredentialsRequest) (*auth.CredentialsResponse, error) {
+	resp, err := r.AuthServer.Credentials(ctx, req)
+	if err == nil && resp.Secret != "" {
+		if _, told := r.told.LoadOrStore(registryHost(req.Host), true); !told {
+			r.handed(req.Host)
+		}
+	}
+	return resp, err
 }
 
 // dockerHub is the one name for Docker Hub, whose aliases buildkitd and

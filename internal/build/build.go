@@ -165,6 +165,10 @@ type Request struct {
 	PushInsecure bool
 	// Credentials for registries the build pulls from (and pushes to).
 	Credentials []Credential
+	// LoginHanded, if set, is told the host each time buildkitd is first
+	// handed one of Credentials (it asks only when that registry wants a
+	// Basic-auth login from it).
+	LoginHanded func(host string)
 	// Contexts are named build contexts beside the main one.
 	Contexts []NamedContext
 	// NoCache runs every step again; Pull re-resolves base images in the
@@ -332,7 +336,7 @@ func partial(path string) string { return path + ".partial" }
 // attachables are what buildkitd may ask this process for during the build:
 // registry logins, build secrets and SSH agents, all from memory.
 func attachables(req Request) ([]session.Attachable, error) {
-	base := []session.Attachable{authProvider(req.Credentials), secretsprovider.FromMap(req.Secrets)}
+	base := []session.Attachable{authProvider(req.Credentials, req.LoginHanded), secretsprovider.FromMap(req.Secrets)}
 	if len(req.SSH) == 0 {
 		return base, nil
 	}
