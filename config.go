@@ -278,13 +278,29 @@ func parseKeyValues(v string) (map[string]string, error) {
 	return kv, errors.Join(errs...)
 }
 
+// validateBuildkitAddress accepts unix://<path> and tcp://<host>:<port>,
+// an IPv6 host in brackets (tcp://[::1]:1234).
 func validateBuildkitAddress(addr string) error {
-	for _, scheme := range []string{"unix://", "tcp://"} {
-		if strings.HasPrefix(addr, scheme) && len(addr) > len(scheme) {
-			return nil
-		}
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok && path != "" {
+		return nil
 	}
-	return fmt.Errorf("%q must start with unix:// or tcp://", addr)
+	if _, err := buildkitHost(addr); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%q is not unix://<path> or tcp://<host>:<port> (IPv6: tcp://[::1]:1234)", addr)
+}
+
+// buildkitHost is the host of a tcp://host:port address.
+func buildkitHost(addr string) (string, error) {
+	hostport, ok := strings.CutPrefix(addr, "tcp://")
+	if !ok {
+		return "", fmt.Errorf("%q is not a tcp:// address", addr)
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" {
+		return "", fmt.Errorf("%q has no host:port", addr)
+	}
+	return host, nil
 }
 
 // parseBuildkitTLS reads the buildkit-tls-* inputs. Each is a path or the
@@ -320,7 +336,7 @@ func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
 		return nil, errors.New("buildkit-tls-cert and buildkit-tls-key: give both or neither")
 	}
 	if t.ServerName == "" {
-		t.ServerName = strings.Split(strings.TrimPrefix(addr, "tcp://"), ":")[0]
+		t.ServerName, _ = buildkitHost(addr) // valid: checked before
 	}
 	return &t, nil
 }

@@ -66,3 +66,60 @@ func TestBadContextIsOneError(t *testing.T) {
 		t.Errorf("%d errors, want 2 (context and file): %v", len(got), got)
 	}
 }
+
+func TestValidateImage(t *testing.T) {
+	for _, ok := range []string{"[::1]:5000/app", "localhost/app", "localhost:5000/a/b", "registry.example/team/app", "docker.io/team/app", "10.0.0.1:5000/x_y/z-1"} {
+		if err := validateImage(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for image, want := range map[string]string{
+		"team/app":                `"team/app" is not a valid repository: it names no registry host; put the registry first, e.g. registry.example/team/app (Docker Hub: docker.io/team/app)`,
+		"app":                     "it has no path after the host",
+		"registry.example/a b":    "not a valid repository",
+		"registry.example/app:v1": "must not include a tag",
+		"[::1]:5000/app:v1":       "must not include a tag",
+		"registry.example/app@sha256:" + strings.Repeat("a", 64): "must not include a digest",
+	} {
+		err := validateImage(image)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", image, err, want)
+		}
+	}
+}
+
+func TestVersionPlusSuggestsUnderscore(t *testing.T) {
+	err := validateTag("v1.2.0+build.5")
+	if err == nil || !strings.Contains(err.Error(), "use '_' instead") || !strings.Contains(err.Error(), "v1.2.0_build.5") {
+		t.Errorf("%v: want the '_' spelling suggested", err)
+	}
+}
+
+func TestBuildkitAddress(t *testing.T) {
+	for _, ok := range []string{"unix:///run/buildkit/buildkitd.sock", "tcp://127.0.0.1:1234", "tcp://[::1]:1234", "tcp://buildkit.internal:1234"} {
+		if err := validateBuildkitAddress(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://localhost:1234", "tcp://", "tcp://::1:1234", "tcp://host", "unix://", "localhost:1234"} {
+		if err := validateBuildkitAddress(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+	env := validInputs(workspace(t))
+	env["INPUT_BUILDKIT-ADDRESS"] = "tcp://[::1]:1234"
+	env["INPUT_BUILDKIT-TLS-CA"] = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"
+	cfg, err := loadConfig(nil, fakeEnv(env), &bytes.Buffer{})
+	if err != nil || cfg.BuildkitTLS == nil || cfg.BuildkitTLS.ServerName != "::1" {
+		t.Errorf("TLS to tcp://[::1]:1234: %+v %v, want server name ::1", cfg.BuildkitTLS, err)
+	}
+}
+
+func TestPlatformsNormalised(t *testing.T) {
+	env := validInputs(workspace(t))
+	env["INPUT_PLATFORMS"] = "linux/x86_64,linux/aarch64"
+	cfg, err := loadConfig(nil, fakeEnv(env), &bytes.Buffer{})
+	if err != nil || !slices.Equal(cfg.Platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms %v %v, want linux/amd64 and linux/arm64", cfg.Platforms, err)
+	}
+}

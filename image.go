@@ -6,19 +6,20 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/regclient/regclient/types/ref"
 )
 
 // The image, version and sha inputs: where the image goes and its tags.
 
 var (
-	// imagePattern is a lowercase repository with an explicit registry host
-	// (a name with a dot or a port, or localhost): there is no default
-	// registry to fall back to.
-	imagePattern = regexp.MustCompile(`^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)*:[0-9]+)(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)+$`)
-	tagPattern   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
-	shaPattern   = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+	tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+	shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 )
 
+// validateImage checks a repository with regclient's reference parser and
+// asks for an explicit registry host: there is no default registry to fall
+// back to (team/app would silently mean Docker Hub).
 func validateImage(image string) error {
 	const fix = "; use host[:port]/path, e.g. registry.example/team/app"
 	switch {
@@ -26,16 +27,30 @@ func validateImage(image string) error {
 		return errors.New("required; set it to the repository to push to, e.g. registry.example/team/app")
 	case strings.Contains(image, "://"):
 		return fmt.Errorf("%q must not include a scheme; drop %q (registry-tls chooses http or https)", image, image[:strings.Index(image, "://")+3])
-	case strings.Contains(image, "@"):
-		return fmt.Errorf("%q must not include a digest%s", image, fix)
-	case strings.Contains(image[strings.LastIndex(image, "/")+1:], ":"):
-		return fmt.Errorf("%q must not include a tag: the tags come from the version and sha inputs%s", image, fix)
 	case image != strings.ToLower(image):
 		return fmt.Errorf("%q must be lowercase; use %q", image, strings.ToLower(image))
-	case !imagePattern.MatchString(image):
+	}
+	r, err := ref.New(image)
+	host, path, _ := strings.Cut(image, "/")
+	switch {
+	case err != nil:
 		return fmt.Errorf("%q is not a valid repository%s", image, fix)
+	case r.Digest != "":
+		return fmt.Errorf("%q must not include a digest%s", image, fix)
+	case strings.HasSuffix(image, ":"+r.Tag):
+		return fmt.Errorf("%q must not include a tag: the tags come from the version and sha inputs%s", image, fix)
+	case path == "":
+		return fmt.Errorf("%q is not a valid repository: it has no path after the host%s", image, fix)
+	case !isHost(host):
+		return fmt.Errorf("%q is not a valid repository: it names no registry host; put the registry first, e.g. registry.example/%s (Docker Hub: docker.io/%s)", image, image, image)
 	}
 	return nil
+}
+
+// isHost tells a registry host from a path component the way Docker
+// does: it holds a dot or a port, is an [IPv6] literal, or is localhost.
+func isHost(s string) bool {
+	return strings.ContainsAny(s, ".:[") || s == "localhost"
 }
 
 func validateTag(tag string) error {
@@ -43,7 +58,7 @@ func validateTag(tag string) error {
 	case tag == "":
 		return errors.New("required; set it to the tag to publish, e.g. v1.2.0")
 	case strings.Contains(tag, "+"):
-		return fmt.Errorf("%q contains '+', which tags cannot hold; use '-' instead (e.g. %s)", tag, strings.ReplaceAll(tag, "+", "-"))
+		return fmt.Errorf("%q contains '+', which tags cannot hold; use '_' instead, which keeps it build metadata (e.g. %s)", tag, strings.ReplaceAll(tag, "+", "_"))
 	case len(tag) > 128:
 		return fmt.Errorf("%d characters long; a tag has at most 128", len(tag))
 	case !tagPattern.MatchString(tag):

@@ -1,9 +1,12 @@
 package build
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/containerd/platforms"
 )
 
 var (
@@ -13,18 +16,38 @@ var (
 )
 
 // ParsePlatforms reads a comma-separated platform list for
-// Request.Platforms; every unknown platform is reported.
+// Request.Platforms, normalised as containerd does (linux/x86_64 is
+// linux/amd64, linux/aarch64 is linux/arm64). Every unknown platform is
+// reported.
 func ParsePlatforms(v string) ([]string, error) {
 	var out []string
+	var errs []error
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
-		parts := strings.Split(p, "/")
-		if len(parts) < 2 || len(parts) > 3 || !slices.Contains(knownOS, parts[0]) || !slices.Contains(knownArch, parts[1]) {
-			return nil, fmt.Errorf("%q is not a known platform; use %s", p, archFormat)
+		norm, err := parsePlatform(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		out = append(out, p)
+		if !slices.Contains(out, norm) {
+			out = append(out, norm)
+		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+// parsePlatform parses and normalises one os/arch[/variant]. The OS and
+// architecture must be known: containerd accepts any word, and a typo
+// (linux/amd46) would only fail deep inside the build.
+func parsePlatform(p string) (string, error) {
+	if strings.Count(p, "/") == 0 {
+		return "", fmt.Errorf("%q names no architecture; use %s", p, archFormat)
+	}
+	spec, err := platforms.Parse(p)
+	if err != nil || !slices.Contains(knownOS, spec.OS) || !slices.Contains(knownArch, spec.Architecture) {
+		return "", fmt.Errorf("%q is not a known platform; use %s", p, archFormat)
+	}
+	return platforms.Format(platforms.Normalize(spec)), nil
 }
