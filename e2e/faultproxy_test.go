@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 // faultProxy is a reverse proxy in front of the rig's registry that breaks
@@ -34,6 +37,13 @@ type faultProxy struct {
 	zot    bool
 	tagMu  sync.Mutex
 	tagLks map[string]*sync.Mutex
+
+	// key and temps: at every tag PUT, the RUNNER_TEMP of each run sent
+	// through the proxy (its OCI layout, while it exists) is scanned for
+	// the key; layouts counts the layouts seen.
+	key     string
+	temps   []string
+	layouts int
 }
 
 // faultRule breaks the first times requests of one kind (-1: all of them).
@@ -113,7 +123,7 @@ func requestKind(r *http.Request) string {
 func newFaultProxy(t *testing.T, r rig) *faultProxy {
 	t.Helper()
 	up := &url.URL{Scheme: "http", Host: r.registry}
-	fp := &faultProxy{t: t, up: up, counts: map[string]int{}, tagLks: map[string]*sync.Mutex{}}
+	fp := &faultProxy{t: t, up: up, counts: map[string]int{}, tagLks: map[string]*sync.Mutex{}, key: r.key}
 	fp.proxy = &httputil.ReverseProxy{
 		// The Host header stays the proxy's, so the registry's upload
 		// Locations point back through the proxy.
@@ -161,10 +171,38 @@ func (fp *faultProxy) hits(kind string) int {
 }
 
 // inputs are the rig's inputs with the proxy as the image's host.
+// Each run gets a RUNNER_TEMP of its own, scanned while it tags.
 func (fp *faultProxy) inputs(r rig, image, version, dir string) map[string]string {
 	env := r.inputs(image, version, dir)
 	env["INPUT_IMAGE"] = fp.addr + "/" + image
+	env["RUNNER_TEMP"] = fp.t.TempDir()
+	fp.mu.Lock()
+	fp.temps = append(fp.temps, env["RUNNER_TEMP"])
+	fp.mu.Unlock()
 	return env
+}
+
+// scanTemps checks every run's RUNNER_TEMP for the key, while a tag PUT
+// holds: the OCI layout the action pushes from exists until it has tagged.
+func (fp *faultProxy) scanTemps() {
+	fp.mu.Lock()
+	temps := slices.Clone(fp.temps)
+	fp.mu.Unlock()
+	for _, dir := range temps {
+		testcheck.NoSecret(fp.t, fp.key, fileTexts(fp.t, dir)...)
+		if hasFile(fp.t, dir, "index.json") {
+			fp.mu.Lock()
+			fp.layouts++
+			fp.mu.Unlock()
+		}
+	}
+}
+
+// layoutsScanned is how many OCI layouts scanTemps has seen.
+func (fp *faultProxy) layoutsScanned() int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return fp.layouts
 }
 
 func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -180,6 +218,9 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	fp.mu.Unlock()
+	if kind == kindTagPut {
+		fp.scanTemps()
+	}
 	if f != nil && f.inspect != nil {
 		f.inspect()
 	}

@@ -213,6 +213,9 @@ func TestFaultsRecovered(t *testing.T) {
 			}
 			texts := assertPublished(t, r, image, "v1.0.0", res.outputs["digest"])
 			testcheck.NoSecret(t, r.key, append(res.all(), texts...)...)
+			if fp.layoutsScanned() == 0 {
+				t.Error("no OCI layout was scanned for the key while tagging")
+			}
 			t.Logf("pushed through the faults in %s", time.Since(start).Round(100*time.Millisecond))
 		})
 	}
@@ -662,7 +665,7 @@ func TestSecretsDebug(t *testing.T) {
 	r := requireRig(t)
 	base := baseImage(t, r)
 	t.Parallel()
-	row(t, "secrets", "successful push with RUNNER_DEBUG=1, private base pulled with the key", "scan stdout, stderr, GITHUB_OUTPUT, step summary, manifests, config, layers for the key and base64 forms")
+	row(t, "secrets", "successful push with RUNNER_DEBUG=1, private base pulled with the key", "scan stdout, stderr, GITHUB_OUTPUT, step summary, RUNNER_TEMP after the run, the rig buildkitd's log, manifests, config, layers for the key and base64 forms")
 	dir := contextDir(t, map[string]string{
 		"Dockerfile": "FROM " + base + "\nARG NOTE\nRUN echo \"$NOTE\" > /note && env > /env.txt\nCOPY Dockerfile /\n",
 	})

@@ -51,6 +51,8 @@ func TestSecretsStayInTheStep(t *testing.T) {
 	r := requireRig(t)
 	baseImage(t, r) // pushed to the registry, pulled through the proxy
 	t.Parallel()
+	row(t, "secrets", "the action starts its own buildkitd, which pulls a private base with the key and mounts a build secret",
+		"while the version tag PUT is held: the buildkitd's /proc environ, RUNNER_TEMP (its log and state, the OCI layout, gzip unpacked); after: git's environ, RUNNER_TEMP, outputs, the image")
 	fp := newFaultProxy(t, r)
 	buildSecret := randomName("build-secret") + randomName("")
 	dir := contextDir(t, map[string]string{
