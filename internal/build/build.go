@@ -327,6 +327,9 @@ func archiveExport(req Request) client.ExportEntry {
 	attrs := imageAttrs(req)
 	attrs["tar"] = "true"
 	return client.ExportEntry{Type: client.ExporterOCI, Attrs: attrs, Output: func(map[string]string) (io.WriteCloser, error) {
+		if err := os.MkdirAll(filepath.Dir(req.OCIArchive), 0o755); err != nil {
+			return nil, err
+		}
 		return os.OpenFile(partial(req.OCIArchive), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	}}
 }
@@ -346,7 +349,7 @@ func attachables(req Request) ([]session.Attachable, error) {
 	}
 	ssh, err := sshprovider.NewSSHAgentProvider(confs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: ssh: %w", ErrBadOption, err)
+		return nil, fmt.Errorf("%w: %w", ErrSSH, err)
 	}
 	return append(base, ssh), nil
 }

@@ -150,7 +150,7 @@ func TestSSHAttached(t *testing.T) {
 		t.Errorf("without ssh: %d attachables, %v", len(none), err)
 	}
 	_, err = attachables(Request{SSH: []SSH{{ID: "default", Paths: []string{filepath.Join(t.TempDir(), "not-a-key")}}}})
-	if !errors.Is(err, ErrBadOption) {
-		t.Errorf("unusable ssh path: %v, want ErrBadOption", err)
+	if !errors.Is(err, ErrSSH) {
+		t.Errorf("unusable ssh path: %v, want ErrSSH", err)
 	}
 }

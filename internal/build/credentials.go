@@ -14,18 +14,14 @@ import (
 	"github.com/docker/cli/cli/config/credentials"
 )
 
-// ErrBadCredential marks a registry login that cannot be used. Its
-// messages name the line, never any part of it: a malformed line may well
-// be a secret pasted whole.
-var ErrBadCredential = errors.New("bad registry credential")
-
 // hostPattern is a registry host with an optional port, as docker login
 // takes it (no scheme, no path).
 var hostPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$`)
 
 // ParseCredentials reads logins, one host=username:secret per line (the
 // secret may hold ':' and '='). Blank lines are skipped; a host given twice
-// is an error, since only one login can be used for it.
+// is an error, since only one login can be used for it. Errors name the
+// line, never any part of it: a malformed line may be a secret pasted whole.
 func ParseCredentials(text string) ([]Credential, error) {
 	var creds []Credential
 	seen := map[string]int{}
@@ -39,7 +35,7 @@ func ParseCredentials(text string) ([]Credential, error) {
 			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
 		if first, dup := seen[c.Host]; dup {
-			return nil, fmt.Errorf("line %d: %w: its host already has a login on line %d; keep one per registry", i+1, ErrBadCredential, first)
+			return nil, fmt.Errorf("line %d: its host already has a login on line %d; keep one per registry", i+1, first)
 		}
 		seen[c.Host] = i + 1
 		creds = append(creds, c)
@@ -50,16 +46,16 @@ func ParseCredentials(text string) ([]Credential, error) {
 func parseCredential(line string) (Credential, error) {
 	host, login, ok := strings.Cut(line, "=")
 	if !ok {
-		return Credential{}, fmt.Errorf("%w: no '='; write host=username:secret", ErrBadCredential)
+		return Credential{}, errors.New("no '='; write host=username:secret")
 	}
 	user, secret, ok := strings.Cut(login, ":")
 	switch {
 	case !hostPattern.MatchString(host):
-		return Credential{}, fmt.Errorf("%w: the part before '=' is not a registry host; write host[:port]=username:secret, without https:// or a path", ErrBadCredential)
+		return Credential{}, errors.New("the part before '=' is not a registry host; write host[:port]=username:secret, without https:// or a path")
 	case !ok || user == "":
-		return Credential{}, fmt.Errorf("%w: no username before ':'; write host=username:secret", ErrBadCredential)
+		return Credential{}, errors.New("no username before ':'; write host=username:secret")
 	case secret == "":
-		return Credential{}, fmt.Errorf("%w: empty secret after ':'; write host=username:secret", ErrBadCredential)
+		return Credential{}, errors.New("empty secret after ':'; write host=username:secret")
 	}
 	return Credential{Host: strings.ToLower(host), Username: user, Password: secret}, nil
 }
@@ -81,13 +77,13 @@ func ReadDockerConfig(dir string) (DockerConfig, error) {
 		return DockerConfig{}, nil
 	}
 	if err != nil {
-		return DockerConfig{}, fmt.Errorf("%w: Docker config %s: %w", ErrBadCredential, path, err)
+		return DockerConfig{}, fmt.Errorf("Docker config %s: %w", path, err)
 	}
 	defer f.Close()
 	cf := configfile.New(path)
 	if err := cf.LoadFromReader(f); err != nil {
 		// Not wrapped: a decoding error could quote part of a login.
-		return DockerConfig{}, fmt.Errorf("%w: Docker config %s is not valid JSON with base64 auths", ErrBadCredential, path)
+		return DockerConfig{}, fmt.Errorf("Docker config %s is not valid JSON with base64 auths", path)
 	}
 	var dc DockerConfig
 	for addr, ac := range cf.AuthConfigs {

@@ -14,8 +14,8 @@ import (
 // one line of an input and says what is wrong with it without echoing it
 // back; the caller names the input and the line.
 
-// ErrBadOption marks a line of a build option that cannot be used.
-var ErrBadOption = errors.New("bad build option")
+// ErrSSH is a forwarded SSH agent socket or key that cannot be used.
+var ErrSSH = errors.New("ssh: an agent socket or key cannot be used")
 
 // NamedContext is one build context beside the main one, for
 // `COPY --from=<name>` and `FROM <name>`: a local directory (Dir) or an
@@ -34,21 +34,21 @@ func ParseNamedContext(line string) (NamedContext, error) {
 	name, src = strings.TrimSpace(name), strings.TrimSpace(src)
 	switch {
 	case !ok || name == "" || src == "":
-		return NamedContext{}, fmt.Errorf("%w: want name=path or name=docker-image://ref", ErrBadOption)
+		return NamedContext{}, errors.New("want name=path or name=docker-image://ref")
 	case strings.ContainsAny(name, " \t,"):
-		return NamedContext{}, fmt.Errorf("%w: the name %q holds a space or comma; use the stage or image name FROM and COPY --from refer to", ErrBadOption, name)
+		return NamedContext{}, fmt.Errorf("the name %q holds a space or comma; use the stage or image name FROM and COPY --from refer to", name)
 	case strings.HasPrefix(src, dockerImageScheme):
 		ref := strings.TrimPrefix(src, dockerImageScheme)
 		if ref == "" || strings.ContainsAny(ref, " \t") {
-			return NamedContext{}, fmt.Errorf("%w: %s: give an image reference after docker-image://", ErrBadOption, name)
+			return NamedContext{}, fmt.Errorf("%s: give an image reference after docker-image://", name)
 		}
 		return NamedContext{Name: name, Image: ref}, nil
 	case strings.Contains(src, "://"):
-		return NamedContext{}, fmt.Errorf("%w: %s: only a directory or docker-image://ref is supported, not %s", ErrBadOption, name, src[:strings.Index(src, "://")+3])
+		return NamedContext{}, fmt.Errorf("%s: only a directory or docker-image://ref is supported, not %s", name, src[:strings.Index(src, "://")+3])
 	}
 	st, err := os.Stat(src)
 	if err != nil || !st.IsDir() {
-		return NamedContext{}, fmt.Errorf("%w: %s: directory %q not found", ErrBadOption, name, src)
+		return NamedContext{}, fmt.Errorf("%s: directory %q not found", name, src)
 	}
 	return NamedContext{Name: name, Dir: src}, nil
 }
@@ -65,11 +65,11 @@ type SSH struct {
 func ParseSSH(line, agentSocket string) (SSH, error) {
 	id, paths, hasPaths := strings.Cut(strings.TrimSpace(line), "=")
 	if id == "" || strings.ContainsAny(id, " \t,") {
-		return SSH{}, fmt.Errorf("%w: want default, default=path or id=path (an agent socket or a private key file)", ErrBadOption)
+		return SSH{}, errors.New("want default, default=path or id=path (an agent socket or a private key file)")
 	}
 	if !hasPaths {
 		if agentSocket == "" {
-			return SSH{}, fmt.Errorf("%w: %s without a path needs an SSH agent, and SSH_AUTH_SOCK is not set; start ssh-agent (e.g. webfactory/ssh-agent) or give %s=path-to-key", ErrBadOption, id, id)
+			return SSH{}, fmt.Errorf("%s without a path needs an SSH agent, and SSH_AUTH_SOCK is not set; start ssh-agent (e.g. webfactory/ssh-agent) or give %s=path-to-key", id, id)
 		}
 		return SSH{ID: id, Paths: []string{agentSocket}}, nil
 	}
@@ -79,12 +79,12 @@ func ParseSSH(line, agentSocket string) (SSH, error) {
 			continue
 		}
 		if _, err := os.Stat(p); err != nil {
-			return SSH{}, fmt.Errorf("%w: %s: %q not found; give an SSH agent socket or a private key file", ErrBadOption, id, p)
+			return SSH{}, fmt.Errorf("%s: %q not found; give an SSH agent socket or a private key file", id, p)
 		}
 		s.Paths = append(s.Paths, p)
 	}
 	if len(s.Paths) == 0 {
-		return SSH{}, fmt.Errorf("%w: %s: no path after '='", ErrBadOption, id)
+		return SSH{}, fmt.Errorf("%s: no path after '='", id)
 	}
 	return s, nil
 }
@@ -104,7 +104,7 @@ func ParseNetwork(v string) (string, error) {
 	case NetworkHost, NetworkNone:
 		return v, nil
 	}
-	return "", fmt.Errorf("%w: network %q is not one of default, host, none", ErrBadOption, v)
+	return "", fmt.Errorf("network %q is not one of default, host, none", v)
 }
 
 // ParseHost reads an extra /etc/hosts entry for RUN steps, host:ip or
@@ -117,7 +117,7 @@ func ParseHost(line string) (string, error) {
 	}
 	ip = strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]")
 	if !ok || host == "" || net.ParseIP(ip) == nil {
-		return "", fmt.Errorf("%w: want host:ip, e.g. db.internal:10.0.0.5", ErrBadOption)
+		return "", errors.New("want host:ip, e.g. db.internal:10.0.0.5")
 	}
 	return host + "=" + ip, nil
 }
@@ -127,7 +127,7 @@ func ParseHost(line string) (string, error) {
 func ParseShmSize(v string) (int64, error) {
 	n, err := units.RAMInBytes(v)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%w: shm-size %q is not a size; use a number with an optional b, k, m or g unit, e.g. 128m", ErrBadOption, v)
+		return 0, fmt.Errorf("shm-size %q is not a size; use a number with an optional b, k, m or g unit, e.g. 128m", v)
 	}
 	return n, nil
 }
@@ -137,7 +137,7 @@ func ParseShmSize(v string) (int64, error) {
 func ParseUlimit(line string) (*units.Ulimit, error) {
 	u, err := units.ParseUlimit(strings.TrimSpace(line))
 	if err != nil {
-		return nil, fmt.Errorf("%w: want name=soft[:hard], e.g. nofile=1024:2048 (%w)", ErrBadOption, err)
+		return nil, fmt.Errorf("want name=soft[:hard], e.g. nofile=1024:2048 (%w)", err)
 	}
 	return u, nil
 }

@@ -48,7 +48,7 @@ func Start(ctx context.Context, tools string) (*Rig, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rig{Dir: dir, User: "ci", Key: "zak_" + randomHex(16), Tools: tools}
+	r := &Rig{Dir: dir, User: "ci", Tools: tools}
 	if err := r.startRegistry(ctx); err != nil {
 		r.Stop()
 		return nil, fmt.Errorf("registry: %w", err)
@@ -97,18 +97,37 @@ func StopProcess(cmd *exec.Cmd) {
 }
 
 func (r *Rig) startRegistry(ctx context.Context) error {
+	reg, err := StartRegistry(ctx, r.Tools, r.Dir, r.User)
+	if err != nil {
+		return err
+	}
+	r.procs = append(r.procs, reg.cmd)
+	r.Registry, r.Key = reg.Addr, reg.Key
+	return nil
+}
+
+// Registry is a registry on 127.0.0.1 (plain HTTP) that only lets its one
+// user in, with a generated key.
+type Registry struct {
+	Addr, User, Key string
+	cmd             *exec.Cmd
+}
+
+// StartRegistry starts a registry from the binary in tools, with its
+// storage, htpasswd and log in dir; a test may start several.
+func StartRegistry(ctx context.Context, tools, dir, user string) (*Registry, error) {
 	port, err := FreePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.Registry = fmt.Sprintf("127.0.0.1:%d", port)
-	hash, err := bcrypt.GenerateFromPassword([]byte(r.Key), bcrypt.MinCost)
+	reg := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, Key: "zak_" + randomHex(16)}
+	hash, err := bcrypt.GenerateFromPassword([]byte(reg.Key), bcrypt.MinCost)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	htpasswd := filepath.Join(r.Dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(r.User+":"+string(hash)+"\n"), 0o600); err != nil {
-		return err
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		return nil, err
 	}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
@@ -126,16 +145,16 @@ auth:
   htpasswd:
     realm: test
     path: %s
-`, filepath.Join(r.Dir, "registry"), r.Registry, htpasswd)
-	cfgPath := filepath.Join(r.Dir, "registry.yml")
+`, filepath.Join(dir, "registry"), reg.Addr, htpasswd)
+	cfgPath := filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return err
+		return nil, err
 	}
-	if err := r.spawn("registry", filepath.Join(r.Tools, "registry"), "serve", cfgPath); err != nil {
-		return err
+	if reg.cmd, err = spawn(dir, "registry", filepath.Join(tools, "registry"), "serve", cfgPath); err != nil {
+		return nil, err
 	}
-	return waitFor(ctx, func() error {
-		resp, err := http.Get("http://" + r.Registry + "/v2/")
+	err = waitFor(ctx, func() error {
+		resp, err := http.Get("http://" + reg.Addr + "/v2/")
 		if err != nil {
 			return err
 		}
@@ -145,7 +164,15 @@ auth:
 		}
 		return nil
 	})
+	if err != nil {
+		reg.Stop()
+		return nil, err
+	}
+	return reg, nil
 }
+
+// Stop stops the registry, by PID.
+func (reg *Registry) Stop() { StopProcess(reg.cmd) }
 
 func (r *Rig) startBuildkitd(ctx context.Context) error {
 	sock := filepath.Join(r.Dir, "buildkitd.sock")
@@ -157,12 +184,13 @@ func (r *Rig) startBuildkitd(ctx context.Context) error {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	err := r.spawn("buildkitd", filepath.Join(r.Tools, "buildkitd"),
+	cmd, err := spawn(r.Dir, "buildkitd", filepath.Join(r.Tools, "buildkitd"),
 		"--addr", r.Buildkit, "--root", filepath.Join(r.Dir, "buildkit"), "--config", cfgPath,
 		"--oci-worker-net", "host")
 	if err != nil {
 		return err
 	}
+	r.procs = append(r.procs, cmd)
 	return waitFor(ctx, func() error {
 		c, err := net.Dial("unix", sock)
 		if err != nil {
@@ -172,22 +200,21 @@ func (r *Rig) startBuildkitd(ctx context.Context) error {
 	})
 }
 
-// spawn starts a service with its output in the rig directory, so a
-// failing start can be diagnosed from the log.
-func (r *Rig) spawn(name, bin string, args ...string) error {
-	log, err := os.Create(filepath.Join(r.Dir, name+".log"))
+// spawn starts a service with its output in dir, so a failing start can
+// be diagnosed from the log.
+func spawn(dir, name, bin string, args ...string) (*exec.Cmd, error) {
+	log, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()
-		return fmt.Errorf("start %s: %w (run make tools)", bin, err)
+		return nil, fmt.Errorf("start %s: %w (run make tools)", bin, err)
 	}
-	r.procs = append(r.procs, cmd)
-	return nil
+	return cmd, nil
 }
 
 func waitFor(ctx context.Context, ready func() error) error {
