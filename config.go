@@ -52,9 +52,12 @@ type config struct {
 	SBOM               bool
 	// Epoch is SOURCE_DATE_EPOCH: the commit's time unless given; zero
 	// when unknown (the build is then not reproducible).
-	Epoch   time.Time
-	Debug   bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
-	TempDir string // where the OCI layout goes ($RUNNER_TEMP)
+	Epoch time.Time
+	// BuildOpts are the buildx build options, the extra OCI archive and the
+	// logins for other registries.
+	BuildOpts buildOptions
+	Debug     bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
+	TempDir   string // where the OCI layout goes ($RUNNER_TEMP)
 	// ChildEnv is the whole environment of the processes we start (git,
 	// buildkitd): allow-listed, without inputs or secret values.
 	ChildEnv []string
@@ -177,6 +180,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	set(&errs, "provenance", &c.Provenance)(build.ParseProvenance(raw["provenance"]))
 	set(&errs, "sbom", &c.SBOM)(parseBool(raw["sbom"]))
 	set(&errs, "source-date-epoch", &c.Epoch)(parseEpoch(raw["source-date-epoch"]))
+	c.BuildOpts.parse(&errs, raw, getenv)
 	if err := errors.Join(errs...); err != nil {
 		return config{}, err
 	}

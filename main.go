@@ -24,6 +24,8 @@ import (
 	"unicode"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/blumeops/build-push-image/internal/build"
 )
 
 func main() {
@@ -57,6 +59,12 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	for _, v := range cfg.Secrets {
 		mask(string(v))
+	}
+	for _, v := range build.Secrets(cfg.BuildOpts.Logins) {
+		mask(v)
+	}
+	if h := cfg.BuildOpts.Helpers; len(h) > 0 {
+		action.Infof("The Docker config names credential helpers (%s); they are not run: give those registries' logins in registry-credentials", strings.Join(h, ", "))
 	}
 	if cfg.BuildkitTLS != nil && len(cfg.BuildkitTLS.Key) > 0 {
 		mask(string(cfg.BuildkitTLS.Key))

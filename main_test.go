@@ -80,6 +80,19 @@ func TestBadInputs(t *testing.T) {
 		{"missing username", "INPUT_USERNAME", "", "username: required when push is true"},
 		{"missing api-key", "INPUT_API-KEY", "", "api-key: required when push is true"},
 		{"api-key with newline", "INPUT_API-KEY", "zak_line1\nzak_line2", "api-key: contains a line break"},
+		{"registry-credentials without =", "INPUT_REGISTRY-CREDENTIALS", "ghcr.io bot:zak_other", "registry-credentials: line 1: no '='"},
+		{"build-contexts without =", "INPUT_BUILD-CONTEXTS", "assets", "build-contexts: line 1: want name=path or name=docker-image://ref"},
+		{"build-contexts missing dir", "INPUT_BUILD-CONTEXTS", "assets=" + filepath.Join(dir, "nope"), "build-contexts: line 1: assets: directory"},
+		{"no-cache not boolean", "INPUT_NO-CACHE", "yes", "no-cache: \"yes\" is not a boolean"},
+		{"pull not boolean", "INPUT_PULL", "always", "pull: \"always\" is not a boolean"},
+		{"ssh default without agent", "INPUT_SSH", "default", "ssh: line 1: default without a path needs an SSH agent"},
+		{"network unknown", "INPUT_NETWORK", "bridge", "network: \"bridge\" is not one of default, host, none"},
+		{"add-hosts without ip", "INPUT_ADD-HOSTS", "db.internal", "add-hosts: line 1: want host:ip"},
+		{"shm-size not a size", "INPUT_SHM-SIZE", "lots", "shm-size: \"lots\" is not a size"},
+		{"ulimit unknown", "INPUT_ULIMIT", "files=1", "ulimit: line 1: want name=soft[:hard]"},
+		{"output is a directory", "INPUT_OUTPUT", "out/", "output: \"out/\" is a directory"},
+		{"output escapes workspace", "INPUT_OUTPUT", "../image.tar", "output: \"../image.tar\" leaves the workspace"},
+		{"attestations-as-referrers not boolean", "INPUT_ATTESTATIONS-AS-REFERRERS", "maybe", "attestations-as-referrers: \"maybe\" is not a boolean"},
 	}
 	if os.Geteuid() != 0 { // root reads any file
 		cases = append(cases, struct{ name, input, value, want string }{"unreadable Dockerfile", "INPUT_FILE", filepath.Join(dir, "Unreadable"), "cannot be read"})
@@ -176,4 +189,42 @@ func TestOutputDelimiterCannotCollide(t *testing.T) {
 	if randomDelimiter("x") == d {
 		t.Fatal("two delimiters are equal")
 	}
+}
+
+// A malformed login is named by its line; no part of it reaches the log.
+func TestRegistryCredentialsErrorsKeepTheSecret(t *testing.T) {
+	const secret = "zak_other_registry_secret"
+	for value, want := range map[string]string{
+		"ok.example=u:p\n" + secret:          "registry-credentials: line 2: no '='",
+		"https://ghcr.io=bot:" + secret:      "registry-credentials: line 1: the part before '=' is not a registry host",
+		"ghcr.io=" + secret:                  "registry-credentials: line 1: no username",
+		"ghcr.io=a:b\nghcr.io=bot:" + secret: "registry-credentials: line 2: its host already has a login on line 1",
+	} {
+		env := validInputs(workspace(t))
+		env["INPUT_REGISTRY-CREDENTIALS"] = value
+		var stdout, stderr bytes.Buffer
+		if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code == 0 {
+			t.Fatalf("exit 0 with %q", value)
+		}
+		testcheck.OneErrorLine(t, stdout.String(), want)
+		testcheck.NoSecret(t, secret, stdout.String(), stderr.String())
+	}
+}
+
+// The runner's Docker config is read as buildx reads it: a broken one is
+// one line naming the file, without its contents.
+func TestBrokenDockerConfig(t *testing.T) {
+	cfgDir := t.TempDir()
+	const secret = "bm90LWEtbG9naW4tc2VjcmV0"
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths": {"r.example": {"auth": "`+secret+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := validInputs(workspace(t))
+	env["DOCKER_CONFIG"] = cfgDir
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code == 0 {
+		t.Fatal("exit 0 with a broken Docker config")
+	}
+	testcheck.OneErrorLine(t, stdout.String(), "registry-credentials: the runner's Docker config "+filepath.Join(cfgDir, "config.json")+" is not valid JSON")
+	testcheck.NoSecret(t, secret, stdout.String(), stderr.String())
 }

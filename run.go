@@ -162,7 +162,7 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	action.Group("Build " + cfg.Image)
 	start := time.Now()
-	res, err := b.Build(ctx, build.Request{
+	res, err := b.Build(ctx, cfg.BuildOpts.apply(build.Request{
 		ContextDir: cfg.Context, Dockerfile: cfg.File, Target: cfg.Target,
 		BuildArgs: cfg.BuildArgs, Labels: cfg.Labels, Platforms: cfg.Platforms,
 		Annotations: cfg.Annotations, Secrets: cfg.Secrets, Epoch: cfg.Epoch,
@@ -174,7 +174,7 @@ func (p *pipeline) buildImage(ctx context.Context, b *build.Builder) (build.Resu
 			action.Infof("buildkitd asked for the login to %s (it pulls from or pushes to it): handed over, in memory", host)
 		},
 		Progress: p.progress,
-	}, dir)
+	}), dir)
 	action.EndGroup()
 	if err == nil {
 		action.Infof("Built %s in %s", res.Digest, time.Since(start).Round(time.Millisecond))
@@ -196,9 +196,10 @@ func (p *pipeline) pushTo() string {
 // same identity.
 func registryCredentials(cfg config) []build.Credential {
 	if cfg.Username == "" || cfg.APIKey == "" {
-		return nil
+		return cfg.BuildOpts.Logins
 	}
-	return []build.Credential{{Host: cfg.registry(), Username: cfg.Username, Password: cfg.APIKey}}
+	own := []build.Credential{{Host: cfg.registry(), Username: cfg.Username, Password: cfg.APIKey}}
+	return build.MergeCredentials(own, cfg.BuildOpts.Logins)
 }
 
 // publish pushes the image by digest, then writes the tags: the version tag

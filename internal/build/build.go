@@ -189,7 +189,8 @@ type Request struct {
 	// OCI archive (tar), beside the main export and with the same digest.
 	OCIArchive string
 	// AttestationsAsReferrers stores provenance and SBOM as OCI artifacts
-	// whose subject is the image, so registries list them as referrers.
+	// whose subject is the image, so registries list them as referrers;
+	// false writes the older attestation manifests (no subject).
 	AttestationsAsReferrers bool
 	// Progress receives BuildKit's plain-text progress.
 	Progress io.Writer
@@ -376,8 +377,10 @@ func imageAttrs(req Request) map[string]string {
 		attrs["rewrite-timestamp"] = "true"
 	}
 	attested := req.Provenance != "" || req.SBOM
-	if attested && req.AttestationsAsReferrers {
-		attrs["oci-artifact"] = "true"
+	if attested {
+		// Explicit both ways: BuildKit's default depends on its version
+		// (artifacts since v0.31 with OCI media types, not before).
+		attrs["oci-artifact"] = strconv.FormatBool(req.AttestationsAsReferrers)
 	}
 	// An index exists for several platforms or when attestations ride along.
 	index := len(req.Platforms) > 1 || attested

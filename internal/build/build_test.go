@@ -130,6 +130,9 @@ func TestReferrersOnlyWithAttestations(t *testing.T) {
 	if a := exportAttrs(Request{AttestationsAsReferrers: true, SBOM: true}); a["oci-artifact"] != "true" {
 		t.Errorf("oci-artifact missing with SBOM: %v", a)
 	}
+	if a := exportAttrs(Request{Provenance: "min"}); a["oci-artifact"] != "false" {
+		t.Errorf("oci-artifact left to buildkitd's version-dependent default: %v", a)
+	}
 }
 
 func TestArchiveRenamedOnlyWhenComplete(t *testing.T) {

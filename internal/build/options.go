@@ -104,7 +104,7 @@ func ParseNetwork(v string) (string, error) {
 	case NetworkHost, NetworkNone:
 		return v, nil
 	}
-	return "", fmt.Errorf("network %q is not one of default, host, none", v)
+	return "", fmt.Errorf("%q is not one of default, host, none", v)
 }
 
 // ParseHost reads an extra /etc/hosts entry for RUN steps, host:ip or
@@ -123,11 +123,14 @@ func ParseHost(line string) (string, error) {
 }
 
 // ParseShmSize reads the size of /dev/shm for RUN steps, e.g. 128m or 1g,
-// in bytes.
+// in bytes; empty is 0, buildkitd's default.
 func ParseShmSize(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
 	n, err := units.RAMInBytes(v)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("shm-size %q is not a size; use a number with an optional b, k, m or g unit, e.g. 128m", v)
+		return 0, fmt.Errorf("%q is not a size; use a number with an optional b, k, m or g unit, e.g. 128m", v)
 	}
 	return n, nil
 }
