@@ -225,6 +225,6 @@ func TestBrokenDockerConfig(t *testing.T) {
 	if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code == 0 {
 		t.Fatal("exit 0 with a broken Docker config")
 	}
-	testcheck.OneErrorLine(t, stdout.String(), "registry-credentials: the runner's Docker config "+filepath.Join(cfgDir, "config.json")+" is not valid JSON")
+	testcheck.OneErrorLine(t, stdout.String(), "registry-credentials: the runner's docker config "+filepath.Join(cfgDir, "config.json")+" is not valid JSON")
 	testcheck.NoSecret(t, secret, stdout.String(), stderr.String())
 }

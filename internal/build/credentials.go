@@ -34,10 +34,10 @@ func ParseCredentials(text string) ([]Credential, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
-		if first, dup := seen[c.Host]; dup {
+		if first, dup := seen[registryHost(c.Host)]; dup {
 			return nil, fmt.Errorf("line %d: its host already has a login on line %d; keep one per registry", i+1, first)
 		}
-		seen[c.Host] = i + 1
+		seen[registryHost(c.Host)] = i + 1
 		creds = append(creds, c)
 	}
 	return creds, nil
@@ -77,13 +77,13 @@ func ReadDockerConfig(dir string) (DockerConfig, error) {
 		return DockerConfig{}, nil
 	}
 	if err != nil {
-		return DockerConfig{}, fmt.Errorf("Docker config %s: %w", path, err)
+		return DockerConfig{}, fmt.Errorf("docker config %s: %w", path, err)
 	}
 	defer f.Close()
 	cf := configfile.New(path)
 	if err := cf.LoadFromReader(f); err != nil {
 		// Not wrapped: a decoding error could quote part of a login.
-		return DockerConfig{}, fmt.Errorf("Docker config %s is not valid JSON with base64 auths", path)
+		return DockerConfig{}, fmt.Errorf("docker config %s is not valid JSON with base64 auths", path)
 	}
 	var dc DockerConfig
 	for addr, ac := range cf.AuthConfigs {
@@ -121,8 +121,8 @@ func Secrets(creds []Credential) []string {
 	return out
 }
 
-// MergeCredentials keeps the first login for each host: the caller lists
-// the more explicit sources first.
+// MergeCredentials keeps the first login for each registry (Docker Hub's
+// aliases are one): the caller lists the more explicit sources first.
 func MergeCredentials(sources ...[]Credential) []Credential {
 	var out []Credential
 	seen := map[string]bool{}

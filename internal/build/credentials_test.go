@@ -29,6 +29,7 @@ func TestParseCredentialsErrorsNameTheLineOnly(t *testing.T) {
 		"reg.example=:" + secret:                     "line 1",
 		"reg.example=u:":                             "line 1",
 		"reg.example=u:p\n\nreg.example=v:" + secret: "line 3",
+		"docker.io=u:p\nindex.docker.io=v:" + secret: "line 2",
 	} {
 		_, err := ParseCredentials(text)
 		if err == nil || !strings.HasPrefix(err.Error(), line+":") {
@@ -87,8 +88,9 @@ func TestReadDockerConfigMissingOrBroken(t *testing.T) {
 func TestMergeCredentialsFirstWins(t *testing.T) {
 	a := []Credential{{Host: "r.example", Username: "input"}}
 	b := []Credential{{Host: "r.example", Username: "docker-config"}, {Host: "other.example", Username: "x"}}
-	got := MergeCredentials(a, b)
-	if len(got) != 2 || got[0].Username != "input" || got[1].Host != "other.example" {
+	hub := []Credential{{Host: "docker.io", Username: "input"}, {Host: "index.docker.io", Username: "docker-config"}}
+	got := MergeCredentials(a, b, hub)
+	if len(got) != 3 || got[0].Username != "input" || got[1].Host != "other.example" || got[2].Username != "input" {
 		t.Errorf("%+v", got)
 	}
 }
