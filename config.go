@@ -172,9 +172,6 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
 	set(&errs, "", &c.PushViaBuildkit)(parsePushVia(raw["push-via"]))
 	set(&errs, "secrets", &c.Secrets)(parseSecrets(raw["secrets"], getenv))
-	if addrErr == nil {
-		errs.add("", validateBuildkitWire(c))
-	}
 	set(&errs, "cache-from", &c.CacheFrom)(eachLine(raw["cache-from"], build.ParseCache))
 	set(&errs, "cache-to", &c.CacheTo)(eachLine(raw["cache-to"], build.ParseCache))
 	set(&errs, "provenance", &c.Provenance)(build.ParseProvenance(raw["provenance"]))
@@ -182,6 +179,11 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	set(&errs, "source-date-epoch", &c.Epoch)(parseEpoch(raw["source-date-epoch"]))
 	c.BuildOpts.parse(&errs, raw, getenv)
 	if err := errors.Join(errs...); err != nil {
+		return config{}, err
+	}
+	// Once every input is valid: which logins and secrets the build hands
+	// buildkitd depends on several of them.
+	if err := validateBuildkitWire(c); err != nil {
 		return config{}, err
 	}
 	c.ChildEnv = childEnv(c, getenv)
@@ -387,7 +389,7 @@ func validateCredentials(c config) error {
 // of internal/procenv plus what git reads for its configuration, minus any
 // variable that holds the key or another secret.
 func childEnv(c config, getenv func(string) string) []string {
-	secrets := []string{c.APIKey}
+	secrets := append([]string{c.APIKey}, build.Secrets(registryCredentials(c))...)
 	for _, v := range c.Secrets {
 		secrets = append(secrets, string(v))
 	}
