@@ -3,14 +3,19 @@ package e2e
 import (
 	"archive/tar"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
@@ -207,4 +212,54 @@ func TestAttestationsAsReferrers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunStepOptions: RUN steps see the extra hosts, /dev/shm size, ulimit,
+// network and SSH agent the inputs ask for. Each RUN checks one and fails
+// the build otherwise: a run without any one of the inputs fails.
+func TestRunStepOptions(t *testing.T) {
+	r := requireRig(t)
+	dir := contextDir(t, map[string]string{"Dockerfile": "FROM " + baseImage(t, r) + `
+RUN grep -q '^10.1.2.3[[:space:]]*db.internal' /etc/hosts
+RUN [ "$(df -k /dev/shm | awk 'NR==2 {print $2}')" = 131072 ]
+RUN [ "$(ulimit -n)" = 1234 ]
+RUN [ "$(grep -c : /proc/net/dev)" = 1 ]
+RUN --mount=type=ssh,id=deploy [ -S "$SSH_AUTH_SOCK" ]
+`})
+	options := map[string]string{
+		"INPUT_ADD-HOSTS": "db.internal:10.1.2.3",
+		"INPUT_SHM-SIZE":  "128m",
+		"INPUT_ULIMIT":    "nofile=1234:2345",
+		"INPUT_NETWORK":   "none",
+		"INPUT_SSH":       "deploy=" + sshKey(t),
+	}
+	env := r.inputs(randomName("it/runopts"), "v1.0.0", dir)
+	env["INPUT_PUSH"] = "false"
+	maps.Copy(env, options)
+	for name := range options {
+		without := maps.Clone(env)
+		delete(without, name)
+		if res := runAction(t, without, nil); res.code == 0 {
+			t.Errorf("the RUN checks passed without %s: it is not tested", name)
+		}
+	}
+	mustDigest(t, runAction(t, env, nil))
+}
+
+// sshKey writes a fresh ed25519 private key in OpenSSH format.
+func sshKey(t *testing.T) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
