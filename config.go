@@ -313,6 +313,7 @@ func buildkitHost(addr string) (string, error) {
 // PEM contents themselves (what a secret holds).
 func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
 	var t build.TLS
+	var errs []error
 	for _, f := range []struct {
 		name string
 		dst  *[]byte
@@ -327,9 +328,12 @@ func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
 		}
 		b, err := os.ReadFile(v)
 		if err != nil {
-			return nil, fmt.Errorf("%s: cannot read %q; give a readable file path or the PEM contents", f.name, v)
+			errs = append(errs, fmt.Errorf("%s: cannot read %q; give a readable file path or the PEM contents", f.name, v))
 		}
 		*f.dst = b
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	t.ServerName = raw["buildkit-tls-server-name"]
 	if t.CA == nil && t.Cert == nil && t.Key == nil && t.ServerName == "" {
@@ -374,15 +378,17 @@ func validateCredentials(c config) error {
 	if !c.Push {
 		return nil
 	}
-	switch {
-	case c.Username == "":
-		return errors.New("username: required when push is true; set it to the registry user the API key belongs to (or push: false)")
-	case c.APIKey == "":
-		return errors.New("api-key: required when push is true; pass the key from a secret, e.g. api-key: ${{ secrets.REGISTRY_API_KEY }} (or push: false)")
-	case strings.ContainsAny(c.APIKey, "\r\n"):
-		return errors.New("api-key: contains a line break; store the key alone in the secret, on one line")
+	var errs []error
+	if c.Username == "" {
+		errs = append(errs, errors.New("username: required when push is true; set it to the registry user the API key belongs to (or push: false)"))
 	}
-	return nil
+	switch {
+	case c.APIKey == "":
+		errs = append(errs, errors.New("api-key: required when push is true; pass the key from a secret, e.g. api-key: ${{ secrets.REGISTRY_API_KEY }} (or push: false)"))
+	case strings.ContainsAny(c.APIKey, "\r\n"):
+		errs = append(errs, errors.New("api-key: contains a line break; store the key alone in the secret, on one line"))
+	}
+	return errors.Join(errs...)
 }
 
 // childEnv is the environment of every process we start: the allow list

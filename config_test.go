@@ -123,3 +123,32 @@ func TestPlatformsNormalised(t *testing.T) {
 		t.Errorf("platforms %v %v, want linux/amd64 and linux/arm64", cfg.Platforms, err)
 	}
 }
+
+func TestMissingUsernameAndKeyBothReported(t *testing.T) {
+	env := validInputs(workspace(t))
+	delete(env, "INPUT_USERNAME")
+	delete(env, "INPUT_API-KEY")
+	_, err := loadConfig(nil, fakeEnv(env), &bytes.Buffer{})
+	got := errorList(err)
+	if len(got) != 2 || !strings.HasPrefix(got[0].Error(), "username: required") || !strings.HasPrefix(got[1].Error(), "api-key: required") {
+		t.Errorf("errors %v, want username and api-key, each on its own", got)
+	}
+}
+
+func TestUnreadableTLSFilesAllReported(t *testing.T) {
+	env := validInputs(workspace(t))
+	env["INPUT_BUILDKIT-ADDRESS"] = "tcp://127.0.0.1:1234"
+	env["INPUT_BUILDKIT-TLS-CA"] = "/nonexistent/ca.pem"
+	env["INPUT_BUILDKIT-TLS-CERT"] = "/nonexistent/cert.pem"
+	env["INPUT_BUILDKIT-TLS-KEY"] = "/nonexistent/key.pem"
+	_, err := loadConfig(nil, fakeEnv(env), &bytes.Buffer{})
+	got := errorList(err)
+	if len(got) != 3 {
+		t.Fatalf("%d errors, want one per unreadable file: %v", len(got), got)
+	}
+	for i, name := range []string{"buildkit-tls-ca", "buildkit-tls-cert", "buildkit-tls-key"} {
+		if !strings.HasPrefix(got[i].Error(), name+": cannot read") {
+			t.Errorf("error %d: %v, want %s first", i, got[i], name)
+		}
+	}
+}
