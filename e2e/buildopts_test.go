@@ -130,11 +130,13 @@ func TestNoCacheRerunsCachedStep(t *testing.T) {
 
 func TestOCIArchiveHoldsPushedDigest(t *testing.T) {
 	r := requireRig(t)
-	for _, via := range []string{"action", "buildkit"} {
-		t.Run("push-via "+via, func(t *testing.T) {
+	// push: false is the scanner-instead-of-push case: the archive is all
+	// there is.
+	for _, run := range []struct{ push, via string }{{"true", "action"}, {"true", "buildkit"}, {"false", "action"}} {
+		t.Run("push "+run.push+" via "+run.via, func(t *testing.T) {
 			archive := filepath.Join(t.TempDir(), "out", "image.tar")
 			env := r.inputs(randomName("it/archive"), "v1.0.0", "testdata/hello")
-			env["INPUT_OUTPUT"], env["INPUT_PUSH-VIA"] = archive, via
+			env["INPUT_OUTPUT"], env["INPUT_PUSH-VIA"], env["INPUT_PUSH"] = archive, run.via, run.push
 			digest := mustDigest(t, runAction(t, env, nil))
 			index, blobs := readArchive(t, archive)
 			if len(index.Manifests) != 1 || index.Manifests[0].Digest != digest {
