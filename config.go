@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -61,6 +62,10 @@ type config struct {
 	// ChildEnv is the whole environment of the processes we start (git,
 	// buildkitd): allow-listed, without inputs or secret values.
 	ChildEnv []string
+	// BuildkitImage and BuildkitContainerFlags run the BuildKit container
+	// on a Docker daemon when there is nothing else.
+	BuildkitImage          string
+	BuildkitContainerFlags []string
 }
 
 // registry is the host[:port] part of the image.
@@ -68,6 +73,15 @@ func (c config) registry() string { return strings.SplitN(c.Image, "/", 2)[0] }
 
 // shaTag is the commit SHA, shortened to SHALength.
 func (c config) shaTag() string { return c.SHA[:c.SHALength] }
+
+// buildkitd is where to look for buildkitd, and what may be started.
+func (c config) buildkitd() buildkitd.Config {
+	return buildkitd.Config{
+		Address: c.BuildkitAddress, AddressSet: c.BuildkitAddressSet, TLS: c.BuildkitTLS,
+		Binary: c.BuildkitdBinary, TempDir: c.TempDir, Env: c.ChildEnv,
+		Container: buildkitd.Container{Image: c.BuildkitImage, RunFlags: c.BuildkitContainerFlags},
+	}
+}
 
 const defaultBuildkitAddress = "unix:///run/buildkit/buildkitd.sock"
 
@@ -146,6 +160,8 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 		Debug:              getenv("RUNNER_DEBUG") == "1",
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
+	c.BuildkitImage = raw["buildkit-image"]
+	c.BuildkitContainerFlags = strings.Fields(raw["buildkit-container-flags"])
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, "Dockerfile"))
 	var errs inputErrs
 	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
@@ -163,7 +179,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
 	set(&errs, "platforms", &c.Platforms)(build.ParsePlatforms(raw["platforms"]))
 	set(&errs, "registry-tls", &c.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
-	addrErr := validateBuildkitAddress(c.BuildkitAddress)
+	addrErr := buildkitd.ValidateAddress(c.BuildkitAddress)
 	errs.add("buildkit-address", addrErr)
 	if addrErr == nil {
 		set(&errs, "", &c.BuildkitTLS)(parseBuildkitTLS(raw, c.BuildkitAddress))
@@ -284,18 +300,6 @@ func parseKeyValues(v string) (map[string]string, error) {
 	return kv, errors.Join(errs...)
 }
 
-// validateBuildkitAddress accepts unix://<path> and tcp://<host>:<port>,
-// an IPv6 host in brackets (tcp://[::1]:1234).
-func validateBuildkitAddress(addr string) error {
-	if path, ok := strings.CutPrefix(addr, "unix://"); ok && path != "" {
-		return nil
-	}
-	if _, err := buildkitHost(addr); err == nil {
-		return nil
-	}
-	return fmt.Errorf("%q is not unix://<path> or tcp://<host>:<port> (IPv6: tcp://[::1]:1234)", addr)
-}
-
 // buildkitHost is the host of a tcp://host:port address.
 func buildkitHost(addr string) (string, error) {
 	hostport, ok := strings.CutPrefix(addr, "tcp://")
@@ -404,5 +408,6 @@ func childEnv(c config, getenv func(string) string) []string {
 	}
 	return procenv.Environ(getenv,
 		procenv.WithVars("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"),
+		procenv.WithVars(buildkitd.DockerEnv...),
 		procenv.WithoutValues(secrets...))
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/blumeops/build-push-image/internal/buildkitd"
 )
 
 // TestEveryBadInputReported: several bad inputs at once are each reported
@@ -97,12 +99,12 @@ func TestVersionPlusSuggestsUnderscore(t *testing.T) {
 
 func TestBuildkitAddress(t *testing.T) {
 	for _, ok := range []string{"unix:///run/buildkit/buildkitd.sock", "tcp://127.0.0.1:1234", "tcp://[::1]:1234", "tcp://buildkit.internal:1234"} {
-		if err := validateBuildkitAddress(ok); err != nil {
+		if err := buildkitd.ValidateAddress(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"http://localhost:1234", "tcp://", "tcp://::1:1234", "tcp://host", "unix://", "localhost:1234"} {
-		if err := validateBuildkitAddress(bad); err == nil {
+		if err := buildkitd.ValidateAddress(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/push"
 )
@@ -56,7 +57,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}()
 	start := time.Now()
-	builder, stopBuildkit, err := p.connectBuildkit(ctx)
+	builder, stopBuildkit, err := buildkitd.Connect(ctx, cfg.buildkitd(), action)
 	if err != nil {
 		return err
 	}
@@ -93,47 +94,6 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	out.Seconds = float64(time.Since(start).Milliseconds()) / 1000
 	report(action, out)
 	return nil
-}
-
-// errNoBuildkit: nothing answers and there is nothing to start.
-var errNoBuildkit = errors.New("no buildkitd")
-
-// connectBuildkit connects to the configured buildkitd. When no address was
-// given and nothing answers at the default socket, it starts the buildkitd
-// found on PATH for this job. The returned stop closes the connection and
-// stops a daemon it started; call it however the job ends.
-func (p *pipeline) connectBuildkit(ctx context.Context) (*build.Builder, func(), error) {
-	cfg := p.cfg
-	var opts []build.Opt
-	if cfg.BuildkitTLS != nil {
-		opts = append(opts, build.WithTLS(*cfg.BuildkitTLS))
-	}
-	b, err := build.Connect(ctx, cfg.BuildkitAddress, opts...)
-	if err == nil {
-		return b, func() { _ = b.Close() }, nil
-	}
-	if cfg.BuildkitAddressSet || !errors.Is(err, build.ErrUnreachable) {
-		return nil, nil, err
-	}
-	if cfg.BuildkitdBinary == "" {
-		return nil, nil, errNoBuildkit
-	}
-	dir, err := os.MkdirTemp(cfg.TempDir, "buildkitd-")
-	if err != nil {
-		return nil, nil, fmt.Errorf("temp dir for buildkitd: %w", err)
-	}
-	d, err := build.StartDaemon(ctx, cfg.BuildkitdBinary, dir, cfg.ChildEnv)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, nil, err
-	}
-	stop := func() { d.Stop(); _ = os.RemoveAll(dir) }
-	p.action.Infof("No buildkitd at %s: started %s for this job (%s)", cfg.BuildkitAddress, cfg.BuildkitdBinary, d.Addr)
-	if b, err = build.Connect(ctx, d.Addr); err != nil {
-		stop()
-		return nil, nil, err
-	}
-	return b, func() { _ = b.Close(); stop() }, nil
 }
 
 func connectRegistry(ctx context.Context, cfg config, log *slog.Logger) (*push.Registry, *guard.Guard, error) {
@@ -362,8 +322,8 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, errTagDenied):
 		return fmt.Sprintf("version tag %s already exists in %s: the registry refused to overwrite tag %s (registry-enforced immutability); version tags are immutable: bump the version",
 			cfg.Version, cfg.Image, cfg.Version)
-	case errors.Is(err, errNoBuildkit):
-		return fmt.Sprintf("buildkit-address: no buildkitd: nothing answers at $BUILDKIT_HOST (unset) or %s, and there is no buildkitd on PATH to start; set buildkit-address to a running buildkitd (unix:// or tcp://), or install buildkitd and runc on the runner", defaultBuildkitAddress)
+	case errors.Is(err, buildkitd.ErrNoDaemon):
+		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
 	case errors.Is(err, build.ErrTLSConfig):
 		return fmt.Sprintf("buildkit-tls-*: %v; give PEM files (or contents) of the CA, client certificate and key", err)
 	case errors.Is(err, build.ErrUnreachable):

@@ -1,4 +1,4 @@
-package build
+package buildkitd
 
 import (
 	"context"
@@ -10,10 +10,34 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/build"
 )
 
-// Daemon is a buildkitd this program started for one job.
-type Daemon struct {
+// startLocal starts cfg.Binary for this job, in a temporary directory
+// removed by the returned stop function.
+func startLocal(ctx context.Context, cfg Config, log Logger) (*build.Builder, func(), error) {
+	dir, err := os.MkdirTemp(cfg.TempDir, "buildkitd-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("temp dir for buildkitd: %w", err)
+	}
+	d, err := startDaemon(ctx, cfg.Binary, dir, cfg.Env)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	stop := func() { d.Stop(); _ = os.RemoveAll(dir) }
+	log.Infof("No buildkitd at %s: started %s for this job (%s)", cfg.Address, cfg.Binary, d.Addr)
+	b, err := build.Connect(ctx, d.Addr)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return b, func() { _ = b.Close(); stop() }, nil
+}
+
+// daemon is a buildkitd this program started for one job.
+type daemon struct {
 	Addr string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -23,10 +47,10 @@ type Daemon struct {
 // normally takes a fraction of a second.
 const startTimeout = 20 * time.Second
 
-// StartDaemon starts the buildkitd binary with its socket and state in dir,
+// startDaemon starts the buildkitd binary with its socket and state in dir,
 // and waits until it listens. Its log goes to dir/buildkitd.log. env is its
 // whole environment (see internal/procenv): nothing else is inherited.
-func StartDaemon(ctx context.Context, bin, dir string, env []string) (*Daemon, error) {
+func startDaemon(ctx context.Context, bin, dir string, env []string) (*daemon, error) {
 	sock := filepath.Join(dir, "buildkitd.sock")
 	log, err := os.Create(filepath.Join(dir, "buildkitd.log"))
 	if err != nil {
@@ -42,7 +66,7 @@ func StartDaemon(ctx context.Context, bin, dir string, env []string) (*Daemon, e
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start buildkitd: %w", err)
 	}
-	d := &Daemon{Addr: "unix://" + sock, cmd: cmd, done: make(chan struct{})}
+	d := &daemon{Addr: "unix://" + sock, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(d.done) }()
 	if err := d.waitListening(ctx, sock); err != nil {
 		d.Stop()
@@ -51,7 +75,7 @@ func StartDaemon(ctx context.Context, bin, dir string, env []string) (*Daemon, e
 	return d, nil
 }
 
-func (d *Daemon) waitListening(ctx context.Context, sock string) error {
+func (d *daemon) waitListening(ctx context.Context, sock string) error {
 	deadline := time.After(startTimeout)
 	for {
 		if c, err := net.Dial("unix", sock); err == nil {
@@ -70,7 +94,7 @@ func (d *Daemon) waitListening(ctx context.Context, sock string) error {
 }
 
 // Stop terminates the daemon and waits for it (killing it after 10 s).
-func (d *Daemon) Stop() {
+func (d *daemon) Stop() {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.done:

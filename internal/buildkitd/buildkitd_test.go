@@ -1,0 +1,51 @@
+package buildkitd
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The end-to-end tests (e2e/) drive Connect against a real buildkitd and a
+// real Docker daemon; these pin what is accepted and passed on.
+
+func TestValidateAddress(t *testing.T) {
+	for _, addr := range []string{
+		"unix:///run/buildkit/buildkitd.sock", "tcp://10.0.0.5:1234", "tcp://[::1]:1234",
+		"docker-container://buildkitd", "docker-container://build_kit-1?context=remote",
+		"podman-container://buildkitd", "kube-pod://buildkitd-0?namespace=ci",
+		"ssh://ci@builder.example:2222", "ssh://builder.example/run/buildkit/buildkitd.sock",
+	} {
+		if err := ValidateAddress(addr); err != nil {
+			t.Errorf("%s refused: %v", addr, err)
+		}
+	}
+	for addr, want := range map[string]string{
+		"/run/buildkit/buildkitd.sock": "must start with unix://, tcp://, docker-container://, podman-container://, kube-pod:// or ssh://",
+		"http://builder:1234":          "must start with",
+		"npipe:////./pipe/buildkitd":   "must start with",
+		"unix://":                      "names no socket",
+		"tcp://":                       "is not tcp://<host>:<port>",
+		"tcp://host":                   "is not tcp://<host>:<port>",
+		"tcp://::1:1234":               "tcp://",
+		"docker-container://":          "url lacks container name",
+		"ssh://ci:hunter2@builder":     "plain-text password is not supported",
+	} {
+		err := ValidateAddress(addr)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error %v, want one containing %q", addr, err, want)
+		}
+	}
+}
+
+func TestContainerDefaultsAndHash(t *testing.T) {
+	c := Container{}.withDefaults()
+	if c.Image != DefaultImage || !slices.Equal(c.RunFlags, []string{"--privileged"}) {
+		t.Errorf("defaults: %+v", c)
+	}
+	mirror := Container{Image: "registry.example/mirror/buildkit:v0.34.2"}.withDefaults()
+	flags := Container{RunFlags: []string{"--cap-add", "SYS_ADMIN"}}.withDefaults()
+	if c.hash() == mirror.hash() || c.hash() == flags.hash() || c.hash() != (Container{}).withDefaults().hash() {
+		t.Errorf("hash does not tell image and flags apart: %s %s %s", c.hash(), mirror.hash(), flags.hash())
+	}
+}
