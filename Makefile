@@ -39,31 +39,40 @@ dist:
 	done
 
 ## tools: pinned test tools into .tools/ (idempotent, fast when cached)
-tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act
+tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act $(BIN)/static/buildkitd
 
 # rig-tools: what the rig (registry + buildkitd) needs; enough for bench.
 rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
 
 # Debian packages: runc runs buildkitd's RUN steps, busybox-static is the
-# test base image, skopeo is the benchmark's baseline.
+# test base image, skopeo is the benchmark's baseline, docker.io is the
+# Docker daemon the BuildKit-container tests start (e2e/docker_test.go).
 apt-deps:
 	@missing=""; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
 	test -x /bin/busybox || missing="$$missing busybox-static"; \
 	command -v skopeo >/dev/null || missing="$$missing skopeo"; \
 	command -v git >/dev/null || missing="$$missing git"; \
+	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+BUILDKIT_BUILD := go build -trimpath -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)"
+BUILDKIT_CMDS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+
 # buildkit's go.mod has exclude directives, so `go install pkg@version` is
 # refused: it is built as a tool of its own small module (tools/buildkit).
 $(BIN)/buildkitd: tools/buildkit/go.mod tools/buildkit/go.sum
 	@mkdir -p $(BIN)
-	cd tools/buildkit && go build -trimpath \
-		-ldflags "-s -w -X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)" \
-		-o $(BIN)/ github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+	cd tools/buildkit && $(BUILDKIT_BUILD) -o $(BIN)/ $(BUILDKIT_CMDS)
+
+# Static buildkitd and buildctl for the BuildKit image the Docker tests make
+# with docker import (no Docker Hub here): nothing to load in the image.
+$(BIN)/static/buildkitd: tools/buildkit/go.mod tools/buildkit/go.sum
+	@mkdir -p $(BIN)/static
+	cd tools/buildkit && CGO_ENABLED=0 $(BUILDKIT_BUILD) -o $(BIN)/static/ $(BUILDKIT_CMDS)
 
 $(BIN)/registry:
 	GOBIN=$(BIN) go install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
