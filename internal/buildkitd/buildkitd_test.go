@@ -1,6 +1,7 @@
 package buildkitd
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -48,4 +49,22 @@ func TestContainerDefaultsAndHash(t *testing.T) {
 	if c.hash() == mirror.hash() || c.hash() == flags.hash() || c.hash() != (Container{}).withDefaults().hash() {
 		t.Errorf("hash does not tell image and flags apart: %s %s %s", c.hash(), mirror.hash(), flags.hash())
 	}
+}
+
+// TestDefaultImageIsTheClientsRelease: the pinned image moves with the
+// BuildKit client in go.mod.
+func TestDefaultImageIsTheClientsRelease(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/moby/buildkit" {
+			if want := "docker.io/moby/buildkit:" + f[1]; DefaultImage != want {
+				t.Errorf("DefaultImage = %s, want %s (go.mod's BuildKit)", DefaultImage, want)
+			}
+			return
+		}
+	}
+	t.Fatal("go.mod does not require github.com/moby/buildkit")
 }

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/blumeops/build-push-image/internal/buildkitd"
+)
+
+// TestBuildkitContainerDefaults: action.yml's defaults (the program's) are
+// the ones internal/buildkitd documents and falls back to.
+func TestBuildkitContainerDefaults(t *testing.T) {
+	want := map[string]string{"buildkit-image": buildkitd.DefaultImage, "buildkit-container-flags": buildkitd.DefaultRunFlags}
+	for _, in := range inputs {
+		if def, ok := want[in.name]; ok {
+			if in.def != def {
+				t.Errorf("action.yml: %s defaults to %q, want %q", in.name, in.def, def)
+			}
+			delete(want, in.name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("action.yml lacks inputs %v", want)
+	}
+}
