@@ -278,7 +278,7 @@ func TestActMatrixLocal(t *testing.T) {
 // leg builds and the other must wait for it and take its binary.
 func TestActMatrixRemote(t *testing.T) {
 	out := testActMatrix(t, "matrix-remote.yml", t.TempDir())
-	if !regexp.MustCompile(`binary: download of \S+/blumeops/build-push-image/releases/download/v2/build-push-image-linux-\w+ failed`).MatchString(out) {
+	if !regexp.MustCompile(`binary: download of \S+/blumeops/build-push-image/releases/download/v2/build-push-image-linux-\w+-[0-9a-f]{40} failed`).MatchString(out) {
 		t.Errorf("no failed release download before building; binary lines:\n%s", strings.Join(binarySources(out), "\n"))
 	}
 	if n := strings.Count(strings.Join(binarySources(out), "\n"), "binary: built from source with"); n != 1 {
