@@ -347,6 +347,20 @@ func TestActKeyMasked(t *testing.T) {
 	if !strings.Contains(out, "::add-mask::") && !strings.Contains(out, "***") {
 		t.Errorf("neither the action's ::add-mask:: nor act's masking shows in the verbose log")
 	}
+	wantOneLineStep(t, out)
+}
+
+// wantOneLineStep: the composite step's script, as the runner writes it
+// out (act's verbose log shows it), is the one line calling the shipped
+// script, not the script itself.
+func wantOneLineStep(t *testing.T, out string) {
+	t.Helper()
+	if !strings.Contains(out, `bash "$BPI_ACTION_PATH/scripts/action.sh"`) {
+		t.Errorf("the verbose log does not show the step's one-line script")
+	}
+	if strings.Contains(out, "hash_sources") {
+		t.Errorf("the verbose log shows the body of scripts/action.sh: the step's run: is not one line")
+	}
 }
 
 // TestActExampleWorkflows checks that act can parse and plan every example
