@@ -256,10 +256,23 @@ func (f *forge) release(t *testing.T, repoPath, ref, commit, bin string) string 
 	return p
 }
 
-func (f *forge) requests() []string {
+// wantRequests: the forge saw exactly these requests, in this order, each
+// "path auth=<Authorization header>".
+func (f *forge) wantRequests(t *testing.T, want ...string) {
+	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]string(nil), f.seen...)
+	if got := strings.Join(f.seen, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("the server saw\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+// wantRanDownload: the script downloaded url, verified it and ran it.
+func wantRanDownload(t *testing.T, out string, code int, url string) {
+	t.Helper()
+	if !strings.Contains(out, "binary: downloaded "+url+" (sha256 ") || !strings.Contains(out, programRan) || code != 2 {
+		t.Errorf("exit %d: %s was not downloaded, verified and run", code, url)
+	}
 }
 
 // withRemote gives a copy of the stamped action checkout the git remote
@@ -298,13 +311,8 @@ func TestScriptDownloadsFromCheckoutRemote(t *testing.T) {
 	asset := f.release(t, "/mirror/bpi", "v2", s.commit, s.own)
 	s = withRemote(t, s, strings.Replace(f.URL, "http://", "http://ci:remote-password@", 1)+"/mirror/bpi.git")
 	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(f.URL)})
-	if !strings.Contains(out, "binary: downloaded "+f.URL+asset+" (sha256 ") || !strings.Contains(out, programRan) || code != 2 {
-		t.Errorf("exit %d: the release asset from the checkout's remote was not downloaded and run", code)
-	}
-	want := []string{asset + " auth=token forge-job-token", asset + ".sha256 auth=token forge-job-token"}
-	if got := f.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("the forge saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	wantRanDownload(t, out, code, f.URL+asset)
+	f.wantRequests(t, asset+" auth=token forge-job-token", asset+".sha256 auth=token forge-job-token")
 }
 
 // TestScriptDownloadBaseFromServerURL: without an http(s) remote, the asset
@@ -316,9 +324,7 @@ func TestScriptDownloadBaseFromServerURL(t *testing.T) {
 	asset := f.release(t, "/blumeops/build-push-image", "v2", s.commit, s.own)
 	s = withRemote(t, s, "git@forge.invalid:blumeops/build-push-image.git")
 	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(f.URL)})
-	if !strings.Contains(out, "binary: downloaded "+f.URL+asset+" (sha256 ") || !strings.Contains(out, programRan) || code != 2 {
-		t.Errorf("exit %d: the release asset from server_url + repository was not downloaded and run", code)
-	}
+	wantRanDownload(t, out, code, f.URL+asset)
 }
 
 // TestScriptTokenNotSentToOtherHost: the checkout's remote is another host
@@ -331,13 +337,8 @@ func TestScriptTokenNotSentToOtherHost(t *testing.T) {
 	s = withRemote(t, s, other.URL+"/blumeops/build-push-image")
 	tokenForge := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) // same port, another host
 	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(tokenForge)})
-	if !strings.Contains(out, "binary: downloaded ") || code != 2 {
-		t.Errorf("exit %d: the public asset on the other host was not downloaded and run", code)
-	}
-	want := []string{asset + " auth=", asset + ".sha256 auth="}
-	if got := other.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("the other host saw\n%s\nwant (no token)\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	wantRanDownload(t, out, code, other.URL+asset)
+	other.wantRequests(t, asset+" auth=", asset+".sha256 auth=")
 }
 
 // TestScriptTokenNotFollowingRedirect: the forge redirects the asset to
@@ -347,18 +348,15 @@ func TestScriptTokenNotFollowingRedirect(t *testing.T) {
 	f := newForge(t)
 	s := stampedBinaries(t)
 	stored := f.release(t, "/storage", "v2", s.commit, s.own)
-	asset := "/blumeops/build-push-image/releases/download/v2/build-push-image-linux-amd64-" + s.commit
+	asset := "/blumeops/build-push-image/releases/download/v2/build-push-image-" + platform + "-" + s.commit
 	storage := strings.Replace(f.URL, "127.0.0.1", "localhost", 1)
 	f.redirects[asset] = storage + stored
 	f.redirects[asset+".sha256"] = storage + stored + ".sha256"
 	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(f.URL)})
-	if !strings.Contains(out, "binary: downloaded ") || code != 2 {
-		t.Errorf("exit %d: the redirected asset was not downloaded and run", code)
-	}
-	want := []string{asset + " auth=token forge-job-token", stored + " auth=", asset + ".sha256 auth=token forge-job-token", stored + ".sha256 auth="}
-	if got := f.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("the forge saw\n%s\nwant the token on the forge's requests only\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	wantRanDownload(t, out, code, f.URL+asset)
+	// The token only on the forge's own requests, not on the redirected ones.
+	f.wantRequests(t, asset+" auth=token forge-job-token", stored+" auth=",
+		asset+".sha256 auth=token forge-job-token", stored+".sha256 auth=")
 }
 
 // TestScriptRefusesDownloadOfAnotherCommit: an asset whose sha256 matches
