@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
@@ -35,4 +36,24 @@ func TestGitEnvironment(t *testing.T) {
 		t.Fatalf("the git wrapper left no environment: %v", err)
 	}
 	testcheck.CleanEnviron(t, "git", b, env["INPUT_API-KEY"], "build_secret_value_42")
+}
+
+// TestOwnEnvironmentScrubbed: once the inputs are read, the program's own
+// environment (what a library's exec.Command inherits, as BuildKit's
+// connection helpers do) holds no INPUT_* and no variable with a secret.
+func TestOwnEnvironmentScrubbed(t *testing.T) {
+	env := validInputs(workspace(t))
+	env["TOKEN_VAR"] = "build_secret_value_42"
+	env["INPUT_SECRETS"] = "token=env:TOKEN_VAR"
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	if code := realMain(nil, fakeEnv(env), &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
+		t.Fatalf("exit %d, want 1 (no buildkitd)", code)
+	}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "INPUT_") || strings.HasPrefix(kv, "TOKEN_VAR=") {
+			t.Errorf("%q left in the program's environment", kv)
+		}
+	}
 }

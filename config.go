@@ -399,15 +399,22 @@ func validateCredentials(c config) error {
 // of internal/procenv plus what git reads for its configuration, minus any
 // variable that holds the key or another secret.
 func childEnv(c config, getenv func(string) string) []string {
-	secrets := append([]string{c.APIKey}, build.Secrets(registryCredentials(c))...)
-	for _, v := range c.Secrets {
-		secrets = append(secrets, string(v))
-	}
-	if c.BuildkitTLS != nil {
-		secrets = append(secrets, string(c.BuildkitTLS.Key))
-	}
 	return procenv.Environ(getenv,
 		procenv.WithVars("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"),
 		procenv.WithVars(buildkitd.DockerEnv...),
-		procenv.WithoutValues(secrets...))
+		procenv.WithoutValues(c.secretValues()...))
+}
+
+// secretValues are the values never printed nor passed on: the key, every
+// registry login's secret, the build secrets, the buildkit TLS key (some
+// may be empty).
+func (c config) secretValues() []string {
+	out := append([]string{c.APIKey}, build.Secrets(registryCredentials(c))...)
+	for _, v := range c.Secrets {
+		out = append(out, string(v))
+	}
+	if c.BuildkitTLS != nil {
+		out = append(out, string(c.BuildkitTLS.Key))
+	}
+	return out
 }

@@ -25,7 +25,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
-	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/procenv"
 )
 
 func main() {
@@ -57,17 +57,15 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		return 2
 	}
-	for _, v := range cfg.Secrets {
-		mask(string(v))
-	}
-	for _, v := range build.Secrets(cfg.BuildOpts.Logins) {
+	for _, v := range cfg.secretValues() {
 		mask(v)
 	}
+	// What starts a process with os.Environ() (BuildKit's connection
+	// helpers do: docker, kubectl, ssh) then passes on no input and no
+	// secret either.
+	procenv.Scrub(cfg.secretValues()...)
 	if h := cfg.BuildOpts.Helpers; len(h) > 0 {
 		action.Infof("The Docker config names credential helpers (%s); they are not run: give those registries' logins in registry-credentials", strings.Join(h, ", "))
-	}
-	if cfg.BuildkitTLS != nil && len(cfg.BuildkitTLS.Key) > 0 {
-		mask(string(cfg.BuildkitTLS.Key))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -87,9 +85,16 @@ func masker(action *githubactions.Action, getenv func(string) string) func(strin
 	if !underRunner(getenv) {
 		return func(string) {}
 	}
+	masked := map[string]bool{}
 	return func(secret string) {
+		if strings.TrimSpace(secret) == "" {
+			return
+		}
 		for _, v := range maskValues(secret) {
-			action.AddMask(v)
+			if !masked[v] {
+				masked[v] = true
+				action.AddMask(v)
+			}
 		}
 	}
 }

@@ -5,7 +5,10 @@
 // child's /proc/<pid>/environ for as long as it lives.
 package procenv
 
-import "strings"
+import (
+	"os"
+	"strings"
+)
 
 // base is what every child may need: where programs, home and temporary
 // files are, who the user is, locale and time zone, the XDG directories
@@ -76,4 +79,18 @@ func holdsSecret(v string, secrets []string) bool {
 		}
 	}
 	return false
+}
+
+// Scrub removes from this process's own environment every INPUT_* variable
+// and every variable holding one of secrets. Call it once the inputs are
+// read: a library that starts a process with os.Environ() then passes on
+// neither. (The kernel's copy, /proc/self/environ, keeps them: only what
+// children inherit changes.)
+func Scrub(secrets ...string) {
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(strings.ToUpper(name), "INPUT_") || holdsSecret(value, secrets) {
+			_ = os.Unsetenv(name)
+		}
+	}
 }

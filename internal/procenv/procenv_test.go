@@ -1,6 +1,7 @@
 package procenv
 
 import (
+	"os"
 	"slices"
 	"testing"
 )
@@ -32,5 +33,23 @@ func TestEnviron(t *testing.T) {
 func TestEnvironNeverNil(t *testing.T) {
 	if got := Environ(func(string) string { return "" }); got == nil || len(got) != 0 {
 		t.Errorf("Environ of an empty environment = %#v, want an empty non-nil slice (nil would inherit everything)", got)
+	}
+}
+
+func TestScrub(t *testing.T) {
+	for k, v := range map[string]string{
+		"INPUT_API-KEY": "zak_0123456789", "input_lower": "x", "NPM_TOKEN": "npm_secret_value",
+		"PROXY_URL": "http://u:npm_secret_value@p", "KEEP_ME": "ordinary", "SHORT": "ab",
+	} {
+		t.Setenv(k, v)
+	}
+	Scrub("npm_secret_value", "", "ab")
+	for _, gone := range []string{"INPUT_API-KEY", "input_lower", "NPM_TOKEN", "PROXY_URL", "SHORT"} {
+		if v, ok := os.LookupEnv(gone); ok {
+			t.Errorf("%s=%q still in the environment", gone, v)
+		}
+	}
+	if os.Getenv("KEEP_ME") != "ordinary" || os.Getenv("PATH") == "" {
+		t.Error("Scrub removed a variable that holds no secret")
 	}
 }
