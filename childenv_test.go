@@ -15,7 +15,7 @@ import (
 // runner puts them there.
 func TestGitEnvironment(t *testing.T) {
 	dir := workspace(t)
-	bin, environ := testcheck.GitWrapper(t)
+	bin, environ := testcheck.Recorder(t, "git")
 	env := validInputs(dir)
 	env["INPUT_SHA"] = testcheck.Commit(t, dir)
 	env["INPUT_SECRETS"] = "token=build_secret_value_42"
@@ -56,4 +56,25 @@ func TestOwnEnvironmentScrubbed(t *testing.T) {
 			t.Errorf("%q left in the program's environment", kv)
 		}
 	}
+}
+
+// TestConnectionHelperEnvironment: BuildKit's docker-container:// helper
+// starts `docker` with the program's own environment; a runner's INPUT_*
+// (the key among them) must be gone from it by then.
+func TestConnectionHelperEnvironment(t *testing.T) {
+	bin, environ := testcheck.Recorder(t, "docker")
+	env := validInputs(workspace(t))
+	env["INPUT_BUILDKIT-ADDRESS"] = "docker-container://buildkitd"
+	env["PATH"] = bin + ":" + os.Getenv("PATH")
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	if code := realMain(nil, fakeEnv(env), &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
+		t.Fatalf("exit %d, want 1 (the recorder is no docker)", code)
+	}
+	b, err := os.ReadFile(environ)
+	if err != nil {
+		t.Fatalf("docker was not started: %v", err)
+	}
+	testcheck.CleanEnviron(t, "docker", b, env["INPUT_API-KEY"])
 }

@@ -60,7 +60,7 @@ func TestSecretsStayInTheStep(t *testing.T) {
 		"note":       randomName("note"),
 	})
 	sha := testcheck.Commit(t, dir)
-	gitBin, gitEnviron := testcheck.GitWrapper(t)
+	gitBin, gitEnviron := testcheck.Recorder(t, "git")
 	tmp := t.TempDir()
 	image := randomName("it/children")
 	env := fp.inputs(r, image, "v1.0.0", dir)

@@ -93,18 +93,19 @@ func Commit(t testing.TB, dir string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// GitWrapper writes a git first on a PATH that records the environment it
-// was started with (appended to the returned file), then runs the real
-// git: what /proc/<pid>/environ of the action's git shows.
-func GitWrapper(t testing.TB) (binDir, environFile string) {
+// Recorder writes a program first on a PATH that records the environment
+// it was started with (appended to the returned file, as
+// /proc/<pid>/environ shows it), then runs the real program of that name,
+// or fails when there is none.
+func Recorder(t testing.TB, program string) (binDir, environFile string) {
 	t.Helper()
-	realGit, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatalf("git not on PATH: %v", err)
+	run := "exit 1"
+	if real, err := exec.LookPath(program); err == nil {
+		run = "exec " + real + " \"$@\""
 	}
-	binDir, environFile = t.TempDir(), filepath.Join(t.TempDir(), "git-environ")
-	wrapper := "#!/bin/sh\ncat /proc/$$/environ >> " + environFile + "\nexec " + realGit + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(binDir, "git"), []byte(wrapper), 0o755); err != nil {
+	binDir, environFile = t.TempDir(), filepath.Join(t.TempDir(), program+"-environ")
+	wrapper := "#!/bin/sh\ncat /proc/$$/environ >> " + environFile + "\n" + run + "\n"
+	if err := os.WriteFile(filepath.Join(binDir, program), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return binDir, environFile
