@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/buildkitd"
+	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
 )
 
@@ -48,15 +49,17 @@ func TestBuildkitInDocker(t *testing.T) {
 		env := r.inputs(image, "v1.0.0", "testdata/hello")
 		env["INPUT_BUILDKIT-ADDRESS"] = "docker-container://" + name
 		env["DOCKER_HOST"] = d.Host
+		environs := dockerOnlyOnPath(t, env)
 		res := runAction(t, env, nil)
 		if res.code != 0 {
 			t.Fatalf("exit %d\n%s", res.code, res.stdout)
 		}
 		wantPushed(t, r, image, res)
+		wantCleanDockerEnv(t, environs, r.key, 1)
 	})
 
 	t.Run("started and reused", func(t *testing.T) {
-		env := noBuildkitButDocker(t, r, d)
+		env, environs := noBuildkitButDocker(t, r, d)
 		first := runAction(t, env, nil)
 		if first.code != 0 {
 			t.Fatalf("first run: exit %d\n%s", first.code, first.stdout)
@@ -65,9 +68,11 @@ func TestBuildkitInDocker(t *testing.T) {
 			t.Errorf("first run: no word of starting the BuildKit container:\n%s", first.stdout)
 		}
 		wantPushed(t, r, strings.TrimPrefix(env["INPUT_IMAGE"], r.registry+"/"), first)
+		// docker version, ps, run and the connection's docker exec
+		wantCleanDockerEnv(t, environs, r.key, 4)
 		id := containerID(t, d)
 
-		env = noBuildkitButDocker(t, r, d)
+		env, _ = noBuildkitButDocker(t, r, d)
 		second := runAction(t, env, nil)
 		if second.code != 0 {
 			t.Fatalf("second run: exit %d\n%s", second.code, second.stdout)
@@ -84,30 +89,70 @@ func TestBuildkitInDocker(t *testing.T) {
 
 // noBuildkitButDocker is the environment of a run with no buildkit-address,
 // nothing at the default socket and no buildkitd on PATH (only docker and
-// git are), but the test's Docker daemon reachable.
-func noBuildkitButDocker(t *testing.T, r rig, d *testrig.Docker) map[string]string {
+// git are), but the test's Docker daemon reachable; environs is where the
+// docker processes' environments are recorded.
+func noBuildkitButDocker(t *testing.T, r rig, d *testrig.Docker) (env map[string]string, environs string) {
 	t.Helper()
 	if c, err := net.Dial("unix", "/run/buildkit/buildkitd.sock"); err == nil {
 		_ = c.Close()
 		t.Fatal("a buildkitd answers at the default socket /run/buildkit/buildkitd.sock; this test needs none there")
 	}
-	bin := t.TempDir()
-	for _, tool := range []string{"docker", "git"} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := r.inputs(randomName("it/dc"), "v1.0.0", "testdata/hello")
+	env = r.inputs(randomName("it/dc"), "v1.0.0", "testdata/hello")
 	delete(env, "INPUT_BUILDKIT-ADDRESS")
 	env["INPUT_BUILDKIT-IMAGE"] = buildkitImage
 	env["INPUT_BUILDKIT-CONTAINER-FLAGS"] = containerFlags
-	env["PATH"] = bin
 	env["DOCKER_HOST"] = d.Host
-	return env
+	return env, dockerOnlyOnPath(t, env)
+}
+
+// dockerOnlyOnPath sets env's PATH to a directory holding git and a docker
+// wrapper, nothing else; the wrapper appends the environment of every
+// docker process the action starts to the file whose path it returns, one
+// environ per line, then runs the real docker.
+func dockerOnlyOnPath(t *testing.T, env map[string]string) string {
+	t.Helper()
+	bin, environs := t.TempDir(), filepath.Join(t.TempDir(), "docker-environs")
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := exec.LookPath("tr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\n{ " + tr + " '\\000' ' ' < /proc/$$/environ; echo; } >> " + environs + "\nexec " + docker + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(git, filepath.Join(bin, "git")); err != nil {
+		t.Fatal(err)
+	}
+	env["PATH"] = bin
+	return environs
+}
+
+// wantCleanDockerEnv checks that at least n docker processes ran, none
+// with an input or the key in its environment, each with DOCKER_HOST.
+func wantCleanDockerEnv(t *testing.T, environs, key string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(environs)
+	if err != nil {
+		t.Fatalf("no docker process ran: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < n {
+		t.Errorf("%d docker processes, want at least %d", len(lines), n)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "INPUT_") || !strings.Contains(l, "DOCKER_HOST=") {
+			t.Errorf("docker's environment: %s", l)
+		}
+	}
+	testcheck.NoSecret(t, key, string(b))
 }
 
 // wantPushed checks the version tag in the registry names the digest the
