@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,7 +54,7 @@ func TestBuildkitInDocker(t *testing.T) {
 			t.Fatalf("exit %d\n%s", res.code, res.stdout)
 		}
 		wantPushed(t, r, image, res)
-		wantCleanDockerEnv(t, environs, r.key, 1)
+		wantCleanDockerEnv(t, environs, r.key)
 	})
 
 	t.Run("started and reused", func(t *testing.T) {
@@ -68,8 +67,7 @@ func TestBuildkitInDocker(t *testing.T) {
 			t.Errorf("first run: no word of starting the BuildKit container:\n%s", first.stdout)
 		}
 		wantPushed(t, r, strings.TrimPrefix(env["INPUT_IMAGE"], r.registry+"/"), first)
-		// docker version, ps, run and the connection's docker exec
-		wantCleanDockerEnv(t, environs, r.key, 4)
+		wantCleanDockerEnv(t, environs, r.key)
 		id := containerID(t, d)
 
 		env, _ = noBuildkitButDocker(t, r, d)
@@ -88,9 +86,9 @@ func TestBuildkitInDocker(t *testing.T) {
 }
 
 // noBuildkitButDocker is the environment of a run with no buildkit-address,
-// nothing at the default socket and no buildkitd on PATH (only docker and
-// git are), but the test's Docker daemon reachable; environs is where the
-// docker processes' environments are recorded.
+// nothing at the default socket and no buildkitd on PATH, but the test's
+// Docker daemon reachable; environs is where the docker processes'
+// environments are recorded.
 func noBuildkitButDocker(t *testing.T, r rig, d *testrig.Docker) (env map[string]string, environs string) {
 	t.Helper()
 	if c, err := net.Dial("unix", "/run/buildkit/buildkitd.sock"); err == nil {
@@ -105,54 +103,30 @@ func noBuildkitButDocker(t *testing.T, r rig, d *testrig.Docker) (env map[string
 	return env, dockerOnlyOnPath(t, env)
 }
 
-// dockerOnlyOnPath sets env's PATH to a directory holding git and a docker
-// wrapper, nothing else; the wrapper appends the environment of every
-// docker process the action starts to the file whose path it returns, one
-// environ per line, then runs the real docker.
+// dockerOnlyOnPath puts a docker that records its environment first on
+// env's PATH, then /usr/bin and /bin (git and coreutils), and checks that
+// no buildkitd is on that PATH. It returns the recorder's file.
 func dockerOnlyOnPath(t *testing.T, env map[string]string) string {
 	t.Helper()
-	bin, environs := t.TempDir(), filepath.Join(t.TempDir(), "docker-environs")
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	git, err := exec.LookPath("git")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := exec.LookPath("tr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrapper := "#!/bin/sh\n{ " + tr + " '\\000' ' ' < /proc/$$/environ; echo; } >> " + environs + "\nexec " + docker + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(wrapper), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(git, filepath.Join(bin, "git")); err != nil {
-		t.Fatal(err)
-	}
-	env["PATH"] = bin
-	return environs
-}
-
-// wantCleanDockerEnv checks that at least n docker processes ran, none
-// with an input or the key in its environment, each with DOCKER_HOST.
-func wantCleanDockerEnv(t *testing.T, environs, key string, n int) {
-	t.Helper()
-	b, err := os.ReadFile(environs)
-	if err != nil {
-		t.Fatalf("no docker process ran: %v", err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) < n {
-		t.Errorf("%d docker processes, want at least %d", len(lines), n)
-	}
-	for _, l := range lines {
-		if strings.Contains(l, "INPUT_") || !strings.Contains(l, "DOCKER_HOST=") {
-			t.Errorf("docker's environment: %s", l)
+	bin, environ := testcheck.Recorder(t, "docker")
+	env["PATH"] = bin + ":/usr/bin:/bin"
+	for _, dir := range filepath.SplitList(env["PATH"]) {
+		if _, err := os.Stat(filepath.Join(dir, "buildkitd")); err == nil {
+			t.Fatalf("%s holds a buildkitd; this test needs none on PATH", dir)
 		}
 	}
-	testcheck.NoSecret(t, key, string(b))
+	return environ
+}
+
+// wantCleanDockerEnv checks that docker ran, never with an input or the
+// key in its environment.
+func wantCleanDockerEnv(t *testing.T, environ, key string) {
+	t.Helper()
+	b, err := os.ReadFile(environ)
+	if err != nil {
+		t.Fatalf("docker was not started: %v", err)
+	}
+	testcheck.CleanEnviron(t, "docker", b, key)
 }
 
 // wantPushed checks the version tag in the registry names the digest the
