@@ -53,7 +53,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	if err != nil {
 		for _, e := range errorList(err) {
-			action.Errorf("%s", oneLine(e.Error()))
+			printError(stdout, e.Error())
 		}
 		return 2
 	}
@@ -71,7 +71,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	defer stop()
 	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg, stderr)}
 	if err := p.run(ctx); err != nil {
-		action.Errorf("%s", oneLine(p.explain(ctx, err)))
+		printError(stdout, p.explain(ctx, err))
 		return 1
 	}
 	return 0
@@ -165,10 +165,4 @@ func errorList(err error) []error {
 		out = append(out, errorList(e)...)
 	}
 	return out
-}
-
-// oneLine keeps an error to a single line: a runner shows only the first
-// line of an ::error:: annotation, and a stack trace helps no one.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }

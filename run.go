@@ -265,6 +265,7 @@ func report(action *githubactions.Action, out published) {
 	if action.Getenv("GITHUB_STEP_SUMMARY") != "" {
 		action.AddStepSummary(summary(out))
 	}
+	logSummary(action, out)
 }
 
 // setOutputs writes each output to $GITHUB_OUTPUT with a random heredoc
@@ -295,17 +296,6 @@ func randomDelimiter(value string) string {
 			return d
 		}
 	}
-}
-
-func summary(out published) string {
-	var b strings.Builder
-	b.WriteString("### build-push-image\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(&b, "| image | `%s` |\n", out.Image)
-	for _, t := range out.Tags {
-		fmt.Fprintf(&b, "| tag | `%s` |\n", t)
-	}
-	fmt.Fprintf(&b, "| digest | `%s` |\n| pushed | %t |\n| time | %.1f s |\n", out.Digest, out.Pushed, out.Seconds)
-	return b.String()
 }
 
 // explain turns an error into the one line a user sees: what went wrong,

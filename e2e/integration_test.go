@@ -338,6 +338,9 @@ func TestPushNewVersion(t *testing.T) {
 	if !strings.Contains(res.summary, digest) || !strings.Contains(res.summary, "| tag |") {
 		t.Errorf("step summary lacks the digest or tags:\n%s", res.summary)
 	}
+	if !strings.Contains(res.stdout, "\nsummary: digest "+digest+"\n") {
+		t.Errorf("the log lacks the summary as plain lines (for runners that do not render it):\n%s", res.stdout)
+	}
 	if !strings.HasPrefix(res.stdout, "::add-mask::"+r.key+"\n") {
 		t.Errorf("the key is not masked first thing; output starts %q", firstLine(res.stdout))
 	}

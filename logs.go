@@ -1,0 +1,80 @@
+// How results and errors read in a job log, on runners that render
+// summaries and annotations and on those that print everything raw.
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/sethvargo/go-githubactions"
+)
+
+// summaryRows is what a run produced, as the rows of its summary: the
+// Markdown table of the step summary and the plain lines of the log show
+// the same rows.
+func summaryRows(out published) [][2]string {
+	rows := [][2]string{{"image", out.Image}}
+	for _, t := range out.Tags {
+		rows = append(rows, [2]string{"tag", t})
+	}
+	return append(rows,
+		[2]string{"digest", out.Digest},
+		[2]string{"pushed", fmt.Sprint(out.Pushed)},
+		[2]string{"time", fmt.Sprintf("%.1f s", out.Seconds)})
+}
+
+// summary is the step summary, a Markdown table.
+func summary(out published) string {
+	var b strings.Builder
+	b.WriteString("### build-push-image\n\n| | |\n|---|---|\n")
+	for _, r := range summaryRows(out) {
+		fmt.Fprintf(&b, "| %s | `%s` |\n", r[0], r[1])
+	}
+	return b.String()
+}
+
+// logSummary prints the summary's rows as plain lines, for runners that
+// do not render the step summary (Forgejo's) and for runs by hand.
+func logSummary(action *githubactions.Action, out published) {
+	for _, r := range summaryRows(out) {
+		action.Infof("summary: %-6s %s", r[0], r[1])
+	}
+}
+
+// printError prints msg as one ::error:: line that also reads well as
+// plain text: runners that render annotations show msg, and runners that
+// print workflow commands raw (Forgejo's) show "::error::msg" without
+// escape codes. Only a '%' the runner would decode (%25, %0A, %0D) is
+// escaped, so the message comes out the same on both.
+func printError(w io.Writer, msg string) {
+	fmt.Fprintf(w, "::error::%s\n", escapeDecodable(oneLine(msg)))
+}
+
+// escapeDecodable escapes each '%' that starts one of the runner's escape
+// codes, leaving every other '%' as it is (the runner leaves those too).
+func escapeDecodable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		if s[i] == '%' && i+3 <= len(s) && isEscapeCode(s[i+1:i+3]) {
+			b.WriteString("25")
+		}
+	}
+	return b.String()
+}
+
+func isEscapeCode(s string) bool {
+	switch strings.ToUpper(s) {
+	case "25", "0A", "0D":
+		return true
+	}
+	return false
+}
+
+// oneLine keeps an error to a single line: a runner shows only the first
+// line of an ::error:: annotation, and a stack trace helps no one.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/sethvargo/go-githubactions"
+)
+
+// TestPrintErrorReadsAsText: one line, no escape codes where the runner
+// would not decode one, escaped where it would.
+func TestPrintErrorReadsAsText(t *testing.T) {
+	for _, tc := range []struct{ msg, want string }{
+		{"source-date-epoch: \"x\" is not a number;\n  use e.g. $(git log -1 --format=%ct)", "::error::source-date-epoch: \"x\" is not a number; use e.g. $(git log -1 --format=%ct)\n"},
+		{"100% sure", "::error::100% sure\n"},
+		{"ends in %", "::error::ends in %\n"},
+		{"literal %0A and %25 and %0d", "::error::literal %250A and %2525 and %250d\n"},
+	} {
+		var b bytes.Buffer
+		printError(&b, tc.msg)
+		if b.String() != tc.want {
+			t.Errorf("printError(%q) wrote %q, want %q", tc.msg, b.String(), tc.want)
+		}
+	}
+}
+
+// TestBadInputErrorsReadAsText: a run with bad inputs prints each error as
+// a plain ::error:: line, with no %25 escape in it.
+func TestBadInputErrorsReadAsText(t *testing.T) {
+	env := validInputs(workspace(t))
+	env["INPUT_SOURCE-DATE-EPOCH"] = "yesterday"
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2; stdout:\n%s", code, stdout.String())
+	}
+	want := "::error::source-date-epoch: \"yesterday\" is not a number of seconds since 1970; use e.g. $(git log -1 --format=%ct)\n"
+	if !strings.Contains(stdout.String(), want) {
+		t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+	}
+}
+
+// TestSummaryAlsoInLog: every row of the step summary is also a plain
+// line of the log.
+func TestSummaryAlsoInLog(t *testing.T) {
+	out := published{
+		Image: "registry.example/team/app", Digest: "sha256:" + strings.Repeat("ab", 32),
+		Tags:   []string{"registry.example/team/app:v1.2.0", "registry.example/team/app:0123456789ab"},
+		Pushed: true, Seconds: 12.34,
+	}
+	var b bytes.Buffer
+	logSummary(githubactions.New(githubactions.WithWriter(&b)), out)
+	want := "summary: image  registry.example/team/app\n" +
+		"summary: tag    registry.example/team/app:v1.2.0\n" +
+		"summary: tag    registry.example/team/app:0123456789ab\n" +
+		"summary: digest sha256:" + strings.Repeat("ab", 32) + "\n" +
+		"summary: pushed true\n" +
+		"summary: time   12.3 s\n"
+	if b.String() != want {
+		t.Errorf("log lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+	for _, r := range summaryRows(out) {
+		if !strings.Contains(summary(out), "| "+r[0]+" | `"+r[1]+"` |") {
+			t.Errorf("the step summary lacks the row %v:\n%s", r, summary(out))
+		}
+	}
+}
