@@ -52,7 +52,8 @@ func TestAutoStartBuildkitd(t *testing.T) {
 func TestNoBuildkitAnywhere(t *testing.T) {
 	r := requireRig(t)
 	env := buildOnly(r)
-	env["PATH"] = "/usr/bin:/bin" // no buildkitd here
+	env["PATH"] = "/usr/bin:/bin"                          // no buildkitd here
+	env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock" // nor a Docker daemon
 	res := runAction(t, env, nil)
 	if res.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)

@@ -57,32 +57,62 @@ func TestBuildkitInDocker(t *testing.T) {
 		wantCleanDockerEnv(t, environs, r.key)
 	})
 
-	t.Run("started and reused", func(t *testing.T) {
-		env, environs := noBuildkitButDocker(t, r, d)
-		first := runAction(t, env, nil)
-		if first.code != 0 {
-			t.Fatalf("first run: exit %d\n%s", first.code, first.stdout)
-		}
-		if !strings.Contains(first.stdout, "none on PATH: started BuildKit container "+buildkitd.ContainerName+" ("+buildkitImage+") on the Docker daemon") {
-			t.Errorf("first run: no word of starting the BuildKit container:\n%s", first.stdout)
-		}
-		wantPushed(t, r, strings.TrimPrefix(env["INPUT_IMAGE"], r.registry+"/"), first)
+	t.Run("started, reused, restarted", func(t *testing.T) {
+		first, environs := runFallback(t, r, d, containerFlags)
+		wantLine(t, first, "none on PATH: started BuildKit container "+buildkitd.ContainerName+" ("+buildkitImage+") on the Docker daemon")
 		wantCleanDockerEnv(t, environs, r.key)
 		id := containerID(t, d)
 
-		env, _ = noBuildkitButDocker(t, r, d)
-		second := runAction(t, env, nil)
-		if second.code != 0 {
-			t.Fatalf("second run: exit %d\n%s", second.code, second.stdout)
+		second, _ := runFallback(t, r, d, containerFlags)
+		wantLine(t, second, "none on PATH: using the running BuildKit container "+buildkitd.ContainerName)
+		wantLine(t, second, "stop it with: docker rm -f "+buildkitd.ContainerName)
+
+		if _, err := d.Run(ctx, "stop", buildkitd.ContainerName); err != nil {
+			t.Fatal(err)
 		}
-		if !strings.Contains(second.stdout, "none on PATH: using the running BuildKit container "+buildkitd.ContainerName) {
-			t.Errorf("second run: no word of reusing the BuildKit container:\n%s", second.stdout)
-		}
-		wantPushed(t, r, strings.TrimPrefix(env["INPUT_IMAGE"], r.registry+"/"), second)
+		third, _ := runFallback(t, r, d, containerFlags)
+		wantLine(t, third, "none on PATH: restarted the BuildKit container "+buildkitd.ContainerName)
+
+		other, _ := runFallback(t, r, d, containerFlags+" --label bpi.test=other")
+		wantLine(t, other, "::warning::BuildKit container "+buildkitd.ContainerName+" was started with another buildkit-image or buildkit-container-flags; using it as it is")
 		if again := containerID(t, d); again != id {
-			t.Errorf("the second run replaced the container: %s, then %s", id, again)
+			t.Errorf("a later run replaced the container: %s, then %s", id, again)
 		}
 	})
+
+	t.Run("docker run refuses the flags", func(t *testing.T) {
+		if _, err := d.Run(ctx, "rm", "--force", buildkitd.ContainerName); err != nil {
+			t.Fatal(err)
+		}
+		env, _ := noBuildkitButDocker(t, r, d)
+		env["INPUT_BUILDKIT-CONTAINER-FLAGS"] = "--no-such-flag"
+		res := runAction(t, env, nil)
+		if res.code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
+		}
+		testcheck.OneErrorLine(t, res.stdout, "buildkit-image, buildkit-container-flags: could not start the BuildKit container: docker run: ")
+	})
+}
+
+// runFallback runs the action with no buildkitd but the Docker daemon,
+// the BuildKit container run with flags, and checks it pushed.
+func runFallback(t *testing.T, r rig, d *testrig.Docker, flags string) (stdout, environs string) {
+	t.Helper()
+	env, environs := noBuildkitButDocker(t, r, d)
+	env["INPUT_BUILDKIT-CONTAINER-FLAGS"] = flags
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stdout)
+	}
+	wantPushed(t, r, strings.TrimPrefix(env["INPUT_IMAGE"], r.registry+"/"), res)
+	return res.stdout, environs
+}
+
+func wantLine(t *testing.T, stdout, want string) {
+	t.Helper()
+	if !strings.Contains(stdout, want) {
+		t.Errorf("no line with %q in:\n%s", want, stdout)
+	}
 }
 
 // noBuildkitButDocker is the environment of a run with no buildkit-address,

@@ -184,7 +184,7 @@ func writeRootfs(w io.Writer, files map[string]string) error {
 	for _, dst := range slices.Sorted(maps.Keys(files)) {
 		data, err := os.ReadFile(files[dst])
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (make tools builds the static BuildKit binaries)", err)
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: dst[1:], Mode: 0o755, Size: int64(len(data))}); err != nil {
 			return err
