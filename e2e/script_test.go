@@ -206,10 +206,10 @@ func TestScriptRefusesCachedBinaryOfAnotherCommit(t *testing.T) {
 	}
 }
 
-// forge is a release server on 127.0.0.1 that records each request's path
-// and Authorization header. It serves files by path; redirects maps a path
-// to a URL to redirect to.
-type forge struct {
+// releaseServer stands in for a forge's release downloads: an HTTP server
+// on 127.0.0.1 that records each request's path and Authorization header.
+// It serves files by path; redirects maps a path to a URL to redirect to.
+type releaseServer struct {
 	*httptest.Server
 	mu        sync.Mutex
 	files     map[string][]byte
@@ -217,8 +217,8 @@ type forge struct {
 	seen      []string // "path auth=<Authorization>"
 }
 
-func newForge(t *testing.T) *forge {
-	f := &forge{files: map[string][]byte{}, redirects: map[string]string{}}
+func newReleaseServer(t *testing.T) *releaseServer {
+	f := &releaseServer{files: map[string][]byte{}, redirects: map[string]string{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.seen = append(f.seen, r.URL.Path+" auth="+r.Header.Get("Authorization"))
@@ -240,7 +240,7 @@ func newForge(t *testing.T) *forge {
 
 // release publishes bin as the linux/amd64 asset of commit under
 // <repoPath>/releases/download/<ref>/, with its .sha256.
-func (f *forge) release(t *testing.T, repoPath, ref, commit, bin string) string {
+func (f *releaseServer) release(t *testing.T, repoPath, ref, commit, bin string) string {
 	t.Helper()
 	data, err := os.ReadFile(bin)
 	if err != nil {
@@ -256,9 +256,9 @@ func (f *forge) release(t *testing.T, repoPath, ref, commit, bin string) string 
 	return p
 }
 
-// wantRequests: the forge saw exactly these requests, in this order, each
+// wantRequests: the server saw exactly these requests, in this order, each
 // "path auth=<Authorization header>".
-func (f *forge) wantRequests(t *testing.T, want ...string) {
+func (f *releaseServer) wantRequests(t *testing.T, want ...string) {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -290,9 +290,9 @@ func withRemote(t *testing.T, s stamped, url string) stamped {
 	return s
 }
 
-// forgeEnv is what a runner gives the step for an action used as
+// stepEnv is what a runner gives the step for an action used as
 // blumeops/build-push-image@v2 from serverURL, with a job token.
-func forgeEnv(serverURL string) map[string]string {
+func stepEnv(serverURL string) map[string]string {
 	return map[string]string{
 		"BPI_SERVER_URL":        serverURL,
 		"BPI_ACTION_REPOSITORY": "blumeops/build-push-image",
@@ -306,11 +306,11 @@ func forgeEnv(serverURL string) map[string]string {
 // credentials, and the token goes with it because the host is the forge's.
 func TestScriptDownloadsFromCheckoutRemote(t *testing.T) {
 	requireRig(t)
-	f := newForge(t)
+	f := newReleaseServer(t)
 	s := stampedBinaries(t)
 	asset := f.release(t, "/mirror/bpi", "v2", s.commit, s.own)
 	s = withRemote(t, s, strings.Replace(f.URL, "http://", "http://ci:remote-password@", 1)+"/mirror/bpi.git")
-	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(f.URL)})
+	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: stepEnv(f.URL)})
 	wantRanDownload(t, out, code, f.URL+asset)
 	f.wantRequests(t, asset+" auth=token forge-job-token", asset+".sha256 auth=token forge-job-token")
 }
@@ -319,11 +319,11 @@ func TestScriptDownloadsFromCheckoutRemote(t *testing.T) {
 // comes from github.server_url + github.action_repository.
 func TestScriptDownloadBaseFromServerURL(t *testing.T) {
 	requireRig(t)
-	f := newForge(t)
+	f := newReleaseServer(t)
 	s := stampedBinaries(t)
 	asset := f.release(t, "/blumeops/build-push-image", "v2", s.commit, s.own)
 	s = withRemote(t, s, "git@forge.invalid:blumeops/build-push-image.git")
-	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(f.URL)})
+	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: stepEnv(f.URL)})
 	wantRanDownload(t, out, code, f.URL+asset)
 }
 
@@ -331,12 +331,12 @@ func TestScriptDownloadBaseFromServerURL(t *testing.T) {
 // than the token's forge: the asset is fetched without the token.
 func TestScriptTokenNotSentToOtherHost(t *testing.T) {
 	requireRig(t)
-	other := newForge(t)
+	other := newReleaseServer(t)
 	s := stampedBinaries(t)
 	asset := other.release(t, "/blumeops/build-push-image", "v2", s.commit, s.own)
 	s = withRemote(t, s, other.URL+"/blumeops/build-push-image")
 	tokenForge := strings.Replace(other.URL, "127.0.0.1", "localhost", 1) // same port, another host
-	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(tokenForge)})
+	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: stepEnv(tokenForge)})
 	wantRanDownload(t, out, code, other.URL+asset)
 	other.wantRequests(t, asset+" auth=", asset+".sha256 auth=")
 }
@@ -345,14 +345,14 @@ func TestScriptTokenNotSentToOtherHost(t *testing.T) {
 // another host (as to object storage): the token stays with the forge.
 func TestScriptTokenNotFollowingRedirect(t *testing.T) {
 	requireRig(t)
-	f := newForge(t)
+	f := newReleaseServer(t)
 	s := stampedBinaries(t)
 	stored := f.release(t, "/storage", "v2", s.commit, s.own)
 	asset := "/blumeops/build-push-image/releases/download/v2/build-push-image-" + platform + "-" + s.commit
 	storage := strings.Replace(f.URL, "127.0.0.1", "localhost", 1)
 	f.redirects[asset] = storage + stored
 	f.redirects[asset+".sha256"] = storage + stored + ".sha256"
-	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(f.URL)})
+	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: stepEnv(f.URL)})
 	wantRanDownload(t, out, code, f.URL+asset)
 	// The token only on the forge's own requests, not on the redirected ones.
 	f.wantRequests(t, asset+" auth=token forge-job-token", stored+" auth=",
@@ -363,10 +363,10 @@ func TestScriptTokenNotFollowingRedirect(t *testing.T) {
 // but whose binary names another commit is discarded, not run.
 func TestScriptRefusesDownloadOfAnotherCommit(t *testing.T) {
 	requireRig(t)
-	f := newForge(t)
+	f := newReleaseServer(t)
 	s := stampedBinaries(t)
 	asset := f.release(t, "/blumeops/build-push-image", "v2", s.commit, s.other)
-	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: forgeEnv(f.URL)})
+	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: stepEnv(f.URL)})
 	want := fmt.Sprintf("binary: downloaded %s was built from commit %s, this action is at %s; discarded, building from source", f.URL+asset, otherCommit, s.commit)
 	if !strings.Contains(out, want) {
 		t.Errorf("the log lacks %q", want)
@@ -401,8 +401,8 @@ func TestScriptKeepsInputsFromChildren(t *testing.T) {
 	if err := os.WriteFile(stub, []byte(program), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f := newForge(t) // a download that fails (404) still runs curl
-	env := forgeEnv(f.URL)
+	f := newReleaseServer(t) // a download that fails (404) still runs curl
+	env := stepEnv(f.URL)
 	env["INPUT_IMAGE"] = "registry.example/team/app"
 	wrong := cacheWith(t, s.commit, s.other) // refused: the script goes on to curl
 	out, _ := runScript(t, s, scriptRun{cache: wrong, path: probe, noGo: true, env: env})
