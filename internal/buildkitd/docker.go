@@ -56,25 +56,9 @@ func startContainer(ctx context.Context, cfg Config, log Logger) (*build.Builder
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: nothing answers at %s, there is no buildkitd on PATH to start, and no Docker daemon to run a BuildKit container in (%w)", ErrNoDaemon, cfg.Address, err)
 	}
-	state, label, err := docker.inspect(ctx)
+	verb, err := docker.ensureRunning(ctx, c, log)
 	if err != nil {
 		return nil, nil, err
-	}
-	verb := "using the running"
-	switch {
-	case state == "":
-		if err := docker.create(ctx, c); err != nil {
-			return nil, nil, err
-		}
-		verb = "started"
-	case state != "running":
-		if _, err := docker.run(ctx, "start", ContainerName); err != nil {
-			return nil, nil, err
-		}
-		verb = "restarted the"
-	}
-	if label != "" && label != c.hash() {
-		log.Warningf("BuildKit container %s was started with another buildkit-image or buildkit-container-flags; using it as it is (docker rm -f %s to start it afresh with the current ones)", ContainerName, ContainerName)
 	}
 	b, err := docker.waitReady(ctx)
 	if err != nil {
@@ -83,6 +67,26 @@ func startContainer(ctx context.Context, cfg Config, log Logger) (*build.Builder
 	log.Infof("No buildkitd at %s and none on PATH: %s BuildKit container %s (%s) on the Docker daemon; it stays running for later jobs (stop it with: docker rm -f %s)",
 		cfg.Address, verb, ContainerName, c.Image, ContainerName)
 	return b, closer(b), nil
+}
+
+// ensureRunning starts the container when there is none, restarts it when
+// it is stopped, and says which it did for the log.
+func (d dockerCLI) ensureRunning(ctx context.Context, c Container, log Logger) (string, error) {
+	state, label, err := d.inspect(ctx)
+	if err != nil {
+		return "", err
+	}
+	if label != "" && label != c.hash() {
+		log.Warningf("BuildKit container %s was started with another buildkit-image or buildkit-container-flags; using it as it is (docker rm -f %s to start it afresh with the current ones)", ContainerName, ContainerName)
+	}
+	switch state {
+	case "":
+		return "started", d.create(ctx, c)
+	case "running":
+		return "using the running", nil
+	}
+	_, err = d.run(ctx, "start", ContainerName)
+	return "restarted the", err
 }
 
 func (c Container) withDefaults() Container {
