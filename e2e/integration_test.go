@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -474,12 +475,14 @@ func versionAppearsDuringBuild(t *testing.T, r rig, via string) {
 // serve runs srv on a free port until the test ends and returns its URL.
 func serve(t *testing.T, srv *http.Server) string {
 	t.Helper()
-	port, err := testrig.FreePort()
+	// Listen before returning: with a port picked first and listened on
+	// later, another process may take it meanwhile, or a client come early.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Addr = fmt.Sprintf("127.0.0.1:%d", port)
-	go func() { _ = srv.ListenAndServe() }()
+	srv.Addr = l.Addr().String()
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
