@@ -439,3 +439,22 @@ func TestScriptKeepsInputsFromChildren(t *testing.T) {
 		t.Errorf("the probes saw %v, want git and curl", seen)
 	}
 }
+
+// TestScriptCheckoutOfAnotherUser: a runner may clone the action as
+// another user than the job's; git calls that dubious ownership, and the
+// script must still read the commit (and so run the cached binary).
+func TestScriptCheckoutOfAnotherUser(t *testing.T) {
+	requireRig(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the checkout to another user (make test runs as root in CI)")
+	}
+	s := stampedBinaries(t)
+	s = withRemote(t, s, "http://127.0.0.1:1/blumeops/build-push-image")
+	if out, err := exec.Command("chown", "-R", "65534:65534", s.action).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v\n%s", err, out)
+	}
+	out, code := runScript(t, s, scriptRun{cache: cacheWith(t, s.commit, s.own), noGo: true})
+	if !strings.Contains(out, "binary: cached ") || !strings.Contains(out, "(commit "+s.commit+")") || code != 2 {
+		t.Errorf("exit %d: the cached binary of the commit did not run from a checkout owned by another user", code)
+	}
+}

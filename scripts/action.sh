@@ -65,13 +65,19 @@ hash_sources() {
 		LC_ALL=C sort | tr '\n' '\0' | xargs -0 "${sha256[@]}" | "${sha256[@]}" | cut -c1-40)
 }
 
+# agit is git in the action's checkout. The runner may have cloned it as
+# another user than the job's: git would call that dubious ownership and
+# refuse, so the checkout (whose owner could change this script anyway) is
+# marked safe for these commands alone.
+agit() { git -c safe.directory="$action_path" -C "$action_path" "$@"; }
+
 # want is the identity a binary must carry (its --version commit) to be run:
 # the action's commit when it is a clean git checkout, else a hash of its
 # sources (then only a binary built here from these sources matches).
 want="" why="" commit=""
-if command -v git >/dev/null && top=$(git -C "$action_path" rev-parse --show-toplevel 2>/dev/null) &&
-	[ "$(cd "$top" && pwd -P)" = "$action_path" ] && commit=$(git -C "$action_path" rev-parse --verify -q HEAD 2>/dev/null); then
-	if [ -z "$(git -C "$action_path" status --porcelain -- "${sources[@]}" 2>/dev/null)" ]; then
+if command -v git >/dev/null && top=$(agit rev-parse --show-toplevel 2>/dev/null) &&
+	[ "$(cd "$top" && pwd -P)" = "$action_path" ] && commit=$(agit rev-parse --verify -q HEAD 2>/dev/null); then
+	if [ -z "$(agit status --porcelain -- "${sources[@]}" 2>/dev/null)" ]; then
 		want=$commit why="commit $commit"
 	else
 		want="src-$(hash_sources)" why="commit $commit with local changes, source hash ${want#src-}"
@@ -157,7 +163,7 @@ origin() {
 # when used by full URL), else github.server_url + github.action_repository.
 download_base() {
 	local remote
-	remote=$(git -C "$action_path" remote get-url origin 2>/dev/null) || remote=""
+	remote=$(agit remote get-url origin 2>/dev/null) || remote=""
 	case "$remote" in
 	http://* | https://*)
 		# Without credentials a runner may have put into the URL, and .git.
