@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,6 +79,24 @@ func TestBuildkitInDocker(t *testing.T) {
 		if again := containerID(t, d); again != id {
 			t.Errorf("a later run replaced the container: %s, then %s", id, again)
 		}
+	})
+
+	t.Run("act runs the recipe", func(t *testing.T) {
+		if p, err := exec.LookPath("buildkitd"); err == nil {
+			t.Fatalf("%s is on PATH: act's job would start it instead of the BuildKit container", p)
+		}
+		a := newActRig(t)
+		prefix, version := unique(t)
+		out, err := a.run(t, actRun{workflow: "docker.yml", env: map[string]string{
+			"IMAGE_PREFIX": prefix, "VERSION": version, "BUILDKIT_HOST": "", "DOCKER_HOST": d.Host,
+			"BUILDKIT_IMAGE": buildkitImage, "BUILDKIT_CONTAINER_FLAGS": containerFlags,
+		}})
+		wantJobs(t, out, 1, 0)
+		if err != nil {
+			t.Fatalf("act: %v", err)
+		}
+		wantLine(t, out, "BuildKit container "+buildkitd.ContainerName+" ("+buildkitImage+") on the Docker daemon")
+		wantLine(t, out, "outputs verified: "+r.registry+"/"+prefix+"/hello@sha256:")
 	})
 
 	t.Run("docker run refuses the flags", func(t *testing.T) {
