@@ -45,6 +45,9 @@ func TestBuildkitInDocker(t *testing.T) {
 		if _, err := d.Run(ctx, args...); err != nil {
 			t.Fatal(err)
 		}
+		if err := d.WaitBuildkit(ctx, name); err != nil {
+			t.Fatal(err)
+		}
 		image := randomName("it/dc")
 		env := r.inputs(image, "v1.0.0", "testdata/hello")
 		env["INPUT_BUILDKIT-ADDRESS"] = "docker-container://" + name

@@ -83,6 +83,14 @@ func (d *Docker) run(ctx context.Context, stdin io.Reader, args ...string) (stri
 	return strings.TrimSpace(string(out)), nil
 }
 
+// WaitBuildkit waits until buildkitd in the container answers buildctl.
+func (d *Docker) WaitBuildkit(ctx context.Context, container string) error {
+	return waitFor(ctx, func() error {
+		_, err := d.Run(ctx, "exec", container, "buildctl", "debug", "workers")
+		return err
+	})
+}
+
 // Stop removes every container, stops dockerd by PID and removes its
 // directories.
 func (d *Docker) Stop() {
