@@ -15,8 +15,9 @@ all: build
 
 # The binary names its version and commit (build-push-image --version); the
 # action runs a binary only when that commit is its own checkout's. A tree
-# with local changes gets "<commit>-dirty", which no checkout matches.
-COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git status --porcelain -- '*.go' go.mod go.sum 2>/dev/null | grep -q . && echo -dirty)
+# with local changes to what goes into the binary (scripts/action.sh has the
+# same list) gets "<commit>-dirty", which no checkout matches.
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git status --porcelain -- '*.go' ':!*_test.go' go.mod go.sum action.yml 2>/dev/null | grep -q . && echo -dirty)
 VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DIST_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64

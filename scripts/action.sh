@@ -26,7 +26,7 @@ if [ "${1:-}" != --find ]; then
 	exec 4>&1
 	bin=$(env ${no_inputs[@]+"${no_inputs[@]}"} bash "${BASH_SOURCE[0]}" --find 3>&1 1>&4 4>&-) || exit
 	unset BPI_TOKEN
-	exec "$bin"
+	exec "$bin" 4>&-
 fi
 
 say() { echo "build-push-image: $*"; }
@@ -51,8 +51,9 @@ aarch64 | arm64) arch=arm64 ;;
 *) arch=$(uname -m) ;;
 esac
 
-# What the binary is built from: the files that go into it.
-sources=('*.go' go.mod go.sum action.yml)
+# What the binary is built from: the files that go into it (the same list
+# as the Makefile's, which marks a binary built from changed files -dirty).
+sources=('*.go' ':!*_test.go' go.mod go.sum action.yml)
 
 # sha256sum, or shasum on macOS (same output).
 sha256=(sha256sum)
