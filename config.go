@@ -17,6 +17,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/procenv"
+	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
@@ -45,7 +46,7 @@ type config struct {
 	BuildkitTLS        *build.TLS
 	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
 	OnExisting         guard.Policy
-	PushViaBuildkit    bool // buildkitd uploads by digest; the action only tags
+	PushVia            publish.Via // who uploads: BuildKit, the action, or BuildKit falling back
 	Annotations        map[string]string
 	Secrets            map[string][]byte // build secrets: masked like the key
 	CacheFrom, CacheTo []build.Cache
@@ -186,7 +187,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	}
 	errs.add("", validateCredentials(c))
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
-	set(&errs, "", &c.PushViaBuildkit)(parsePushVia(raw["push-via"]))
+	set(&errs, "push-via", &c.PushVia)(publish.ParseVia(raw["push-via"]))
 	set(&errs, "secrets", &c.Secrets)(parseSecrets(raw["secrets"], getenv))
 	set(&errs, "cache-from", &c.CacheFrom)(eachLine(raw["cache-from"], build.ParseCache))
 	set(&errs, "cache-to", &c.CacheTo)(eachLine(raw["cache-to"], build.ParseCache))

@@ -128,3 +128,14 @@ func TestDocsMatchAction(t *testing.T) {
 		t.Errorf("runs.using %q, want composite (the kind Forgejo runners, act and GitHub all run)", a.Runs.Using)
 	}
 }
+
+// TestNoExpressionInDescriptions: runners evaluate ${{ }} in an input's
+// description and refuse the whole action ("expressions are not allowed
+// here"), so an example there must not use one.
+func TestNoExpressionInDescriptions(t *testing.T) {
+	for _, in := range inputs {
+		if strings.Contains(in.description, "${{") || strings.Contains(in.def, "${{") {
+			t.Errorf("input %s: an expression in its description or default breaks every run", in.name)
+		}
+	}
+}

@@ -74,7 +74,7 @@ func TestBadInputs(t *testing.T) {
 		{"labels with empty key", "INPUT_LABELS", "=x", "labels: line 1"},
 		{"platform typo", "INPUT_PLATFORMS", "linux/amd46", "not a known platform"},
 		{"push not boolean", "INPUT_PUSH", "yes", "push: \"yes\" is not a boolean"},
-		{"push-via unknown", "INPUT_PUSH-VIA", "docker", "push-via: \"docker\" is not one of action, buildkit"},
+		{"push-via unknown", "INPUT_PUSH-VIA", "docker", "push-via: \"docker\" is not one of auto, buildkit, action"},
 		{"registry-tls unknown", "INPUT_REGISTRY-TLS", "off", "registry-tls"},
 		{"buildkit-address scheme", "INPUT_BUILDKIT-ADDRESS", "http://localhost:1234", "buildkit-address"},
 		{"missing username", "INPUT_USERNAME", "", "username: required when push is true"},

@@ -14,16 +14,6 @@ import (
 // org.opencontainers.image.* metadata and the SOURCE_DATE_EPOCH that makes
 // a commit build the same digest.
 
-func parsePushVia(v string) (bool, error) {
-	switch v {
-	case "action":
-		return false, nil
-	case "buildkit":
-		return true, nil
-	}
-	return false, fmt.Errorf("push-via: %q is not one of action, buildkit", v)
-}
-
 // parseEpoch reads source-date-epoch; empty is the zero time (then
 // commitTime decides).
 func parseEpoch(v string) (time.Time, error) {

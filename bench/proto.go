@@ -133,7 +133,7 @@ func versionFree(ctx context.Context, reg *push.Registry, o protoOpts) error {
 
 func publishLayoutConcurrent(n int64) func(context.Context, protoOpts) (digest.Digest, error) {
 	return func(ctx context.Context, o protoOpts) (digest.Digest, error) {
-		res, cleanup, err := buildLayout(ctx, o)
+		res, layout, cleanup, err := buildLayout(ctx, o)
 		defer cleanup()
 		if err != nil {
 			return "", err
@@ -143,7 +143,7 @@ func publishLayoutConcurrent(n int64) func(context.Context, protoOpts) (digest.D
 		if err != nil {
 			return "", err
 		}
-		src, err := ref.New("ocidir://" + res.Layout + "@" + res.Digest.String())
+		src, err := ref.New("ocidir://" + layout + "@" + res.Digest.String())
 		if err != nil {
 			return "", err
 		}
@@ -157,23 +157,24 @@ func publishLayoutConcurrent(n int64) func(context.Context, protoOpts) (digest.D
 	}
 }
 
-func buildLayout(ctx context.Context, o protoOpts) (build.Result, func(), error) {
+func buildLayout(ctx context.Context, o protoOpts) (build.Result, string, func(), error) {
 	noop := func() {}
 	builder, err := build.Connect(ctx, o.buildkit)
 	if err != nil {
-		return build.Result{}, noop, err
+		return build.Result{}, "", noop, err
 	}
 	defer builder.Close()
 	dir, err := os.MkdirTemp(os.Getenv("RUNNER_TEMP"), "bench-layout-")
 	if err != nil {
-		return build.Result{}, noop, err
+		return build.Result{}, "", noop, err
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	res, err := builder.Build(ctx, build.Request{
 		ContextDir: o.context, Dockerfile: o.file, Progress: os.Stdout,
 		Credentials: []build.Credential{{Host: hostOf(o.image), Username: o.user, Password: o.key}},
-	}, dir)
-	return res, cleanup, err
+		Export:      build.Export{Layout: dir},
+	})
+	return res, dir, cleanup, err
 }
 
 func hostOf(image string) string {

@@ -37,10 +37,12 @@ type faultProxy struct {
 	zot    bool
 	tagMu  sync.Mutex
 	tagLks map[string]*sync.Mutex
+	// via is the push-via of the run pushThroughFaults starts ("": default).
+	via string
 
-	// key and temps: at every tag PUT, the RUNNER_TEMP of each run sent
-	// through the proxy (its OCI layout, while it exists) is scanned for
-	// the key; layouts counts the layouts seen.
+	// key and temps: at every manifest upload, the RUNNER_TEMP of each run
+	// sent through the proxy (its OCI layout, while it exists) is scanned
+	// for the key; layouts counts the layouts seen.
 	key     string
 	temps   []string
 	layouts int
@@ -63,6 +65,23 @@ type fault struct {
 	reset       bool   // forward half the request body upstream, then reset the client's connection
 	stall       time.Duration
 	inspect     func() // called while the request is held, before it goes on
+	forward     bool   // let the request reach the registry, then answer status instead of its answer
+	tag         string // only requests for this tag (HEAD, GET, PUT of /manifests/<tag>)
+	after       string // only once the proxy saw a request of this kind
+	// notAction: only requests that do not come from the action itself
+	// (buildkitd's pusher), as when buildkitd cannot reach the registry.
+	notAction bool
+}
+
+// applies says whether f breaks req, of kind, given the counts so far.
+func (f *fault) applies(req *http.Request, counts map[string]int) bool {
+	if f.tag != "" && !strings.HasSuffix(req.URL.Path, "/manifests/"+f.tag) {
+		return false
+	}
+	if f.notAction && strings.HasPrefix(req.UserAgent(), "build-push-image") {
+		return false
+	}
+	return f.after == "" || counts[f.after] > 0
 }
 
 // Request kinds, by the distribution API's routes.
@@ -182,8 +201,8 @@ func (fp *faultProxy) inputs(r rig, image, version, dir string) map[string]strin
 	return env
 }
 
-// scanTemps checks every run's RUNNER_TEMP for the key, while a tag PUT
-// holds: the OCI layout the action pushes from exists until it has tagged.
+// scanTemps checks every run's RUNNER_TEMP for the key, while a manifest PUT
+// holds: the OCI layout the action pushes from exists while it uploads.
 func (fp *faultProxy) scanTemps() {
 	fp.mu.Lock()
 	temps := slices.Clone(fp.temps)
@@ -208,17 +227,17 @@ func (fp *faultProxy) layoutsScanned() int {
 func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	kind := requestKind(req)
 	fp.mu.Lock()
-	fp.counts[kind]++
 	var f *fault
 	for _, rl := range fp.rules {
-		if rl.kind == kind && (rl.times < 0 || rl.hits < rl.times) {
+		if rl.kind == kind && (rl.times < 0 || rl.hits < rl.times) && rl.fault.applies(req, fp.counts) {
 			rl.hits++
 			f = &rl.fault
 			break
 		}
 	}
+	fp.counts[kind]++
 	fp.mu.Unlock()
-	if kind == kindTagPut {
+	if kind == kindManifestPut {
 		fp.scanTemps()
 	}
 	if f != nil && f.inspect != nil {
@@ -232,6 +251,9 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	switch {
+	case f != nil && f.forward:
+		fp.proxy.ServeHTTP(discardAnswer{}, req)
+		fp.answer(w, req, f)
 	case f != nil && f.status != 0:
 		fp.answer(w, req, f)
 	case f != nil && f.reset:
@@ -242,6 +264,13 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		fp.proxy.ServeHTTP(w, req)
 	}
 }
+
+// discardAnswer swallows the registry's answer to a forwarded request.
+type discardAnswer struct{}
+
+func (discardAnswer) Header() http.Header         { return http.Header{} }
+func (discardAnswer) Write(b []byte) (int, error) { return len(b), nil }
+func (discardAnswer) WriteHeader(int)             {}
 
 func (fp *faultProxy) answer(w http.ResponseWriter, req *http.Request, f *fault) {
 	_, _ = io.Copy(io.Discard, req.Body)

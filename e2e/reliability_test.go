@@ -179,47 +179,56 @@ func TestFaultsRecovered(t *testing.T) {
 		rules func(fp *faultProxy)
 		kind  string // the kind whose faults must have happened
 		times int
+		only  string // the push-via this fault is about ("": every one)
 	}{
-		{"503 on blob upload POST", func(fp *faultProxy) { fp.fail(kindBlobPost, 2, fault{status: 503}) }, kindBlobPost, 2},
-		{"503 with Retry-After on blob upload PUT", func(fp *faultProxy) { fp.fail(kindBlobPut, 2, fault{status: 503, retryAfter: "1"}) }, kindBlobPut, 2},
-		{"500 on blob HEAD", func(fp *faultProxy) { fp.fail(kindBlobHead, 2, fault{status: 500}) }, kindBlobHead, 2},
+		{"503 on blob upload POST", func(fp *faultProxy) { fp.fail(kindBlobPost, 2, fault{status: 503}) }, kindBlobPost, 2, ""},
+		{"503 with Retry-After on blob upload PUT", func(fp *faultProxy) { fp.fail(kindBlobPut, 2, fault{status: 503, retryAfter: "1"}) }, kindBlobPut, 2, ""},
+		{"500 on blob HEAD", func(fp *faultProxy) { fp.fail(kindBlobHead, 2, fault{status: 500}) }, kindBlobHead, 2, ""},
 		{"502 (nginx HTML page) on manifest PUT", func(fp *faultProxy) {
 			fp.fail(kindManifestPut, 2, fault{status: 502, contentType: "text/html", body: nginx502})
-		}, kindManifestPut, 2},
-		{"504 on tag HEAD", func(fp *faultProxy) { fp.fail(kindTagHead, 2, fault{status: 504}) }, kindTagHead, 2},
-		{"429 with Retry-After on tag PUT", func(fp *faultProxy) { fp.fail(kindTagPut, 2, fault{status: 429, retryAfter: "1"}) }, kindTagPut, 2},
-		{"429 without Retry-After on blob upload PUT", func(fp *faultProxy) { fp.fail(kindBlobPut, 2, fault{status: 429}) }, kindBlobPut, 2},
+		}, kindManifestPut, 2, ""},
+		{"504 on tag HEAD", func(fp *faultProxy) { fp.fail(kindTagHead, 2, fault{status: 504}) }, kindTagHead, 2, ""},
+		{"429 with Retry-After on tag PUT", func(fp *faultProxy) { fp.fail(kindTagPut, 2, fault{status: 429, retryAfter: "1"}) }, kindTagPut, 2, ""},
+		{"429 without Retry-After on blob upload PUT", func(fp *faultProxy) { fp.fail(kindBlobPut, 2, fault{status: 429}) }, kindBlobPut, 2, ""},
 		{"503 with Retry-After as HTTP date on manifest HEAD", func(fp *faultProxy) {
 			fp.fail(kindManifestHead, 1, fault{status: 503, retryAfter: httpDate()})
-		}, kindManifestHead, 1},
+		}, kindManifestHead, 1, ""},
 		{"503 on blob upload PATCH (chunked upload)", func(fp *faultProxy) {
 			// A refused monolithic PUT makes regclient fall back to a
 			// chunked upload (PATCH) in the same session.
 			fp.fail(kindBlobPut, 1, fault{status: 400, body: `{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}`, contentType: "application/json"})
 			fp.fail(kindBlobPatch, 2, fault{status: 503})
-		}, kindBlobPatch, 2},
-		{"connection reset mid-blob (half the blob reached the registry)", func(fp *faultProxy) { fp.fail(kindBlobPut, 1, fault{reset: true}) }, kindBlobPut, 1},
+		}, kindBlobPatch, 2, "action"},
+		{"connection reset mid-blob (half the blob reached the registry)", func(fp *faultProxy) { fp.fail(kindBlobPut, 1, fault{reset: true}) }, kindBlobPut, 1, ""},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			row(t, "transient fault", tc.name, fmt.Sprintf("fault proxy: first %d %s request(s)", tc.times, tc.kind))
-			fp, image, res, start := pushThroughFaults(t, r, tc.rules, "rel/fault")
-			if res.code != 0 {
-				t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		for _, via := range pushPaths {
+			if tc.only != "" && tc.only != via {
+				continue
 			}
-			if got := fp.hits(tc.kind); got != tc.times {
-				t.Errorf("%d %s requests broken, want %d: the fault did not happen", got, tc.kind, tc.times)
-			}
-			texts := assertPublished(t, r, image, "v1.0.0", res.outputs["digest"])
-			testcheck.NoSecret(t, r.key, append(res.all(), texts...)...)
-			if fp.layoutsScanned() == 0 {
-				t.Error("no OCI layout was scanned for the key while tagging")
-			}
-			t.Logf("pushed through the faults in %s", time.Since(start).Round(100*time.Millisecond))
-		})
+			t.Run(via+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				row(t, "transient fault", "push-via: "+via+": "+tc.name, fmt.Sprintf("fault proxy: first %d %s request(s)", tc.times, tc.kind))
+				fp, image, res, start := pushThroughFaults(t, r, func(fp *faultProxy) { tc.rules(fp); fp.via = via }, "rel/fault")
+				if res.code != 0 {
+					t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+				}
+				if got := fp.hits(tc.kind); got != tc.times {
+					t.Errorf("%d %s requests broken, want %d: the fault did not happen", got, tc.kind, tc.times)
+				}
+				texts := assertPublished(t, r, image, "v1.0.0", res.outputs["digest"])
+				testcheck.NoSecret(t, r.key, append(res.all(), texts...)...)
+				if via == "action" && fp.layoutsScanned() == 0 {
+					t.Error("no OCI layout was scanned for the key while uploading")
+				}
+				t.Logf("pushed through the faults in %s", time.Since(start).Round(100*time.Millisecond))
+			})
+		}
 	}
 }
+
+// pushPaths are the push-via values: every fault test runs on each.
+var pushPaths = []string{"auto", "buildkit", "action"}
 
 // pushThroughFaults pushes a fresh image as v1.0.0 through a fault proxy
 // set up by rules, and returns the proxy, the image, the run and its start.
@@ -229,7 +238,11 @@ func pushThroughFaults(t *testing.T, r rig, rules func(*faultProxy), prefix stri
 	rules(fp)
 	image := randomName(prefix)
 	start := time.Now()
-	return fp, image, runAction(t, fp.inputs(r, image, "v1.0.0", uniqueContext(t, 64<<10)), nil), start
+	env := fp.inputs(r, image, "v1.0.0", uniqueContext(t, 64<<10))
+	if fp.via != "" {
+		env["INPUT_PUSH-VIA"] = fp.via
+	}
+	return fp, image, runAction(t, env, nil), start
 }
 
 // TestStalledResponseRetried: the registry holds a tag HEAD longer than
@@ -469,8 +482,11 @@ func TestGuardNeverListsTags(t *testing.T) {
 	if n := fp.count(kindTagHead); n < 3 {
 		t.Errorf("%d tag HEADs, want at least 3", n)
 	}
-	if n := fp.count(kindManifestGet); n != 0 {
-		t.Errorf("%d manifest GETs, want 0: a tag write reuses the manifest just pushed", n)
+	// BuildKit pushed the manifest, so a run that tags reads it once, by
+	// digest, for its first tag write (the SHA tag, before the version
+	// tag's last check); the version tag write reuses it.
+	if n := fp.count(kindManifestGet); n > 2 {
+		t.Errorf("%d manifest GETs, want at most one for each of the 2 runs that tag", n)
 	}
 }
 

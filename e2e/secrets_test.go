@@ -25,7 +25,9 @@ const loginHanded = "buildkitd asked for the login to "
 func TestByHandEchoesNoSecret(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
-	res := runAction(t, r.inputs(randomName("it/byhand"), "v1.0.0", "testdata/hello"), nil)
+	env := r.inputs(randomName("it/byhand"), "v1.0.0", "testdata/hello")
+	env["INPUT_PUSH-VIA"] = "action"
+	res := runAction(t, env, nil)
 	if res.code != 0 {
 		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -42,7 +44,7 @@ func TestByHandEchoesNoSecret(t *testing.T) {
 // TestSecretsStayInTheStep: the action starts its own buildkitd, which
 // pulls a private base image with the key (Basic auth: buildkitd is handed
 // the key itself) and mounts a build secret; git reads the commit time.
-// While the version tag's PUT is held, the started buildkitd's
+// While the upload of the image manifest is held, the started buildkitd's
 // /proc/<pid>/environ and every file under RUNNER_TEMP (buildkitd's log
 // and state, the OCI layout) hold neither the key nor the build secret in
 // any form; after the run, neither do git's environment, what is left in
@@ -67,12 +69,13 @@ func TestSecretsStayInTheStep(t *testing.T) {
 	delete(env, "INPUT_BUILDKIT-ADDRESS") // nothing answers: the action starts buildkitd
 	env["INPUT_SHA"] = sha
 	env["INPUT_SECRETS"] = "tok=" + buildSecret
+	env["INPUT_PUSH-VIA"] = "action" // an OCI layout in RUNNER_TEMP, to scan
 	env["RUNNER_TEMP"] = tmp
 	env["PATH"] = gitBin + ":" + os.Getenv(testrig.EnvTools) + ":" + os.Getenv("PATH")
 	secrets := []string{r.key, buildSecret}
 
 	var inspected atomic.Bool
-	fp.fail(kindTagPut, 1, fault{inspect: func() {
+	fp.fail(kindManifestPut, 1, fault{inspect: func() {
 		inspected.Store(true)
 		pids := processesMentioning(t, tmp)
 		if len(pids) == 0 {
@@ -89,7 +92,7 @@ func TestSecretsStayInTheStep(t *testing.T) {
 		texts := fileTexts(t, tmp)
 		for _, want := range []string{"buildkitd.log", "index.json"} {
 			if !hasFile(t, tmp, want) {
-				t.Errorf("no %s under RUNNER_TEMP while the tag is written: the scan would miss it", want)
+				t.Errorf("no %s under RUNNER_TEMP while the manifest is uploaded: the scan would miss it", want)
 			}
 		}
 		for _, s := range secrets {
@@ -101,7 +104,7 @@ func TestSecretsStayInTheStep(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	if !inspected.Load() {
-		t.Fatal("the version tag's PUT never came through the proxy")
+		t.Fatal("the manifest upload never came through the proxy")
 	}
 	if !strings.Contains(res.stdout, "started ") {
 		t.Errorf("the action did not start its own buildkitd:\n%s", res.stdout)

@@ -15,10 +15,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	units "github.com/docker/go-units"
 	"github.com/moby/buildkit/client"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
@@ -44,6 +46,10 @@ var (
 	ErrUnreachable = errors.New("buildkitd unreachable")
 	// ErrTLSConfig is returned by Connect when the TLS material is unusable.
 	ErrTLSConfig = errors.New("bad buildkitd TLS configuration")
+	// ErrExport means the image was built but its export failed: with a
+	// push export, BuildKit could not put it into the registry. Building
+	// again with another export is a cache hit.
+	ErrExport = errors.New("built, but the export failed")
 )
 
 // connectTimeout bounds the Info call that proves buildkitd is there: a
@@ -158,11 +164,8 @@ type Request struct {
 	// "" for none. SBOM adds an SBOM attestation.
 	Provenance string
 	SBOM       bool
-	// PushTo, when set, is the repository buildkitd pushes the image to
-	// itself, by digest only (no tag), instead of exporting an OCI layout;
-	// PushInsecure lets it use plain HTTP or an unverified certificate.
-	PushTo       string
-	PushInsecure bool
+	// Export is where the image goes.
+	Export Export
 	// Credentials for registries the build pulls from (and pushes to).
 	Credentials []Credential
 	// LoginHanded, if set, is told the host each time buildkitd is first
@@ -196,19 +199,27 @@ type Request struct {
 	Progress io.Writer
 }
 
-// Result is what a build produced: an OCI image layout (none when
-// buildkitd pushed the image itself) and the digest of its top manifest
-// (an image manifest, or an index for several platforms).
+// Export says where a build's image goes: pushed by digest (no tag) to the
+// repository Push, or into the OCI layout directory Layout; with neither,
+// it stays in buildkitd (a build-only run still learns its digest).
+type Export struct {
+	Push string
+	// Insecure lets buildkitd push over plain HTTP or to an unverified
+	// certificate.
+	Insecure bool
+	Layout   string
+}
+
+// Result is what a build produced: the digest of its top manifest (an
+// image manifest, or an index for several platforms).
 type Result struct {
-	Layout string
 	Digest digest.Digest
 }
 
-// Build runs req and exports the image as an OCI layout into dir, which
-// must not exist yet or be empty; with req.PushTo, buildkitd pushes it by
-// digest instead and dir stays unused.
-func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, error) {
-	opt, err := solveOpt(req, dir)
+// Build runs req and exports the image as req.Export says. A failure after
+// the image was built (the push of a push export) is ErrExport.
+func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
+	opt, err := solveOpt(req)
 	if err != nil {
 		return Result{}, err
 	}
@@ -221,20 +232,24 @@ func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, e
 		return Result{}, fmt.Errorf("progress display: %w", err)
 	}
 	ch := make(chan *client.SolveStatus)
-	eg, ctx := errgroup.WithContext(ctx)
+	eg, ectx := errgroup.WithContext(ctx)
 	var resp *client.SolveResponse
+	var built atomic.Bool
 	eg.Go(func() error {
 		var err error
-		resp, err = b.c.Solve(ctx, nil, opt, ch)
+		resp, err = b.c.Build(ectx, opt, "build-push-image", dockerfile(opt.FrontendAttrs, &built), ch)
 		return err
 	})
 	eg.Go(func() error {
-		_, err := display.UpdateFrom(context.WithoutCancel(ctx), ch)
+		_, err := display.UpdateFrom(context.WithoutCancel(ectx), ch)
 		return err
 	})
 	if err := eg.Wait(); err != nil {
 		if req.OCIArchive != "" {
 			_ = os.Remove(partial(req.OCIArchive))
+		}
+		if built.Load() && ctx.Err() == nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrExport, err)
 		}
 		return Result{}, fmt.Errorf("build failed: %w", err)
 	}
@@ -247,19 +262,39 @@ func (b *Builder) Build(ctx context.Context, req Request, dir string) (Result, e
 	if err != nil {
 		return Result{}, fmt.Errorf("buildkitd reported no image digest: %w", err)
 	}
-	if req.PushTo != "" {
-		dir = ""
-	}
-	return Result{Layout: dir, Digest: d}, nil
+	return Result{Digest: d}, nil
 }
 
-func solveOpt(req Request, dir string) (client.SolveOpt, error) {
+// dockerfile runs the Dockerfile frontend through the gateway, so that the
+// build is known to have finished (built) before the export starts: only
+// then can a failure be told apart as the export's. Every result is
+// evaluated here, not lazily during the export.
+func dockerfile(attrs map[string]string, built *atomic.Bool) gateway.BuildFunc {
+	return func(ctx context.Context, c gateway.Client) (*gateway.Result, error) {
+		res, err := c.Solve(ctx, gateway.SolveRequest{Frontend: "dockerfile.v0", FrontendOpt: attrs})
+		if err != nil {
+			return nil, err
+		}
+		if err := res.EachRef(func(r gateway.Reference) error {
+			if r == nil {
+				return nil
+			}
+			return r.Evaluate(ctx)
+		}); err != nil {
+			return nil, err
+		}
+		built.Store(true)
+		return res, nil
+	}
+}
+
+func solveOpt(req Request) (client.SolveOpt, error) {
 	mounts, err := localMounts(req)
 	if err != nil {
 		return client.SolveOpt{}, err
 	}
 	export := client.ExportEntry{Type: client.ExporterImage, Attrs: exportAttrs(req)}
-	if req.PushTo == "" {
+	if dir := req.Export.Layout; dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return client.SolveOpt{}, fmt.Errorf("layout dir: %w", err)
 		}
@@ -357,12 +392,13 @@ func attachables(req Request) ([]session.Attachable, error) {
 
 func exportAttrs(req Request) map[string]string {
 	attrs := imageAttrs(req)
-	if req.PushTo == "" {
+	switch e := req.Export; {
+	case e.Layout != "":
 		attrs["tar"] = "false"
-	} else {
+	case e.Push != "":
 		// By digest only: tags are written by the guarded step alone.
-		attrs["name"], attrs["push"], attrs["push-by-digest"] = req.PushTo, "true", "true"
-		if req.PushInsecure {
+		attrs["name"], attrs["push"], attrs["push-by-digest"] = e.Push, "true", "true"
+		if e.Insecure {
 			attrs["registry.insecure"] = "true"
 		}
 	}

@@ -42,7 +42,7 @@ func TestFrontendAttrs(t *testing.T) {
 }
 
 func TestExportAttrs(t *testing.T) {
-	single := exportAttrs(Request{Annotations: map[string]string{"k": "v"}})
+	single := exportAttrs(Request{Annotations: map[string]string{"k": "v"}, Export: Export{Layout: "/tmp/x"}})
 	if single["annotation.k"] != "v" || single["annotation-index.k"] != "" || single["rewrite-timestamp"] != "" {
 		t.Errorf("single platform, no epoch: %v", single)
 	}
@@ -56,7 +56,7 @@ func TestExportAttrs(t *testing.T) {
 }
 
 func TestExportAttrsPushByDigest(t *testing.T) {
-	attrs := exportAttrs(Request{PushTo: "reg.example/app", PushInsecure: true})
+	attrs := exportAttrs(Request{Export: Export{Push: "reg.example/app", Insecure: true}})
 	want := map[string]string{
 		"name": "reg.example/app", "push": "true", "push-by-digest": "true",
 		"oci-mediatypes": "true", "registry.insecure": "true",
@@ -98,8 +98,8 @@ func TestSolveOptExtras(t *testing.T) {
 		ContextDir: ctx, Dockerfile: filepath.Join(ctx, "Dockerfile"), Network: NetworkHost,
 		Contexts:   []NamedContext{{Name: "dockerfile", Dir: assets}, {Name: "img", Image: "reg.example/i"}},
 		OCIArchive: archive, Provenance: "min", AttestationsAsReferrers: true, Epoch: time.Unix(1, 0),
-		PushTo: "reg.example/app",
-	}, "")
+		Export: Export{Push: "reg.example/app"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

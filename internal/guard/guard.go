@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 )
@@ -31,6 +32,9 @@ type ExistsError struct {
 	Image  string
 	Tag    string
 	Digest digest.Digest
+	// Refusal is the registry's answer when it refused our write of the
+	// tag because the tag was taken (registry-enforced immutability).
+	Refusal error
 }
 
 func (e *ExistsError) Error() string {
@@ -40,6 +44,9 @@ func (e *ExistsError) Error() string {
 
 // Is makes errors.Is(err, ErrVersionExists) true.
 func (e *ExistsError) Is(target error) bool { return target == ErrVersionExists }
+
+// Unwrap is the registry's refusal, if there was one.
+func (e *ExistsError) Unwrap() error { return e.Refusal }
 
 // Policy says what to do when the version tag already exists.
 type Policy int
@@ -58,6 +65,7 @@ type Guard struct {
 	r      Resolver
 	image  string
 	policy Policy
+	reread []time.Duration
 }
 
 // Opt configures New.
@@ -70,12 +78,15 @@ func WithPolicy(p Policy) Opt {
 
 // New returns a Guard for image, reading tags through r.
 func New(r Resolver, image string, opts ...Opt) *Guard {
-	g := &Guard{r: r, image: image}
+	g := &Guard{r: r, image: image, reread: defaultReread}
 	for _, opt := range opts {
 		opt(g)
 	}
 	return g
 }
+
+// Image is the repository the guard protects.
+func (g *Guard) Image() string { return g.image }
 
 // CheckVersion decides whether tag may be written to point at ours, the
 // digest built ("" before the build). It fails with an *ExistsError when
@@ -101,26 +112,42 @@ func (g *Guard) CheckVersion(ctx context.Context, tag string, ours digest.Digest
 // VerifyVersion re-reads tag after it was written. On a registry that lets
 // tags be overwritten, two jobs can pass CheckVersion at once; the one whose
 // digest is no longer there lost, and must fail rather than report success.
+// A tag not found right after its write is read again with backoff (an
+// eventually consistent registry) before it counts as lost.
 func (g *Guard) VerifyVersion(ctx context.Context, tag string, want digest.Digest) error {
-	d, ok, err := g.r.Lookup(ctx, tag)
-	if err != nil {
-		return fmt.Errorf("verify version tag %s: %w", tag, err)
+	var d digest.Digest
+	for i := 0; ; i++ {
+		var ok bool
+		var err error
+		d, ok, err = g.r.Lookup(ctx, tag)
+		if err != nil {
+			return fmt.Errorf("verify version tag %s: %w", tag, err)
+		}
+		if !ok {
+			d = ""
+		}
+		if ok || i >= len(g.reread) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(g.reread[i]):
+		}
 	}
-	if !ok || d != want {
+	if d != want {
 		return fmt.Errorf("%w %s in %s: it now points at %s, not at our %s", ErrLostRace, tag, g.image, orNothing(d), want)
 	}
 	return nil
 }
 
-// NeedsTag reports whether a mutable tag (the commit SHA tag) must be
-// written to point at want: false when it already does, so that a registry
-// which forbids updating tags is not asked to rewrite it with the same value.
-func (g *Guard) NeedsTag(ctx context.Context, tag string, want digest.Digest) (bool, error) {
-	d, ok, err := g.r.Lookup(ctx, tag)
-	if err != nil {
-		return false, fmt.Errorf("check tag %s: %w", tag, err)
-	}
-	return !ok || d != want, nil
+// defaultReread waits about 5 s in all for a tag to appear after its write.
+var defaultReread = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 1250 * time.Millisecond, 2 * time.Second}
+
+// WithReread sets the pauses between re-reads of a version tag that is not
+// found right after its write (default: about 5 s in all).
+func WithReread(pauses ...time.Duration) Opt {
+	return func(g *Guard) { g.reread = pauses }
 }
 
 func orNothing(d digest.Digest) string {

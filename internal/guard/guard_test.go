@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 )
@@ -68,7 +69,7 @@ func TestCheckVersionSkipIdentical(t *testing.T) {
 }
 
 func TestVerifyVersion(t *testing.T) {
-	g := New(tags{"won": ours, "lost": theirs}, "reg.example/app")
+	g := New(tags{"won": ours, "lost": theirs}, "reg.example/app", WithReread(time.Millisecond, time.Millisecond))
 	if err := g.VerifyVersion(context.Background(), "won", ours); err != nil {
 		t.Errorf("won: %v", err)
 	}
@@ -80,12 +81,27 @@ func TestVerifyVersion(t *testing.T) {
 	}
 }
 
-func TestNeedsTag(t *testing.T) {
-	g := New(tags{"same": ours, "other": theirs}, "reg.example/app")
-	for tag, want := range map[string]bool{"same": false, "other": true, "new": true} {
-		got, err := g.NeedsTag(context.Background(), tag, ours)
-		if err != nil || got != want {
-			t.Errorf("%s: %t, %v; want %t", tag, got, err, want)
-		}
+// late is a registry that shows a tag only from the nth look-up on, like an
+// eventually consistent one right after a write.
+type late struct {
+	n, seen int
+	d       digest.Digest
+}
+
+func (l *late) Lookup(context.Context, string) (digest.Digest, bool, error) {
+	l.seen++
+	return l.d, l.seen >= l.n, nil
+}
+
+func TestVerifyVersionRereadsNotFound(t *testing.T) {
+	pauses := []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	r := &late{n: 3, d: ours}
+	if err := New(r, "reg.example/app", WithReread(pauses...)).VerifyVersion(context.Background(), "v1", ours); err != nil || r.seen != 3 {
+		t.Errorf("tag visible on the 3rd read: %v after %d reads", err, r.seen)
+	}
+	r = &late{n: 10, d: ours}
+	err := New(r, "reg.example/app", WithReread(pauses...)).VerifyVersion(context.Background(), "v1", ours)
+	if !errors.Is(err, ErrLostRace) || r.seen != 4 {
+		t.Errorf("tag never visible: %v after %d reads, want lost after 1 + 3 re-reads", err, r.seen)
 	}
 }

@@ -85,11 +85,11 @@ func TestRetryAfterTooLongFails(t *testing.T) {
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/", nil)
 	_, err := fastTransport().RoundTrip(req)
-	var ae *attemptsError
+	var ae *AttemptsError
 	if !errors.As(err, &ae) || ae.retryAfter != "600" || count.Load() != 1 {
-		t.Fatalf("err %v after %d requests, want an attemptsError after 1", err, count.Load())
+		t.Fatalf("err %v after %d requests, want an AttemptsError after 1", err, count.Load())
 	}
-	if c := classify(err); !errors.Is(c, ErrRegistryFailing) || !strings.Contains(c.Error(), "asked to wait 600 s") {
+	if c := classify(err, &recorder{}); !errors.Is(c, ErrRegistryFailing) || !strings.Contains(c.Error(), "asked to wait 600 s") {
 		t.Errorf("classified as %v", c)
 	}
 }
@@ -102,7 +102,7 @@ func TestPermanent503Classified(t *testing.T) {
 	if count.Load() != 4 {
 		t.Errorf("%d requests, want 1 + 3 retries", count.Load())
 	}
-	c := classify(err)
+	c := classify(err, &recorder{})
 	if !errors.Is(c, ErrRegistryFailing) || strings.Contains(c.Error(), "_state") {
 		t.Errorf("classified as %v", c)
 	}
@@ -149,7 +149,7 @@ func TestStallInUploadSessionNotRetried(t *testing.T) {
 	if !isStall(err) || count.Load() != 1 {
 		t.Fatalf("err %v after %d requests, want a stall after 1", err, count.Load())
 	}
-	if c := classify(err); !errors.Is(c, ErrStalled) {
+	if c := classify(err, &recorder{}); !errors.Is(c, ErrStalled) {
 		t.Errorf("classified as %v", c)
 	}
 }
@@ -162,7 +162,7 @@ func TestHTMLIsNotARegistry(t *testing.T) {
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/", nil)
 	_, err := fastTransport().RoundTrip(req)
-	c := classify(err)
+	c := classify(err, &recorder{})
 	if !errors.Is(c, ErrNotRegistry) || strings.Contains(c.Error(), "<html>") {
 		t.Fatalf("classified as %v", c)
 	}
@@ -214,5 +214,57 @@ func TestOCIDirPathWithSpecialCharacters(t *testing.T) {
 	err = r.PushLayout(context.Background(), t.TempDir()+"/run (1)@x:y", digest.Digest("sha256:"+strings.Repeat("a", 64)))
 	if err == nil || strings.Contains(err.Error(), "invalid path") || strings.Contains(err.Error(), "invalid reference") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestRefusalRecordedWithOCIError(t *testing.T) {
+	for _, tc := range []struct {
+		status                 int
+		body                   string
+		code, message, reason  string
+		denied, unauth, refuse bool
+	}{
+		{403, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied","detail":{"reason":"release tags are immutable"}}]}`,
+			"DENIED", "requested access to the resource is denied", "release tags are immutable", true, false, true},
+		{412, `{"errors":[{"code":"PRECONDITION","message":"configured as immutable, cannot be updated"}]}`,
+			"PRECONDITION", "configured as immutable, cannot be updated", "", false, false, true},
+		{400, `{"errors":[{"code":"TAG_INVALID","message":"The image tag 'v1' already exists"}]}`,
+			"TAG_INVALID", "The image tag 'v1' already exists", "", false, false, true},
+		{401, `{"code":"UNAUTHORIZED","message":"bad credentials"}`, "UNAUTHORIZED", "bad credentials", "", false, true, true},
+		{409, `not json`, "", "", "", false, false, true},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(tc.status)
+			_, _ = io.WriteString(w, tc.body)
+		}))
+		ctx, rec := withRecorder(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, srv.URL+"/v2/a/manifests/v1", strings.NewReader("{}"))
+		resp, err := fastTransport().RoundTrip(req)
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if string(body) != tc.body {
+			t.Errorf("%d: body handed on as %q", tc.status, body)
+		}
+		re := rec.refusal()
+		if re == nil || re.Status != tc.status || re.Code != tc.code || re.Message != tc.message || re.Reason != tc.reason {
+			t.Fatalf("%d: recorded %+v", tc.status, re)
+		}
+		if errors.Is(re, ErrDenied) != tc.denied || errors.Is(re, ErrUnauthorized) != tc.unauth || errors.Is(re, ErrRefused) != tc.refuse {
+			t.Errorf("%d: sentinels wrong for %v", tc.status, re)
+		}
+	}
+}
+
+func TestPlainHTTPToHTTPSServerIsTLSError(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, strings.Replace(srv.URL, "https://", "http://", 1)+"/v2/", nil)
+	_, err := fastTransport().RoundTrip(req)
+	var te *TLSError
+	if !errors.As(err, &te) || !te.HTTPS || !errors.Is(err, ErrTLS) {
+		t.Fatalf("err %v, want a TLSError saying the registry speaks HTTPS", err)
 	}
 }

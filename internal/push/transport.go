@@ -47,8 +47,9 @@ const (
 	commitRate = 20 << 20 // bytes per second
 )
 
-// attemptsError is a request that still failed after every retry.
-type attemptsError struct {
+// AttemptsError is a request that still failed after every retry: its
+// message says which request, how it failed, and how often it was tried.
+type AttemptsError struct {
 	method, path string
 	tries        int
 	elapsed      time.Duration
@@ -57,7 +58,7 @@ type attemptsError struct {
 	cause        error  // last network failure
 }
 
-func (e *attemptsError) Error() string {
+func (e *AttemptsError) Error() string {
 	what := ""
 	switch {
 	case e.status != 0:
@@ -75,32 +76,20 @@ func (e *attemptsError) Error() string {
 	return s
 }
 
-func (e *attemptsError) Unwrap() error { return e.cause }
+func (e *AttemptsError) Unwrap() error { return e.cause }
 
-// stallError is an attempt abandoned because no byte moved for too long.
-type stallError struct {
+// StallError is an attempt abandoned because no byte moved for too long.
+type StallError struct {
 	after time.Duration
 }
 
-func (e *stallError) Error() string {
+func (e *StallError) Error() string {
 	return fmt.Sprintf("no data moved for %s: the registry stopped answering", e.after.Round(time.Second))
 }
 
 // Timeout makes a stall a timeout for net.Error users.
-func (e *stallError) Timeout() bool   { return true }
-func (e *stallError) Temporary() bool { return true }
-
-// notRegistryError is an answer that is an HTML page, not the registry API:
-// a login page, a web server or a proxy's error page at the image's host.
-type notRegistryError struct {
-	method, path string
-	status       int
-	contentType  string
-}
-
-func (e *notRegistryError) Error() string {
-	return fmt.Sprintf("%s %s answered %d with an HTML page (%s), not the registry API", e.method, e.path, e.status, e.contentType)
-}
+func (e *StallError) Timeout() bool   { return true }
+func (e *StallError) Temporary() bool { return true }
 
 type retryTransport struct {
 	next          http.RoundTripper
@@ -150,12 +139,12 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			err = bufferSmall(req, resp)
 		}
 		wait, retry := time.Duration(0), false
-		fail := &attemptsError{method: req.Method, path: req.URL.Path, tries: try, elapsed: time.Since(start), cause: err}
+		fail := &AttemptsError{method: req.Method, path: req.URL.Path, tries: try, elapsed: time.Since(start), cause: err}
 		switch {
 		case err != nil && req.Context().Err() != nil:
 			return nil, err
 		case err != nil:
-			var se *stallError
+			var se *StallError
 			retry = isDialError(err) || (!session && (errors.As(err, &se) || isNetError(err)))
 		case retryableStatus(resp.StatusCode):
 			fail.status = resp.StatusCode
@@ -168,7 +157,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		case isHTML(resp):
 			drain(resp)
-			return nil, &notRegistryError{method: req.Method, path: req.URL.Path, status: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
+			return nil, &NotRegistryError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+		case resp.StatusCode/100 == 4:
+			return refusal(req, resp)
 		default:
 			return resp, nil
 		}
@@ -263,7 +254,7 @@ func (w *watchdog) run() {
 				limit += w.grace
 			}
 			if time.Since(time.Unix(0, w.last.Load())) > limit {
-				w.cancel(&stallError{after: limit})
+				w.cancel(&StallError{after: limit})
 				return
 			}
 		}
@@ -271,8 +262,8 @@ func (w *watchdog) run() {
 }
 
 // stalled returns the stall that cancelled ctx, if that is what happened.
-func (w *watchdog) stalled(ctx context.Context) *stallError {
-	var se *stallError
+func (w *watchdog) stalled(ctx context.Context) *StallError {
+	var se *StallError
 	if errors.As(context.Cause(ctx), &se) {
 		return se
 	}
@@ -382,6 +373,31 @@ func (n *notifyClose) Close() error {
 	err := n.ReadCloser.Close()
 	n.once.Do(func() { close(n.closed) })
 	return err
+}
+
+// refusalLimit bounds how much of a refusal's body is read: an OCI error
+// is small, and a proxy's page need not be read whole.
+const refusalLimit = 64 << 10
+
+// refusal records a 4xx answer as a *ResponseError for the call that sent
+// it (see classify) and hands the response on with its body intact, so
+// regclient still sees it. A plain-HTTP request answered by an HTTPS server
+// (Go's servers say so in a 400) is a TLS mismatch instead.
+func refusal(req *http.Request, resp *http.Response) (*http.Response, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, refusalLimit))
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	if req.URL.Scheme == "http" && resp.StatusCode == http.StatusBadRequest && bytes.HasPrefix(body, []byte("Client sent an HTTP request to an HTTPS server")) {
+		return nil, &TLSError{HTTPS: true, Cause: errors.New(string(body))}
+	}
+	re := &ResponseError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode}
+	parseOCIError(body, re)
+	recordRefusal(req.Context(), re)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
 }
 
 // bufferSmall reads a small successful GET answer (a manifest) into memory

@@ -1,0 +1,178 @@
+// Package tags writes the tags of one pushed image as one transaction. The
+// version tag is the commit point: mutable tags that must exist with the
+// image (the commit SHA tag) are written before it, tags that follow
+// releases (latest, v1) after it, best-effort. Until the version tag is
+// written, a failure leaves no release behind and a re-run repairs; after
+// it, only a verified lost race fails. Every failed write is checked
+// against what the tag then names: a refusal that changed nothing, a write
+// that landed although its answer was lost, and an identical job that was
+// faster are each seen for what they are. Nothing here reads statuses:
+// the tag's content decides.
+package tags
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/blumeops/build-push-image/internal/guard"
+)
+
+// Registry reads and writes the tags of one repository
+// (internal/push's Registry).
+type Registry interface {
+	guard.Resolver
+	// Tag points tag at the manifest d, already in the repository.
+	Tag(ctx context.Context, d digest.Digest, tag string) error
+}
+
+// State is what became of one tag.
+type State int
+
+const (
+	// Written: the tag names the image now, written by this run (or, when
+	// our write was refused, by an identical job just before).
+	Written State = iota
+	// Unchanged: the tag already named the image; nothing was written.
+	Unchanged
+	// Taken: a mutable tag names another image and the registry refused
+	// to move it; it was left alone.
+	Taken
+	// Failed: a tag after the commit point could not be written.
+	Failed
+)
+
+// Tag is the outcome for one tag. Err says why a tag is Taken or Failed,
+// or why a Written version tag could not be read back.
+type Tag struct {
+	Name  string
+	State State
+	// Other is what a Taken tag names.
+	Other digest.Digest
+	Err   error
+}
+
+// Plan is what to write for one image.
+type Plan struct {
+	Digest  digest.Digest
+	Version string
+	// Before are mutable tags written before the version tag (the SHA
+	// tag): a failure there fails the run with no release made.
+	Before []string
+	// After are tags that follow releases, written once the version tag
+	// is, best-effort.
+	After []string
+}
+
+// Writer commits plans to one repository.
+type Writer struct {
+	reg   Registry
+	guard *guard.Guard
+	// settleMin and settleMax bound the pause before the version tag is
+	// read back.
+	settleMin, settleMax time.Duration
+}
+
+// Opt configures New.
+type Opt func(*Writer)
+
+// WithSettle bounds the pause between writing the version tag and reading
+// it back (default 100 ms to 2 s, 3× a look-up's round trip in between).
+func WithSettle(lo, hi time.Duration) Opt {
+	return func(w *Writer) { w.settleMin, w.settleMax = lo, hi }
+}
+
+// New returns a Writer that writes through reg, deciding with g.
+func New(reg Registry, g *guard.Guard, opts ...Opt) *Writer {
+	w := &Writer{reg: reg, guard: g, settleMin: 100 * time.Millisecond, settleMax: 2 * time.Second}
+	for _, opt := range opts {
+		opt(w)
+	}
+	return w
+}
+
+// Commit writes plan's tags in order and returns what became of each. An
+// error means the release did not happen (or was lost to a race); the tags
+// returned with it say what was written before it.
+func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
+	published, err := w.guard.CheckVersion(ctx, plan.Version, plan.Digest)
+	if err != nil {
+		return nil, err
+	}
+	var out []Tag
+	for _, name := range plan.Before {
+		t := w.ensure(ctx, name, plan.Digest)
+		out = append(out, t)
+		if t.State == Failed {
+			return out, fmt.Errorf("tag %s: %w", name, t.Err)
+		}
+	}
+	version := Tag{Name: plan.Version, State: Unchanged}
+	if !published {
+		if version, err = w.commit(ctx, plan); err != nil {
+			return out, err
+		}
+	}
+	out = append(out, version)
+	for _, name := range plan.After {
+		out = append(out, w.ensure(context.WithoutCancel(ctx), name, plan.Digest))
+	}
+	return out, nil
+}
+
+// commit writes the version tag, the commit point, and reads it back.
+func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
+	start := time.Now()
+	published, err := w.guard.CheckVersion(ctx, plan.Version, plan.Digest)
+	if err != nil || published {
+		return Tag{Name: plan.Version, State: Unchanged}, err
+	}
+	// A job that passed its own check just before this one writes about
+	// one round trip later: pause a few of those before reading back.
+	settle := min(max(3*time.Since(start), w.settleMin), w.settleMax)
+	if err := w.reg.Tag(ctx, plan.Digest, plan.Version); err != nil {
+		d, ok, lerr := w.reg.Lookup(ctx, plan.Version)
+		switch {
+		case lerr == nil && ok && d == plan.Digest:
+			return Tag{Name: plan.Version, State: Written}, nil // an identical job was first
+		case lerr == nil && ok:
+			return Tag{}, &guard.ExistsError{Image: w.guard.Image(), Tag: plan.Version, Digest: d, Refusal: err}
+		}
+		return Tag{}, fmt.Errorf("tag %s: %w", plan.Version, err)
+	}
+	// Committed: from here on only a verified lost race fails the run.
+	ctx = context.WithoutCancel(ctx)
+	time.Sleep(settle)
+	err = w.guard.VerifyVersion(ctx, plan.Version, plan.Digest)
+	if errors.Is(err, guard.ErrLostRace) {
+		return Tag{}, err
+	}
+	return Tag{Name: plan.Version, State: Written, Err: err}, nil
+}
+
+// ensure makes a mutable tag name d, unless the registry refuses to move
+// it from another image.
+func (w *Writer) ensure(ctx context.Context, name string, d digest.Digest) Tag {
+	cur, ok, err := w.reg.Lookup(ctx, name)
+	switch {
+	case err != nil:
+		return Tag{Name: name, State: Failed, Err: err}
+	case ok && cur == d:
+		return Tag{Name: name, State: Unchanged}
+	}
+	werr := w.reg.Tag(ctx, d, name)
+	if werr == nil {
+		return Tag{Name: name, State: Written}
+	}
+	cur, ok, err = w.reg.Lookup(ctx, name)
+	switch {
+	case err == nil && ok && cur == d:
+		return Tag{Name: name, State: Written}
+	case err == nil && ok:
+		return Tag{Name: name, State: Taken, Other: cur, Err: werr}
+	}
+	return Tag{Name: name, State: Failed, Err: werr}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/buildkitd"
+	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/tags"
+)
+
+// This file is the one place the lines a user reads about a failure are
+// written. The packages return typed errors with the facts; these
+// functions say what went wrong, which input it concerns, and how to fix it.
+
+// explain turns an error into the one line a user sees.
+func (p *pipeline) explain(ctx context.Context, err error) string {
+	cfg := p.cfg
+	if ctx.Err() != nil {
+		return cancelled(p.tags)
+	}
+	var exists *guard.ExistsError
+	var refused *push.ResponseError
+	switch {
+	case errors.As(err, &exists) && exists.Refusal != nil:
+		return fmt.Sprintf("version tag %s already exists in %s (%s): the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
+			exists.Tag, exists.Image, exists.Digest, registrySaid(exists.Refusal))
+	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace):
+		return err.Error()
+	case errors.Is(err, build.ErrExport):
+		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.registry(), err)
+	case errors.Is(err, buildkitd.ErrNoDaemon):
+		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
+	case errors.Is(err, build.ErrTLSConfig):
+		return fmt.Sprintf("buildkit-tls-*: %v; give PEM files (or contents) of the CA, client certificate and key", err)
+	case errors.Is(err, build.ErrUnreachable):
+		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
+	case errors.Is(err, push.ErrUnauthorized):
+		return fmt.Sprintf("api-key: credentials rejected by %s for username %q; check that username and api-key belong together and the key has not expired", cfg.registry(), cfg.Username)
+	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
+		return fmt.Sprintf("username: the registry refused to write a tag of %s for %q (%s); nothing that names a release was written; grant it create (and update, for the SHA tag) on that repository, or check the registry's tag policy, then re-run",
+			cfg.Image, cfg.Username, registrySaid(refused))
+	case errors.Is(err, push.ErrDenied):
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, cfg.Image, registrySaid(err))
+	}
+	return registryLine(cfg, err)
+}
+
+// registryLine explains the registry's transport failures.
+func registryLine(cfg config, err error) string {
+	var nr *push.NotRegistryError
+	var te *push.TLSError
+	var ne *push.NetworkError
+	var ae *push.AttemptsError
+	var se *push.StallError
+	switch {
+	case errors.As(err, &nr):
+		return fmt.Sprintf("image: the host of the image answered %s %s with an HTML page (HTTP %d, %s), not the OCI registry API; check the image's host and port, and that no web server, login page or proxy answers there instead of the registry",
+			nr.Method, nr.Path, nr.Status, nr.ContentType)
+	case errors.As(err, &te) && te.PlainHTTP:
+		return "registry-tls: the registry speaks plain HTTP, not HTTPS; set registry-tls: disabled if that is intended (only on a trusted network)"
+	case errors.As(err, &te) && te.HTTPS:
+		return "registry-tls: the registry speaks HTTPS; set registry-tls: enabled"
+	case errors.As(err, &te):
+		return fmt.Sprintf("registry-tls: TLS with the registry failed (%v); install the registry's CA on the runner, or set registry-tls: insecure", te.Cause)
+	case errors.Is(err, push.ErrRegistryFailing) && errors.As(err, &ae):
+		return fmt.Sprintf("the registry kept failing: %v; it is overloaded or down: re-run the job later, or ask the registry's operators", ae)
+	case errors.Is(err, push.ErrStalled) && errors.As(err, &se):
+		return fmt.Sprintf("the registry stopped answering (%v); re-run the job later, or ask the registry's operators", se)
+	case errors.As(err, &ne) && ne.Dial:
+		return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", cfg.registry(), err)
+	case errors.As(err, &ne):
+		return fmt.Sprintf("the connection to the registry broke: %s %s: %v; re-run the job, and check proxies or load balancers between the runner and the registry", ne.Method, ne.Path, ne.Cause)
+	}
+	return err.Error()
+}
+
+// isTagWrite: the refusal answered a manifest PUT to a tag.
+func isTagWrite(re *push.ResponseError) bool {
+	return re.Method == "PUT" && strings.Contains(re.Path, "/manifests/") && !strings.Contains(re.Path, "/manifests/sha256:")
+}
+
+// registrySaid is the registry's own words: status, OCI code, message and
+// reason, as it sent them.
+func registrySaid(err error) string {
+	var re *push.ResponseError
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	s := fmt.Sprintf("HTTP %d", re.Status)
+	for _, part := range []string{re.Code, re.Message, re.Reason} {
+		if part != "" {
+			s += " " + part
+		}
+	}
+	return s
+}
+
+// cancelled says what a cancelled run left behind.
+func cancelled(done []tags.Tag) string {
+	var written []string
+	for _, t := range done {
+		if t.State == tags.Written {
+			written = append(written, t.Name)
+		}
+	}
+	if len(written) == 0 {
+		return "cancelled (SIGINT or SIGTERM): stopped before any tag was written; temporary files removed"
+	}
+	return fmt.Sprintf("cancelled (SIGINT or SIGTERM) after tagging %s; temporary files removed", strings.Join(written, ", "))
+}
+
+// tagWarning is the warning for a tag that does not name the image, or ""
+// when it does.
+func tagWarning(cfg config, t tags.Tag) string {
+	ref := cfg.Image + ":" + t.Name
+	switch {
+	case t.State == tags.Taken:
+		return fmt.Sprintf("the registry refused to move tag %s to %s (%s); it still names %s and was left as it was", ref, "this image", registrySaid(t.Err), t.Other)
+	case t.State == tags.Failed:
+		return fmt.Sprintf("tag %s was not written (%s); the release itself is complete: re-run to repair", ref, registrySaid(t.Err))
+	case t.Err != nil:
+		return fmt.Sprintf("tag %s was written, but reading it back failed (%v): check that it names this image", ref, t.Err)
+	}
+	return ""
+}
+
+// fallbackLine says why BuildKit's own push was given up for the action's.
+func fallbackLine(cfg config, err error) string {
+	return fmt.Sprintf("push-via: buildkitd could not push to %s (%s); uploading from an OCI layout through the action instead (set push-via: action to skip the attempt, or let buildkitd reach the registry)",
+		cfg.registry(), err)
+}
