@@ -95,12 +95,13 @@ bin="$cache_dir/build-push-image"
 mkdir -p "$cache_dir"
 
 # binary_commit FILE prints the commit FILE says it was built from. It runs
-# with an empty environment: no key, no token for a binary not yet trusted.
+# with an empty environment (no key, no token for a binary not yet trusted),
+# and without fd 3, which the step waits on.
 binary_commit() {
 	local limit=""
 	command -v timeout >/dev/null && limit="timeout 60"
 	# shellcheck disable=SC2086 # $limit is empty or two words
-	env -i PATH="$PATH" $limit "$1" --version 2>/dev/null | sed -n 's/^build-push-image .* commit \([^ ]*\)$/\1/p' | head -n 1
+	env -i PATH="$PATH" $limit "$1" --version 2>/dev/null 3>&- | sed -n 's/^build-push-image .* commit \([^ ]*\)$/\1/p' | head -n 1
 }
 
 tmp=""
