@@ -194,6 +194,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	set(&errs, "provenance", &c.Provenance)(build.ParseProvenance(raw["provenance"]))
 	set(&errs, "sbom", &c.SBOM)(parseBool(raw["sbom"]))
 	set(&errs, "source-date-epoch", &c.Epoch)(parseEpoch(raw["source-date-epoch"]))
+	errs.add("on-existing-version", validateSkipIdentical(c))
 	c.BuildOpts.parse(&errs, raw, getenv)
 	if err := errors.Join(errs...); err != nil {
 		return config{}, err
@@ -217,6 +218,16 @@ type inputErrs []error
 
 // add keeps err, named by the input (name "": err names it already). Each
 // error of a joined err is kept as a line of its own.
+// validateSkipIdentical refuses skip-identical with attestations: BuildKit
+// stamps build times and an invocation id into them, so a rebuild never has
+// the published digest and the policy could never match.
+func validateSkipIdentical(c config) error {
+	if c.OnExisting != guard.SkipIdentical || (c.Provenance == "" && !c.SBOM) {
+		return nil
+	}
+	return errors.New("skip-identical never matches with provenance or sbom on (BuildKit stamps build times into the attestations, so every build has a new digest); turn them off for this step, or use on-existing-version: fail")
+}
+
 func (e *inputErrs) add(name string, err error) {
 	if err == nil {
 		return

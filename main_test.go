@@ -228,3 +228,22 @@ func TestBrokenDockerConfig(t *testing.T) {
 	testcheck.OneErrorLine(t, stdout.String(), "registry-credentials: the runner's docker config "+filepath.Join(cfgDir, "config.json")+" is not valid JSON")
 	testcheck.NoSecret(t, secret, stdout.String(), stderr.String())
 }
+
+// TestSkipIdenticalWithAttestationsRefused: with provenance on, no rebuild
+// has the published digest, so skip-identical is refused up front.
+func TestSkipIdenticalWithAttestationsRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, attest := range []string{"INPUT_PROVENANCE", "INPUT_SBOM"} {
+		env := validInputs(dir)
+		env["INPUT_ON-EXISTING-VERSION"] = "skip-identical"
+		env[attest] = "true"
+		var stdout, stderr bytes.Buffer
+		if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 2 {
+			t.Fatalf("%s: exit %d, want 2", attest, code)
+		}
+		testcheck.OneErrorLine(t, stdout.String(), "on-existing-version: skip-identical never matches with provenance or sbom on")
+	}
+}
