@@ -7,9 +7,12 @@ REGISTRY_VERSION := v3.1.2
 REGCLIENT_VERSION := v0.11.7
 ACT_VERSION := v0.2.89
 STATICCHECK_VERSION := v0.8.2
+GITEA_VERSION := v1.27.3
+GITEA_PROTO_VERSION := v0.6.0
+GITEA_RUNNER_VERSION := v1.0.8
 RIG := $(BIN)/rig -tools $(BIN) --
 
-.PHONY: all build dist tools rig-tools apt-deps test unit lint demo bench clean
+.PHONY: all build dist tools rig-tools forge-tools apt-deps test unit lint demo bench clean
 
 all: build
 
@@ -40,7 +43,12 @@ dist:
 	done
 
 ## tools: pinned test tools into .tools/ (idempotent, fast when cached)
-tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act $(BIN)/static/buildkitd
+tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act $(BIN)/static/buildkitd forge-tools
+
+# forge-tools: a Gitea server and Gitea's act-based runner for the real-forge
+# test (TestForge), built from the Go module proxy by tools/forge/build.sh,
+# which says what it works around. The Gitea build takes minutes, once.
+forge-tools: $(BIN)/gitea $(BIN)/gitea-runner
 
 # rig-tools: what the rig (registry + buildkitd) needs; enough for bench.
 rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
@@ -86,6 +94,12 @@ $(BIN)/staticcheck:
 
 $(BIN)/act:
 	GOBIN=$(BIN) go install github.com/nektos/act@$(ACT_VERSION)
+
+$(BIN)/gitea:
+	tools/forge/build.sh gitea $(BIN) $(GITEA_VERSION) $(GITEA_PROTO_VERSION)
+
+$(BIN)/gitea-runner:
+	tools/forge/build.sh runner $(BIN) $(GITEA_RUNNER_VERSION)
 
 $(BIN)/rig: $(wildcard internal/testrig/*.go internal/testrig/cmd/rig/*.go) go.mod
 	go build -o $@ ./internal/testrig/cmd/rig
