@@ -40,7 +40,9 @@ type forgeRunner struct{ name, bin string }
 // TestForge runs the README's matrix workflow on a real forge, twice: the
 // first push builds and pushes both images, the second is refused in both
 // legs because the version tag exists. With FORGEJO_RUNNER set it runs again
-// with Forgejo's runner (built by hand, see docs/usage.md#testing).
+// with Forgejo's runner v12, built by hand outside this repository (its
+// protocol module is not on the Go module proxy; Gitea's equivalent stands
+// in, so it is Forgejo's runner and act with Gitea's protocol package).
 func TestForge(t *testing.T) {
 	r := requireRig(t)
 	act := newActRig(t) // for its snapshot of this repository
@@ -102,6 +104,7 @@ func forgeScenario(t *testing.T, f *forge, r rig) {
 			t.Errorf("%s:v1.0.0 moved from %s to %s", image, want, got)
 		}
 	}
+	f.wantNoKeyInLogs(t, r.key)
 }
 
 // wantReleaseBinary checks that the legs ran the release binary: one
@@ -682,10 +685,8 @@ func (f *forge) waitRun(t *testing.T, repo, sha string) []forgeJob {
 // logs is the tail of every log of the forge and its runners, for a
 // failure message.
 func (f *forge) logs() string {
-	paths, _ := filepath.Glob(filepath.Join(f.dir, "*.log"))
-	more, _ := filepath.Glob(filepath.Join(f.dir, "*", "runner.log"))
 	var b strings.Builder
-	for _, p := range append(paths, more...) {
+	for _, p := range f.logPaths() {
 		data, _ := os.ReadFile(p)
 		if len(data) > 8000 {
 			data = data[len(data)-8000:]
@@ -693,6 +694,27 @@ func (f *forge) logs() string {
 		fmt.Fprintf(&b, "--- %s\n%s\n", p, data)
 	}
 	return b.String()
+}
+
+// logPaths are the logs of the server and of the runners.
+func (f *forge) logPaths() []string {
+	paths, _ := filepath.Glob(filepath.Join(f.dir, "*.log"))
+	more, _ := filepath.Glob(filepath.Join(f.dir, "*", "runner.log"))
+	return append(paths, more...)
+}
+
+// wantNoKeyInLogs checks the server's and the runners' own logs.
+func (f *forge) wantNoKeyInLogs(t *testing.T, key string) {
+	t.Helper()
+	for _, p := range f.logPaths() {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), key) {
+			t.Errorf("the API key appears in %s", p)
+		}
+	}
 }
 
 // jobLogs fetches each job's log through the API and checks that the key
