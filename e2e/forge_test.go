@@ -619,7 +619,8 @@ description: Minimal stand-in for actions/checkout (the e2e test's forge serves 
 runs:
   using: composite
   steps:
-    - shell: bash
+    - name: checkout
+      shell: bash
       env:
         TOKEN: ${{ github.token }}
         SERVER: ${{ github.server_url }}
