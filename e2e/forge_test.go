@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -351,6 +352,8 @@ func forgeSpawn(t *testing.T, logPath string, env []string, bin string, args ...
 	cmd.Dir = filepath.Dir(logPath)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = log, log
+	// Killed with the test process too (a test timeout skips cleanups).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v (run make tools)", bin, err)
 	}
