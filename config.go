@@ -24,7 +24,14 @@ import (
 // config is everything the program needs, read once from flags and the
 // environment. Nothing below main reads the environment again.
 type config struct {
-	Image           string
+	// Images are the repositories to push to, one build for all; Image is
+	// the first, the one the outputs name.
+	Images []string
+	Image  string
+	// Tags are extra tags and SemverTags adds the version's moving tags
+	// (v1, v1.2): tags that follow releases, written after the version tag.
+	Tags            []string
+	SemverTags      bool
 	Version         string
 	SHA             string
 	SHALength       int
@@ -71,6 +78,18 @@ type config struct {
 
 // registry is the host[:port] part of the image.
 func (c config) registry() string { return strings.SplitN(c.Image, "/", 2)[0] }
+
+// loginFor is the login to push image with: username and api-key for the
+// first image's registry, and for another registry its line of
+// registry-credentials (or the runner's Docker config), falling back to
+// username and api-key.
+func (c config) loginFor(image string) (user, pass string) {
+	host := strings.SplitN(image, "/", 2)[0]
+	if login, ok := build.LoginFor(c.BuildOpts.Logins, host); ok && host != c.registry() && login.Password != "" {
+		return login.Username, login.Password
+	}
+	return c.Username, c.APIKey
+}
 
 // shaTag is the commit SHA, shortened to SHALength.
 func (c config) shaTag() string { return c.SHA[:c.SHALength] }
@@ -148,7 +167,6 @@ func envInput(getenv func(string) string, name string) string {
 // names the input.
 func parseConfig(raw map[string]string, getenv func(string) string) (config, error) {
 	c := config{
-		Image:              raw["image"],
 		Version:            raw["version"],
 		SHA:                firstNonEmpty(raw["sha"], getenv("GITHUB_SHA")),
 		Context:            raw["context"],
@@ -166,7 +184,8 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, "Dockerfile"))
 	var errs inputErrs
 	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
-	errs.add("image", validateImage(c.Image))
+	set(&errs, "image", &c.Images)(parseImages(raw["image"]))
+	c.Image = firstNonEmpty(append(c.Images, "")...)
 	errs.add("version", validateTag(c.Version))
 	errs.add("sha", validateSHA(c.SHA))
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
@@ -195,6 +214,9 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	set(&errs, "sbom", &c.SBOM)(parseBool(raw["sbom"]))
 	set(&errs, "source-date-epoch", &c.Epoch)(parseEpoch(raw["source-date-epoch"]))
 	errs.add("on-existing-version", validateSkipIdentical(c))
+	set(&errs, "tags", &c.Tags)(eachLine(raw["tags"], extraTag(c.Version)))
+	set(&errs, "semver-tags", &c.SemverTags)(parseBool(raw["semver-tags"]))
+	errs.add("semver-tags", validateSemverTags(c.SemverTags, c.Version))
 	c.BuildOpts.parse(&errs, raw, getenv)
 	if err := errors.Join(errs...); err != nil {
 		return config{}, err
@@ -216,8 +238,6 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 // inputErrs collects every bad input, each error a line naming its input.
 type inputErrs []error
 
-// add keeps err, named by the input (name "": err names it already). Each
-// error of a joined err is kept as a line of its own.
 // validateSkipIdentical refuses skip-identical with attestations: BuildKit
 // stamps build times and an invocation id into them, so a rebuild never has
 // the published digest and the policy could never match.
@@ -228,6 +248,8 @@ func validateSkipIdentical(c config) error {
 	return errors.New("skip-identical never matches with provenance or sbom on (BuildKit stamps build times into the attestations, so every build has a new digest); turn them off for this step, or use on-existing-version: fail")
 }
 
+// add keeps err, named by the input (name "": err names it already). Each
+// error of a joined err is kept as a line of its own.
 func (e *inputErrs) add(name string, err error) {
 	if err == nil {
 		return

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/regclient/regclient/types/ref"
+
+	"github.com/blumeops/build-push-image/internal/tags"
 )
 
 // The image, version and sha inputs: where the image goes and its tags.
@@ -87,4 +90,59 @@ func parseSHALength(length string, shaLen int) (int, error) {
 		return 0, fmt.Errorf("%q must be a number from 7 to 40", length)
 	}
 	return n, nil
+}
+
+// parseImages reads the image input: one repository per line, each pushed
+// the same image with the same tags.
+func parseImages(text string) ([]string, error) {
+	lines := strings.Fields(text)
+	if len(lines) <= 1 {
+		return lines, validateImage(firstNonEmpty(append(lines, "")...))
+	}
+	var errs []error
+	for i, image := range lines {
+		switch err := validateImage(image); {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("line %d: %w", i+1, err))
+		case slices.Contains(lines[:i], image):
+			errs = append(errs, fmt.Errorf("line %d: %q is listed twice; list each repository once", i+1, image))
+		}
+	}
+	return lines, errors.Join(errs...)
+}
+
+// extraTag parses one line of the tags input.
+func extraTag(version string) func(string) (string, error) {
+	return func(tag string) (string, error) {
+		if tag == version {
+			return "", fmt.Errorf("%q is the version tag; list only extra tags", tag)
+		}
+		return tag, validateTag(tag)
+	}
+}
+
+// validateSemverTags: semver-tags needs a version with a major and minor.
+func validateSemverTags(on bool, version string) error {
+	if !on || validateTag(version) != nil {
+		return nil
+	}
+	if _, err := tags.Moving(version); err != nil {
+		return fmt.Errorf("%w; set semver-tags: false, or use a version like v1.2.3", err)
+	}
+	return nil
+}
+
+// follow is the tags that follow releases: the moving tags of the version
+// (v1, v1.2) when semver-tags is on, then the extra tags.
+func (c config) follow() []string {
+	var out []string
+	if c.SemverTags {
+		out, _ = tags.Moving(c.Version) // validated
+	}
+	for _, t := range c.Tags {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }

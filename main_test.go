@@ -74,6 +74,11 @@ func TestBadInputs(t *testing.T) {
 		{"labels with empty key", "INPUT_LABELS", "=x", "labels: line 1"},
 		{"platform typo", "INPUT_PLATFORMS", "linux/amd46", "not a known platform"},
 		{"push not boolean", "INPUT_PUSH", "yes", "push: \"yes\" is not a boolean"},
+		{"extra tag invalid", "INPUT_TAGS", "latest\n-bad", "tags: line 2: \"-bad\" is not a valid tag"},
+		{"extra tag is the version", "INPUT_TAGS", "v1.2.0", "tags: line 1: \"v1.2.0\" is the version tag"},
+		{"semver-tags not boolean", "INPUT_SEMVER-TAGS", "yes", "semver-tags: \"yes\" is not a boolean"},
+		{"image listed twice", "INPUT_IMAGE", "registry.example/team/app\nregistry.example/team/app", "image: line 2: \"registry.example/team/app\" is listed twice"},
+		{"second image bad", "INPUT_IMAGE", "registry.example/team/app\nTeam/App", "image: line 2:"},
 		{"push-via unknown", "INPUT_PUSH-VIA", "docker", "push-via: \"docker\" is not one of auto, buildkit, action"},
 		{"registry-tls unknown", "INPUT_REGISTRY-TLS", "off", "registry-tls"},
 		{"buildkit-address scheme", "INPUT_BUILDKIT-ADDRESS", "http://localhost:1234", "buildkit-address"},
@@ -227,6 +232,23 @@ func TestBrokenDockerConfig(t *testing.T) {
 	}
 	testcheck.OneErrorLine(t, stdout.String(), "registry-credentials: the runner's docker config "+filepath.Join(cfgDir, "config.json")+" is not valid JSON")
 	testcheck.NoSecret(t, secret, stdout.String(), stderr.String())
+}
+
+// TestSemverTagsNeedSemverVersion: semver-tags with a version that has no
+// major and minor is one line naming both inputs' fix.
+func TestSemverTagsNeedSemverVersion(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := validInputs(dir)
+	env["INPUT_SEMVER-TAGS"] = "true"
+	env["INPUT_VERSION"] = "release-7"
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	testcheck.OneErrorLine(t, stdout.String(), "semver-tags: version \"release-7\" is not a semantic version")
 }
 
 // TestSkipIdenticalWithAttestationsRefused: with provenance on, no rebuild

@@ -21,7 +21,7 @@ import (
 func (p *pipeline) explain(ctx context.Context, err error) string {
 	cfg := p.cfg
 	if ctx.Err() != nil {
-		return cancelled(p.tags)
+		return cancelled(p.done)
 	}
 	var exists *guard.ExistsError
 	var refused *push.ResponseError
@@ -101,11 +101,11 @@ func registrySaid(err error) string {
 }
 
 // cancelled says what a cancelled run left behind.
-func cancelled(done []tags.Tag) string {
+func cancelled(done []imageTag) string {
 	var written []string
 	for _, t := range done {
 		if t.State == tags.Written {
-			written = append(written, t.Name)
+			written = append(written, t.ref())
 		}
 	}
 	if len(written) == 0 {
@@ -115,18 +115,28 @@ func cancelled(done []tags.Tag) string {
 }
 
 // tagWarning is the warning for a tag that does not name the image, or ""
-// when it does.
-func tagWarning(cfg config, t tags.Tag) string {
-	ref := cfg.Image + ":" + t.Name
+// when there is nothing to warn of.
+func tagWarning(t imageTag) string {
 	switch {
 	case t.State == tags.Taken:
-		return fmt.Sprintf("the registry refused to move tag %s to %s (%s); it still names %s and was left as it was", ref, "this image", registrySaid(t.Err), t.Other)
+		return fmt.Sprintf("the registry refused to move tag %s to this image (%s); it still names %s and was left as it was", t.ref(), registrySaid(t.Err), t.Other)
 	case t.State == tags.Failed:
-		return fmt.Sprintf("tag %s was not written (%s); the release itself is complete: re-run to repair", ref, registrySaid(t.Err))
-	case t.Err != nil:
-		return fmt.Sprintf("tag %s was written, but reading it back failed (%v): check that it names this image", ref, t.Err)
+		return fmt.Sprintf("tag %s was not written (%s); the release itself is complete: re-run to repair", t.ref(), registrySaid(t.Err))
+	case t.State != tags.Kept && t.Err != nil:
+		return fmt.Sprintf("tag %s was written, but reading it back failed (%v): check that it names this image", t.ref(), t.Err)
 	}
 	return ""
+}
+
+// tagInfo says what became of a tag that needs no warning.
+func tagInfo(t imageTag, d string) string {
+	switch t.State {
+	case tags.Unchanged:
+		return fmt.Sprintf("%s already is this exact image (%s): nothing to write", t.ref(), d)
+	case tags.Kept:
+		return fmt.Sprintf("%s names %s, a newer release than this one: left where it is (a tag that follows releases never moves backwards)", t.ref(), t.Version)
+	}
+	return "Tagged " + t.ref()
 }
 
 // fallbackLine says why BuildKit's own push was given up for the action's.

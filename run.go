@@ -25,10 +25,12 @@ import (
 
 // published is what a run produced, for outputs and the summary.
 type published struct {
-	Image      string `json:"image"`
-	Digest     string `json:"digest"`
-	VersionTag string `json:"version-tag"`
-	SHATag     string `json:"sha-tag"`
+	Image string `json:"image"`
+	// Images are all the repositories, the first being Image.
+	Images     []string `json:"images"`
+	Digest     string   `json:"digest"`
+	VersionTag string   `json:"version-tag"`
+	SHATag     string   `json:"sha-tag"`
 	// Tags are the full references that name the image now: Written by
 	// this run, and Unchanged (they already did). Never null.
 	Tags      []string `json:"tags"`
@@ -45,11 +47,26 @@ type pipeline struct {
 	action   *githubactions.Action
 	progress io.Writer    // BuildKit's plain progress goes here
 	log      *slog.Logger // regclient's log, when debugging
-	tags     []tags.Tag   // what became of each tag, for the messages
+	done     []imageTag   // what became of each tag, for the messages
 }
 
-// run connects, guards, builds and publishes, then writes the tags as one
-// transaction.
+// target is one repository the image goes to, with its guard.
+type target struct {
+	image string
+	reg   *push.Registry
+	guard *guard.Guard
+}
+
+// imageTag is what became of one tag of one repository.
+type imageTag struct {
+	image string
+	tags.Tag
+}
+
+func (t imageTag) ref() string { return t.image + ":" + t.Name }
+
+// run connects, guards, builds and publishes, then writes the tags of each
+// repository as one transaction.
 func (p *pipeline) run(ctx context.Context) (err error) {
 	cfg := p.cfg
 	defer func() {
@@ -65,31 +82,28 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	}
 	defer stopBuildkit()
 
-	var reg *push.Registry
-	var g *guard.Guard
+	var targets []target
 	if cfg.Push {
-		if reg, g, err = connectRegistry(cfg, p.log); err != nil {
+		targets, err = connectRegistries(cfg, p.log)
+		defer closeAll(targets)
+		if err != nil {
 			return err
 		}
-		defer reg.Close()
-		// The first look-up is also the credentials check: a 401 here is
-		// the api-key's, and the job fails before anything is built.
-		if _, err := g.CheckVersion(ctx, cfg.Version, ""); err != nil {
+		if err := checkVersions(ctx, targets, cfg.Version); err != nil {
 			return err
 		}
 	}
-	res, err := p.build(ctx, p.publisher(builder, reg))
+	res, err := p.build(ctx, p.publisher(builder, targets))
 	if err != nil {
 		return err
 	}
 	out := published{
-		Image: cfg.Image, Digest: res.Digest.String(), Platforms: cfg.Platforms,
+		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: cfg.Platforms,
 		VersionTag: cfg.Image + ":" + cfg.Version, SHATag: cfg.Image + ":" + cfg.shaTag(),
 		Tags: []string{}, Written: []string{}, Unchanged: []string{},
 	}
 	if cfg.Push {
-		p.tags, err = tags.New(reg, g).Commit(ctx, tags.Plan{Digest: res.Digest, Version: cfg.Version, Before: []string{cfg.shaTag()}})
-		if err != nil {
+		if err := p.commit(ctx, targets, res); err != nil {
 			return err
 		}
 		p.record(&out)
@@ -99,26 +113,53 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	return nil
 }
 
-// record lists the tags in the outputs, version tag first, and warns of
-// every tag that could not be made to name the image.
+// checkVersions fails before the build when the version exists in any of
+// the repositories. The first look-up is also the credentials check: a 401
+// there is the api-key's.
+func checkVersions(ctx context.Context, targets []target, version string) error {
+	for _, t := range targets {
+		if _, err := t.guard.CheckVersion(ctx, version, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit writes the tags of each repository in turn, each in the same
+// order: SHA tag, version tag, tags that follow releases.
+func (p *pipeline) commit(ctx context.Context, targets []target, res build.Result) error {
+	plan := tags.Plan{Digest: res.Digest, Version: p.cfg.Version, Before: []string{p.cfg.shaTag()}, After: p.cfg.follow()}
+	for _, t := range targets {
+		done, err := tags.New(t.reg, t.guard, tags.WithNoDowngrade(t.reg)).Commit(ctx, plan)
+		for _, d := range done {
+			p.done = append(p.done, imageTag{t.image, d})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record lists the tags in the outputs, per repository the version tag
+// first, and says what became of each.
 func (p *pipeline) record(out *published) {
 	out.Pushed = true
-	slices.SortStableFunc(p.tags, func(a, b tags.Tag) int { return cmp.Compare(rank(p.cfg, a.Name), rank(p.cfg, b.Name)) })
-	for _, t := range p.tags {
-		ref := p.cfg.Image + ":" + t.Name
+	slices.SortStableFunc(p.done, func(a, b imageTag) int {
+		return cmp.Or(cmp.Compare(slices.Index(p.cfg.Images, a.image), slices.Index(p.cfg.Images, b.image)), cmp.Compare(rank(p.cfg, a.Name), rank(p.cfg, b.Name)))
+	})
+	for _, t := range p.done {
 		switch t.State {
 		case tags.Written:
-			out.Tags, out.Written = append(out.Tags, ref), append(out.Written, ref)
+			out.Tags, out.Written = append(out.Tags, t.ref()), append(out.Written, t.ref())
 		case tags.Unchanged:
-			out.Tags, out.Unchanged = append(out.Tags, ref), append(out.Unchanged, ref)
+			out.Tags, out.Unchanged = append(out.Tags, t.ref()), append(out.Unchanged, t.ref())
 		}
-		if line := tagWarning(p.cfg, t); line != "" {
+		if line := tagWarning(t); line != "" {
 			p.action.Warningf("%s", line)
-		} else if t.State == tags.Unchanged {
-			p.action.Infof("%s already is this exact image (%s): nothing to write", ref, out.Digest)
-		} else {
-			p.action.Infof("Tagged %s", ref)
+			continue
 		}
+		p.action.Infof("%s", tagInfo(t, out.Digest))
 	}
 }
 
@@ -133,22 +174,39 @@ func rank(cfg config, tag string) int {
 	return 2
 }
 
-func connectRegistry(cfg config, log *slog.Logger) (*push.Registry, *guard.Guard, error) {
-	reg, err := push.New(cfg.Image, push.WithCredentials(cfg.Username, cfg.APIKey), push.WithTLS(cfg.RegistryTLS), push.WithLogger(log))
-	if err != nil {
-		return nil, nil, err
+// connectRegistries makes a client for each repository, with the login for
+// its registry (loginFor).
+func connectRegistries(cfg config, log *slog.Logger) ([]target, error) {
+	var targets []target
+	for _, image := range cfg.Images {
+		user, pass := cfg.loginFor(image)
+		reg, err := push.New(image, push.WithCredentials(user, pass), push.WithTLS(cfg.RegistryTLS), push.WithLogger(log))
+		if err != nil {
+			return targets, err
+		}
+		targets = append(targets, target{image: image, reg: reg, guard: guard.New(reg, image, guard.WithPolicy(cfg.OnExisting))})
 	}
-	return reg, guard.New(reg, cfg.Image, guard.WithPolicy(cfg.OnExisting)), nil
+	return targets, nil
+}
+
+func closeAll(targets []target) {
+	for _, t := range targets {
+		_ = t.reg.Close()
+	}
 }
 
 // publisher is the one place the push path is chosen (push-via).
-func (p *pipeline) publisher(b *build.Builder, reg *push.Registry) publish.Publisher {
+func (p *pipeline) publisher(b *build.Builder, targets []target) publish.Publisher {
 	cfg := p.cfg
 	if !cfg.Push {
 		return publish.BuildOnly{Builder: b}
 	}
-	fast := publish.BuildKit{Builder: b, Repository: cfg.Image, Insecure: cfg.RegistryTLS != push.TLSEnabled}
-	layout := publish.Layout{Builder: b, Uploader: reg, TempDir: cfg.TempDir, Log: p.action}
+	uploaders := make(publish.Uploaders, 0, len(targets))
+	for _, t := range targets {
+		uploaders = append(uploaders, t.reg)
+	}
+	fast := publish.BuildKit{Builder: b, Repositories: cfg.Images, Insecure: cfg.RegistryTLS != push.TLSEnabled}
+	layout := publish.Layout{Builder: b, Uploader: uploaders, TempDir: cfg.TempDir, Log: p.action}
 	switch cfg.PushVia {
 	case publish.ViaBuildKit:
 		return fast
@@ -187,13 +245,18 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Resu
 	return res, err
 }
 
-// registryCredentials lets the build pull base images from the registry it
-// pushes to (and buildkitd push to it), with the same identity.
+// registryCredentials lets the build pull base images from the registries
+// it pushes to (and buildkitd push to them), with the identity each image
+// is pushed with (loginFor), and from others with their logins.
 func registryCredentials(cfg config) []build.Credential {
 	if cfg.Username == "" || cfg.APIKey == "" {
 		return cfg.BuildOpts.Logins
 	}
-	own := []build.Credential{{Host: cfg.registry(), Username: cfg.Username, Password: cfg.APIKey}}
+	var own []build.Credential
+	for _, image := range cfg.Images {
+		user, pass := cfg.loginFor(image)
+		own = append(own, build.Credential{Host: strings.SplitN(image, "/", 2)[0], Username: user, Password: pass})
+	}
 	return build.MergeCredentials(own, cfg.BuildOpts.Logins)
 }
 

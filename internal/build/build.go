@@ -200,10 +200,10 @@ type Request struct {
 }
 
 // Export says where a build's image goes: pushed by digest (no tag) to the
-// repository Push, or into the OCI layout directory Layout; with neither,
+// repositories Push, or into the OCI layout directory Layout; with neither,
 // it stays in buildkitd (a build-only run still learns its digest).
 type Export struct {
-	Push string
+	Push []string
 	// Insecure lets buildkitd push over plain HTTP or to an unverified
 	// certificate.
 	Insecure bool
@@ -395,9 +395,9 @@ func exportAttrs(req Request) map[string]string {
 	switch e := req.Export; {
 	case e.Layout != "":
 		attrs["tar"] = "false"
-	case e.Push != "":
+	case len(e.Push) > 0:
 		// By digest only: tags are written by the guarded step alone.
-		attrs["name"], attrs["push"], attrs["push-by-digest"] = e.Push, "true", "true"
+		attrs["name"], attrs["push"], attrs["push-by-digest"] = strings.Join(e.Push, ","), "true", "true"
 		if e.Insecure {
 			attrs["registry.insecure"] = "true"
 		}

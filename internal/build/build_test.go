@@ -56,7 +56,7 @@ func TestExportAttrs(t *testing.T) {
 }
 
 func TestExportAttrsPushByDigest(t *testing.T) {
-	attrs := exportAttrs(Request{Export: Export{Push: "reg.example/app", Insecure: true}})
+	attrs := exportAttrs(Request{Export: Export{Push: []string{"reg.example/app"}, Insecure: true}})
 	want := map[string]string{
 		"name": "reg.example/app", "push": "true", "push-by-digest": "true",
 		"oci-mediatypes": "true", "registry.insecure": "true",
@@ -98,7 +98,7 @@ func TestSolveOptExtras(t *testing.T) {
 		ContextDir: ctx, Dockerfile: filepath.Join(ctx, "Dockerfile"), Network: NetworkHost,
 		Contexts:   []NamedContext{{Name: "dockerfile", Dir: assets}, {Name: "img", Image: "reg.example/i"}},
 		OCIArchive: archive, Provenance: "min", AttestationsAsReferrers: true, Epoch: time.Unix(1, 0),
-		Export: Export{Push: "reg.example/app"},
+		Export: Export{Push: []string{"reg.example/app"}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -136,3 +136,14 @@ func MergeCredentials(sources ...[]Credential) []Credential {
 	}
 	return out
 }
+
+// LoginFor is the login for host among creds; Docker Hub's aliases are one
+// host.
+func LoginFor(creds []Credential, host string) (Credential, bool) {
+	for _, c := range creds {
+		if registryHost(c.Host) == registryHost(host) {
+			return c, true
+		}
+	}
+	return Credential{}, false
+}

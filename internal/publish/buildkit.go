@@ -11,14 +11,14 @@ import (
 // the registry itself; the credentials go to it through the build session.
 type BuildKit struct {
 	Builder Builder
-	// Repository is where buildkitd pushes (host/path, no tag).
-	Repository string
+	// Repositories are where buildkitd pushes (host/path, no tag).
+	Repositories []string
 	// Insecure allows plain HTTP or an unverified certificate.
 	Insecure bool
 }
 
 // Publish builds and pushes in one solve.
 func (p BuildKit) Publish(ctx context.Context, req build.Request) (build.Result, error) {
-	req.Export = build.Export{Push: p.Repository, Insecure: p.Insecure}
+	req.Export = build.Export{Push: p.Repositories, Insecure: p.Insecure}
 	return p.Builder.Build(ctx, req)
 }

@@ -31,6 +31,20 @@ type Uploader interface {
 	PushLayout(ctx context.Context, layout string, d digest.Digest) error
 }
 
+// Uploaders upload to several repositories, one after the other, like
+// ko's MultiPublisher: one image, many homes.
+type Uploaders []Uploader
+
+// PushLayout uploads the layout to every repository.
+func (u Uploaders) PushLayout(ctx context.Context, layout string, d digest.Digest) error {
+	for _, one := range u {
+		if err := one.PushLayout(ctx, layout, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Logger receives one line per step, for the job log.
 type Logger interface {
 	Infof(format string, args ...any)

@@ -260,3 +260,24 @@ func (r *Registry) manifest(ctx context.Context, d digest.Digest) (manifest.Mani
 func (r *Registry) Close() error {
 	return r.rc.Close(context.Background(), r.repo)
 }
+
+// versionAnnotation is where an image says which release it is.
+const versionAnnotation = "org.opencontainers.image.version"
+
+// Version is the release the image d says it is: its manifest's (or
+// index's) org.opencontainers.image.version annotation, "" when it has none.
+func (r *Registry) Version(ctx context.Context, d digest.Digest) (string, error) {
+	m, err := r.manifest(ctx, d)
+	if err != nil {
+		return "", err
+	}
+	a, ok := m.(manifest.Annotator)
+	if !ok {
+		return "", nil
+	}
+	annotations, err := a.GetAnnotations()
+	if err != nil {
+		return "", fmt.Errorf("annotations of %s@%s: %w", r.repo.CommonName(), d, err)
+	}
+	return annotations[versionAnnotation], nil
+}

@@ -43,6 +43,9 @@ const (
 	Taken
 	// Failed: a tag after the commit point could not be written.
 	Failed
+	// Kept: a tag that follows releases names a newer release (Other,
+	// Version); it is not moved backwards.
+	Kept
 )
 
 // Tag is the outcome for one tag. Err says why a tag is Taken or Failed,
@@ -50,9 +53,11 @@ const (
 type Tag struct {
 	Name  string
 	State State
-	// Other is what a Taken tag names.
-	Other digest.Digest
-	Err   error
+	// Other is what a Taken or Kept tag names; Version is the release a
+	// Kept tag's image says it is.
+	Other   digest.Digest
+	Version string
+	Err     error
 }
 
 // Plan is what to write for one image.
@@ -67,10 +72,19 @@ type Plan struct {
 	After []string
 }
 
+// VersionReader reads the release version an image says it is (its
+// org.opencontainers.image.version annotation), "" when it says none.
+type VersionReader interface {
+	Version(ctx context.Context, d digest.Digest) (string, error)
+}
+
 // Writer commits plans to one repository.
 type Writer struct {
 	reg   Registry
 	guard *guard.Guard
+	// versions, when set, keeps tags that follow releases from moving to
+	// an older release than the one they name.
+	versions VersionReader
 	// settleMin and settleMax bound the pause before the version tag is
 	// read back.
 	settleMin, settleMax time.Duration
@@ -83,6 +97,13 @@ type Opt func(*Writer)
 // it back (default 100 ms to 2 s, 3× a look-up's round trip in between).
 func WithSettle(lo, hi time.Duration) Opt {
 	return func(w *Writer) { w.settleMin, w.settleMax = lo, hi }
+}
+
+// WithNoDowngrade keeps a tag that follows releases (v1, latest) where it
+// is when the image it names says it is a newer release than the one being
+// published: a hotfix of an older line does not take it over.
+func WithNoDowngrade(r VersionReader) Opt {
+	return func(w *Writer) { w.versions = r }
 }
 
 // New returns a Writer that writes through reg, deciding with g.
@@ -118,7 +139,7 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 	}
 	out = append(out, version)
 	for _, name := range plan.After {
-		out = append(out, w.ensure(context.WithoutCancel(ctx), name, plan.Digest))
+		out = append(out, w.follow(context.WithoutCancel(ctx), name, plan))
 	}
 	return out, nil
 }
@@ -151,6 +172,21 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 		return Tag{}, err
 	}
 	return Tag{Name: plan.Version, State: Written, Err: err}, nil
+}
+
+// follow moves a tag that follows releases to plan's image, unless it names
+// a newer release.
+func (w *Writer) follow(ctx context.Context, name string, plan Plan) Tag {
+	if w.versions == nil {
+		return w.ensure(ctx, name, plan.Digest)
+	}
+	cur, ok, err := w.reg.Lookup(ctx, name)
+	if err == nil && ok && cur != plan.Digest {
+		if v, verr := w.versions.Version(ctx, cur); verr == nil && Newer(v, plan.Version) {
+			return Tag{Name: name, State: Kept, Other: cur, Version: v}
+		}
+	}
+	return w.ensure(ctx, name, plan.Digest)
 }
 
 // ensure makes a mutable tag name d, unless the registry refuses to move
