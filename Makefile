@@ -62,6 +62,7 @@ apt-deps:
 	test -x /bin/busybox || missing="$$missing busybox-static"; \
 	command -v skopeo >/dev/null || missing="$$missing skopeo"; \
 	command -v git >/dev/null || missing="$$missing git"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install$$missing"; \
