@@ -1,0 +1,138 @@
+package tags
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/blumeops/build-push-image/internal/guard"
+)
+
+const (
+	ours   = digest.Digest("sha256:1111111111111111111111111111111111111111111111111111111111111111")
+	theirs = digest.Digest("sha256:2222222222222222222222222222222222222222222222222222222222222222")
+)
+
+var errRefused = errors.New("refused")
+
+// registry is tags in memory, for the transaction's decisions alone; the
+// e2e tests run it against a real registry behind a fault proxy.
+type registry struct {
+	tags map[string]digest.Digest
+	// refuse: a write of this tag is refused; race: the refused write
+	// lands first (an identical job was faster), or another image takes
+	// the tag.
+	refuse map[string]digest.Digest
+	writes []string
+	// versions: what each image says it is.
+	versions map[digest.Digest]string
+}
+
+func (r *registry) Lookup(_ context.Context, tag string) (digest.Digest, bool, error) {
+	d, ok := r.tags[tag]
+	return d, ok, nil
+}
+
+func (r *registry) Tag(_ context.Context, d digest.Digest, tag string) error {
+	r.writes = append(r.writes, tag)
+	if lands, ok := r.refuse[tag]; ok {
+		if lands != "" {
+			r.tags[tag] = lands
+		}
+		return errRefused
+	}
+	r.tags[tag] = d
+	return nil
+}
+
+func (r *registry) Version(_ context.Context, d digest.Digest) (string, error) {
+	return r.versions[d], nil
+}
+
+func writer(r *registry, opts ...guard.Opt) *Writer {
+	g := guard.New(r, "reg.example/app", append(opts, guard.WithReread(time.Millisecond))...)
+	return New(r, g, WithSettle(0, 0), WithNoDowngrade(r))
+}
+
+var plan = Plan{Digest: ours, Version: "v1.2.0", Before: []string{"sha"}, After: []string{"v1", "latest"}}
+
+func states(done []Tag) map[string]State {
+	m := map[string]State{}
+	for _, t := range done {
+		m[t.Name] = t.State
+	}
+	return m
+}
+
+func TestCommitOrder(t *testing.T) {
+	r := &registry{tags: map[string]digest.Digest{}}
+	done, err := writer(r).Commit(context.Background(), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.writes; len(got) != 4 || got[0] != "sha" || got[1] != "v1.2.0" || got[2] != "v1" || got[3] != "latest" {
+		t.Errorf("writes %v, want sha, the version, then the followers", got)
+	}
+	for name, s := range states(done) {
+		if s != Written {
+			t.Errorf("%s: state %d", name, s)
+		}
+	}
+}
+
+func TestRefusedVersionWritesNoFollower(t *testing.T) {
+	for name, lands := range map[string]digest.Digest{"policy": "", "taken": theirs} {
+		r := &registry{tags: map[string]digest.Digest{}, refuse: map[string]digest.Digest{"v1.2.0": lands}}
+		_, err := writer(r).Commit(context.Background(), plan)
+		if err == nil || len(r.writes) != 2 {
+			t.Errorf("%s: err %v after writes %v, want a failure and no follower written", name, err, r.writes)
+		}
+		var exists *guard.ExistsError
+		if taken := errors.As(err, &exists); taken != (lands != "") || (taken && !errors.Is(err, errRefused)) {
+			t.Errorf("%s: %v; want the immutability error (with the refusal) only when the tag was taken", name, err)
+		}
+	}
+}
+
+func TestRefusedButOurs(t *testing.T) {
+	r := &registry{tags: map[string]digest.Digest{}, refuse: map[string]digest.Digest{"v1.2.0": ours, "sha": ours}}
+	done, err := writer(r).Commit(context.Background(), plan)
+	if err != nil || states(done)["v1.2.0"] != Written || states(done)["sha"] != Written {
+		t.Fatalf("err %v, states %v: a refused write that names our image is a success", err, states(done))
+	}
+}
+
+func TestMutableTags(t *testing.T) {
+	r := &registry{
+		tags:     map[string]digest.Digest{"sha": theirs, "latest": theirs, "v1": theirs},
+		refuse:   map[string]digest.Digest{"sha": ""},
+		versions: map[digest.Digest]string{theirs: "v1.3.0"},
+	}
+	done, err := writer(r).Commit(context.Background(), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]State{"sha": Taken, "v1.2.0": Written, "v1": Kept, "latest": Kept}
+	for name, s := range states(done) {
+		if s != want[name] {
+			t.Errorf("%s: state %d, want %d", name, s, want[name])
+		}
+	}
+}
+
+func TestRerunRepairs(t *testing.T) {
+	r := &registry{tags: map[string]digest.Digest{"v1.2.0": ours}}
+	done, err := writer(r, guard.WithPolicy(guard.SkipIdentical)).Commit(context.Background(), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := states(done); s["v1.2.0"] != Unchanged || s["sha"] != Written || s["latest"] != Written {
+		t.Errorf("states %v: the version is kept, the missing tags written", s)
+	}
+	if _, err := writer(r).Commit(context.Background(), plan); !errors.Is(err, guard.ErrVersionExists) {
+		t.Errorf("policy fail: %v", err)
+	}
+}
