@@ -170,11 +170,16 @@ func TestIdenticalJobWroteVersionFirst(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
 	row(t, "transaction", "the version tag PUT lands, but its answer is a refusal (as when an identical job was first)", "the proxy forwards the PUT, then answers 403 DENIED")
-	fp, image, res, _ := pushThroughFaults(t, r, func(fp *faultProxy) {
-		fp.fail(kindTagPut, 1, fault{forward: true, status: http.StatusForbidden, contentType: "application/json", body: zotDenied, tag: "v1.0.0"})
-	}, "tx/identical")
-	if res.code != 0 || fp.hits(kindTagPut) != 1 {
-		t.Fatalf("exit %d after %d refused PUTs: %s", res.code, fp.hits(kindTagPut), errorLine(res.stdout))
+	recovers(t, r, "tx/identical", kindTagPut, 1, fault{forward: true, status: http.StatusForbidden, contentType: "application/json", body: zotDenied, tag: "v1.0.0"})
+}
+
+// recovers pushes through a fault that breaks times requests of kind, and
+// asserts a complete release with both tags all the same.
+func recovers(t *testing.T, r rig, prefix, kind string, times int, f fault) {
+	t.Helper()
+	fp, image, res, _ := pushThroughFaults(t, r, func(fp *faultProxy) { fp.fail(kind, times, f) }, prefix)
+	if res.code != 0 || fp.hits(kind) != times {
+		t.Fatalf("exit %d after %d broken %s requests (want %d): %s", res.code, fp.hits(kind), kind, times, errorLine(res.stdout))
 	}
 	assertPublished(t, r, image, "v1.0.0", res.outputs["digest"])
 }
@@ -201,13 +206,7 @@ func TestEventuallyConsistentReread(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
 	row(t, "transaction", "eventually consistent registry: the first re-read after the version tag PUT answers 404", "the proxy answers the version tag HEADs after the first tag PUT 404, twice")
-	fp, image, res, _ := pushThroughFaults(t, r, func(fp *faultProxy) {
-		fp.fail(kindTagHead, 2, fault{status: http.StatusNotFound, tag: "v1.0.0", after: kindTagPut})
-	}, "tx/eventual")
-	if res.code != 0 || fp.hits(kindTagHead) != 2 {
-		t.Fatalf("exit %d after %d injected 404s: %s", res.code, fp.hits(kindTagHead), errorLine(res.stdout))
-	}
-	assertPublished(t, r, image, "v1.0.0", res.outputs["digest"])
+	recovers(t, r, "tx/eventual", kindTagHead, 2, fault{status: http.StatusNotFound, tag: "v1.0.0", after: kindTagPut})
 }
 
 func TestRerunRepairsAfterSHATag(t *testing.T) {
