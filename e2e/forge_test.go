@@ -458,30 +458,39 @@ func (f *forge) api(t *testing.T, method, path string, in, out any) {
 
 func (f *forge) do(t *testing.T, method, path string, body io.Reader, contentType string, out any) {
 	t.Helper()
+	if err := f.send(method, path, body, contentType, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// send is do, with the failure returned: for a request the caller retries.
+func (f *forge) send(method, path string, body io.Reader, contentType string, out any) error {
 	req, err := http.NewRequest(method, f.url+"api/v1"+path, body)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	req.Header.Set("Authorization", "token "+f.token)
 	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %s\n%s", method, path, resp.Status, data)
+		return fmt.Errorf("%s %s: %s\n%s", method, path, resp.Status, data)
 	}
-	if out != nil {
-		if s, ok := out.(*string); ok {
-			*s = string(data)
-			return
-		}
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %v\n%s", method, path, err, data)
-		}
+	if out == nil {
+		return nil
 	}
+	if s, ok := out.(*string); ok {
+		*s = string(data)
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", method, path, err, data)
+	}
+	return nil
 }
 
 // createRepo creates owner/name (owner "" is the admin, else an
@@ -586,7 +595,12 @@ func (f *forge) publishAction(t *testing.T, src, dist string) {
 	var rel struct {
 		ID int64 `json:"id"`
 	}
-	f.api(t, http.MethodPost, "/repos/"+repo+"/releases", map[string]any{"tag_name": "v2", "name": "v2"}, &rel)
+	// Gitea records the pushed tag as a release in the background: a create
+	// that collides with it fails (500, UNIQUE constraint); the next one
+	// turns the tag into the release.
+	forgeWait(t, "the release of v2", filepath.Join(f.dir, "gitea.log"), func() error {
+		return f.send(http.MethodPost, "/repos/"+repo+"/releases", strings.NewReader(`{"tag_name":"v2","name":"v2"}`), "application/json", &rel)
+	})
 	assets, err := os.ReadDir(dist)
 	if err != nil {
 		t.Fatal(err)
