@@ -400,33 +400,48 @@ func plainRace(t *testing.T, r rig) (won, stale int) {
 }
 
 // TestRaceSameVersionZot: the same race against a registry that refuses
-// to overwrite tags (the proxy emulates zot's create-only users: 403 with
+// to overwrite tags (zot with a user that may create but not update: a
+// real zot when $ZOT_BINARY is set, else the proxy's emulation, 403 with
 // zot's DENIED body): exactly one job succeeds, 7 fail with the
-// immutability message. The guard HEADs tags and never lists them.
+// immutability message. The guard HEADs tags and never lists them. The
+// SHA tag, shared by all 8 jobs, names one complete image; a create-only
+// user cannot move it, which a later release warns of and survives.
 func TestRaceSameVersionZot(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
 	row(t, "race", "8 jobs, same new version, different content, zot-like registry (403 DENIED on existing tag)", "8 concurrent runs through the fault proxy in zot mode")
-	fp := newFaultProxy(t, r)
-	fp.zot = true
+	zr, fp := zotTarget(t, r)
 	image := randomName("rel/zotrace")
 	dirs := raceContexts(t, 8)
-	jobs := runJobs(t, 8, func(i int) map[string]string { return fp.inputs(r, image, "v1.0.0", dirs[i]) })
-	final, status := r.headDigest(t, image, "v1.0.0")
+	jobs := runJobs(t, 8, func(i int) map[string]string { return fp.inputs(zr, image, "v1.0.0", dirs[i]) })
+	final, status := zr.headDigest(t, image, "v1.0.0")
 	if status != http.StatusOK {
 		t.Fatalf("version tag: HEAD %d", status)
 	}
+	sha, status := zr.headDigest(t, image, testcheck.SHA)
+	if status != http.StatusOK {
+		t.Fatalf("SHA tag: HEAD %d", status)
+	}
 	won := 0
 	for i, j := range jobs {
-		if j.code == 0 {
-			won++
-			if j.digest != final {
-				t.Errorf("job %d reported success with %s, but the tag names %s", i, j.digest, final)
+		testcheck.NoSecret(t, zr.key, j.all()...)
+		if j.code != 0 {
+			testcheck.OneErrorLine(t, j.stdout, "version tags are immutable: bump the version")
+			// A job that finds the tag taken before it writes fails
+			// without asking; one that writes is refused in zot's words.
+			if line := errorLine(j.stdout); strings.Contains(line, "refused to overwrite") && !strings.Contains(line, "HTTP 403 DENIED") {
+				t.Errorf("job %d: refusal without zot's answer (HTTP 403 DENIED): %s", i, line)
 			}
+			t.Logf("job %d: %s", i, errorLine(j.stdout))
 			continue
 		}
-		testcheck.OneErrorLine(t, j.stdout, "version tags are immutable: bump the version")
-		testcheck.NoSecret(t, r.key, j.all()...)
+		won++
+		if j.digest != final {
+			t.Errorf("job %d reported success with %s, but the tag names %s", i, j.digest, final)
+		}
+		if j.digest != sha {
+			wantTakenWarning(t, j.stdout, testcheck.SHA)
+		}
 	}
 	if won != 1 {
 		t.Errorf("%d jobs succeeded, want exactly 1", won)
@@ -437,7 +452,33 @@ func TestRaceSameVersionZot(t *testing.T) {
 	if fp.count(kindTagHead) == 0 {
 		t.Error("no tag HEAD request: how did the guard look?")
 	}
-	r.verifyImage(t, image, final)
+	zr.verifyImage(t, image, final)
+	zr.verifyImage(t, image, sha)
+
+	next := runAction(t, fp.inputs(zr, image, "v1.0.1", uniqueContext(t, 10)), nil)
+	if next.code != 0 {
+		t.Fatalf("v1.0.1 with the same commit SHA: exit %d: %s", next.code, errorLine(next.stdout))
+	}
+	wantTakenWarning(t, next.stdout, testcheck.SHA)
+	zr.wantTag(t, image, "v1.0.1", next.outputs["digest"])
+	zr.wantTag(t, image, testcheck.SHA, sha)
+	zr.verifyImage(t, image, next.outputs["digest"])
+}
+
+// wantTakenWarning asserts that out warns that tag could not be moved,
+// with zot's own words (403 DENIED).
+func wantTakenWarning(t *testing.T, out, tag string) {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "::warning") && strings.Contains(l, "refused to move tag") && strings.Contains(l, ":"+tag+" ") {
+			if !strings.Contains(l, "HTTP 403 DENIED") {
+				t.Errorf("warning does not carry zot's answer (HTTP 403 DENIED): %s", l)
+			}
+			t.Logf("%s", l)
+			return
+		}
+	}
+	t.Errorf("no warning that tag %s was left as it was:\n%s", tag, out)
 }
 
 // TestConcurrentSharedBase: 8 jobs push different images built on the
