@@ -454,7 +454,15 @@ func TestRaceSameVersionZot(t *testing.T) {
 	}
 	zr.verifyImage(t, image, final)
 	zr.verifyImage(t, image, sha)
+	zotRefusals(t, zr, fp, image, sha)
+}
 
+// zotRefusals runs two more releases of image, whose SHA tag names sha:
+// v1.0.1 succeeds and warns that the SHA tag was left as it was; v1.0.2
+// is taken by another client between the action's last look and its
+// write, and fails with the registry's refusal (zot's 403 DENIED).
+func zotRefusals(t *testing.T, zr rig, fp *faultProxy, image, sha string) {
+	t.Helper()
 	next := runAction(t, fp.inputs(zr, image, "v1.0.1", uniqueContext(t, 10)), nil)
 	if next.code != 0 {
 		t.Fatalf("v1.0.1 with the same commit SHA: exit %d: %s", next.code, errorLine(next.stdout))
@@ -463,6 +471,13 @@ func TestRaceSameVersionZot(t *testing.T) {
 	zr.wantTag(t, image, "v1.0.1", next.outputs["digest"])
 	zr.wantTag(t, image, testcheck.SHA, sha)
 	zr.verifyImage(t, image, next.outputs["digest"])
+
+	fp.fail(kindTagPut, 1, fault{tag: "v1.0.2", inspect: func() { zr.copyTag(t, image, "v1.0.1", "v1.0.2") }})
+	taken := runAction(t, fp.inputs(zr, image, "v1.0.2", uniqueContext(t, 10)), nil)
+	testcheck.OneErrorLine(t, taken.stdout, "the registry refused to overwrite it (HTTP 403 DENIED")
+	t.Logf("v1.0.2: %s", errorLine(taken.stdout))
+	zr.wantTag(t, image, "v1.0.2", next.outputs["digest"])
+	testcheck.NoSecret(t, zr.key, append(next.all(), taken.all()...)...)
 }
 
 // wantTakenWarning asserts that out warns that tag could not be moved,

@@ -153,18 +153,7 @@ auth:
 	if reg.cmd, err = spawn(dir, "registry", filepath.Join(tools, "registry"), "serve", cfgPath); err != nil {
 		return nil, err
 	}
-	err = waitFor(ctx, func() error {
-		resp, err := http.Get("http://" + reg.Addr + "/v2/")
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			return fmt.Errorf("GET /v2/: %s, want 401", resp.Status)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := waitFor(ctx, refusesAnonymous(reg.Addr)); err != nil {
 		reg.Stop()
 		return nil, err
 	}
@@ -230,6 +219,22 @@ func waitFor(ctx context.Context, ready func() error) error {
 			return errors.Join(ctx.Err(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// refusesAnonymous is ready once the registry at addr serves its API:
+// it refuses an anonymous GET /v2/.
+func refusesAnonymous(addr string) func() error {
+	return func() error {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("GET /v2/: %s, want 401", resp.Status)
+		}
+		return nil
 	}
 }
 

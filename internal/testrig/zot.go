@@ -43,19 +43,7 @@ func StartZot(ctx context.Context, bin, dir, user string) (*Zot, error) {
 	if z.cmd, err = spawn(dir, "zot", bin, "serve", cfgPath); err != nil {
 		return nil, err
 	}
-	// Anonymous requests are refused once zot serves its API.
-	err = waitFor(ctx, func() error {
-		resp, err := http.Get("http://" + z.Addr + "/v2/")
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			return fmt.Errorf("GET /v2/: %s, want 401", resp.Status)
-		}
-		return nil
-	})
-	if err == nil {
+	if err = waitFor(ctx, refusesAnonymous(z.Addr)); err == nil {
 		z.Key, err = z.createAPIKey(ctx, password)
 	}
 	if err != nil {
