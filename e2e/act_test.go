@@ -350,16 +350,16 @@ func TestActKeyMasked(t *testing.T) {
 	wantOneLineStep(t, out)
 }
 
-// wantOneLineStep: the composite step's script, as the runner writes it
-// out (act's verbose log shows it), is the one line calling the shipped
-// script, not the script itself.
+// wantOneLineStep: the composite step's script, as the runner shows it
+// (act's verbose log, a forge's job log), is the one line calling the
+// shipped script, not the script itself.
 func wantOneLineStep(t *testing.T, out string) {
 	t.Helper()
 	if !strings.Contains(out, `bash "$BPI_ACTION_PATH/scripts/action.sh"`) {
-		t.Errorf("the verbose log does not show the step's one-line script")
+		t.Errorf("the log does not show the step's one-line script")
 	}
 	if strings.Contains(out, "hash_sources") {
-		t.Errorf("the verbose log shows the body of scripts/action.sh: the step's run: is not one line")
+		t.Errorf("the log shows the body of scripts/action.sh: the step's run: is not one line")
 	}
 }
 

@@ -78,6 +78,13 @@ func forgeScenario(t *testing.T, f *forge, r rig) {
 	logs := f.jobLogs(t, app, jobs, r.key)
 	wantConclusions(t, jobs, "success", logs)
 	wantReleaseBinary(t, logs)
+	for _, log := range logs {
+		// The runner echoes the step's script and renders no summary.
+		wantOneLineStep(t, log)
+		if !strings.Contains(log, "summary: digest sha256:") {
+			t.Errorf("a leg's log lacks the summary as plain lines:\n%s", log)
+		}
+	}
 	digests := map[string]string{}
 	for _, name := range []string{"api", "web"} {
 		image := prefix + "/" + name
