@@ -1,4 +1,5 @@
-// Command bench measures build-push-image side by side with the pipeline it
+// Command bench measures build-push-image (its default, push-via: auto, and
+// its fallback path, push-via: action) side by side with the pipeline it
 // replaces (BuildKit's OCI tar exporter, then skopeo copy) and with BuildKit
 // pushing by itself, against the registry and buildkitd of the test rig:
 //
@@ -21,11 +22,6 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 {
-		if proto, ok := prototypes[os.Args[1]]; ok {
-			os.Exit(runPrototype(proto, os.Args[2:]))
-		}
-	}
 	os.Exit(run())
 }
 

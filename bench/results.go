@@ -11,6 +11,7 @@ import (
 type row struct {
 	caseID, label, unit string
 	values              []float64
+	phase               bool // a share of a run's time (phases.go)
 }
 
 func (r *row) median() float64 {
@@ -55,6 +56,13 @@ func (r *results) addDuration(caseID, label string, d time.Duration) {
 	r.add(caseID, label, "s", d.Seconds())
 }
 
+// addPhase records a share of a run's time; phases get a table of their
+// own.
+func (r *results) addPhase(caseID, label string, d time.Duration) {
+	r.add(caseID, label, "s", d.Seconds())
+	r.byLabel[label].phase = true
+}
+
 func (r *results) goal(g goal) { r.goals = append(r.goals, g) }
 
 // value is a goal's measured value, false when a row is missing.
@@ -84,10 +92,8 @@ func (r *results) markdown(machine []string, rounds int, took time.Duration) str
 	for _, m := range machine {
 		fmt.Fprintf(&b, "- %s\n", m)
 	}
-	b.WriteString("\n## Measurements\n\n| case | measurement | median | rounds |\n|---|---|---:|---|\n")
-	for _, rw := range r.rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", rw.caseID, rw.label, format(rw.median(), rw.unit), formatAll(rw))
-	}
+	r.table(&b, "Measurements", false)
+	r.table(&b, "Where the time goes (phases, from the output's lines as they arrived)", true)
 	b.WriteString("\n## Goals and ratios\n\n| case | what | value | goal | met |\n|---|---|---:|---:|---|\n")
 	for _, g := range r.goals {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", g.caseID, g.label, r.goalCells(g))
@@ -96,6 +102,16 @@ func (r *results) markdown(machine []string, rounds int, took time.Duration) str
 		fmt.Fprintf(&b, "\n**FAILED** %s\n", strings.ReplaceAll(tail(f, 3), "\n", " "))
 	}
 	return b.String()
+}
+
+// table writes the rows that are phases, or those that are not.
+func (r *results) table(b *strings.Builder, title string, phases bool) {
+	fmt.Fprintf(b, "\n## %s\n\n| case | measurement | median | rounds |\n|---|---|---:|---|\n", title)
+	for _, rw := range r.rows {
+		if rw.phase == phases {
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", rw.caseID, rw.label, format(rw.median(), rw.unit), formatAll(rw))
+		}
+	}
 }
 
 func (r *results) goalCells(g goal) string {

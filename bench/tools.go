@@ -16,11 +16,12 @@ import (
 
 // job is one build and push of an image to repo:version.
 type job struct {
-	img       *image
-	repo      string
-	version   string
-	buildOnly bool // build without pushing (the action's --push false)
-	wantFail  bool // the run is expected to fail (case 4)
+	img           *image
+	repo          string
+	version       string
+	buildOnly     bool // build without pushing (the action's --push false)
+	skipIdentical bool // on-existing-version: skip-identical (a re-run)
+	wantFail      bool // the run is expected to fail (case 4)
 }
 
 // sha is the job's commit SHA: 40 hex digits, different per job.
@@ -29,54 +30,66 @@ func (j job) sha() string { return fmt.Sprintf("%x", sha1.Sum([]byte(j.repo+":"+
 // sample is what one timed run measured.
 type sample struct {
 	total  time.Duration // start to exit of every process of the tool
-	push   time.Duration // the push part alone; 0 when it cannot be told apart
+	push   time.Duration // the upload alone; 0 when BuildKit pushes during its export
 	rssKiB int64         // peak RSS of the tool's largest process
-	out    string        // combined output, for checks and error messages
+	lines  []line        // the output, each line timestamped
+	phases []phase       // where the time went
+}
+
+// out is the output as one string, for checks and error messages.
+func (s sample) out() string {
+	var b strings.Builder
+	for _, l := range s.lines {
+		b.WriteString(l.text)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // tool is one way to build and push an image.
 type tool struct {
-	name     string // short, part of repository names
-	title    string
-	run      func(ctx context.Context, b *bench, j job) (sample, error)
-	pushPart bool // the tool's output tells the push apart from the build
+	name  string // short, part of repository names
+	title string
+	run   func(ctx context.Context, b *bench, j job) (sample, error)
 }
 
 var (
-	toolAction   = tool{"action", "build-push-image", runAction, true}
-	toolViaBK    = tool{"viabk", "build-push-image, push-via: buildkit", runActionViaBuildkit, false}
-	toolOld      = tool{"skopeo", "old: BuildKit OCI tar + skopeo copy", runOldPipeline, true}
-	toolBuildkit = tool{"buildkit", "BuildKit's own push (buildctl)", runBuildkitPush, false}
+	toolDefault  = tool{"default", "build-push-image (default: push-via auto)", runDefault}
+	toolFallback = tool{"fallback", "build-push-image, push-via: action (the fallback path)", runFallback}
+	toolOld      = tool{"skopeo", "seed: BuildKit OCI tar + skopeo copy", runOldPipeline}
+	toolBuildkit = tool{"buildkit", "BuildKit's own push (buildctl)", runBuildkitPush}
 )
 
-// pushMark is the line the action prints when the build is done and the
-// push starts.
-const pushMark = "Pushing "
-
-func runAction(ctx context.Context, b *bench, j job) (sample, error) {
-	return runActionLike(ctx, b, j, []string{b.bin})
+func runDefault(ctx context.Context, b *bench, j job) (sample, error) {
+	return runAction(ctx, b, j)
 }
 
-// runActionViaBuildkit runs the action with buildkitd pushing by digest:
-// there is no separate push part, the upload happens inside the build.
-func runActionViaBuildkit(ctx context.Context, b *bench, j job) (sample, error) {
-	return runActionLike(ctx, b, j, []string{b.bin, "--push-via", "buildkit"})
+// runFallback runs the action's own upload from an OCI layout, the path
+// the default falls back to when BuildKit's push fails.
+func runFallback(ctx context.Context, b *bench, j job) (sample, error) {
+	return runAction(ctx, b, j, "--push-via", "action")
 }
 
-// runActionLike runs the action, or a prototype taking the same flags.
-func runActionLike(ctx context.Context, b *bench, j job, argv []string) (sample, error) {
+// runAction runs the action as a runner would, with extra flags.
+func runAction(ctx context.Context, b *bench, j job, extra ...string) (sample, error) {
 	args := []string{
-		"--image", j.repo, "--version", j.version, "--sha", j.sha(),
+		b.bin, "--image", j.repo, "--version", j.version, "--sha", j.sha(),
 		"--context", j.img.dir, "--file", j.img.dockerfile(),
 		"--username", b.user, "--registry-tls", "disabled", "--buildkit-address", b.buildkit,
 	}
 	if j.buildOnly {
 		args = append(args, "--push", "false")
 	}
-	return execTimed(ctx, command{
-		argv: append(argv, args...), env: []string{"INPUT_API_KEY=" + b.key, "RUNNER_TEMP=" + b.work},
-		mark: pushMark, wantFail: j.wantFail,
+	if j.skipIdentical {
+		args = append(args, "--on-existing-version", "skip-identical")
+	}
+	s, err := execTimed(ctx, command{
+		argv: append(args, extra...), env: []string{"INPUT_API_KEY=" + b.key, "RUNNER_TEMP=" + b.work},
+		wantFail: j.wantFail,
 	})
+	s.phases = actionPhases(s.lines, s.total)
+	s.push, _ = uploadTime(s.lines)
+	return s, err
 }
 
 // runOldPipeline is the pipeline the action replaces: BuildKit exports an
@@ -97,7 +110,8 @@ func runOldPipeline(ctx context.Context, b *bench, j job) (sample, error) {
 	}
 	return sample{
 		total: built.total + pushed.total, push: pushed.total,
-		rssKiB: max(built.rssKiB, pushed.rssKiB), out: built.out + pushed.out,
+		rssKiB: max(built.rssKiB, pushed.rssKiB), lines: append(built.lines, pushed.lines...),
+		phases: append(buildctlPhases(built.lines, built.total), phase{phaseSkopeo, pushed.total}),
 	}, nil
 }
 
@@ -105,7 +119,9 @@ func runOldPipeline(ctx context.Context, b *bench, j job) (sample, error) {
 // credentials from a docker config in the scratch directory.
 func runBuildkitPush(ctx context.Context, b *bench, j job) (sample, error) {
 	out := "type=image,name=" + j.repo + ":" + j.version + ",push=true,oci-mediatypes=true"
-	return execTimed(ctx, command{argv: b.buildctl(j.img, out), env: []string{"DOCKER_CONFIG=" + b.dockerConfig}})
+	s, err := execTimed(ctx, command{argv: b.buildctl(j.img, out), env: []string{"DOCKER_CONFIG=" + b.dockerConfig}})
+	s.phases = buildctlPhases(s.lines, s.total)
+	return s, err
 }
 
 func (b *bench) buildctl(img *image, output string) []string {
@@ -120,12 +136,11 @@ func (b *bench) buildctl(img *image, output string) []string {
 type command struct {
 	argv     []string
 	env      []string // added to the bench's own environment
-	mark     string   // when a line starts with it, push is timed from there
 	wantFail bool
 }
 
-// execTimed runs c with stdout and stderr merged, timestamps the mark
-// line, and reads the peak RSS from the process's rusage.
+// execTimed runs c with stdout and stderr merged, timestamps every line,
+// and reads the peak RSS from the process's rusage.
 func execTimed(ctx context.Context, c command) (sample, error) {
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
 	cmd.Env = append(os.Environ(), c.env...)
@@ -141,35 +156,25 @@ func execTimed(ctx context.Context, c command) (sample, error) {
 		return sample{}, fmt.Errorf("start %s: %w", c.argv[0], err)
 	}
 	_ = pw.Close()
-	out, marked := readLines(pr, c.mark)
+	lines := readLines(pr, start)
 	waitErr := cmd.Wait()
-	end := time.Now()
 	_ = pr.Close()
-	s := sample{total: end.Sub(start), out: out}
-	if !marked.IsZero() {
-		s.push = end.Sub(marked)
-	}
+	s := sample{total: time.Since(start), lines: lines}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		s.rssKiB = ru.Maxrss
 	}
-	return s, checkExit(c, waitErr, out)
+	return s, checkExit(c, waitErr, s.out())
 }
 
-// readLines collects the output and the time the mark line arrived.
-func readLines(r *os.File, mark string) (string, time.Time) {
-	var out strings.Builder
-	var marked time.Time
+// readLines collects the output, each line with its arrival time.
+func readLines(r *os.File, start time.Time) []line {
+	var out []line
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 4*mib)
 	for sc.Scan() {
-		line := sc.Text()
-		if mark != "" && marked.IsZero() && strings.HasPrefix(line, mark) {
-			marked = time.Now()
-		}
-		out.WriteString(line)
-		out.WriteByte('\n')
+		out = append(out, line{at: time.Since(start), text: sc.Text()})
 	}
-	return out.String(), marked
+	return out
 }
 
 func checkExit(c command, err error, out string) error {
