@@ -94,6 +94,9 @@ func caseFreshPush(ctx context.Context, b *bench) error {
 	}
 	return b.eachRound(b.rounds, func(round int) error {
 		for _, img := range imgs {
+			if err := b.resync(ctx, img); err != nil {
+				return err
+			}
 			for _, t := range rotate(pushTools, round) {
 				if err := b.freshThenNoop(ctx, t, img, round); err != nil {
 					return err
