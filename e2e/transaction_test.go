@@ -52,6 +52,19 @@ func txRun(t *testing.T, r rig, fp *faultProxy, image, dir string, extra map[str
 	return runAction(t, env, nil)
 }
 
+// wantSaid asserts that res failed with one line saying no release was
+// made, in the registry's own words.
+func (reg refusal) wantSaid(t *testing.T, res result) {
+	t.Helper()
+	testcheck.OneErrorLine(t, res.stdout, "nothing that names a release was written")
+	line := errorLine(res.stdout)
+	for _, s := range reg.said {
+		if !strings.Contains(line, s) {
+			t.Errorf("error line lacks the registry's %q: %s", s, line)
+		}
+	}
+}
+
 // meta is the metadata output.
 type meta struct {
 	Digest    string   `json:"digest"`
@@ -90,13 +103,7 @@ func TestVersionTagRefused(t *testing.T) {
 			fp := newFaultProxy(t, r).fail(kindTagPut, -1, reg.refuse("v1.0.0"))
 			image, dir := randomName("tx/"+reg.name), uniqueContext(t, 1024)
 			res := txRun(t, r, fp, image, dir, nil)
-			testcheck.OneErrorLine(t, res.stdout, "nothing that names a release was written")
-			line := errorLine(res.stdout)
-			for _, s := range reg.said {
-				if !strings.Contains(line, s) {
-					t.Errorf("error line lacks the registry's %q: %s", s, line)
-				}
-			}
+			reg.wantSaid(t, res)
 			r.wantTag(t, image, "v1.0.0", "")
 			sha, _ := r.headDigest(t, image, testcheck.SHA)
 			if fp.hits(kindTagPut) == 0 || sha == "" {
@@ -119,13 +126,7 @@ func TestSHATagRefused(t *testing.T) {
 		t.Run(reg.name, func(t *testing.T) {
 			row(t, "transaction", reg.name+"-style refusal of a new SHA tag (before the commit point)", "the proxy answers the SHA tag PUT "+reg.body)
 			_, image, res, _ := pushThroughFaults(t, r, func(fp *faultProxy) { fp.fail(kindTagPut, -1, reg.refuse(testcheck.SHA)) }, "tx/sha"+reg.name)
-			testcheck.OneErrorLine(t, res.stdout, "nothing that names a release was written")
-			line := errorLine(res.stdout)
-			for _, s := range reg.said {
-				if !strings.Contains(line, s) {
-					t.Errorf("error line lacks the registry's %q: %s", s, line)
-				}
-			}
+			reg.wantSaid(t, res)
 			r.wantTag(t, image, "v1.0.0", "")
 			r.wantTag(t, image, testcheck.SHA, "")
 		})
