@@ -63,6 +63,7 @@ apt-deps:
 	command -v skopeo >/dev/null || missing="$$missing skopeo"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install$$missing"; \
@@ -105,10 +106,11 @@ $(BIN)/gitea-runner:
 $(BIN)/rig: $(wildcard internal/testrig/*.go internal/testrig/cmd/rig/*.go) go.mod
 	go build -o $@ ./internal/testrig/cmd/rig
 
-lint: $(BIN)/staticcheck
+lint: apt-deps $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
 	$(BIN)/staticcheck ./...
+	shellcheck $$(git ls-files '*.sh')
 
 ## test: install tools, start a registry and buildkitd, run every test
 test: tools lint

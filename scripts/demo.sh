@@ -3,7 +3,7 @@
 # the environment). Builds testdata/hello, pushes v1.0.0 + the SHA tag, then
 # shows the same version refused.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 go build -o .tools/bin/build-push-image . || exit 1
 export INPUT_API_KEY="$BPI_TEST_KEY" # environment only: never on a command line
 image="$BPI_TEST_REGISTRY/demo/hello"
