@@ -34,6 +34,7 @@ func TestAutoStartBuildkitd(t *testing.T) {
 	r := requireRig(t)
 	env := buildOnly(r)
 	env["PATH"] = os.Getenv(testrig.EnvTools) + ":" + os.Getenv("PATH")
+	env["INPUT_NETWORK"] = "host" // the started daemon allows what the job asks
 	res := runAction(t, env, nil)
 	if res.code != 0 {
 		t.Fatalf("exit %d\n%s", res.code, res.stdout)

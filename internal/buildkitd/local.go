@@ -57,7 +57,10 @@ func startDaemon(ctx context.Context, bin, dir string, env []string) (*daemon, e
 		return nil, fmt.Errorf("start buildkitd: %w", err)
 	}
 	defer log.Close()
-	cmd := exec.Command(bin, "--addr", "unix://"+sock, "--root", filepath.Join(dir, "state"))
+	// The daemon is this job's alone, so the job's network: host input may
+	// use the host network (a build asks for it explicitly, per solve).
+	cmd := exec.Command(bin, "--addr", "unix://"+sock, "--root", filepath.Join(dir, "state"),
+		"--allow-insecure-entitlement", "network.host")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append([]string{}, env...) // never nil: nil inherits everything
 	// Its own process group: a Ctrl-C meant for us must not kill it before
