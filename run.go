@@ -83,17 +83,25 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	defer stopBuildkit()
 
 	var targets []target
+	compareOnly := false
 	if cfg.Push {
 		targets, err = connectRegistries(cfg, p.log)
 		defer closeAll(targets)
 		if err != nil {
 			return err
 		}
-		if err := checkVersions(ctx, targets, cfg.Version); err != nil {
+		if compareOnly, err = checkVersions(ctx, targets, cfg.Version); err != nil {
 			return err
 		}
 	}
-	res, err := p.build(ctx, p.publisher(builder, targets))
+	pub := p.publisher(builder, targets)
+	if compareOnly {
+		// skip-identical, and every repository has the version: only an
+		// identical image can succeed, and that one is there already.
+		p.action.Infof("%s exists in every repository: building only to compare digests, nothing to upload", cfg.Version)
+		pub = publish.BuildOnly{Builder: builder}
+	}
+	res, err := p.build(ctx, pub)
 	if err != nil {
 		return err
 	}
@@ -114,15 +122,19 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 }
 
 // checkVersions fails before the build when the version exists in any of
-// the repositories. The first look-up is also the credentials check: a 401
+// the repositories; under skip-identical, compareOnly says it exists in
+// all of them. The first look-up is also the credentials check: a 401
 // there is the api-key's.
-func checkVersions(ctx context.Context, targets []target, version string) error {
+func checkVersions(ctx context.Context, targets []target, version string) (compareOnly bool, err error) {
+	compareOnly = true
 	for _, t := range targets {
-		if _, err := t.guard.CheckVersion(ctx, version, ""); err != nil {
-			return err
+		matches, err := t.guard.CheckVersion(ctx, version, "")
+		if err != nil {
+			return false, err
 		}
+		compareOnly = compareOnly && matches
 	}
-	return nil
+	return compareOnly, nil
 }
 
 // commit writes the tags of each repository in turn, each in the same

@@ -90,20 +90,20 @@ func (g *Guard) Image() string { return g.image }
 
 // CheckVersion decides whether tag may be written to point at ours, the
 // digest built ("" before the build). It fails with an *ExistsError when
-// the tag exists, except under SkipIdentical, where it goes on before the
-// build and reports published=true when the tag already names ours. It is
-// called before the build (fail fast), after it, and right before tagging
-// (another job may have pushed the tag meanwhile).
-func (g *Guard) CheckVersion(ctx context.Context, tag string, ours digest.Digest) (published bool, err error) {
+// the tag exists, except under SkipIdentical, where matches is true when
+// the tag already names ours, or, before the build, any image: then the
+// build only has to compute its digest to compare (an identical image is
+// complete in the registry, any other one fails). It is called before the
+// build (fail fast), after it, and right before tagging (another job may
+// have pushed the tag meanwhile).
+func (g *Guard) CheckVersion(ctx context.Context, tag string, ours digest.Digest) (matches bool, err error) {
 	d, ok, err := g.r.Lookup(ctx, tag)
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("check version tag %s: %w", tag, err)
 	case !ok:
 		return false, nil
-	case g.policy == SkipIdentical && ours == "":
-		return false, nil
-	case g.policy == SkipIdentical && d == ours:
+	case g.policy == SkipIdentical && (ours == "" || d == ours):
 		return true, nil
 	}
 	return false, &ExistsError{Image: g.image, Tag: tag, Digest: d}

@@ -49,21 +49,22 @@ func TestCheckVersion(t *testing.T) {
 func TestCheckVersionSkipIdentical(t *testing.T) {
 	g := New(tags{"same": ours, "other": theirs}, "reg.example/app", WithPolicy(SkipIdentical))
 	cases := []struct {
-		tag       string
-		built     digest.Digest
-		published bool
-		exists    bool
+		tag     string
+		built   digest.Digest
+		matches bool
+		exists  bool
 	}{
-		{"other", "", false, false}, // before the build: build to find out
-		{"same", "", false, false},
+		{"other", "", true, false}, // before the build: build to find out
+		{"same", "", true, false},
+		{"new", "", false, false},
 		{"same", ours, true, false}, // our image is already there
 		{"other", ours, false, true},
 		{"new", ours, false, false},
 	}
 	for _, c := range cases {
-		published, err := g.CheckVersion(context.Background(), c.tag, c.built)
-		if published != c.published || errors.Is(err, ErrVersionExists) != c.exists {
-			t.Errorf("%s built %q: published %t err %v; want %t exists %t", c.tag, c.built, published, err, c.published, c.exists)
+		matches, err := g.CheckVersion(context.Background(), c.tag, c.built)
+		if matches != c.matches || errors.Is(err, ErrVersionExists) != c.exists {
+			t.Errorf("%s built %q: matches %t err %v; want %t exists %t", c.tag, c.built, matches, err, c.matches, c.exists)
 		}
 	}
 }
