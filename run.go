@@ -94,22 +94,11 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	pub := p.publisher(builder, targets)
-	if compareOnly {
-		// skip-identical, and every repository has the version: only an
-		// identical image can succeed, and that one is there already.
-		p.action.Infof("%s exists in every repository: building only to compare digests, nothing to upload", cfg.Version)
-		pub = publish.BuildOnly{Builder: builder}
-	}
-	res, err := p.build(ctx, pub)
+	res, err := p.build(ctx, p.publisher(builder, targets, compareOnly))
 	if err != nil {
 		return err
 	}
-	out := published{
-		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: cfg.Platforms,
-		VersionTag: cfg.Image + ":" + cfg.Version, SHATag: cfg.Image + ":" + cfg.shaTag(),
-		Tags: []string{}, Written: []string{}, Unchanged: []string{},
-	}
+	out := newPublished(cfg, res)
 	if cfg.Push {
 		if err := p.commit(ctx, targets, res); err != nil {
 			return err
@@ -119,6 +108,16 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	out.Seconds = float64(time.Since(start).Milliseconds()) / 1000
 	report(p.action, out)
 	return nil
+}
+
+// newPublished is the outputs of a build, before any tag: every list
+// empty, never null.
+func newPublished(cfg config, res build.Result) published {
+	return published{
+		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: cfg.Platforms,
+		VersionTag: cfg.Image + ":" + cfg.Version, SHATag: cfg.Image + ":" + cfg.shaTag(),
+		Tags: []string{}, Written: []string{}, Unchanged: []string{},
+	}
 }
 
 // checkVersions fails before the build when the version exists in any of
@@ -207,10 +206,16 @@ func closeAll(targets []target) {
 	}
 }
 
-// publisher is the one place the push path is chosen (push-via).
-func (p *pipeline) publisher(b *build.Builder, targets []target) publish.Publisher {
+// publisher is the one place the push path is chosen (push-via). With
+// compareOnly (skip-identical, the version in every repository) only an
+// identical image can succeed, and that one is there already: nothing is
+// uploaded.
+func (p *pipeline) publisher(b *build.Builder, targets []target, compareOnly bool) publish.Publisher {
 	cfg := p.cfg
-	if !cfg.Push {
+	if compareOnly {
+		p.action.Infof("%s exists in every repository: building only to compare digests, nothing to upload", cfg.Version)
+	}
+	if !cfg.Push || compareOnly {
 		return publish.BuildOnly{Builder: b}
 	}
 	uploaders := make(publish.Uploaders, 0, len(targets))
