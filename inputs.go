@@ -3,7 +3,9 @@ package main
 import (
 	_ "embed"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -53,4 +55,61 @@ func parseInputs(b []byte) ([]input, error) {
 		out = append(out, input{name: n.Content[i].Value, def: v.Default, description: strings.Join(strings.Fields(v.Description), " ")})
 	}
 	return out, nil
+}
+
+// loadConfig reads every input from flags, falling back to INPUT_* and
+// then to the defaults, and validates the result.
+func loadConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	raw, err := readInputs(args, getenv, usage)
+	if err != nil {
+		return config{}, err
+	}
+	return parseConfig(raw, getenv)
+}
+
+func readInputs(args []string, getenv func(string) string, usage io.Writer) (map[string]string, error) {
+	fs := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.Usage = func() {
+		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n\nEvery input of action.yml is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key is read from the environment only: INPUT_API-KEY or INPUT_API_KEY.")
+		fs.PrintDefaults()
+	}
+	flags := make(map[string]*string, len(inputs))
+	for _, in := range inputs {
+		flags[in.name] = fs.String(in.name, in.def, in.description)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("command line: %w; see --help", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("command line: unexpected argument %q; every input is a --flag", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["api-key"] {
+		return nil, errors.New("api-key: not accepted as a flag, since a command line is visible to every process on the machine; set INPUT_API_KEY in the environment instead")
+	}
+	raw := make(map[string]string, len(inputs))
+	for _, in := range inputs {
+		v := envInput(getenv, in.name)
+		if set[in.name] {
+			v = strings.TrimSpace(*flags[in.name])
+		}
+		raw[in.name] = firstNonEmpty(v, in.def)
+	}
+	return raw, nil
+}
+
+// envInput reads INPUT_<NAME>. Runners keep the hyphens of an input's name
+// (INPUT_API-KEY), which a shell cannot export, so the underscore spelling
+// is accepted too.
+func envInput(getenv func(string) string, name string) string {
+	upper := strings.ToUpper(name)
+	if v := getenv("INPUT_" + upper); v != "" {
+		return strings.TrimSpace(v)
+	}
+	return strings.TrimSpace(getenv("INPUT_" + strings.ReplaceAll(upper, "-", "_")))
 }
