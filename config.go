@@ -72,14 +72,17 @@ type config struct {
 }
 
 // registry is the host[:port] part of the image.
-func (c config) registry() string { return strings.SplitN(c.Image, "/", 2)[0] }
+func (c config) registry() string { return registryOf(c.Image) }
+
+// registryOf is the host[:port] part of an image (validated: it has one).
+func registryOf(image string) string { return strings.SplitN(image, "/", 2)[0] }
 
 // loginFor is the login to push image with: username and api-key for the
 // first image's registry, and for another registry its line of
 // registry-credentials (or the runner's Docker config), falling back to
 // username and api-key.
 func (c config) loginFor(image string) (user, pass string) {
-	host := strings.SplitN(image, "/", 2)[0]
+	host := registryOf(image)
 	if login, ok := build.LoginFor(c.BuildOpts.Logins, host); ok && host != c.registry() && login.Password != "" {
 		return login.Username, login.Password
 	}

@@ -3,10 +3,12 @@
 // tag. It runs as a Forgejo/GitHub Actions step (inputs from INPUT_*) or by
 // hand (the same inputs as flags).
 //
-// main reads the environment once into a config and wires three packages:
-// internal/build produces an OCI layout, internal/guard decides which tags
-// may be written, internal/push publishes. None of them reads the
-// environment.
+// main reads the environment once into a config and wires the packages:
+// internal/buildkitd finds buildkitd, internal/publish builds and gets the
+// image into the registry by digest (internal/build, internal/push),
+// internal/tags writes its tags as one transaction, deciding with
+// internal/guard. None of them reads the environment; docs/architecture.md
+// has the map.
 package main
 
 import (

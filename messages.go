@@ -91,13 +91,7 @@ func registrySaid(err error) string {
 	if !errors.As(err, &re) {
 		return err.Error()
 	}
-	s := fmt.Sprintf("HTTP %d", re.Status)
-	for _, part := range []string{re.Code, re.Message, re.Reason} {
-		if part != "" {
-			s += " " + part
-		}
-	}
-	return s
+	return re.Said()
 }
 
 // cancelled says what a cancelled run left behind.

@@ -272,7 +272,7 @@ func registryCredentials(cfg config) []build.Credential {
 	var own []build.Credential
 	for _, image := range cfg.Images {
 		user, pass := cfg.loginFor(image)
-		own = append(own, build.Credential{Host: strings.SplitN(image, "/", 2)[0], Username: user, Password: pass})
+		own = append(own, build.Credential{Host: registryOf(image), Username: user, Password: pass})
 	}
 	return build.MergeCredentials(own, cfg.BuildOpts.Logins)
 }

@@ -27,10 +27,8 @@ import (
 // login (Basic auth), so the user can see when the key left this process.
 func authProvider(creds []Credential, handed func(host string)) session.Attachable {
 	byHost := make(map[string]Credential, len(creds))
-	for _, c := range creds {
-		if _, ok := byHost[registryHost(c.Host)]; !ok { // the first login wins
-			byHost[registryHost(c.Host)] = c
-		}
+	for _, c := range MergeCredentials(creds) { // the first login wins
+		byHost[registryHost(c.Host)] = c
 	}
 	ap := authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {

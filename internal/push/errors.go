@@ -60,7 +60,13 @@ type ResponseError struct {
 }
 
 func (e *ResponseError) Error() string {
-	s := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
+	return fmt.Sprintf("%s %s: %s", e.Method, e.Path, e.Said())
+}
+
+// Said is the registry's own words: the status, OCI code, message and
+// reason it sent, for a message to quote.
+func (e *ResponseError) Said() string {
+	s := fmt.Sprintf("HTTP %d", e.Status)
 	for _, part := range []string{e.Code, e.Message, e.Reason} {
 		if part != "" {
 			s += " " + part

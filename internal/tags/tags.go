@@ -125,7 +125,7 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 	}
 	var out []Tag
 	for _, name := range plan.Before {
-		t := w.ensure(ctx, name, plan.Digest)
+		t := w.ensure(ctx, name, plan, false)
 		out = append(out, t)
 		if t.State == Failed {
 			return out, fmt.Errorf("tag %s: %w", name, t.Err)
@@ -139,7 +139,7 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 	}
 	out = append(out, version)
 	for _, name := range plan.After {
-		out = append(out, w.follow(context.WithoutCancel(ctx), name, plan))
+		out = append(out, w.ensure(context.WithoutCancel(ctx), name, plan, true))
 	}
 	return out, nil
 }
@@ -174,30 +174,21 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	return Tag{Name: plan.Version, State: Written, Err: err}, nil
 }
 
-// follow moves a tag that follows releases to plan's image, unless it names
-// a newer release.
-func (w *Writer) follow(ctx context.Context, name string, plan Plan) Tag {
-	if w.versions == nil {
-		return w.ensure(ctx, name, plan.Digest)
-	}
-	cur, ok, err := w.reg.Lookup(ctx, name)
-	if err == nil && ok && cur != plan.Digest {
-		if v, verr := w.versions.Version(ctx, cur); verr == nil && Newer(v, plan.Version) {
-			return Tag{Name: name, State: Kept, Other: cur, Version: v}
-		}
-	}
-	return w.ensure(ctx, name, plan.Digest)
-}
-
-// ensure makes a mutable tag name d, unless the registry refuses to move
-// it from another image.
-func (w *Writer) ensure(ctx context.Context, name string, d digest.Digest) Tag {
+// ensure makes a mutable tag name plan's image, unless the registry
+// refuses to move it from another image, or (follow, a tag that follows
+// releases) that image says it is a newer release.
+func (w *Writer) ensure(ctx context.Context, name string, plan Plan, follow bool) Tag {
+	d := plan.Digest
 	cur, ok, err := w.reg.Lookup(ctx, name)
 	switch {
 	case err != nil:
 		return Tag{Name: name, State: Failed, Err: err}
 	case ok && cur == d:
 		return Tag{Name: name, State: Unchanged}
+	case ok && follow && w.versions != nil:
+		if v, verr := w.versions.Version(ctx, cur); verr == nil && Newer(v, plan.Version) {
+			return Tag{Name: name, State: Kept, Other: cur, Version: v}
+		}
 	}
 	werr := w.reg.Tag(ctx, d, name)
 	if werr == nil {
