@@ -137,9 +137,7 @@ func TestSHATagTakenIsAWarning(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
 	row(t, "transaction", "SHA tag names another image and the registry refuses to move it (ECR)", "SHA tag pre-written with an independent client, its PUT answered 400 TAG_INVALID")
-	fp := newFaultProxy(t, r)
-	image := randomName("tx/shataken")
-	other := seedOther(t, r, image)
+	fp, image, other := seeded(t, r, "tx/shataken")
 	fp.fail(kindTagPut, -1, refusals[1].refuse(testcheck.SHA))
 	res := runAction(t, fp.inputs(r, image, "v1.0.0", uniqueContext(t, 1024)), nil)
 	if res.code != 0 {
@@ -156,15 +154,17 @@ func TestSHATagTakenIsAWarning(t *testing.T) {
 	}
 }
 
-// seedOther pushes a different image to image's SHA tag with the program
-// itself under another version, and returns its digest.
-func seedOther(t *testing.T, r rig, image string) string {
+// seeded is a fault proxy and a new repository that already holds another
+// image, pushed with the program itself under another version (so its SHA
+// tag names it too); other is its digest.
+func seeded(t *testing.T, r rig, prefix string) (fp *faultProxy, image, other string) {
 	t.Helper()
+	image = randomName(prefix)
 	res := runAction(t, r.inputs(image, "v0.0.1-other", uniqueContext(t, 1024)), nil)
 	if res.code != 0 {
 		t.Fatalf("seeding: exit %d: %s", res.code, errorLine(res.stdout))
 	}
-	return res.outputs["digest"]
+	return newFaultProxy(t, r), image, res.outputs["digest"]
 }
 
 func TestIdenticalJobWroteVersionFirst(t *testing.T) {
@@ -189,9 +189,7 @@ func TestVersionTakenAtWriteIsImmutability(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
 	row(t, "transaction", "another image takes the version tag between the last check and the write (Harbor refuses)", "the proxy writes another image to the tag, then answers the PUT 412 PRECONDITION")
-	fp := newFaultProxy(t, r)
-	image := randomName("tx/taken")
-	other := seedOther(t, r, image)
+	fp, image, other := seeded(t, r, "tx/taken")
 	fp.fail(kindTagPut, -1, fault{status: http.StatusPreconditionFailed, contentType: "application/json", body: refusals[0].body, tag: "v1.0.0",
 		inspect: func() { r.copyTag(t, image, other, "v1.0.0") }})
 	res := runAction(t, fp.inputs(r, image, "v1.0.0", uniqueContext(t, 1024)), nil)
