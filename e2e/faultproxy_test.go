@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -33,7 +34,9 @@ type faultProxy struct {
 	rules  []*faultRule
 	counts map[string]int // requests seen, by kind
 	// zot makes a manifest PUT to a tag that already exists answer 403
-	// DENIED, as zot does for a user without the update permission.
+	// DENIED, as zot does for a user without the update permission, and
+	// a manifest of a Docker media type answer 415 MANIFEST_INVALID, as
+	// zot does without its docker2s2 compatibility setting.
 	zot    bool
 	tagMu  sync.Mutex
 	tagLks map[string]*sync.Mutex
@@ -260,6 +263,8 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		fp.reset(w, req)
 	case kind == kindTagPut && fp.zot:
 		fp.zotTagPut(w, req)
+	case kind == kindManifestPut && fp.zot && !zotMediaType(req):
+		zotUnsupported(w, req)
 	default:
 		fp.proxy.ServeHTTP(w, req)
 	}
@@ -338,13 +343,36 @@ func (fp *faultProxy) zotTagPut(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	_ = resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusOK:
 		_, _ = io.Copy(io.Discard, req.Body)
 		w.Header().Set("WWW-Authenticate", `Basic realm="zot"`)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = io.WriteString(w, zotDenied)
-		return
+	case !zotMediaType(req):
+		zotUnsupported(w, req)
+	default:
+		fp.proxy.ServeHTTP(w, req)
 	}
-	fp.proxy.ServeHTTP(w, req)
+}
+
+// zotMediaType: the manifest PUT is of a media type zot takes without
+// docker2s2, an OCI manifest or index (zot's IsSupportedMediaType).
+func zotMediaType(req *http.Request) bool {
+	ct := req.Header.Get("Content-Type")
+	return ct == "application/vnd.oci.image.manifest.v1+json" || ct == "application/vnd.oci.image.index.v1+json"
+}
+
+// zotUnsupported is zot's answer to a manifest of another media type:
+// checked after the permission, before the body is read.
+func zotUnsupported(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	body, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{
+		"code": "MANIFEST_INVALID", "message": "manifest invalid",
+		"detail": map[string]string{"mediaType": req.Header.Get("Content-Type")},
+	}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnsupportedMediaType)
+	_, _ = w.Write(body)
 }
