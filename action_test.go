@@ -12,8 +12,8 @@ import (
 // not allowed here"), failing every use of the action.
 func TestActionDescriptionsHaveNoExpressions(t *testing.T) {
 	for _, in := range inputs {
-		if strings.Contains(in.description, "${{") {
-			t.Errorf("input %s: its description holds an expression; write it without ${{ }}", in.name)
+		if strings.Contains(in.Description, "${{") {
+			t.Errorf("input %s: its description holds an expression; write it without ${{ }}", in.Name)
 		}
 	}
 }

@@ -11,11 +11,11 @@ import (
 func TestBuildkitContainerDefaults(t *testing.T) {
 	want := map[string]string{"buildkit-image": buildkitd.DefaultImage, "buildkit-container-flags": buildkitd.DefaultRunFlags}
 	for _, in := range inputs {
-		if def, ok := want[in.name]; ok {
-			if in.def != def {
-				t.Errorf("action.yml: %s defaults to %q, want %q", in.name, in.def, def)
+		if def, ok := want[in.Name]; ok {
+			if in.Default != def {
+				t.Errorf("action.yml: %s defaults to %q, want %q", in.Name, in.Default, def)
 			}
-			delete(want, in.name)
+			delete(want, in.Name)
 		}
 	}
 	if len(want) > 0 {

@@ -68,8 +68,8 @@ func TestReadmeDefaults(t *testing.T) {
 		readme[row[0]] = row[1]
 	}
 	for _, in := range inputs {
-		if in.def != "" && readme[in.name] != "`"+in.def+"`" {
-			t.Errorf("README: input %s shows default %q, action.yml has %q", in.name, readme[in.name], in.def)
+		if in.Default != "" && readme[in.Name] != "`"+in.Default+"`" {
+			t.Errorf("README: input %s shows default %q, action.yml has %q", in.Name, readme[in.Name], in.Default)
 		}
 	}
 }
@@ -87,9 +87,9 @@ func TestDocsMatchAction(t *testing.T) {
 	a := readAction(t)
 	var program, mapped []string
 	for _, in := range inputs {
-		program = append(program, in.name)
-		if in.description == "" {
-			t.Errorf("action.yml: input %s has no description", in.name)
+		program = append(program, in.Name)
+		if in.Description == "" {
+			t.Errorf("action.yml: input %s has no description", in.Name)
 		}
 	}
 	for _, step := range a.Runs.Steps {
@@ -134,8 +134,43 @@ func TestDocsMatchAction(t *testing.T) {
 // here"), so an example there must not use one.
 func TestNoExpressionInDescriptions(t *testing.T) {
 	for _, in := range inputs {
-		if strings.Contains(in.description, "${{") || strings.Contains(in.def, "${{") {
-			t.Errorf("input %s: an expression in its description or default breaks every run", in.name)
+		if strings.Contains(in.Description, "${{") || strings.Contains(in.Default, "${{") {
+			t.Errorf("input %s: an expression in its description or default breaks every run", in.Name)
+		}
+	}
+}
+
+// TestLayoutNamesEveryPackage: the README's layout paragraph and
+// docs/architecture.md name every package under internal/, so a new one
+// is not left out of the map.
+func TestLayoutNamesEveryPackage(t *testing.T) {
+	dirs, err := os.ReadDir("internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, ok := strings.Cut(string(readme), "\nLayout: ")
+	if !ok {
+		t.Fatal("README has no Layout: paragraph")
+	}
+	layout, _, _ = strings.Cut(layout, "\n\n")
+	arch, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		name := "`internal/" + d.Name() + "`"
+		if !strings.Contains(layout, name) {
+			t.Errorf("README's Layout: paragraph does not name %s", name)
+		}
+		if !strings.Contains(string(arch), "**"+name+"**") {
+			t.Errorf("docs/architecture.md has no paragraph for %s", name)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 // TestPrintErrorReadsAsText: one line, no escape codes where the runner
@@ -28,10 +30,10 @@ func TestPrintErrorReadsAsText(t *testing.T) {
 // TestBadInputErrorsReadAsText: a run with bad inputs prints each error as
 // a plain ::error:: line, with no %25 escape in it.
 func TestBadInputErrorsReadAsText(t *testing.T) {
-	env := validInputs(workspace(t))
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	env["INPUT_SOURCE-DATE-EPOCH"] = "yesterday"
 	var stdout, stderr bytes.Buffer
-	if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 2 {
+	if code := realMain(nil, testcheck.Env(env), &stdout, &stderr); code != 2 {
 		t.Fatalf("exit %d, want 2; stdout:\n%s", code, stdout.String())
 	}
 	want := "::error::source-date-epoch: \"yesterday\" is not a number of seconds since 1970; use e.g. $(git log -1 --format=%ct)\n"

@@ -3,12 +3,12 @@
 // tag. It runs as a Forgejo/GitHub Actions step (inputs from INPUT_*) or by
 // hand (the same inputs as flags).
 //
-// main reads the environment once into a config and wires the packages:
-// internal/buildkitd finds buildkitd, internal/publish builds and gets the
-// image into the registry by digest (internal/build, internal/push),
-// internal/tags writes its tags as one transaction, deciding with
-// internal/guard. None of them reads the environment; docs/architecture.md
-// has the map.
+// main wires the packages: internal/config reads the environment once
+// into a Config, internal/buildkitd finds buildkitd, internal/publish builds
+// and gets the image into the registry by digest (internal/build,
+// internal/push), internal/tags writes its tags as one transaction,
+// deciding with internal/guard. After internal/config none of them reads
+// the environment; docs/architecture.md has the map.
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/procenv"
 )
 
@@ -49,23 +50,23 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 			mask(key)
 		}
 	}
-	cfg, err := loadConfig(args, getenv, stderr)
+	cfg, err := config.Load(inputs, args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		for _, e := range errorList(err) {
+		for _, e := range config.ErrorList(err) {
 			printError(stdout, e.Error())
 		}
 		return 2
 	}
-	for _, v := range cfg.secretValues() {
+	for _, v := range cfg.SecretValues() {
 		mask(v)
 	}
 	// What starts a process with os.Environ() (BuildKit's connection
 	// helpers do: docker, kubectl, ssh) then passes on no input and no
 	// secret either.
-	procenv.Scrub(cfg.secretValues()...)
+	procenv.Scrub(cfg.SecretValues()...)
 	if h := cfg.BuildOpts.Helpers; len(h) > 0 {
 		action.Infof("The Docker config names credential helpers (%s); they are not run: give those registries' logins in registry-credentials", strings.Join(h, ", "))
 	}
@@ -148,23 +149,9 @@ func meaningful(line string) bool {
 
 // debugLog is regclient's log: on stderr at debug level when the runner
 // asks for debug output (RUNNER_DEBUG=1), else nil (discarded).
-func debugLog(cfg config, w io.Writer) *slog.Logger {
+func debugLog(cfg config.Config, w io.Writer) *slog.Logger {
 	if !cfg.Debug {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// errorList splits joined errors (every bad input) into one error each,
-// so that each becomes an ::error:: line of its own.
-func errorList(err error) []error {
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return []error{err}
-	}
-	var out []error
-	for _, e := range joined.Unwrap() {
-		out = append(out, errorList(e)...)
-	}
-	return out
 }

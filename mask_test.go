@@ -38,14 +38,14 @@ func TestByHandNothingEchoed(t *testing.T) {
 	const buildSecret = "{\n  \"token\": \"build_secret_value_42\"\n}"
 	for _, runner := range []string{"", "GITHUB_ACTIONS", "FORGEJO_ACTIONS"} {
 		t.Run("runner="+runner, func(t *testing.T) {
-			env := validInputs(workspace(t))
+			env := testcheck.ValidInputs(testcheck.Workspace(t))
 			env["MULTI"] = buildSecret
 			env["INPUT_SECRETS"] = "token=env:MULTI"
 			if runner != "" {
 				env[runner] = "true"
 			}
 			var stdout, stderr bytes.Buffer
-			if code := realMain(nil, fakeEnv(env), &stdout, &stderr); code != 1 {
+			if code := realMain(nil, testcheck.Env(env), &stdout, &stderr); code != 1 {
 				t.Fatalf("exit %d, want 1 (no buildkitd)\n%s", code, stdout.String())
 			}
 			testcheck.OneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers")

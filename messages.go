@@ -8,6 +8,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
+	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/tags"
@@ -32,7 +33,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace):
 		return err.Error()
 	case errors.Is(err, build.ErrExport):
-		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.registry(), err)
+		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.Registry(), err)
 	case errors.Is(err, buildkitd.ErrNoDaemon):
 		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
 	case errors.Is(err, build.ErrTLSConfig):
@@ -40,7 +41,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, build.ErrUnreachable):
 		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
 	case errors.Is(err, push.ErrUnauthorized):
-		return fmt.Sprintf("api-key: credentials rejected by %s for username %q; check that username and api-key belong together and the key has not expired", cfg.registry(), cfg.Username)
+		return fmt.Sprintf("api-key: credentials rejected by %s for username %q; check that username and api-key belong together and the key has not expired", cfg.Registry(), cfg.Username)
 	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
 		return fmt.Sprintf("username: the registry refused to write a tag of %s for %q (%s); nothing that names a release was written; grant it create (and update, for the SHA tag) on that repository, or check the registry's tag policy, then re-run",
 			cfg.Image, cfg.Username, registrySaid(refused))
@@ -51,7 +52,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 }
 
 // registryLine explains the registry's transport failures.
-func registryLine(cfg config, err error) string {
+func registryLine(cfg config.Config, err error) string {
 	var nr *push.NotRegistryError
 	var te *push.TLSError
 	var ne *push.NetworkError
@@ -72,7 +73,7 @@ func registryLine(cfg config, err error) string {
 	case errors.Is(err, push.ErrStalled) && errors.As(err, &se):
 		return fmt.Sprintf("the registry stopped answering (%v); re-run the job later, or ask the registry's operators", se)
 	case errors.As(err, &ne) && ne.Dial:
-		return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", cfg.registry(), err)
+		return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", cfg.Registry(), err)
 	case errors.As(err, &ne):
 		return fmt.Sprintf("the connection to the registry broke: %s %s: %v; re-run the job, and check proxies or load balancers between the runner and the registry", ne.Method, ne.Path, ne.Cause)
 	}
@@ -134,7 +135,7 @@ func tagInfo(t imageTag, d string) string {
 }
 
 // fallbackLine says why BuildKit's own push was given up for the action's.
-func fallbackLine(cfg config, err error) string {
+func fallbackLine(cfg config.Config, err error) string {
 	return fmt.Sprintf("push-via: buildkitd could not push to %s (%s); uploading from an OCI layout through the action instead (set push-via: action to skip the attempt, or let buildkitd reach the registry)",
-		cfg.registry(), err)
+		cfg.Registry(), err)
 }

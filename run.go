@@ -17,6 +17,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
+	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -43,7 +44,7 @@ type published struct {
 
 // pipeline is one run of the program.
 type pipeline struct {
-	cfg      config
+	cfg      config.Config
 	action   *githubactions.Action
 	progress io.Writer    // BuildKit's plain progress goes here
 	log      *slog.Logger // regclient's log, when debugging
@@ -76,7 +77,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}()
 	start := time.Now()
-	builder, stopBuildkit, err := buildkitd.Connect(ctx, cfg.buildkitd(), p.action)
+	builder, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.action)
 	if err != nil {
 		return err
 	}
@@ -112,10 +113,10 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 
 // newPublished is the outputs of a build, before any tag: every list
 // empty, never null.
-func newPublished(cfg config, res build.Result) published {
+func newPublished(cfg config.Config, res build.Result) published {
 	return published{
 		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: cfg.Platforms,
-		VersionTag: cfg.Image + ":" + cfg.Version, SHATag: cfg.Image + ":" + cfg.shaTag(),
+		VersionTag: cfg.Image + ":" + cfg.Version, SHATag: cfg.Image + ":" + cfg.SHATag(),
 		Tags: []string{}, Written: []string{}, Unchanged: []string{},
 	}
 }
@@ -139,7 +140,7 @@ func checkVersions(ctx context.Context, targets []target, version string) (compa
 // commit writes the tags of each repository in turn, each in the same
 // order: SHA tag, version tag, tags that follow releases.
 func (p *pipeline) commit(ctx context.Context, targets []target, res build.Result) error {
-	plan := tags.Plan{Digest: res.Digest, Version: p.cfg.Version, Before: []string{p.cfg.shaTag()}, After: p.cfg.follow()}
+	plan := tags.Plan{Digest: res.Digest, Version: p.cfg.Version, Before: []string{p.cfg.SHATag()}, After: p.cfg.Follow()}
 	for _, t := range targets {
 		done, err := tags.New(t.reg, t.guard, tags.WithNoDowngrade(t.reg)).Commit(ctx, plan)
 		for _, d := range done {
@@ -175,22 +176,22 @@ func (p *pipeline) record(out *published) {
 }
 
 // rank orders tags for the outputs: the version tag, the SHA tag, the rest.
-func rank(cfg config, tag string) int {
+func rank(cfg config.Config, tag string) int {
 	switch tag {
 	case cfg.Version:
 		return 0
-	case cfg.shaTag():
+	case cfg.SHATag():
 		return 1
 	}
 	return 2
 }
 
 // connectRegistries makes a client for each repository, with the login for
-// its registry (loginFor).
-func connectRegistries(cfg config, log *slog.Logger) ([]target, error) {
+// its registry (config.LoginFor).
+func connectRegistries(cfg config.Config, log *slog.Logger) ([]target, error) {
 	var targets []target
 	for _, image := range cfg.Images {
-		user, pass := cfg.loginFor(image)
+		user, pass := cfg.LoginFor(image)
 		reg, err := push.New(image, push.WithCredentials(user, pass), push.WithTLS(cfg.RegistryTLS), push.WithLogger(log))
 		if err != nil {
 			return targets, err
@@ -243,13 +244,13 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Resu
 	}
 	action.Group("Build " + cfg.Image)
 	start := time.Now()
-	res, err := pub.Publish(ctx, cfg.BuildOpts.apply(build.Request{
+	res, err := pub.Publish(ctx, cfg.BuildOpts.Apply(build.Request{
 		ContextDir: cfg.Context, Dockerfile: cfg.File, Target: cfg.Target,
 		BuildArgs: cfg.BuildArgs, Labels: cfg.Labels, Platforms: cfg.Platforms,
 		Annotations: cfg.Annotations, Secrets: cfg.Secrets, Epoch: cfg.Epoch,
 		CacheFrom: cfg.CacheFrom, CacheTo: cfg.CacheTo,
 		Provenance: cfg.Provenance, SBOM: cfg.SBOM,
-		Credentials: registryCredentials(cfg),
+		Credentials: cfg.RegistryCredentials(),
 		LoginHanded: func(host string) {
 			action.Infof("buildkitd asked for the login to %s (it pulls from or pushes to it): handed over, in memory", host)
 		},
@@ -260,21 +261,6 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Resu
 		action.Infof("Built and published %s by digest in %s", res.Digest, time.Since(start).Round(time.Millisecond))
 	}
 	return res, err
-}
-
-// registryCredentials lets the build pull base images from the registries
-// it pushes to (and buildkitd push to them), with the identity each image
-// is pushed with (loginFor), and from others with their logins.
-func registryCredentials(cfg config) []build.Credential {
-	if cfg.Username == "" || cfg.APIKey == "" {
-		return cfg.BuildOpts.Logins
-	}
-	var own []build.Credential
-	for _, image := range cfg.Images {
-		user, pass := cfg.loginFor(image)
-		own = append(own, build.Credential{Host: registryOf(image), Username: user, Password: pass})
-	}
-	return build.MergeCredentials(own, cfg.BuildOpts.Logins)
 }
 
 // report writes the outputs and the step summary.

@@ -9,39 +9,6 @@ import (
 	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
-func TestBuildkitWire(t *testing.T) {
-	cases := []struct {
-		name, addr string
-		change     map[string]string
-		refused    bool
-	}{
-		{"remote IP with credentials", "tcp://10.1.2.3:1234", nil, true},
-		{"remote name with credentials", "tcp://buildkit.internal:1234", nil, true},
-		{"unspecified address with credentials", "tcp://0.0.0.0:1234", nil, true},
-		{"remote with build secrets only", "tcp://10.1.2.3:1234", map[string]string{"INPUT_PUSH": "false", "INPUT_USERNAME": "", "INPUT_API-KEY": "", "INPUT_SECRETS": "s=v"}, true},
-		{"remote without credentials or secrets", "tcp://10.1.2.3:1234", map[string]string{"INPUT_PUSH": "false", "INPUT_USERNAME": "", "INPUT_API-KEY": ""}, false},
-		{"remote over TLS", "tcp://10.1.2.3:1234", map[string]string{"INPUT_BUILDKIT-TLS-SERVER-NAME": "buildkit.internal"}, false},
-		{"127.0.0.1", "tcp://127.0.0.1:1234", nil, false},
-		{"127.0.0.2", "tcp://127.0.0.2:1234", nil, false},
-		{"localhost", "tcp://LocalHost:1234", nil, false},
-		{"::1", "tcp://[::1]:1234", nil, false},
-		{"unix socket", "unix:///run/buildkit/buildkitd.sock", nil, false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			env := validInputs(workspace(t))
-			env["INPUT_BUILDKIT-ADDRESS"] = tc.addr
-			for k, v := range tc.change {
-				env[k] = v
-			}
-			_, err := loadConfig(nil, fakeEnv(env), &bytes.Buffer{})
-			if refused := err != nil && strings.Contains(err.Error(), "buildkit-tls-*"); refused != tc.refused {
-				t.Errorf("refused %t, want %t (err: %v)", refused, tc.refused, err)
-			}
-		})
-	}
-}
-
 // TestPlaintextRemoteRefusedBeforeConnecting: with credentials, a
 // plaintext tcp:// address that is not a loopback literal is refused with
 // one line before any connection. 0.0.0.0 is such an address, yet on
@@ -50,13 +17,13 @@ func TestBuildkitWire(t *testing.T) {
 func TestPlaintextRemoteRefusedBeforeConnecting(t *testing.T) {
 	for _, withCredentials := range []bool{true, false} {
 		l := newCallLog(t)
-		env := validInputs(workspace(t))
+		env := testcheck.ValidInputs(testcheck.Workspace(t))
 		env["INPUT_BUILDKIT-ADDRESS"] = "tcp://0.0.0.0:" + strings.Split(l.Addr().String(), ":")[1]
 		if !withCredentials {
 			env["INPUT_PUSH"], env["INPUT_USERNAME"], env["INPUT_API-KEY"] = "false", "", ""
 		}
 		var stdout bytes.Buffer
-		code := realMain(nil, fakeEnv(env), &stdout, &bytes.Buffer{})
+		code := realMain(nil, testcheck.Env(env), &stdout, &bytes.Buffer{})
 		dials := l.before(t)
 		if !withCredentials {
 			if code != 1 || dials == 0 {

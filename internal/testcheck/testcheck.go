@@ -1,6 +1,7 @@
-// Package testcheck holds the assertions the unit tests (package main) and
-// the end-to-end tests (package e2e) share: one ::error:: line, and no
-// secret anywhere. It is test support, not part of the action.
+// Package testcheck holds the assertions and inputs the unit tests
+// (packages main and config) and the end-to-end tests (package e2e) share:
+// one ::error:: line, no secret anywhere, a valid set of inputs. It is test
+// support, not part of the action.
 package testcheck
 
 import (
@@ -14,6 +15,36 @@ import (
 
 // SHA is the commit SHA the tests pass as the sha input.
 const SHA = "0123456789abcdef0123456789abcdef01234567"
+
+// Env is a getenv over a map, so the program can run in-process.
+func Env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// ValidInputs is a complete, valid set of inputs (as a runner's INPUT_*)
+// for a workspace dir holding a Dockerfile.
+func ValidInputs(dir string) map[string]string {
+	return map[string]string{
+		"INPUT_IMAGE":            "registry.example/team/app",
+		"INPUT_VERSION":          "v1.2.0",
+		"INPUT_SHA":              SHA,
+		"INPUT_CONTEXT":          dir,
+		"INPUT_USERNAME":         "ci",
+		"INPUT_API-KEY":          "zak_secret_for_unit_tests",
+		"INPUT_REGISTRY-TLS":     "disabled",
+		"INPUT_BUILDKIT-ADDRESS": "unix:///nonexistent/buildkitd.sock",
+	}
+}
+
+// Workspace is a temporary directory holding a Dockerfile.
+func Workspace(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // OneErrorLine checks the output holds exactly one ::error:: line, that it
 // contains want, and that nothing looks like a panic.

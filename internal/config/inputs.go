@@ -1,7 +1,6 @@
-package main
+package config
 
 import (
-	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,33 +10,30 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// actionYAML is the action's metadata, the one description of the inputs:
-// its inputs are the program's flags, their defaults the program's defaults
-// and their descriptions its --help.
-//
-//go:embed action.yml
-var actionYAML []byte
-
-// input is one action input: its name (the flag name, and INPUT_<NAME> in
+// Input is one action input: its name (the flag name, and INPUT_<NAME> in
 // the environment), its default and its description, as in action.yml.
-type input struct {
-	name, def, description string
+type Input struct {
+	Name, Default, Description string
 }
 
-// inputs are action.yml's inputs, in its order. A broken action.yml is a
-// build error, caught by every test of this package.
-var inputs = mustParseInputs(actionYAML)
+// Inputs are an action.yml's inputs, in its order: the program's flags,
+// their defaults the program's defaults and their descriptions its --help.
+// The action.yml itself stays at the repository root (the action's
+// metadata), so main embeds it and hands it here.
+type Inputs []Input
 
-func mustParseInputs(b []byte) []input {
-	in, err := parseInputs(b)
+// MustInputs is ParseInputs for an embedded action.yml: a broken one is a
+// build error, caught by every test of the program.
+func MustInputs(actionYAML []byte) Inputs {
+	in, err := ParseInputs(actionYAML)
 	if err != nil {
 		panic(err)
 	}
 	return in
 }
 
-// parseInputs reads the inputs: section of an action.yml.
-func parseInputs(b []byte) ([]input, error) {
+// ParseInputs reads the inputs: section of an action.yml.
+func ParseInputs(b []byte) (Inputs, error) {
 	var doc struct{ Inputs yaml.Node }
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("action.yml: %w", err)
@@ -46,28 +42,30 @@ func parseInputs(b []byte) ([]input, error) {
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
 		return nil, errors.New("action.yml: inputs: is missing or not a mapping")
 	}
-	out := make([]input, 0, len(n.Content)/2)
+	out := make(Inputs, 0, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		var v struct{ Description, Default string }
 		if err := n.Content[i+1].Decode(&v); err != nil {
 			return nil, fmt.Errorf("action.yml: input %s: %w", n.Content[i].Value, err)
 		}
-		out = append(out, input{name: n.Content[i].Value, def: v.Default, description: strings.Join(strings.Fields(v.Description), " ")})
+		out = append(out, Input{Name: n.Content[i].Value, Default: v.Default, Description: strings.Join(strings.Fields(v.Description), " ")})
 	}
 	return out, nil
 }
 
-// loadConfig reads every input from flags, falling back to INPUT_* and
+// Load reads every input from flags, falling back to INPUT_* and
 // then to the defaults, and validates the result.
-func loadConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
-	raw, err := readInputs(args, getenv, usage)
+func Load(inputs Inputs, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	raw, err := inputs.Read(args, getenv, usage)
 	if err != nil {
-		return config{}, err
+		return Config{}, err
 	}
-	return parseConfig(raw, getenv)
+	return Parse(raw, getenv)
 }
 
-func readInputs(args []string, getenv func(string) string, usage io.Writer) (map[string]string, error) {
+// Read reads every input: a flag, else INPUT_<NAME>, else the default.
+// usage gets --help and the flag package's complaints.
+func (inputs Inputs) Read(args []string, getenv func(string) string, usage io.Writer) (map[string]string, error) {
 	fs := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.Usage = func() {
@@ -76,7 +74,7 @@ func readInputs(args []string, getenv func(string) string, usage io.Writer) (map
 	}
 	flags := make(map[string]*string, len(inputs))
 	for _, in := range inputs {
-		flags[in.name] = fs.String(in.name, in.def, in.description)
+		flags[in.Name] = fs.String(in.Name, in.Default, in.Description)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,11 +92,11 @@ func readInputs(args []string, getenv func(string) string, usage io.Writer) (map
 	}
 	raw := make(map[string]string, len(inputs))
 	for _, in := range inputs {
-		v := envInput(getenv, in.name)
-		if set[in.name] {
-			v = strings.TrimSpace(*flags[in.name])
+		v := envInput(getenv, in.Name)
+		if set[in.Name] {
+			v = strings.TrimSpace(*flags[in.Name])
 		}
-		raw[in.name] = firstNonEmpty(v, in.def)
+		raw[in.Name] = firstNonEmpty(v, in.Default)
 	}
 	return raw, nil
 }

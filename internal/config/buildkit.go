@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -14,8 +14,8 @@ import (
 // The buildkit-* inputs: where buildkitd is, how to reach it, and what may
 // cross the wire to it.
 
-// buildkitd is where to look for buildkitd, and what may be started.
-func (c config) buildkitd() buildkitd.Config {
+// Buildkitd is where to look for buildkitd, and what may be started.
+func (c Config) Buildkitd() buildkitd.Config {
 	return buildkitd.Config{
 		Address: c.BuildkitAddress, AddressSet: c.BuildkitAddressSet, TLS: c.BuildkitTLS,
 		Binary: c.BuildkitdBinary, TempDir: c.TempDir, Env: c.ChildEnv,
@@ -86,9 +86,9 @@ func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
 // machine when registry credentials or build secrets would be handed to
 // it: they would cross the network in clear (Basic auth hands buildkitd
 // the key itself).
-func validateBuildkitWire(c config) error {
+func validateBuildkitWire(c Config) error {
 	addr, plain := strings.CutPrefix(c.BuildkitAddress, "tcp://")
-	if !plain || c.BuildkitTLS != nil || (len(registryCredentials(c)) == 0 && len(c.Secrets) == 0) || isLoopback(addr) {
+	if !plain || c.BuildkitTLS != nil || (len(c.RegistryCredentials()) == 0 && len(c.Secrets) == 0) || isLoopback(addr) {
 		return nil
 	}
 	return fmt.Errorf("buildkit-address: %s is plaintext tcp:// to another machine, and the registry credentials or build secrets would cross it in clear; set buildkit-tls-ca, buildkit-tls-cert and buildkit-tls-key (buildkit-tls-*) for mTLS, or use a unix:// socket or a loopback address", c.BuildkitAddress)

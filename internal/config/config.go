@@ -1,4 +1,9 @@
-package main
+// Package config reads the action's inputs once (a flag, else
+// INPUT_<NAME>, else action.yml's default) and turns them into a Config,
+// checking every input and reporting every bad one at once, one line each
+// naming it. Nothing after Load reads the environment; main only wires the
+// Config into the run.
+package config
 
 import (
 	"errors"
@@ -16,9 +21,9 @@ import (
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
-// config is everything the program needs, read once from flags and the
-// environment. Nothing below main reads the environment again.
-type config struct {
+// Config is everything the program needs, read once from flags and the
+// environment. Nothing after Load reads the environment again.
+type Config struct {
 	// Images are the repositories to push to, one build for all; Image is
 	// the first, the one the outputs name.
 	Images []string
@@ -59,7 +64,7 @@ type config struct {
 	Epoch time.Time
 	// BuildOpts are the buildx build options, the extra OCI archive and the
 	// logins for other registries.
-	BuildOpts buildOptions
+	BuildOpts BuildOptions
 	Debug     bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
 	TempDir   string // where the OCI layout goes ($RUNNER_TEMP)
 	// ChildEnv is the whole environment of the processes we start (git,
@@ -71,32 +76,32 @@ type config struct {
 	BuildkitContainerFlags []string
 }
 
-// registry is the host[:port] part of the image.
-func (c config) registry() string { return registryOf(c.Image) }
+// Registry is the host[:port] part of the image.
+func (c Config) Registry() string { return RegistryOf(c.Image) }
 
-// registryOf is the host[:port] part of an image (validated: it has one).
-func registryOf(image string) string { return strings.SplitN(image, "/", 2)[0] }
+// RegistryOf is the host[:port] part of an image (validated: it has one).
+func RegistryOf(image string) string { return strings.SplitN(image, "/", 2)[0] }
 
-// loginFor is the login to push image with: username and api-key for the
+// LoginFor is the login to push image with: username and api-key for the
 // first image's registry, and for another registry its line of
 // registry-credentials (or the runner's Docker config), falling back to
 // username and api-key.
-func (c config) loginFor(image string) (user, pass string) {
-	host := registryOf(image)
-	if login, ok := build.LoginFor(c.BuildOpts.Logins, host); ok && host != c.registry() && login.Password != "" {
+func (c Config) LoginFor(image string) (user, pass string) {
+	host := RegistryOf(image)
+	if login, ok := build.LoginFor(c.BuildOpts.Logins, host); ok && host != c.Registry() && login.Password != "" {
 		return login.Username, login.Password
 	}
 	return c.Username, c.APIKey
 }
 
-// shaTag is the commit SHA, shortened to SHALength.
-func (c config) shaTag() string { return c.SHA[:c.SHALength] }
+// SHATag is the commit SHA, shortened to SHALength.
+func (c Config) SHATag() string { return c.SHA[:c.SHALength] }
 
-// parseConfig turns the raw inputs into a config. It checks every input
+// Parse turns the raw inputs into a Config. It checks every input
 // and reports every bad one at once (errors.Join), each as one line that
 // names the input.
-func parseConfig(raw map[string]string, getenv func(string) string) (config, error) {
-	c := config{
+func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
+	c := Config{
 		Version:            raw["version"],
 		SHA:                firstNonEmpty(raw["sha"], getenv("GITHUB_SHA")),
 		Context:            raw["context"],
@@ -149,12 +154,12 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	errs.add("semver-tags", validateSemverTags(c.SemverTags, c.Version))
 	c.BuildOpts.parse(&errs, raw, getenv)
 	if err := errors.Join(errs...); err != nil {
-		return config{}, err
+		return Config{}, err
 	}
 	// Once every input is valid: which logins and secrets the build hands
 	// buildkitd depends on several of them.
 	if err := validateBuildkitWire(c); err != nil {
-		return config{}, err
+		return Config{}, err
 	}
 	c.ChildEnv = childEnv(c, getenv)
 	if c.Epoch.IsZero() {
@@ -165,7 +170,7 @@ func parseConfig(raw map[string]string, getenv func(string) string) (config, err
 	return c, nil
 }
 
-func validateCredentials(c config) error {
+func validateCredentials(c Config) error {
 	if !c.Push {
 		return nil
 	}
@@ -185,23 +190,52 @@ func validateCredentials(c config) error {
 // childEnv is the environment of every process we start: the allow list
 // of internal/procenv plus what git reads for its configuration, minus any
 // variable that holds the key or another secret.
-func childEnv(c config, getenv func(string) string) []string {
+func childEnv(c Config, getenv func(string) string) []string {
 	return procenv.Environ(getenv,
 		procenv.WithVars("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"),
 		procenv.WithVars(buildkitd.DockerEnv...),
-		procenv.WithoutValues(c.secretValues()...))
+		procenv.WithoutValues(c.SecretValues()...))
 }
 
-// secretValues are the values never printed nor passed on: the key, every
+// SecretValues are the values never printed nor passed on: the key, every
 // registry login's secret, the build secrets, the buildkit TLS key (some
 // may be empty).
-func (c config) secretValues() []string {
-	out := append([]string{c.APIKey}, build.Secrets(registryCredentials(c))...)
+func (c Config) SecretValues() []string {
+	out := append([]string{c.APIKey}, build.Secrets(c.RegistryCredentials())...)
 	for _, v := range c.Secrets {
 		out = append(out, string(v))
 	}
 	if c.BuildkitTLS != nil {
 		out = append(out, string(c.BuildkitTLS.Key))
+	}
+	return out
+}
+
+// RegistryCredentials lets the build pull base images from the registries
+// it pushes to (and buildkitd push to them), with the identity each image
+// is pushed with (LoginFor), and from others with their logins.
+func (c Config) RegistryCredentials() []build.Credential {
+	if c.Username == "" || c.APIKey == "" {
+		return c.BuildOpts.Logins
+	}
+	var own []build.Credential
+	for _, image := range c.Images {
+		user, pass := c.LoginFor(image)
+		own = append(own, build.Credential{Host: RegistryOf(image), Username: user, Password: pass})
+	}
+	return build.MergeCredentials(own, c.BuildOpts.Logins)
+}
+
+// ErrorList splits joined errors (every bad input) into one error each,
+// so that each becomes an ::error:: line of its own.
+func ErrorList(err error) []error {
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, ErrorList(e)...)
 	}
 	return out
 }

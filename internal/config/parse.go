@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ type inputErrs []error
 // validateSkipIdentical refuses skip-identical with attestations: BuildKit
 // stamps build times and an invocation id into them, so a rebuild never has
 // the published digest and the policy could never match.
-func validateSkipIdentical(c config) error {
+func validateSkipIdentical(c Config) error {
 	if c.OnExisting != guard.SkipIdentical || (c.Provenance == "" && !c.SBOM) {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"github.com/blumeops/build-push-image/internal/build"
 )
 
-// buildOptions are the inputs a buildx user has beyond the Dockerfile
+// BuildOptions are the inputs a buildx user has beyond the Dockerfile
 // (named contexts, no-cache, pull, ssh, network, hosts, shm, ulimits), the
 // extra OCI archive, and the logins for registries other than the image's.
-type buildOptions struct {
+type BuildOptions struct {
 	Contexts      []build.NamedContext
 	NoCache, Pull bool
 	SSH           []build.SSH
@@ -34,7 +34,7 @@ type buildOptions struct {
 
 // parse reads the build option inputs into o; every bad one goes to errs,
 // named. getenv gives SSH_AUTH_SOCK, DOCKER_CONFIG and HOME.
-func (o *buildOptions) parse(errs *inputErrs, raw map[string]string, getenv func(string) string) {
+func (o *BuildOptions) parse(errs *inputErrs, raw map[string]string, getenv func(string) string) {
 	set(errs, "build-contexts", &o.Contexts)(eachLine(raw["build-contexts"], parseNamedContext))
 	set(errs, "no-cache", &o.NoCache)(parseBool(raw["no-cache"]))
 	set(errs, "pull", &o.Pull)(parseBool(raw["pull"]))
@@ -99,8 +99,8 @@ func parseLogins(lines string, getenv func(string) string) ([]build.Credential, 
 	return build.MergeCredentials(fromInput, dc.Credentials), dc.Helpers, nil
 }
 
-// apply sets the build options on req.
-func (o buildOptions) apply(req build.Request) build.Request {
+// Apply sets the build options on req.
+func (o BuildOptions) Apply(req build.Request) build.Request {
 	req.Contexts, req.NoCache, req.Pull, req.SSH = o.Contexts, o.NoCache, o.Pull, o.SSH
 	req.Network, req.AddHosts, req.ShmSize, req.Ulimits = o.Network, o.AddHosts, o.ShmSize, o.Ulimits
 	req.OCIArchive, req.AttestationsAsReferrers = o.Output, o.AttestationsAsReferrers

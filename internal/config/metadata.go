@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -46,7 +46,7 @@ func commitTime(dir, sha string, env []string) time.Time {
 
 // ociMetadata is the org.opencontainers.image.* set, from the CI context
 // alone: no forge API is called, so it works under act and Forgejo alike.
-func ociMetadata(c config, getenv func(string) string) map[string]string {
+func ociMetadata(c Config, getenv func(string) string) map[string]string {
 	const p = "org.opencontainers.image."
 	m := map[string]string{p + "revision": c.SHA, p + "version": c.Version}
 	if server, repo := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"); server != "" && repo != "" {

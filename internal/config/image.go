@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -132,9 +132,9 @@ func validateSemverTags(on bool, version string) error {
 	return nil
 }
 
-// follow is the tags that follow releases: the moving tags of the version
+// Follow is the tags that follow releases: the moving tags of the version
 // (v1, v1.2) when semver-tags is on, then the extra tags.
-func (c config) follow() []string {
+func (c Config) Follow() []string {
 	var out []string
 	if c.SemverTags {
 		out, _ = tags.Moving(c.Version) // validated

@@ -1,0 +1,50 @@
+package config
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
+)
+
+func TestParseInputs(t *testing.T) {
+	got, err := ParseInputs([]byte("inputs:\n  b:\n    description: >-\n      two\n      lines\n    default: x\n  a:\n    description: one\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Inputs{{"b", "x", "two lines"}, {"a", "", "one"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v (action.yml's order)", got, want)
+	}
+	for _, bad := range []string{"name: x\n", "inputs: [a]\n", "inputs:\n  a: [1]\n", "\t"} {
+		if _, err := ParseInputs([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// TestDefaultsFromActionYAML: an input left unset takes action.yml's
+// default, and --help shows it.
+func TestDefaultsFromActionYAML(t *testing.T) {
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	delete(env, "INPUT_REGISTRY-TLS")
+	raw, err := actionInputs.Read(nil, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help bytes.Buffer
+	_, _ = actionInputs.Read([]string{"--help"}, testcheck.Env(nil), &help)
+	for _, in := range actionInputs {
+		if in.Default == "" || env["INPUT_"+strings.ToUpper(in.Name)] != "" {
+			continue
+		}
+		if raw[in.Name] != in.Default {
+			t.Errorf("%s: %q, want action.yml's default %q", in.Name, raw[in.Name], in.Default)
+		}
+		if !bytes.Contains(help.Bytes(), []byte(`(default "`+in.Default+`")`)) {
+			t.Errorf("--help does not show %s's default %q", in.Name, in.Default)
+		}
+	}
+}

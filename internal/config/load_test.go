@@ -1,0 +1,270 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
+)
+
+// actionInputs are the action's inputs, read from the repository root's
+// action.yml as main embeds it.
+var actionInputs = func() Inputs {
+	b, err := os.ReadFile("../../action.yml")
+	if err != nil {
+		panic(err)
+	}
+	return MustInputs(b)
+}()
+
+// loadConfig is Load with the action's inputs.
+func loadConfig(args []string, getenv func(string) string, usage *bytes.Buffer) (Config, error) {
+	return Load(actionInputs, args, getenv, usage)
+}
+
+// loadErrors loads env's inputs, which must hold a bad one, and returns
+// what main prints then: an ::error:: line per bad input, and what went to
+// the usage writer.
+func loadErrors(t *testing.T, env map[string]string) string {
+	t.Helper()
+	var usage bytes.Buffer
+	_, err := loadConfig(nil, testcheck.Env(env), &usage)
+	if err == nil {
+		t.Fatal("the inputs were accepted, want an error")
+	}
+	var b strings.Builder
+	for _, e := range ErrorList(err) {
+		b.WriteString("::error::" + e.Error() + "\n")
+	}
+	return b.String() + usage.String()
+}
+
+func TestBadInputs(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	if err := os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Unreadable"), []byte("x"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, input, value, want string
+	}{
+		{"missing image", "INPUT_IMAGE", "", "image: required"},
+		{"uppercase image", "INPUT_IMAGE", "registry.example/Team/App", "must be lowercase"},
+		{"image with scheme", "INPUT_IMAGE", "https://registry.example/team/app", "must not include a scheme"},
+		{"image with tag", "INPUT_IMAGE", "registry.example/team/app:v1", "must not include a tag"},
+		{"image with digest", "INPUT_IMAGE", "registry.example/team/app@sha256:" + strings.Repeat("a", 64), "must not include a digest"},
+		{"image without registry", "INPUT_IMAGE", "team/app", "not a valid repository"},
+		{"image with spaces", "INPUT_IMAGE", "registry.example/team app", "not a valid repository"},
+		{"missing version", "INPUT_VERSION", "", "version: required"},
+		{"version with build metadata", "INPUT_VERSION", "v1.2.0+build.5", "contains '+'"},
+		{"version too long", "INPUT_VERSION", strings.Repeat("a", 129), "at most 128"},
+		{"version starting with dot", "INPUT_VERSION", ".v1", "not a valid tag"},
+		{"version with slash", "INPUT_VERSION", "release/v1", "not a valid tag"},
+		{"short sha", "INPUT_SHA", "abc123", "not a full commit SHA"},
+		{"uppercase sha", "INPUT_SHA", strings.ToUpper(testcheck.SHA), "not a full commit SHA"},
+		{"bad sha-length", "INPUT_SHA-LENGTH", "3", "sha-length"},
+		{"missing context", "INPUT_CONTEXT", filepath.Join(dir, "nope"), "context: directory"},
+		{"context is a file", "INPUT_CONTEXT", filepath.Join(dir, "afile"), "is a file, not a directory"},
+		{"context escapes workspace", "INPUT_CONTEXT", "../../etc", "leaves the workspace"},
+		{"file escapes workspace", "INPUT_FILE", "../Dockerfile", "leaves the workspace"},
+		{"missing Dockerfile", "INPUT_FILE", filepath.Join(dir, "Nope"), "not found"},
+		{"Dockerfile is a directory", "INPUT_FILE", dir, "is a directory"},
+		{"build-args without =", "INPUT_BUILD-ARGS", "A=1\nB", "build-args: line 2 is not KEY=VALUE"},
+		{"labels with empty key", "INPUT_LABELS", "=x", "labels: line 1"},
+		{"platform typo", "INPUT_PLATFORMS", "linux/amd46", "not a known platform"},
+		{"push not boolean", "INPUT_PUSH", "yes", "push: \"yes\" is not a boolean"},
+		{"extra tag invalid", "INPUT_TAGS", "latest\n-bad", "tags: line 2: \"-bad\" is not a valid tag"},
+		{"extra tag is the version", "INPUT_TAGS", "v1.2.0", "tags: line 1: \"v1.2.0\" is the version tag"},
+		{"semver-tags not boolean", "INPUT_SEMVER-TAGS", "yes", "semver-tags: \"yes\" is not a boolean"},
+		{"image listed twice", "INPUT_IMAGE", "registry.example/team/app\nregistry.example/team/app", "image: line 2: \"registry.example/team/app\" is listed twice"},
+		{"second image bad", "INPUT_IMAGE", "registry.example/team/app\nTeam/App", "image: line 2:"},
+		{"push-via unknown", "INPUT_PUSH-VIA", "docker", "push-via: \"docker\" is not one of auto, buildkit, action"},
+		{"registry-tls unknown", "INPUT_REGISTRY-TLS", "off", "registry-tls"},
+		{"buildkit-address scheme", "INPUT_BUILDKIT-ADDRESS", "http://localhost:1234", "buildkit-address"},
+		{"missing username", "INPUT_USERNAME", "", "username: required when push is true"},
+		{"missing api-key", "INPUT_API-KEY", "", "api-key: required when push is true"},
+		{"api-key with newline", "INPUT_API-KEY", "zak_line1\nzak_line2", "api-key: contains a line break"},
+		{"registry-credentials without =", "INPUT_REGISTRY-CREDENTIALS", "ghcr.io bot:zak_other", "registry-credentials: line 1: no '='"},
+		{"build-contexts without =", "INPUT_BUILD-CONTEXTS", "assets", "build-contexts: line 1: want name=path or name=docker-image://ref"},
+		{"build-contexts missing dir", "INPUT_BUILD-CONTEXTS", "assets=" + filepath.Join(dir, "nope"), "build-contexts: line 1: assets: directory"},
+		{"no-cache not boolean", "INPUT_NO-CACHE", "yes", "no-cache: \"yes\" is not a boolean"},
+		{"pull not boolean", "INPUT_PULL", "always", "pull: \"always\" is not a boolean"},
+		{"ssh default without agent", "INPUT_SSH", "default", "ssh: line 1: default without a path needs an SSH agent"},
+		{"network unknown", "INPUT_NETWORK", "bridge", "network: \"bridge\" is not one of default, host, none"},
+		{"add-hosts without ip", "INPUT_ADD-HOSTS", "db.internal", "add-hosts: line 1: want host:ip"},
+		{"shm-size not a size", "INPUT_SHM-SIZE", "lots", "shm-size: \"lots\" is not a size"},
+		{"ulimit unknown", "INPUT_ULIMIT", "files=1", "ulimit: line 1: want name=soft[:hard]"},
+		{"output is a directory", "INPUT_OUTPUT", "out/", "output: \"out/\" is a directory"},
+		{"output escapes workspace", "INPUT_OUTPUT", "../image.tar", "output: \"../image.tar\" leaves the workspace"},
+		{"attestations-as-referrers not boolean", "INPUT_ATTESTATIONS-AS-REFERRERS", "maybe", "attestations-as-referrers: \"maybe\" is not a boolean"},
+	}
+	if os.Geteuid() != 0 { // root reads any file
+		cases = append(cases, struct{ name, input, value, want string }{"unreadable Dockerfile", "INPUT_FILE", filepath.Join(dir, "Unreadable"), "cannot be read"})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testcheck.ValidInputs(dir)
+			env[tc.input] = tc.value
+			out := loadErrors(t, env)
+			testcheck.OneErrorLine(t, out, tc.want)
+			testcheck.NoSecret(t, env["INPUT_API-KEY"], out)
+		})
+	}
+}
+
+func TestFlagWinsOverEnv(t *testing.T) {
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	cfg, err := loadConfig([]string{"--version", "v9.9.9", "--push=false"}, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Version != "v9.9.9" || cfg.Push {
+		t.Errorf("version %q push %t, want the flags' v9.9.9 and false", cfg.Version, cfg.Push)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	env := testcheck.ValidInputs(dir)
+	delete(env, "INPUT_SHA")
+	delete(env, "INPUT_BUILDKIT-ADDRESS")
+	env["GITHUB_SHA"] = testcheck.SHA
+	env["BUILDKIT_HOST"] = "tcp://127.0.0.1:1234"
+	env["INPUT_SHA-LENGTH"] = "12"
+	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SHATag() != testcheck.SHA[:12] {
+		t.Errorf("sha tag %q, want %q", cfg.SHATag(), testcheck.SHA[:12])
+	}
+	if cfg.BuildkitAddress != "tcp://127.0.0.1:1234" {
+		t.Errorf("buildkit address %q, want $BUILDKIT_HOST", cfg.BuildkitAddress)
+	}
+	if cfg.File != filepath.Join(dir, "Dockerfile") {
+		t.Errorf("file %q, want <context>/Dockerfile", cfg.File)
+	}
+	if !cfg.Push || cfg.Registry() != "registry.example" {
+		t.Errorf("push %t registry %q", cfg.Push, cfg.Registry())
+	}
+}
+
+// A malformed login is named by its line; no part of it reaches the log.
+func TestRegistryCredentialsErrorsKeepTheSecret(t *testing.T) {
+	const secret = "zak_other_registry_secret"
+	for value, want := range map[string]string{
+		"ok.example=u:p\n" + secret:          "registry-credentials: line 2: no '='",
+		"https://ghcr.io=bot:" + secret:      "registry-credentials: line 1: the part before '=' is not a registry host",
+		"ghcr.io=" + secret:                  "registry-credentials: line 1: no username",
+		"ghcr.io=a:b\nghcr.io=bot:" + secret: "registry-credentials: line 2: its host already has a login on line 1",
+	} {
+		env := testcheck.ValidInputs(testcheck.Workspace(t))
+		env["INPUT_REGISTRY-CREDENTIALS"] = value
+		out := loadErrors(t, env)
+		testcheck.OneErrorLine(t, out, want)
+		testcheck.NoSecret(t, secret, out)
+	}
+}
+
+// The runner's Docker config is read as buildx reads it: a broken one is
+// one line naming the file, without its contents.
+func TestBrokenDockerConfig(t *testing.T) {
+	cfgDir := t.TempDir()
+	const secret = "bm90LWEtbG9naW4tc2VjcmV0"
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths": {"r.example": {"auth": "`+secret+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	env["DOCKER_CONFIG"] = cfgDir
+	out := loadErrors(t, env)
+	testcheck.OneErrorLine(t, out, "registry-credentials: the runner's docker config "+filepath.Join(cfgDir, "config.json")+" is not valid JSON")
+	testcheck.NoSecret(t, secret, out)
+}
+
+// TestSemverTagsNeedSemverVersion: semver-tags with a version that has no
+// major and minor is one line naming both inputs' fix.
+func TestSemverTagsNeedSemverVersion(t *testing.T) {
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	env["INPUT_SEMVER-TAGS"] = "true"
+	env["INPUT_VERSION"] = "release-7"
+	testcheck.OneErrorLine(t, loadErrors(t, env), "semver-tags: version \"release-7\" is not a semantic version")
+}
+
+// TestSkipIdenticalWithAttestationsRefused: with provenance on, no rebuild
+// has the published digest, so skip-identical is refused up front.
+func TestSkipIdenticalWithAttestationsRefused(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	for _, attest := range []string{"INPUT_PROVENANCE", "INPUT_SBOM"} {
+		env := testcheck.ValidInputs(dir)
+		env["INPUT_ON-EXISTING-VERSION"] = "skip-identical"
+		env[attest] = "true"
+		testcheck.OneErrorLine(t, loadErrors(t, env), "on-existing-version: skip-identical never matches with provenance or sbom on")
+	}
+}
+
+// TestGitEnvironment: the git that reads the commit time gets the allow
+// list only: no INPUT_*, no key (not even inside an allowed proxy URL), no
+// build secret, although all are in the program's own environment, as a
+// runner puts them there.
+func TestGitEnvironment(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	bin, environ := testcheck.Recorder(t, "git")
+	env := testcheck.ValidInputs(dir)
+	env["INPUT_SHA"] = testcheck.Commit(t, dir)
+	env["INPUT_SECRETS"] = "token=build_secret_value_42"
+	env["PATH"] = bin + ":" + os.Getenv("PATH")
+	env["HTTPS_PROXY"] = "http://ci:" + env["INPUT_API-KEY"] + "@proxy.example:3128"
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Epoch.IsZero() {
+		t.Fatal("no commit time: git did not run")
+	}
+	b, err := os.ReadFile(environ)
+	if err != nil {
+		t.Fatalf("the git wrapper left no environment: %v", err)
+	}
+	testcheck.CleanEnviron(t, "git", b, env["INPUT_API-KEY"], "build_secret_value_42")
+}
+
+func TestBuildkitWire(t *testing.T) {
+	cases := []struct {
+		name, addr string
+		change     map[string]string
+		refused    bool
+	}{
+		{"remote IP with credentials", "tcp://10.1.2.3:1234", nil, true},
+		{"remote name with credentials", "tcp://buildkit.internal:1234", nil, true},
+		{"unspecified address with credentials", "tcp://0.0.0.0:1234", nil, true},
+		{"remote with build secrets only", "tcp://10.1.2.3:1234", map[string]string{"INPUT_PUSH": "false", "INPUT_USERNAME": "", "INPUT_API-KEY": "", "INPUT_SECRETS": "s=v"}, true},
+		{"remote without credentials or secrets", "tcp://10.1.2.3:1234", map[string]string{"INPUT_PUSH": "false", "INPUT_USERNAME": "", "INPUT_API-KEY": ""}, false},
+		{"remote over TLS", "tcp://10.1.2.3:1234", map[string]string{"INPUT_BUILDKIT-TLS-SERVER-NAME": "buildkit.internal"}, false},
+		{"127.0.0.1", "tcp://127.0.0.1:1234", nil, false},
+		{"127.0.0.2", "tcp://127.0.0.2:1234", nil, false},
+		{"localhost", "tcp://LocalHost:1234", nil, false},
+		{"::1", "tcp://[::1]:1234", nil, false},
+		{"unix socket", "unix:///run/buildkit/buildkitd.sock", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testcheck.ValidInputs(testcheck.Workspace(t))
+			env["INPUT_BUILDKIT-ADDRESS"] = tc.addr
+			for k, v := range tc.change {
+				env[k] = v
+			}
+			_, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+			if refused := err != nil && strings.Contains(err.Error(), "buildkit-tls-*"); refused != tc.refused {
+				t.Errorf("refused %t, want %t (err: %v)", refused, tc.refused, err)
+			}
+		})
+	}
+}
