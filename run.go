@@ -91,7 +91,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		if compareOnly, err = checkVersions(ctx, targets, cfg.Version); err != nil {
+		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
 			return err
 		}
 	}
@@ -116,19 +116,19 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 func newPublished(cfg config.Config, res build.Result) published {
 	return published{
 		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: cfg.Platforms,
-		VersionTag: cfg.Image + ":" + cfg.Version, SHATag: cfg.Image + ":" + cfg.SHATag(),
+		VersionTag: cfg.Image + ":" + cfg.VersionTag(), SHATag: cfg.Image + ":" + cfg.SHATag(),
 		Tags: []string{}, Written: []string{}, Unchanged: []string{},
 	}
 }
 
-// checkVersions fails before the build when the version exists in any of
+// checkVersions fails before the build when the version tag exists in any of
 // the repositories; under skip-identical, compareOnly says it exists in
 // all of them. The first look-up is also the credentials check: a 401
 // there is the api-key's.
-func checkVersions(ctx context.Context, targets []target, version string) (compareOnly bool, err error) {
+func checkVersions(ctx context.Context, targets []target, versionTag string) (compareOnly bool, err error) {
 	compareOnly = true
 	for _, t := range targets {
-		matches, err := t.guard.CheckVersion(ctx, version, "")
+		matches, err := t.guard.CheckVersion(ctx, versionTag, "")
 		if err != nil {
 			return false, err
 		}
@@ -140,7 +140,8 @@ func checkVersions(ctx context.Context, targets []target, version string) (compa
 // commit writes the tags of each repository in turn, each in the same
 // order: SHA tag, version tag, tags that follow releases.
 func (p *pipeline) commit(ctx context.Context, targets []target, res build.Result) error {
-	plan := tags.Plan{Digest: res.Digest, Version: p.cfg.Version, Before: []string{p.cfg.SHATag()}, After: p.cfg.Follow()}
+	cfg := p.cfg
+	plan := tags.Plan{Digest: res.Digest, Version: cfg.VersionTag(), Release: cfg.Version, Before: []string{cfg.SHATag()}, After: cfg.Follow()}
 	for _, t := range targets {
 		done, err := tags.New(t.reg, t.guard, tags.WithNoDowngrade(t.reg)).Commit(ctx, plan)
 		for _, d := range done {
@@ -178,7 +179,7 @@ func (p *pipeline) record(out *published) {
 // rank orders tags for the outputs: the version tag, the SHA tag, the rest.
 func rank(cfg config.Config, tag string) int {
 	switch tag {
-	case cfg.Version:
+	case cfg.VersionTag():
 		return 0
 	case cfg.SHATag():
 		return 1
@@ -214,7 +215,7 @@ func closeAll(targets []target) {
 func (p *pipeline) publisher(b *build.Builder, targets []target, compareOnly bool) publish.Publisher {
 	cfg := p.cfg
 	if compareOnly {
-		p.action.Infof("%s exists in every repository: building only to compare digests, nothing to upload", cfg.Version)
+		p.action.Infof("%s exists in every repository: building only to compare digests, nothing to upload", cfg.VersionTag())
 	}
 	if !cfg.Push || compareOnly {
 		return publish.BuildOnly{Builder: b}

@@ -125,3 +125,61 @@ func TestSeveralImagesOnTwoRegistries(t *testing.T) {
 	}
 	r.wantTag(t, strings.TrimPrefix(first, r.registry+"/"), "v9.9.9", "")
 }
+
+// TestTagSuffix: tag-suffix: -nix puts the suffix on every tag the run
+// writes and writes no unsuffixed one; the guard checks the suffixed
+// version tag (the unsuffixed variant of the same version is no conflict,
+// a second -nix run is), and the never-backwards rule compares versions.
+func TestTagSuffix(t *testing.T) {
+	r := requireRig(t)
+	t.Parallel()
+	image := randomName("it/suffix")
+	nixRun := func(version string) result {
+		env := r.inputs(image, version, uniqueContext(t, 1024))
+		env["INPUT_TAG-SUFFIX"] = "-nix"
+		env["INPUT_SEMVER-TAGS"] = "true"
+		env["INPUT_TAGS"] = "latest"
+		return runAction(t, env, nil)
+	}
+	res := nixRun("v1.2.0")
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+	}
+	v120 := res.outputs["digest"]
+	for _, tag := range []string{"v1.2.0-nix", testcheck.SHA + "-nix", "v1-nix", "v1.2-nix", "latest-nix"} {
+		r.wantTag(t, image, tag, v120)
+	}
+	for _, tag := range []string{"v1.2.0", testcheck.SHA, "v1", "v1.2", "latest"} {
+		r.wantTag(t, image, tag, "")
+	}
+	ref := r.registry + "/" + image
+	if res.outputs["version-tag"] != ref+":v1.2.0-nix" || res.outputs["sha-tag"] != ref+":"+testcheck.SHA+"-nix" {
+		t.Errorf("outputs version-tag %q sha-tag %q, want the suffixed tags", res.outputs["version-tag"], res.outputs["sha-tag"])
+	}
+	if m := metadata(t, res); m.VersionTag != ref+":v1.2.0-nix" || len(m.Tags) != 5 || m.Tags[0] != ref+":v1.2.0-nix" {
+		t.Errorf("metadata version-tag %q tags %v, want the suffixed version tag first of 5", m.VersionTag, m.Tags)
+	}
+
+	// The unsuffixed variant of the same version is another tag: no conflict.
+	plain := runAction(t, r.inputs(image, "v1.2.0", uniqueContext(t, 1024)), nil)
+	if plain.code != 0 {
+		t.Fatalf("unsuffixed v1.2.0: exit %d: %s", plain.code, errorLine(plain.stdout))
+	}
+	r.wantTag(t, image, "v1.2.0-nix", v120)
+
+	// The same suffixed version again is the guard's.
+	again := nixRun("v1.2.0")
+	testcheck.OneErrorLine(t, again.stdout, "version tag v1.2.0-nix already exists")
+	r.wantTag(t, image, "v1.2.0-nix", v120)
+
+	// A hotfix of an older line: v1.1-nix is its own, v1-nix and latest-nix
+	// name v1.2.0, a newer release, and stay.
+	hotfix := nixRun("v1.1.5")
+	if hotfix.code != 0 {
+		t.Fatalf("v1.1.5: exit %d: %s", hotfix.code, errorLine(hotfix.stdout))
+	}
+	r.wantTag(t, image, "v1.1-nix", hotfix.outputs["digest"])
+	for _, tag := range []string{"v1-nix", "latest-nix"} {
+		r.wantTag(t, image, tag, v120)
+	}
+}

@@ -67,10 +67,11 @@ func (reg refusal) wantSaid(t *testing.T, res result) {
 
 // meta is the metadata output.
 type meta struct {
-	Digest    string   `json:"digest"`
-	Tags      []string `json:"tags"`
-	Written   []string `json:"written"`
-	Unchanged []string `json:"unchanged"`
+	Digest     string   `json:"digest"`
+	VersionTag string   `json:"version-tag"`
+	Tags       []string `json:"tags"`
+	Written    []string `json:"written"`
+	Unchanged  []string `json:"unchanged"`
 }
 
 func metadata(t *testing.T, res result) meta {

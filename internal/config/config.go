@@ -30,9 +30,14 @@ type Config struct {
 	Image  string
 	// Tags are extra tags and SemverTags adds the version's moving tags
 	// (v1, v1.2): tags that follow releases, written after the version tag.
-	Tags            []string
-	SemverTags      bool
-	Version         string
+	Tags       []string
+	SemverTags bool
+	// Version is the release version; VersionTag is the tag that names it.
+	Version string
+	// TagSuffix is appended to every tag the run writes (tag-suffix), so
+	// that variants of one commit (a Dockerfile and a nix build) sit side
+	// by side: VersionTag, SHATag and Follow are the one place it is added.
+	TagSuffix       string
 	SHA             string
 	SHALength       int
 	Context         string
@@ -94,8 +99,13 @@ func (c Config) LoginFor(image string) (user, pass string) {
 	return c.Username, c.APIKey
 }
 
-// SHATag is the commit SHA, shortened to SHALength.
-func (c Config) SHATag() string { return c.SHA[:c.SHALength] }
+// SHATag is the SHA tag: the commit SHA, shortened to SHALength, with the
+// tag suffix.
+func (c Config) SHATag() string { return c.SHA[:c.SHALength] + c.TagSuffix }
+
+// VersionTag is the version tag, the commit point: the version with the
+// tag suffix. The guard, the transaction and the outputs all use it.
+func (c Config) VersionTag() string { return c.Version + c.TagSuffix }
 
 // Parse turns the raw inputs into a Config. It checks every input
 // and reports every bad one at once (errors.Join), each as one line that
@@ -103,6 +113,7 @@ func (c Config) SHATag() string { return c.SHA[:c.SHALength] }
 func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c := Config{
 		Version:            raw["version"],
+		TagSuffix:          raw["tag-suffix"],
 		SHA:                firstNonEmpty(raw["sha"], getenv("GITHUB_SHA")),
 		Context:            raw["context"],
 		Target:             raw["target"],
@@ -152,6 +163,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "tags", &c.Tags)(eachLine(raw["tags"], extraTag(c.Version)))
 	set(&errs, "semver-tags", &c.SemverTags)(parseBool(raw["semver-tags"]))
 	errs.add("semver-tags", validateSemverTags(c.SemverTags, c.Version))
+	errs.add("tag-suffix", validateTagSuffix(c.TagSuffix, append([]string{c.Version, c.shaPrefix()}, c.Tags...)))
 	c.BuildOpts.parse(&errs, raw, getenv)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

@@ -112,3 +112,45 @@ func TestUnreadableTLSFilesAllReported(t *testing.T) {
 		}
 	}
 }
+
+// TestTagSuffix: the suffix is on every tag the run writes, and the
+// version itself (what the never-backwards rule and the image's version
+// annotation hold) keeps none.
+func TestTagSuffix(t *testing.T) {
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	env["INPUT_TAG-SUFFIX"] = "-nix"
+	env["INPUT_SHA-LENGTH"] = "12"
+	env["INPUT_SEMVER-TAGS"] = "true"
+	env["INPUT_TAGS"] = "latest"
+	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.VersionTag() != "v1.2.0-nix" || cfg.SHATag() != testcheck.SHA[:12]+"-nix" || cfg.Version != "v1.2.0" {
+		t.Errorf("version tag %q, SHA tag %q, version %q; want v1.2.0-nix, %s-nix, v1.2.0", cfg.VersionTag(), cfg.SHATag(), cfg.Version, testcheck.SHA[:12])
+	}
+	if got, want := cfg.Follow(), []string{"v1-nix", "v1.2-nix", "latest-nix"}; !slices.Equal(got, want) {
+		t.Errorf("tags that follow releases %v, want %v", got, want)
+	}
+	if v := cfg.Annotations["org.opencontainers.image.version"]; v != "v1.2.0" {
+		t.Errorf("version annotation %q, want the version itself, v1.2.0", v)
+	}
+}
+
+// TestBadTagSuffix: one line naming tag-suffix, however many tags a long
+// suffix makes too long.
+func TestBadTagSuffix(t *testing.T) {
+	version := "v1.2.0-" + strings.Repeat("a", 43) // 50: longer than the SHA
+	long := "-" + strings.Repeat("x", 99)
+	for suffix, want := range map[string]string{
+		"-n/x": `tag-suffix: "-n/x" cannot be part of a tag`,
+		"-n+x": `tag-suffix: "-n+x" cannot be part of a tag`,
+		long:   "makes the tag " + version + long + " 150 characters long; a tag has at most 128",
+	} {
+		env := testcheck.ValidInputs(testcheck.Workspace(t))
+		env["INPUT_TAG-SUFFIX"] = suffix
+		env["INPUT_VERSION"] = version
+		env["INPUT_TAGS"] = "latest\nstable"
+		testcheck.OneErrorLine(t, loadErrors(t, env), want)
+	}
+}

@@ -15,6 +15,9 @@ import (
 
 // The image, version and sha inputs: where the image goes and its tags.
 
+// maxTag is the longest tag the OCI distribution spec allows.
+const maxTag = 128
+
 var (
 	tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 	shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
@@ -62,8 +65,8 @@ func validateTag(tag string) error {
 		return errors.New("required; set it to the tag to publish, e.g. v1.2.0")
 	case strings.Contains(tag, "+"):
 		return fmt.Errorf("%q contains '+', which tags cannot hold; use '_' instead, which keeps it build metadata (e.g. %s)", tag, strings.ReplaceAll(tag, "+", "_"))
-	case len(tag) > 128:
-		return fmt.Errorf("%d characters long; a tag has at most 128", len(tag))
+	case len(tag) > maxTag:
+		return fmt.Errorf("%d characters long; a tag has at most %d", len(tag), maxTag)
 	case !tagPattern.MatchString(tag):
 		return fmt.Errorf("%q is not a valid tag; use letters, digits, '.', '_' and '-', not starting with '.' or '-'", tag)
 	}
@@ -133,7 +136,8 @@ func validateSemverTags(on bool, version string) error {
 }
 
 // Follow is the tags that follow releases: the moving tags of the version
-// (v1, v1.2) when semver-tags is on, then the extra tags.
+// (v1, v1.2) when semver-tags is on, then the extra tags, each with the tag
+// suffix.
 func (c Config) Follow() []string {
 	var out []string
 	if c.SemverTags {
@@ -144,5 +148,38 @@ func (c Config) Follow() []string {
 			out = append(out, t)
 		}
 	}
+	for i := range out {
+		out[i] += c.TagSuffix
+	}
 	return out
+}
+
+// shaPrefix is the SHA tag without the suffix, as far as sha and
+// sha-length are valid (for the length check of the suffix).
+func (c Config) shaPrefix() string {
+	if c.SHALength > 0 && c.SHALength < len(c.SHA) {
+		return c.SHA[:c.SHALength]
+	}
+	return c.SHA
+}
+
+var suffixPattern = regexp.MustCompile(`^[A-Za-z0-9._-]*$`)
+
+// validateTagSuffix checks tag-suffix: tag characters only, and the
+// longest of the (valid) tags it is appended to stays a tag, 128
+// characters at most. One line, however many tags it makes too long.
+func validateTagSuffix(suffix string, tags []string) error {
+	if !suffixPattern.MatchString(suffix) {
+		return fmt.Errorf("%q cannot be part of a tag; use letters, digits, '.', '_' and '-', e.g. -nix", suffix)
+	}
+	longest := ""
+	for _, t := range tags {
+		if len(t) > len(longest) && validateTag(t) == nil {
+			longest = t
+		}
+	}
+	if n := len(longest) + len(suffix); n > maxTag {
+		return fmt.Errorf("%q makes the tag %s%s %d characters long; a tag has at most %d: shorten the suffix", suffix, longest, suffix, n, maxTag)
+	}
+	return nil
 }

@@ -62,8 +62,13 @@ type Tag struct {
 
 // Plan is what to write for one image.
 type Plan struct {
-	Digest  digest.Digest
+	Digest digest.Digest
+	// Version is the version tag, the commit point.
 	Version string
+	// Release is the release version the image is, which the
+	// never-backwards rule compares; empty means Version. They differ when
+	// the tags carry a suffix: version tag v1.2.0-nix, release v1.2.0.
+	Release string
 	// Before are mutable tags written before the version tag (the SHA
 	// tag): a failure there fails the run with no release made.
 	Before []string
@@ -174,6 +179,13 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	return Tag{Name: plan.Version, State: Written, Err: err}, nil
 }
 
+func (p Plan) release() string {
+	if p.Release != "" {
+		return p.Release
+	}
+	return p.Version
+}
+
 // ensure makes a mutable tag name plan's image, unless the registry
 // refuses to move it from another image, or (follow, a tag that follows
 // releases) that image says it is a newer release.
@@ -186,7 +198,7 @@ func (w *Writer) ensure(ctx context.Context, name string, plan Plan, follow bool
 	case ok && cur == d:
 		return Tag{Name: name, State: Unchanged}
 	case ok && follow && w.versions != nil:
-		if v, verr := w.versions.Version(ctx, cur); verr == nil && Newer(v, plan.Version) {
+		if v, verr := w.versions.Version(ctx, cur); verr == nil && Newer(v, plan.release()) {
 			return Tag{Name: name, State: Kept, Other: cur, Version: v}
 		}
 	}

@@ -3,6 +3,7 @@ package tags
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -120,6 +121,30 @@ func TestMutableTags(t *testing.T) {
 		if s != want[name] {
 			t.Errorf("%s: state %d, want %d", name, s, want[name])
 		}
+	}
+}
+
+// TestSuffixedTagsCompareTheRelease: with a tag suffix the version tag is
+// v1.2.0-nix, yet the never-backwards rule compares the release, v1.2.0.
+// Compared as a version, v1.2.0-nix would be a pre-release, older than
+// v1.2.0-rc.1: latest-nix, written by the release candidate, would stay.
+func TestSuffixedTagsCompareTheRelease(t *testing.T) {
+	rc := digest.FromString("rc")
+	r := &registry{
+		tags:     map[string]digest.Digest{"latest-nix": rc, "v1-nix": theirs},
+		versions: map[digest.Digest]string{rc: "v1.2.0-rc.1", theirs: "v1.3.0"},
+	}
+	p := Plan{Digest: ours, Version: "v1.2.0-nix", Release: "v1.2.0", Before: []string{"sha-nix"}, After: []string{"v1-nix", "latest-nix"}}
+	done, err := writer(r).Commit(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]State{"sha-nix": Written, "v1.2.0-nix": Written, "v1-nix": Kept, "latest-nix": Written}
+	if got := states(done); !maps.Equal(got, want) {
+		t.Errorf("states %v, want %v", got, want)
+	}
+	if _, ok := r.tags["v1.2.0"]; ok {
+		t.Error("the unsuffixed version tag was written")
 	}
 }
 
