@@ -250,7 +250,7 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Resu
 		BuildArgs: cfg.BuildArgs, Labels: cfg.Labels, Platforms: cfg.Platforms,
 		Annotations: cfg.Annotations, Secrets: cfg.Secrets, Epoch: cfg.Epoch,
 		CacheFrom: cfg.CacheFrom, CacheTo: cfg.CacheTo,
-		Provenance: cfg.Provenance, SBOM: cfg.SBOM,
+		Provenance: cfg.Provenance, SBOM: cfg.SBOM, Compression: cfg.Compression,
 		Credentials: cfg.RegistryCredentials(),
 		LoginHanded: func(host string) {
 			action.Infof("buildkitd asked for the login to %s (it pulls from or pushes to it): handed over, in memory", host)

@@ -33,6 +33,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/blumeops/build-push-image/internal/compression"
 )
 
 func init() {
@@ -195,6 +197,9 @@ type Request struct {
 	// whose subject is the image, so registries list them as referrers;
 	// false writes the older attestation manifests (no subject).
 	AttestationsAsReferrers bool
+	// Compression is how the exporters compress new layers (and, with
+	// Force, layers found compressed otherwise): the compression inputs.
+	Compression compression.Compression
 	// Progress receives BuildKit's plain-text progress.
 	Progress io.Writer
 }
@@ -408,7 +413,7 @@ func exportAttrs(req Request) map[string]string {
 // imageAttrs are the attributes that make the image what it is: every
 // exporter of one build gets them, so all write the same digest.
 func imageAttrs(req Request) map[string]string {
-	attrs := map[string]string{"oci-mediatypes": "true"}
+	attrs := req.Compression.ExporterAttrs() // with OCI media types
 	if !req.Epoch.IsZero() {
 		attrs["rewrite-timestamp"] = "true"
 	}

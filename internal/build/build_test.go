@@ -11,6 +11,8 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+
+	"github.com/blumeops/build-push-image/internal/compression"
 )
 
 // The integration tests (package main) build with a real buildkitd; these
@@ -55,11 +57,24 @@ func TestExportAttrs(t *testing.T) {
 	}
 }
 
+func TestExportAttrsCompression(t *testing.T) {
+	zstd := compression.Compression{Algorithm: compression.Zstd, Level: 3, Force: true}
+	for _, req := range []Request{{Compression: zstd, Export: Export{Layout: "/tmp/x"}}, {Compression: zstd, Export: Export{Push: []string{"reg.example/app"}}}} {
+		attrs := exportAttrs(req)
+		if attrs["compression"] != "zstd" || attrs["compression-level"] != "3" || attrs["force-compression"] != "true" || attrs["oci-mediatypes"] != "true" {
+			t.Errorf("zstd level 3, forced: %v", attrs)
+		}
+	}
+	if attrs := exportAttrs(Request{}); attrs["compression"] != "gzip" || attrs["force-compression"] != "" || attrs["compression-level"] != "" {
+		t.Errorf("default: %v, want gzip at its default level, not forced", attrs)
+	}
+}
+
 func TestExportAttrsPushByDigest(t *testing.T) {
 	attrs := exportAttrs(Request{Export: Export{Push: []string{"reg.example/app"}, Insecure: true}})
 	want := map[string]string{
 		"name": "reg.example/app", "push": "true", "push-by-digest": "true",
-		"oci-mediatypes": "true", "registry.insecure": "true",
+		"oci-mediatypes": "true", "registry.insecure": "true", "compression": "gzip",
 	}
 	for k, v := range want {
 		if attrs[k] != v {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
+	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/publish"
@@ -59,6 +60,9 @@ type Config struct {
 	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
 	OnExisting         guard.Policy
 	PushVia            publish.Via // who uploads: BuildKit, the action, or BuildKit falling back
+	// Compression is how layers are compressed: by BuildKit's exporters
+	// in a build, by the action for an archive.
+	Compression        compression.Compression
 	Annotations        map[string]string
 	Secrets            map[string][]byte // build secrets: masked like the key
 	CacheFrom, CacheTo []build.Cache
@@ -153,6 +157,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	errs.add("", validateCredentials(c))
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
 	set(&errs, "push-via", &c.PushVia)(publish.ParseVia(raw["push-via"]))
+	parseCompression(&errs, raw, &c.Compression)
 	set(&errs, "secrets", &c.Secrets)(parseSecrets(raw["secrets"], getenv))
 	set(&errs, "cache-from", &c.CacheFrom)(eachLine(raw["cache-from"], build.ParseCache))
 	set(&errs, "cache-to", &c.CacheTo)(eachLine(raw["cache-to"], build.ParseCache))
@@ -180,6 +185,18 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	meta := ociMetadata(c, getenv)
 	c.Labels, c.Annotations = withDefaults(meta, c.Labels), withDefaults(meta, c.Annotations)
 	return c, nil
+}
+
+// parseCompression reads compression, compression-level (whose range
+// depends on the algorithm) and force-compression.
+func parseCompression(errs *inputErrs, raw map[string]string, c *compression.Compression) {
+	algorithm, err := compression.ParseAlgorithm(raw["compression"])
+	errs.add("compression", err)
+	if err == nil { // else the level's range is unknown
+		c.Algorithm = algorithm
+		set(errs, "compression-level", &c.Level)(compression.ParseLevel(algorithm, raw["compression-level"]))
+	}
+	set(errs, "force-compression", &c.Force)(parseBool(raw["force-compression"]))
 }
 
 func validateCredentials(c Config) error {

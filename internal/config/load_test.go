@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
@@ -102,6 +103,9 @@ func TestBadInputs(t *testing.T) {
 		{"output is a directory", "INPUT_OUTPUT", "out/", "output: \"out/\" is a directory"},
 		{"output escapes workspace", "INPUT_OUTPUT", "../image.tar", "output: \"../image.tar\" leaves the workspace"},
 		{"attestations-as-referrers not boolean", "INPUT_ATTESTATIONS-AS-REFERRERS", "maybe", "attestations-as-referrers: \"maybe\" is not a boolean"},
+		{"compression unknown", "INPUT_COMPRESSION", "lz4", "compression: invalid compression setting: \"lz4\" is not one of gzip, zstd, uncompressed"},
+		{"compression-level out of gzip's range", "INPUT_COMPRESSION-LEVEL", "12", "compression-level: invalid compression setting: gzip takes a level from 1 to 9, got \"12\""},
+		{"force-compression not boolean", "INPUT_FORCE-COMPRESSION", "always", "force-compression: \"always\" is not a boolean"},
 	}
 	if os.Geteuid() != 0 { // root reads any file
 		cases = append(cases, struct{ name, input, value, want string }{"unreadable Dockerfile", "INPUT_FILE", filepath.Join(dir, "Unreadable"), "cannot be read"})
@@ -151,6 +155,21 @@ func TestDefaults(t *testing.T) {
 	}
 	if !cfg.Push || cfg.Registry() != "registry.example" {
 		t.Errorf("push %t registry %q", cfg.Push, cfg.Registry())
+	}
+	if cfg.Compression != (compression.Compression{}) {
+		t.Errorf("compression %+v, want gzip at its default level, not forced", cfg.Compression)
+	}
+}
+
+func TestCompressionInputs(t *testing.T) {
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	env["INPUT_COMPRESSION"], env["INPUT_COMPRESSION-LEVEL"], env["INPUT_FORCE-COMPRESSION"] = "zstd", "19", "true"
+	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (compression.Compression{Algorithm: compression.Zstd, Level: 19, Force: true}); cfg.Compression != want {
+		t.Errorf("compression %+v, want %+v (zstd takes levels gzip does not)", cfg.Compression, want)
 	}
 }
 
