@@ -24,6 +24,8 @@ COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git sta
 VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DIST_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+# sha256sum, or shasum on macOS (same output): a release may run on a Mac.
+SHA256 := $(shell command -v sha256sum >/dev/null && echo sha256sum || echo shasum -a 256)
 
 build:
 	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o build-push-image .
@@ -39,7 +41,7 @@ dist:
 		echo "dist/$$name ($(VERSION), commit $(COMMIT))"; \
 		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build -trimpath -buildvcs=false \
 			-ldflags '$(LDFLAGS)' -o dist/$$name . ; \
-		(cd dist && sha256sum $$name > $$name.sha256); \
+		(cd dist && $(SHA256) $$name > $$name.sha256); \
 	done
 
 ## tools: pinned test tools into .tools/ (idempotent, fast when cached)

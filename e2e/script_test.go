@@ -78,10 +78,12 @@ func makeStamped() (stamped, error) {
 
 // scriptRun is one run of scripts/action.sh.
 type scriptRun struct {
-	env   map[string]string
-	noGo  bool   // PATH without Go: building from source is impossible
-	path  string // directories before the usual PATH
-	cache string
+	env  map[string]string
+	noGo bool   // PATH without Go: building from source is impossible
+	path string // directories before the usual PATH
+	// exactPath, when set, is the whole PATH (a toolset of the test's own).
+	exactPath string
+	cache     string
 }
 
 // platform names the asset and cache directory for this machine.
@@ -107,6 +109,9 @@ func runScript(t *testing.T, s stamped, run scriptRun) (string, int) {
 	if run.path != "" {
 		path = run.path + ":" + path
 	}
+	if run.exactPath != "" {
+		path = run.exactPath
+	}
 	env := []string{
 		"PATH=" + path,
 		"HOME=" + os.Getenv("HOME"),
@@ -117,7 +122,7 @@ func runScript(t *testing.T, s stamped, run scriptRun) (string, int) {
 	for k, v := range run.env {
 		env = append(env, k+"="+v)
 	}
-	cmd := exec.Command("bash", "scripts/action.sh")
+	cmd := exec.Command(scriptBash(), "scripts/action.sh")
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -136,6 +141,15 @@ func runScript(t *testing.T, s stamped, run scriptRun) (string, int) {
 		}
 	}
 	return text, code
+}
+
+// scriptBash is the bash the script tests run: BPI_TEST_BASH (e.g. a bash
+// 3.2 built by hand, as macOS ships it), else the bash on PATH.
+func scriptBash() string {
+	if b := os.Getenv("BPI_TEST_BASH"); b != "" {
+		return b
+	}
+	return "bash"
 }
 
 // programRan: the program started (it reports the missing inputs).

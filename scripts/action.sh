@@ -17,14 +17,18 @@
 set -euo pipefail
 
 if [ "${1:-}" != --find ]; then
-	# Names only on env's command line, never values.
+	# The INPUT_* names (only names on env's command line, never values).
+	# Neither `env -0` (older macOS env lacks it) nor bash's `compgen -e`
+	# (bash 4 and later leave out names that are no shell identifiers, such
+	# as INPUT_API-KEY) lists them all: awk's ENVIRON does, in every awk.
 	no_inputs=()
-	while IFS= read -r -d '' kv; do
-		case "$kv" in INPUT_*) no_inputs+=(-u "${kv%%=*}") ;; esac
-	done < <(env -0)
-	# The finder prints the binary's path on fd 3, its log on stdout.
+	while IFS= read -r name; do
+		no_inputs+=(-u "$name")
+	done < <(awk 'BEGIN { for (k in ENVIRON) if (k ~ /^INPUT_/) print k }')
+	# The finder prints the binary's path on fd 3, its log on stdout. It
+	# runs with this same bash ($BASH), not whichever bash is on PATH.
 	exec 4>&1
-	bin=$(env ${no_inputs[@]+"${no_inputs[@]}"} bash "${BASH_SOURCE[0]}" --find 3>&1 1>&4 4>&-) || exit
+	bin=$(env ${no_inputs[@]+"${no_inputs[@]}"} "$BASH" "${BASH_SOURCE[0]}" --find 3>&1 1>&4 4>&-) || exit
 	unset BPI_TOKEN
 	exec "$bin" 4>&-
 fi
@@ -232,7 +236,7 @@ else
 fi
 
 # (3) build from the action's own sources, stamped with what it was built from.
-command -v go >/dev/null || fail "no cached or released binary for $os-$arch at $want, and no Go toolchain to build one: install Go (e.g. actions/setup-go with go-version-file: $action_path/go.mod) before this step"
+command -v go >/dev/null || fail "no cached or released binary for $os-$arch at $want, and no Go toolchain to build one: use the action at a release tag whose release has build-push-image-$os-$arch-$want (e.g. @v2), or install Go (e.g. actions/setup-go with go-version-file: $action_path/go.mod) before this step"
 start=$(date +%s)
 (cd "$action_path" && CGO_ENABLED=0 go build -trimpath -buildvcs=false \
 	-ldflags "-s -w -X main.commit=$want -X main.version=${BPI_ACTION_REF:-local}" -o "$tmp" .) ||
