@@ -84,6 +84,34 @@ func TestBuildkitInDocker(t *testing.T) {
 		}
 	})
 
+	t.Run("matrix, DOCKER_HOST", func(t *testing.T) {
+		testMatrix(t, r, d, map[string]string{"DOCKER_HOST": d.Host}, append(fresh, leftBehind...))
+	})
+	t.Run("matrix, docker context", func(t *testing.T) {
+		via := map[string]string{"HOME": dockerContextHome(t, d)}
+		testMatrix(t, r, d, via, fresh)
+		testAddressVia(t, r, d, via)
+	})
+	t.Run("matrix, TCP", func(t *testing.T) {
+		via := map[string]string{"DOCKER_HOST": d.TCP}
+		testMatrix(t, r, d, via, fresh)
+		testAddressVia(t, r, d, via)
+	})
+	t.Run("never comes up", func(t *testing.T) {
+		docker(t, d, "rm", "--force", buildkitd.ContainerName)
+		env, _ := noBuildkitButDocker(t, r, d)
+		env["INPUT_BUILDKIT-CONTAINER-FLAGS"] = containerFlags + " --read-only" // buildkitd cannot make its state dir
+		res := runAction(t, env, nil)
+		if res.code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
+		}
+		testcheck.OneErrorLine(t, res.stdout, "buildkit-image, buildkit-container-flags: buildkitd in the BuildKit container "+buildkitd.ContainerName+" ("+buildkitImage+") did not come up (")
+		wantLine(t, res.stdout, "its last log lines: ")
+		wantLine(t, res.stdout, "read-only file system")
+		testcheck.NoSecret(t, r.key, res.all()...)
+		docker(t, d, "rm", "--force", buildkitd.ContainerName)
+	})
+
 	t.Run("act runs the recipe", func(t *testing.T) {
 		if p, err := exec.LookPath("buildkitd"); err == nil {
 			t.Fatalf("%s is on PATH: act's job would start it instead of the BuildKit container", p)
@@ -112,7 +140,7 @@ func TestBuildkitInDocker(t *testing.T) {
 		if res.code != 1 {
 			t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
 		}
-		testcheck.OneErrorLine(t, res.stdout, "buildkit-image, buildkit-container-flags: could not start the BuildKit container: docker run: ")
+		testcheck.OneErrorLine(t, res.stdout, "buildkit-image, buildkit-container-flags: could not start the BuildKit container: docker create: ")
 	})
 }
 

@@ -105,7 +105,13 @@ func (r rig) inputs(image, version, dir string) map[string]string {
 // onLine, if set, sees every stdout line as it is printed.
 func runAction(t *testing.T, env map[string]string, onLine func(string)) result {
 	t.Helper()
-	cmd := actionCommand(t, context.Background(), env)
+	return runCommand(t, actionCommand(t, context.Background(), env), onLine)
+}
+
+// runCommand runs the program as cmd says (its environment names the
+// $GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY and $RUNNER_TEMP of the run).
+func runCommand(t *testing.T, cmd *exec.Cmd, onLine func(string)) result {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -123,8 +129,38 @@ func runAction(t *testing.T, env map[string]string, onLine func(string)) result 
 			onLine(sc.Text())
 		}
 	}
-	err = cmd.Wait()
-	res := result{code: exitCode(t, err), stdout: out.String(), stderr: stderr.String()}
+	return collect(t, cmd, cmd.Wait(), out.String(), stderr.String())
+}
+
+// running is the program started by startAction, not yet waited for.
+type running struct {
+	cmd            *exec.Cmd
+	stdout, stderr strings.Builder
+}
+
+// startAction starts the program as runAction does, and returns at once:
+// several runs at the same moment, as the legs of a matrix.
+func startAction(t *testing.T, env map[string]string) *running {
+	t.Helper()
+	r := &running{cmd: actionCommand(t, context.Background(), env)}
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// wait waits for the program and returns what runAction would have.
+func (r *running) wait(t *testing.T) result {
+	t.Helper()
+	err := r.cmd.Wait()
+	return collect(t, r.cmd, err, r.stdout.String(), r.stderr.String())
+}
+
+// collect reads what a finished run left: its exit, outputs and files.
+func collect(t *testing.T, cmd *exec.Cmd, err error, stdout, stderr string) result {
+	t.Helper()
+	res := result{code: exitCode(t, err), stdout: stdout, stderr: stderr}
 	res.outputFile = readFile(t, cmd.Env, "GITHUB_OUTPUT")
 	res.summary = readFile(t, cmd.Env, "GITHUB_STEP_SUMMARY")
 	res.outputs = parseOutputs(t, res.outputFile)

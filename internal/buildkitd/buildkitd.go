@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os/exec"
 	"slices"
 	"strings"
 
@@ -29,6 +30,13 @@ import (
 // ErrNoDaemon is returned by Connect when nothing answers and there is
 // nothing to start: no buildkitd on PATH and no Docker daemon.
 var ErrNoDaemon = errors.New("no buildkitd")
+
+// ErrNoCLI is returned by Connect when the address names a connection
+// helper whose command-line tool is not on PATH.
+var ErrNoCLI = errors.New("no CLI for the connection helper")
+
+// helperCLIs are the programs BuildKit's connection helpers run, by scheme.
+var helperCLIs = map[string]string{"docker-container": "docker", "podman-container": "podman", "kube-pod": "kubectl", "ssh": "ssh"}
 
 // schemes are the address schemes ValidateAddress accepts, in the order
 // messages list them.
@@ -96,6 +104,9 @@ type Logger interface {
 // for the job; call it however the job ends. A BuildKit container is left
 // running for later jobs.
 func Connect(ctx context.Context, cfg Config, log Logger) (*build.Builder, func(), error) {
+	if err := helperCLI(cfg.Address); err != nil {
+		return nil, nil, err
+	}
 	var opts []build.Opt
 	if cfg.TLS != nil {
 		opts = append(opts, build.WithTLS(*cfg.TLS))
@@ -113,6 +124,41 @@ func Connect(ctx context.Context, cfg Config, log Logger) (*build.Builder, func(
 	return startContainer(ctx, cfg, log)
 }
 
+// helperCLI checks that the tool a connection helper runs is on PATH:
+// without it, the helper fails deep inside a gRPC dial.
+func helperCLI(addr string) error {
+	scheme, _, _ := strings.Cut(addr, "://")
+	cli, ok := helperCLIs[scheme]
+	if !ok {
+		return nil
+	}
+	if _, err := exec.LookPath(cli); err != nil {
+		return fmt.Errorf("%w: %s:// reaches buildkitd by running %s, and there is no %s on PATH", ErrNoCLI, scheme, cli, cli)
+	}
+	return nil
+}
+
 func closer(b *build.Builder) func() {
 	return func() { _ = b.Close() }
+}
+
+// logLines is how many of buildkitd's last log lines an error shows.
+const logLines = 5
+
+// lastWords is the last logLines lines of a log, on one line, without the
+// frames of a Go stack trace (a function's name, then its tab-indented
+// file), which would crowd out buildkitd's own last message.
+func lastWords(log string) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	var kept []string
+	for i, line := range lines {
+		frame := strings.HasPrefix(line, "\t") || (i+1 < len(lines) && strings.HasPrefix(lines[i+1], "\t"))
+		if !frame && strings.TrimSpace(line) != "" {
+			kept = append(kept, strings.TrimSpace(line))
+		}
+	}
+	if len(kept) == 0 {
+		return "(none)"
+	}
+	return strings.Join(kept[max(0, len(kept)-logLines):], " | ")
 }

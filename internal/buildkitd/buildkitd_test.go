@@ -68,3 +68,22 @@ func TestDefaultImageIsTheClientsRelease(t *testing.T) {
 	}
 	t.Fatal("go.mod does not require github.com/moby/buildkit")
 }
+
+// TestLastWords: an error shows buildkitd's last message, not the frames
+// of the stack trace it printed after it.
+func TestLastWords(t *testing.T) {
+	log := "level=info msg=starting\nbuildkitd: failed to create unix socket on /run/buildkit/otel-grpc.sock: permission denied\n" +
+		"main.runTraceController\n\tgithub.com/moby/buildkit/cmd/buildkitd/main.go:1120\nmain.main\n\tmain.go:495\n" +
+		"[rootlesskit:child ] error: command exited: exit status 1\n"
+	want := "level=info msg=starting | buildkitd: failed to create unix socket on /run/buildkit/otel-grpc.sock: permission denied | [rootlesskit:child ] error: command exited: exit status 1"
+	if got := lastWords(log); got != want {
+		t.Errorf("lastWords:\n got %q\nwant %q", got, want)
+	}
+	if got := lastWords(""); got != "(none)" {
+		t.Errorf("empty log: %q", got)
+	}
+	long := strings.Repeat("line\n", 20) + "last"
+	if got := lastWords(long); strings.Count(got, "|") != logLines-1 || !strings.HasSuffix(got, "last") {
+		t.Errorf("long log: %q", got)
+	}
+}

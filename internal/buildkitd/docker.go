@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"time"
@@ -44,9 +45,19 @@ type Container struct {
 // so a job asking for others can say that it reuses it anyway.
 const configLabel = "build-push-image.config"
 
-// readyTimeout bounds how long buildkitd in a started container may take
-// to answer; it normally takes a second or two.
+// readyTimeout bounds how long the container may take to answer once it
+// exists: buildkitd normally answers within a second or two. Pulling the
+// image (docker create) is not counted: that takes what the network takes.
 const readyTimeout = 60 * time.Second
+
+// createdGrace is how long a container may stay created but not started
+// before it counts as left behind by a job that died between docker create
+// and docker start: the job that created it normally starts it within a
+// second.
+const createdGrace = 15 * time.Second
+
+// pollInterval is how often a waiting job looks at the container again.
+const pollInterval = 250 * time.Millisecond
 
 // startContainer connects to the BuildKit container on the Docker daemon,
 // starting it first when it is not running. It is left running.
@@ -56,37 +67,146 @@ func startContainer(ctx context.Context, cfg Config, log Logger) (*build.Builder
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: nothing answers at %s, there is no buildkitd on PATH to start, and no Docker daemon to run a BuildKit container in (%w)", ErrNoDaemon, cfg.Address, err)
 	}
-	verb, err := docker.ensureRunning(ctx, c, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := docker.waitReady(ctx)
+	up := &bringUp{d: docker, c: c, log: log, verb: "using the running"}
+	b, err := up.run(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	log.Infof("No buildkitd at %s and none on PATH: %s BuildKit container %s (%s) on the Docker daemon; it stays running for later jobs (stop it with: docker rm -f %s)",
-		cfg.Address, verb, ContainerName, c.Image, ContainerName)
+		cfg.Address, up.verb, ContainerName, c.Image, ContainerName)
 	return b, closer(b), nil
 }
 
-// ensureRunning starts the container when there is none, restarts it when
-// it is stopped, and says which it did for the log.
-func (d dockerCLI) ensureRunning(ctx context.Context, c Container, log Logger) (string, error) {
-	state, label, err := d.inspect(ctx)
-	if err != nil {
-		return "", err
+// bringUp gets the one BuildKit container of a Docker daemon running and
+// answering, whatever state it is found in and however many jobs try at
+// once. The container's name is the lock: docker create succeeds for one
+// job only; the others wait for that job's container. Every other step
+// acts on the container's ID, so that no job undoes another's work.
+type bringUp struct {
+	d    dockerCLI
+	c    Container
+	log  Logger
+	verb string // what this job did, for the log
+
+	deadline     time.Time
+	createdSince time.Time // when it was first seen created, not started
+	creates      int       // docker create calls made
+	// begun: the container was started since this job first looked (by
+	// this job or another). When it stops after that, buildkitd is
+	// failing: that is reported, not retried.
+	begun   bool
+	warned  bool
+	lastErr error // why buildkitd did not answer, last time asked
+}
+
+// run returns a connection to buildkitd in the container, or one error
+// saying why it never answered.
+func (u *bringUp) run(ctx context.Context) (*build.Builder, error) {
+	u.deadline = time.Now().Add(readyTimeout)
+	for {
+		st, err := u.d.inspect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		u.warnOther(st)
+		if st.Status == "running" {
+			u.begun = true
+			b, err := build.Connect(ctx, "docker-container://"+ContainerName)
+			if err == nil {
+				return b, nil
+			}
+			u.lastErr = err
+		} else if err := u.step(ctx, st); err != nil {
+			return nil, err
+		}
+		if time.Now().After(u.deadline) {
+			return nil, u.notReady(ctx, st)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pollInterval):
+		}
 	}
-	if label != "" && label != c.hash() {
-		log.Warningf("BuildKit container %s was started with another buildkit-image or buildkit-container-flags; using it as it is (docker rm -f %s to start it afresh with the current ones)", ContainerName, ContainerName)
-	}
-	switch state {
+}
+
+// step moves a container that is not running one step towards running.
+func (u *bringUp) step(ctx context.Context, st containerState) error {
+	switch st.Status {
 	case "":
-		return "started", d.create(ctx, c)
-	case "running":
-		return "using the running", nil
+		won, err := u.d.create(ctx, u.c)
+		if err != nil {
+			return err
+		}
+		u.begun, u.verb = true, "waited for the" // another job's docker create came first
+		if won {
+			u.verb = "started"
+		}
+		if u.creates++; u.creates == 1 {
+			u.deadline = time.Now().Add(readyTimeout) // the image pull is not counted
+		}
+	case "created":
+		// Another job is between docker create and docker start, or died
+		// there: then its container is removed (by ID) and made afresh.
+		if u.createdSince.IsZero() {
+			u.createdSince, u.begun = time.Now(), true
+		} else if time.Since(u.createdSince) > createdGrace {
+			u.d.remove(ctx, st.ID)
+			u.createdSince = time.Time{}
+		}
+	case "exited":
+		// Stopped (docker stop, a daemon or VM restart): started again once.
+		// Several jobs may do this at once; the daemon starts it once and
+		// tells the others it is running.
+		if u.begun {
+			return u.notReady(ctx, st)
+		}
+		u.begun, u.verb = true, "restarted the"
+		if _, err := u.d.run(ctx, nil, "start", st.ID); err != nil {
+			u.lastErr = err
+		}
+	case "dead":
+		u.d.remove(ctx, st.ID) // a dead container cannot be started
+	case "paused":
+		if _, err := u.d.run(ctx, nil, "unpause", st.ID); err != nil {
+			u.lastErr = err
+		}
+	case "restarting":
+		// Its restart policy at work: after it ran, buildkitd is crashing.
+		if u.begun {
+			return u.notReady(ctx, st)
+		}
 	}
-	_, err = d.run(ctx, "start", ContainerName)
-	return "restarted the", err
+	// removing: wait.
+	return nil
+}
+
+// warnOther says once that the container found was started with another
+// image or flags than this job's.
+func (u *bringUp) warnOther(st containerState) {
+	if u.warned || st.Label == "" || st.Label == u.c.hash() {
+		return
+	}
+	u.warned = true
+	u.log.Warningf("BuildKit container %s was started with another buildkit-image or buildkit-container-flags; using it as it is (docker rm -f %s to start it afresh with the current ones)", ContainerName, ContainerName)
+}
+
+// notReady is the one line for a container that never answered: its
+// state, buildkitd's last words and the last connection error.
+func (u *bringUp) notReady(ctx context.Context, st containerState) error {
+	state := st.Detail // Exited (1) 2 seconds ago, Up 1 minute, ...
+	switch {
+	case st.Status == "":
+		state = "gone"
+	case st.Status == "running":
+		state += fmt.Sprintf(", no answer within %s", readyTimeout)
+	}
+	why := ""
+	if u.lastErr != nil {
+		why = "; last error: " + oneLine(u.lastErr.Error())
+	}
+	return fmt.Errorf("buildkit-image, buildkit-container-flags: buildkitd in the BuildKit container %s (%s) did not come up (%s); its last log lines: %s%s; fix the image or flags, or remove the container (docker rm -f %s) to start it afresh",
+		ContainerName, u.c.Image, state, u.d.lastLogs(ctx), why, ContainerName)
 }
 
 func (c Container) withDefaults() Container {
@@ -120,15 +240,18 @@ func findDocker(ctx context.Context, env []string) (dockerCLI, error) {
 	d := dockerCLI{bin: bin, env: append([]string{}, env...)} // never nil
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := d.run(vctx, "version", "--format", "{{.Server.Version}}"); err != nil {
+	if _, err := d.run(vctx, nil, "version", "--format", "{{.Server.Version}}"); err != nil {
 		return dockerCLI{}, err
 	}
 	return d, nil
 }
 
-func (d dockerCLI) run(ctx context.Context, args ...string) (string, error) {
+// run runs docker with args and stdin (nil for none) and returns its
+// output; an error holds docker's own words, on one line.
+func (d dockerCLI) run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, d.bin, args...)
 	cmd.Env = d.env
+	cmd.Stdin = stdin
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -138,47 +261,69 @@ func (d dockerCLI) run(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// inspect returns the container's state (running, exited, ...; "" when
-// there is none) and its configLabel.
-func (d dockerCLI) inspect(ctx context.Context) (state, label string, err error) {
-	out, err := d.run(ctx, "ps", "--all", "--filter", "name=^"+ContainerName+"$",
-		"--format", `{{.State}} {{.Label "`+configLabel+`"}}`)
-	state, label, _ = strings.Cut(out, " ")
-	return state, label, err
+// containerState is what docker ps says of the BuildKit container.
+type containerState struct {
+	ID     string
+	Status string // created, running, restarting, exited, dead, paused, removing; "" for none
+	Label  string // configLabel
+	Detail string // e.g. "Exited (1) 2 seconds ago"
 }
 
-// create runs the container. When another job created it meanwhile, that
-// one is used.
-func (d dockerCLI) create(ctx context.Context, c Container) error {
-	args := append([]string{"run", "--detach", "--name", ContainerName,
+// inspect looks the container up. A container docker create is still
+// making is not listed yet: that job holds the name all the same.
+func (d dockerCLI) inspect(ctx context.Context) (containerState, error) {
+	out, err := d.run(ctx, nil, "ps", "--all", "--no-trunc", "--filter", "name=^"+ContainerName+"$",
+		"--format", `{{.ID}}	{{.State}}	{{.Label "`+configLabel+`"}}	{{.Status}}`)
+	if err != nil || out == "" {
+		return containerState{}, err
+	}
+	f := strings.SplitN(out, "\t", 4)
+	for len(f) < 4 {
+		f = append(f, "")
+	}
+	return containerState{ID: f[0], Status: f[1], Label: f[2], Detail: f[3]}, nil
+}
+
+// create makes and starts the container, and reports whether this job's
+// docker create won the name: false when another job's did (that one is
+// then waited for).
+func (d dockerCLI) create(ctx context.Context, c Container) (won bool, err error) {
+	args := append([]string{"create", "--name", ContainerName,
 		"--label", configLabel + "=" + c.hash(), "--restart", "unless-stopped"}, c.RunFlags...)
-	_, err := d.run(ctx, append(args, c.Image)...)
-	if err == nil {
-		return nil
+	id, err := d.run(ctx, nil, append(args, c.Image)...)
+	if err != nil {
+		if nameTaken(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err)
 	}
-	if state, _, ierr := d.inspect(ctx); ierr == nil && state != "" {
-		return nil
+	if _, err := d.run(ctx, nil, "start", id); err != nil {
+		d.remove(ctx, id) // a container that cannot start helps no later job
+		return false, fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err)
 	}
-	return fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err)
+	return true, nil
 }
 
-// waitReady connects to buildkitd in the container once it answers.
-func (d dockerCLI) waitReady(ctx context.Context) (*build.Builder, error) {
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		b, err := build.Connect(ctx, "docker-container://"+ContainerName)
-		if err == nil {
-			return b, nil
-		}
-		state, _, _ := d.inspect(ctx)
-		if state != "running" || time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, fmt.Errorf("BuildKit container %s (%s) does not answer (see docker logs %s): %w", ContainerName, state, ContainerName, err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+// nameTaken tells docker create's refusal because the name is in use (an
+// HTTP 409 from the daemon, which the CLI prints as text) from others.
+func nameTaken(err error) bool {
+	return strings.Contains(err.Error(), "is already in use")
+}
+
+// remove removes the container with this ID, if it is still there: by ID,
+// so that a container another job made meanwhile under the same name
+// stays.
+func (d dockerCLI) remove(ctx context.Context, id string) {
+	_, _ = d.run(ctx, nil, "rm", "--force", id)
+}
+
+// lastLogs is buildkitd's last log lines, on one line; buildkitd logs no
+// credentials (they reach it through the session, per request).
+func (d dockerCLI) lastLogs(ctx context.Context) string {
+	cmd := exec.CommandContext(ctx, d.bin, "logs", "--tail", "50", ContainerName)
+	cmd.Env = d.env
+	out, _ := cmd.CombinedOutput() // buildkitd logs to stderr
+	return lastWords(string(out))
 }
 
 // oneLine keeps a multi-line message on one line of the job log.

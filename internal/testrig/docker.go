@@ -20,9 +20,11 @@ import (
 // Docker is a Docker daemon of a test's own: its own data and exec roots,
 // socket and pid file, no iptables and no bridge (containers use the
 // host's network). Nothing of it is shared with a Docker the machine may
-// run. Stop stops it by PID.
+// run. It also listens on a loopback TCP port, as a Docker-in-Docker
+// sidecar does. Stop stops it by PID.
 type Docker struct {
 	Host string // DOCKER_HOST of this daemon: unix://<dir>/docker.sock
+	TCP  string // the same daemon over plain TCP: tcp://127.0.0.1:<port>
 	dir  string
 	cmd  *exec.Cmd
 }
@@ -39,14 +41,19 @@ func StartDocker(ctx context.Context) (*Docker, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Docker{Host: "unix://" + filepath.Join(dir, "docker.sock"), dir: dir}
+	port, err := FreePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	d := &Docker{Host: "unix://" + filepath.Join(dir, "docker.sock"), TCP: fmt.Sprintf("tcp://127.0.0.1:%d", port), dir: dir}
 	log, err := os.Create(filepath.Join(dir, "dockerd.log"))
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	defer log.Close()
-	d.cmd = exec.Command(bin, "--host", d.Host,
+	d.cmd = exec.Command(bin, "--host", d.Host, "--host", d.TCP,
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"), "--iptables=false", "--bridge=none")
 	d.cmd.Stdout, d.cmd.Stderr = log, log
