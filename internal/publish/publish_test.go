@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/push"
 )
 
 const d = digest.Digest("sha256:1111111111111111111111111111111111111111111111111111111111111111")
@@ -88,3 +89,6 @@ func TestLayoutRemovedAfterUpload(t *testing.T) {
 		t.Errorf("layout %s left behind (%v)", u.layouts[0], err)
 	}
 }
+
+// *push.Registry is what run.go hands an Archive.
+var _ ArchiveTarget = (*push.Registry)(nil)

@@ -1,0 +1,348 @@
+package archive
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/blumeops/build-push-image/internal/compression"
+)
+
+// store is an OCI layout's blobs, by digest: a directory or the files of
+// a tar read in one pass. Every blob it returns was checked against the
+// digest and size it was asked for.
+type store interface {
+	// file reads a small file of the layout (index.json, oci-layout);
+	// found is false when there is none.
+	file(name string) (data []byte, found bool, err error)
+	// small reads a manifest or index blob.
+	small(desc ocispec.Descriptor) ([]byte, error)
+	// check makes sure the blob is there, of its size and digest.
+	check(desc ocispec.Descriptor) error
+	// open reads the blob; check it first.
+	open(d digest.Digest) (io.ReadCloser, error)
+}
+
+// ociImage is the image chosen from an OCI layout: its top manifest (an
+// image manifest or an index, pushed whole), and every blob and manifest
+// under it, children before parents, as they must be uploaded.
+type ociImage struct {
+	top       ocispec.Descriptor
+	blobs     []ocispec.Descriptor
+	manifests []manifestBlob
+	store     store
+}
+
+type manifestBlob struct {
+	desc ocispec.Descriptor
+	raw  []byte
+}
+
+const (
+	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	dockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	refName            = "org.opencontainers.image.ref.name"
+	containerdName     = "io.containerd.image.name"
+)
+
+// readOCI chooses the image of the layout's index.json and checks every
+// blob under it.
+func readOCI(s store, choice string) (*ociImage, error) {
+	if _, found, err := s.file(ocispec.ImageLayoutFile); err != nil || !found {
+		return nil, errors.Join(bad("it has no oci-layout file: not an OCI layout"), err)
+	}
+	data, found, err := s.file(ocispec.ImageIndexFile)
+	if err != nil || !found {
+		return nil, errors.Join(bad("it has no index.json: not an OCI layout"), err)
+	}
+	var index ocispec.Index
+	if err := json.Unmarshal(data, &index); err != nil {
+		return nil, bad("its index.json is not an OCI index (%v)", err)
+	}
+	top, err := chooseOCI(s, index.Manifests, choice)
+	if err != nil {
+		return nil, err
+	}
+	img := &ociImage{top: top, store: s}
+	return img, img.walk(top, 0)
+}
+
+// chooseOCI picks the descriptor of index.json to push. A platform choice
+// may also pick one manifest of the one index index.json names.
+func chooseOCI(s store, descs []ocispec.Descriptor, choice string) (ocispec.Descriptor, error) {
+	cands := make([]candidate, len(descs))
+	for i, d := range descs {
+		cands[i] = ociCandidate(d)
+	}
+	i, err := choose(cands, choice)
+	if err == nil || len(descs) != 1 || !isIndex(descs[0].MediaType) {
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		return descs[i], nil
+	}
+	raw, err := s.small(descs[0])
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	var inner ocispec.Index
+	if err := json.Unmarshal(raw, &inner); err != nil {
+		return ocispec.Descriptor{}, bad("index %s is not an OCI index (%v)", descs[0].Digest, err)
+	}
+	return chooseOCI(s, inner.Manifests, choice)
+}
+
+func ociCandidate(d ocispec.Descriptor) candidate {
+	c := candidate{}
+	for _, key := range []string{refName, containerdName} {
+		if name := d.Annotations[key]; name != "" {
+			c.names = append(c.names, name)
+		}
+	}
+	if p := d.Platform; p != nil {
+		c.platform = path.Join(p.OS, p.Architecture, p.Variant)
+	}
+	return c
+}
+
+func isIndex(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageIndex || mediaType == dockerManifestList
+}
+
+func isManifest(mediaType string) bool {
+	return mediaType == ocispec.MediaTypeImageManifest || mediaType == dockerManifest
+}
+
+// maxDepth is how deep indexes may nest (an index of indexes of images).
+const maxDepth = 4
+
+// walk checks desc and everything under it, and records them in upload
+// order.
+func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
+	if !isIndex(desc.MediaType) && !isManifest(desc.MediaType) {
+		if err := img.store.check(desc); err != nil {
+			return err
+		}
+		img.blobs = append(img.blobs, desc)
+		return nil
+	}
+	if depth > maxDepth {
+		return bad("its indexes nest more than %d deep", maxDepth)
+	}
+	raw, err := img.store.small(desc)
+	if err != nil {
+		return err
+	}
+	var m struct {
+		Config    *ocispec.Descriptor  `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return bad("manifest %s is not JSON (%v)", desc.Digest, err)
+	}
+	children := m.Manifests
+	if isManifest(desc.MediaType) {
+		if m.Config == nil {
+			return bad("manifest %s has no config", desc.Digest)
+		}
+		children = append([]ocispec.Descriptor{*m.Config}, m.Layers...)
+	}
+	for _, child := range children {
+		if err := img.walk(child, depth+1); err != nil {
+			return err
+		}
+	}
+	img.manifests = append(img.manifests, manifestBlob{desc: desc, raw: raw})
+	return nil
+}
+
+// blobName is where a layout keeps the blob d.
+func blobName(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", bad("it names a blob %q that is not a digest", d)
+	}
+	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
+}
+
+// tarStore is the layout inside a tar, read in one pass.
+type tarStore struct{ c *contents }
+
+func (t tarStore) file(name string) ([]byte, bool, error) {
+	f, ok := t.c.lookup(name)
+	if !ok {
+		return nil, false, nil
+	}
+	if f.data == nil {
+		return nil, true, bad("its %s is not a small file", name)
+	}
+	return f.data, true, nil
+}
+
+func (t tarStore) blob(desc ocispec.Descriptor) (*file, error) {
+	name, err := blobName(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := t.c.lookup(name)
+	switch {
+	case !ok:
+		return nil, bad("blob %s is missing", desc.Digest)
+	case desc.Digest.Algorithm() != digest.SHA256:
+		return nil, bad("blob %s: only sha256 digests are read", desc.Digest)
+	case f.digest != desc.Digest:
+		return nil, bad("blob %s has sha256 %s: its content does not match its digest", desc.Digest, f.digest.Encoded())
+	case f.size != desc.Size:
+		return nil, bad("blob %s has %d bytes, its descriptor says %d", desc.Digest, f.size, desc.Size)
+	}
+	return f, nil
+}
+
+func (t tarStore) small(desc ocispec.Descriptor) ([]byte, error) {
+	f, err := t.blob(desc)
+	if err == nil && f.data == nil {
+		err = bad("manifest %s is not a small JSON file", desc.Digest)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.data, nil
+}
+
+func (t tarStore) check(desc ocispec.Descriptor) error {
+	_, err := t.blob(desc)
+	return err
+}
+
+func (t tarStore) open(d digest.Digest) (io.ReadCloser, error) {
+	f, _ := t.c.lookup(path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()))
+	return f.open()
+}
+
+// open reads the file's bytes as the archive held them.
+func (f *file) open() (io.ReadCloser, error) {
+	switch {
+	case f.data != nil:
+		return io.NopCloser(bytes.NewReader(f.data)), nil
+	case f.raw != "":
+		return os.Open(f.raw)
+	case f.packed != nil:
+		return unpack(f.packed.path)
+	}
+	return nil, fmt.Errorf("%s was not kept", f.name)
+}
+
+// unpack decompresses a layer this action compressed.
+func unpack(name string) (io.ReadCloser, error) {
+	in, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := compression.NewReader(in)
+	if err != nil {
+		return nil, errors.Join(err, in.Close())
+	}
+	return readCloser{r, func() error { return errors.Join(r.Close(), in.Close()) }}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// dirStore is an OCI layout directory. Every file is opened through an
+// os.Root: a symlink leading out of the directory is refused.
+type dirStore struct {
+	root *os.Root
+	dir  string
+}
+
+func (s dirStore) openFile(name string) (*os.File, error) {
+	f, err := s.root.Open(name)
+	if err == nil {
+		return f, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if _, serr := os.Stat(path.Join(s.dir, name)); serr == nil {
+		return nil, hostile("%s leads outside the layout directory", name)
+	}
+	return nil, bad("cannot read %s (%v)", name, err)
+}
+
+func (s dirStore) file(name string) ([]byte, bool, error) {
+	f, err := s.openFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, smallFile+1))
+	if err != nil || len(data) > smallFile {
+		return nil, true, errors.Join(bad("its %s is not a small file", name), err)
+	}
+	return data, true, nil
+}
+
+func (s dirStore) read(desc ocispec.Descriptor, sink io.Writer) error {
+	name, err := blobName(desc.Digest)
+	if err != nil {
+		return err
+	}
+	if desc.Digest.Algorithm() != digest.SHA256 {
+		return bad("blob %s: only sha256 digests are read", desc.Digest)
+	}
+	f, err := s.openFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return bad("blob %s is missing", desc.Digest)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	d := digest.SHA256.Digester()
+	n, err := io.Copy(io.MultiWriter(d.Hash(), sink), io.LimitReader(f, desc.Size+1))
+	switch {
+	case err != nil:
+		return bad("cannot read blob %s (%v)", desc.Digest, err)
+	case n != desc.Size:
+		return bad("blob %s does not have the %d bytes its descriptor says (read %d)", desc.Digest, desc.Size, n)
+	case d.Digest() != desc.Digest:
+		return bad("blob %s has sha256 %s: its content does not match its digest", desc.Digest, d.Digest().Encoded())
+	}
+	return nil
+}
+
+func (s dirStore) small(desc ocispec.Descriptor) ([]byte, error) {
+	if desc.Size > smallFile {
+		return nil, bad("manifest %s is not a small JSON file", desc.Digest)
+	}
+	var b bytes.Buffer
+	if err := s.read(desc, &b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func (s dirStore) check(desc ocispec.Descriptor) error { return s.read(desc, io.Discard) }
+
+func (s dirStore) open(d digest.Digest) (io.ReadCloser, error) {
+	name, err := blobName(d)
+	if err != nil {
+		return nil, err
+	}
+	return s.openFile(name)
+}

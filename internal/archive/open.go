@@ -1,0 +1,108 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/blumeops/build-push-image/internal/compression"
+)
+
+// image is what an archive holds, checked, ready to push: a
+// docker-archive's image (to convert) or an OCI layout's (to push as it
+// is).
+type image struct {
+	format string // for the log: docker-archive, OCI archive, OCI layout
+	docker *dockerImage
+	oci    *ociImage
+	close  func() error
+}
+
+// open reads the archive at name (symlinks followed): a directory must
+// be an OCI layout; a file is a tar, plain or compressed, and its format
+// comes from what it holds, never from its name.
+func (rd *reader) open(ctx context.Context, name, choice string) (*image, error) {
+	real, err := filepath.EvalSymlinks(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, bad("it does not exist")
+	}
+	if err != nil {
+		return nil, bad("cannot read it (%v)", err)
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return nil, bad("cannot read it (%v)", err)
+	}
+	if st.IsDir() {
+		return openDir(real, choice)
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, bad("cannot read it (%v)", err)
+	}
+	defer func() { _ = f.Close() }()
+	c, err := rd.readFile(ctx, f, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	return fromTar(c, choice)
+}
+
+// readFile reads a tar file, decompressing it as its content says.
+func (rd *reader) readFile(ctx context.Context, f io.Reader, size int64) (*contents, error) {
+	zr, alg, err := compression.NewReader(f)
+	if err != nil {
+		return nil, bad("it starts as %s but is not (%v)", alg, err)
+	}
+	defer func() { _ = zr.Close() }()
+	var stream io.Reader = zr
+	if alg != compression.Uncompressed {
+		stream = rd.limits.cap(zr, size)
+	}
+	c, err := rd.readTar(ctx, stream)
+	var ae *Error
+	if errors.As(err, &ae) && alg != compression.Uncompressed {
+		ae.Reason = fmt.Sprintf("%s (it is %s-compressed)", ae.Reason, alg)
+	}
+	return c, err
+}
+
+// fromTar finds the image in a tar's contents: a docker-archive has a
+// manifest.json, an OCI archive an index.json and oci-layout. docker save
+// (since Docker 25) writes both, with uncompressed layers: that is a
+// docker-archive, converted; an archive with both whose layers are
+// compressed (BuildKit's type=oci) is an OCI archive, kept as it is.
+func fromTar(c *contents, choice string) (*image, error) {
+	mj, hasDocker := c.lookup("manifest.json")
+	_, hasOCI := c.lookup("index.json")
+	if hasDocker && mj.data != nil {
+		d, err := readDocker(c, mj, choice)
+		if err == nil || !hasOCI {
+			return &image{format: "docker-archive", docker: d, close: noClose}, err
+		}
+	}
+	if !hasOCI {
+		return nil, bad("it is a tar archive but not of an image: it has neither manifest.json nor index.json")
+	}
+	o, err := readOCI(tarStore{c}, choice)
+	return &image{format: "OCI archive", oci: o, close: noClose}, err
+}
+
+func openDir(dir, choice string) (*image, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, bad("cannot read the directory (%v)", err)
+	}
+	o, err := readOCI(dirStore{root: root, dir: dir}, choice)
+	if err != nil {
+		_ = root.Close()
+		return nil, fmt.Errorf("a directory: %w", err)
+	}
+	return &image{format: "OCI layout", oci: o, close: root.Close}, nil
+}
+
+func noClose() error { return nil }

@@ -1,0 +1,224 @@
+// Package archive publishes an image the runner already built, from a
+// file or directory: a docker-archive (docker save, nix dockerTools,
+// skopeo docker-archive:; plain, gzip or zstd) or an OCI archive or
+// layout. It reads the archive once, streaming: a docker-archive's layers
+// are compressed while they are read, checked against the config's diff
+// IDs, and uploaded while the next is read; layers the repositories hold
+// already (Known) are only hashed. It checks everything it read before
+// any manifest is put, and uploads by digest only: tags are the caller's.
+package archive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/blumeops/build-push-image/internal/compression"
+)
+
+// Registry is one repository the image goes to (internal/push's
+// Registry): what it holds, and uploads by digest.
+type Registry interface {
+	// Tags lists the repository's tags.
+	Tags(ctx context.Context) ([]string, error)
+	// Manifest reads what a tag or digest names; found is false when
+	// nothing.
+	Manifest(ctx context.Context, reference string) (mediaType string, raw []byte, found bool, err error)
+	// Blob reads a blob.
+	Blob(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
+	// PutBlob uploads a blob unless the repository has it; open gives its
+	// bytes, once per try.
+	PutBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error
+	// PutManifest uploads a manifest or index by digest.
+	PutManifest(ctx context.Context, mediaType string, raw []byte) (digest.Digest, error)
+}
+
+// Options say what to publish and how.
+type Options struct {
+	// Path is the archive: a file or an OCI layout directory.
+	Path string
+	// Choice picks one of several images: name:tag or os/arch[/variant].
+	Choice string
+	// Compression is how a docker-archive's new layers are compressed.
+	Compression compression.Compression
+	// Annotations go on the manifest made for a docker-archive (an OCI
+	// archive is pushed as it is).
+	Annotations map[string]string
+	// Known are the layers the repositories hold (Learn).
+	Known *Known
+	// CompareOnly computes the digest and uploads nothing.
+	CompareOnly bool
+	// TempDir is where compressed layers wait for their upload; what is
+	// made there is removed before Publish returns.
+	TempDir string
+	Limits  Limits
+	// Log gets one line per step.
+	Log func(format string, args ...any)
+}
+
+// Stats is where the time went.
+type Stats struct {
+	Format                     string
+	Layers, Reused, Compressed int
+	// In is the uncompressed size of the compressed layers, Out their
+	// compressed size.
+	In, Out int64
+	// Read is the time to read (decompress, hash, compress) the archive;
+	// Upload the time after it until every blob and manifest was in.
+	Read, Upload time.Duration
+}
+
+// uploads is how many blob uploads run at once.
+const uploads = 4
+
+// Publish reads the archive and gets its image into every target by
+// digest, returning the digest of its top manifest.
+func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest, Stats, error) {
+	dir, err := os.MkdirTemp(o.TempDir, "build-push-image-archive-")
+	if err != nil {
+		return "", Stats{}, fmt.Errorf("temporary directory: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(uploads)
+	p.g, p.ctx = g, gctx
+	rd := &reader{dir: dir, comp: o.Compression, limits: o.Limits.orDefault(), known: func(d digest.Digest) bool {
+		_, ok := o.Known.lookup(d)
+		return ok
+	}}
+	if !o.CompareOnly {
+		rd.packed = func(f *file) { p.upload(f.packed.desc, f.packed.path) }
+	}
+	d, err := p.publish(rd)
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
+	return d, p.stats, err
+}
+
+type publisher struct {
+	o       Options
+	targets []Registry
+	g       *errgroup.Group
+	// ctx is the uploads' (cancelled when one fails), parent the run's.
+	ctx, parent context.Context
+	start       time.Time
+	stats       Stats
+}
+
+func (p *publisher) publish(rd *reader) (digest.Digest, error) {
+	img, err := rd.open(p.ctx, p.o.Path, p.o.Choice)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = img.close() }()
+	p.stats.Format, p.stats.Read = img.format, time.Since(p.start)
+	if img.docker != nil {
+		return p.docker(img.docker)
+	}
+	return p.oci(img.oci)
+}
+
+// docker puts the manifest made for a docker-archive's image: every
+// layer from the repositories when they hold it, else as compressed.
+func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
+	raw, err := img.manifest(p.layer, p.o.Annotations)
+	if err != nil {
+		return "", err
+	}
+	d := digest.FromBytes(raw)
+	p.logRead(d)
+	if p.o.CompareOnly {
+		return d, nil
+	}
+	p.blob(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: img.config.digest, Size: img.config.size}, img.config.open)
+	return d, p.manifests([]manifestBlob{{desc: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, raw: raw}})
+}
+
+// layer is the descriptor of one layer in the manifest, and makes sure a
+// known one is in every repository.
+func (p *publisher) layer(f *file) ocispec.Descriptor {
+	p.stats.Layers++
+	if h, ok := p.o.Known.lookup(f.digest); ok {
+		p.stats.Reused++
+		if !p.o.CompareOnly {
+			from := p.targets[h.from]
+			p.blob(h.desc, func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.desc.Digest) })
+		}
+		return h.desc
+	}
+	p.stats.Compressed++
+	p.stats.In, p.stats.Out = p.stats.In+f.size, p.stats.Out+f.packed.desc.Size
+	return f.packed.desc
+}
+
+// oci pushes an OCI layout's image as it is.
+func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
+	p.stats.Layers = len(img.blobs)
+	p.logRead(img.top.Digest)
+	if p.o.CompareOnly {
+		return img.top.Digest, nil
+	}
+	for _, b := range img.blobs {
+		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) })
+	}
+	return img.top.Digest, p.manifests(img.manifests)
+}
+
+// upload sends a blob made on disk to every repository, in the
+// background.
+func (p *publisher) upload(desc ocispec.Descriptor, name string) {
+	p.blob(desc, func() (io.ReadCloser, error) { return os.Open(name) })
+}
+
+// blob sends a blob to every repository, in the background.
+func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error)) {
+	for _, t := range p.targets {
+		p.g.Go(func() error { return t.PutBlob(p.ctx, desc, open) })
+	}
+}
+
+// manifests waits for every blob, then puts the manifests in order in
+// every repository.
+func (p *publisher) manifests(ms []manifestBlob) error {
+	if err := p.g.Wait(); err != nil {
+		return err
+	}
+	for _, t := range p.targets {
+		for _, m := range ms {
+			got, err := t.PutManifest(p.parent, m.desc.MediaType, m.raw)
+			if err != nil {
+				return err
+			}
+			if want := digest.FromBytes(m.raw); got != want {
+				return fmt.Errorf("manifest %s was stored as %s", want, got)
+			}
+		}
+	}
+	p.stats.Upload = time.Since(p.start) - p.stats.Read
+	p.log("Uploaded %s in %s more", p.o.Path, p.stats.Upload.Round(time.Millisecond))
+	return nil
+}
+
+func (p *publisher) logRead(d digest.Digest) {
+	s := p.stats
+	line := fmt.Sprintf("Read %s (%s) in %s: %s, %d blobs", p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers)
+	if s.Format == "docker-archive" {
+		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers, %d reused from the registry, %d compressed (%s) from %s to %s",
+			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression.Algorithm, size(s.In), size(s.Out))
+	}
+	p.log("%s", line)
+}
+
+func (p *publisher) log(format string, args ...any) {
+	if p.o.Log != nil {
+		p.o.Log(format, args...)
+	}
+}

@@ -1,0 +1,313 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/blumeops/build-push-image/internal/compression"
+)
+
+// file is what one pass over the archive learned about one regular file:
+// its digest always, and its bytes in memory (small files), copied to
+// disk (compressed blobs, large files), or compressed to disk by this
+// action (uncompressed layer tars), unless the repository already holds
+// a blob of it.
+type file struct {
+	name   string
+	size   int64
+	digest digest.Digest // sha256 of the bytes in the archive
+	data   []byte        // a small file's bytes
+	raw    string        // the path of a copy of the bytes
+	// layer: the file is an uncompressed tar. packed is its compressed
+	// form, or nil when the repository holds it already (known).
+	layer  bool
+	packed *blob
+}
+
+// blob is a blob made on disk.
+type blob struct {
+	path string
+	desc ocispec.Descriptor
+}
+
+// contents is every file and link of an archive, by cleaned name.
+type contents struct {
+	files map[string]*file
+	links map[string]string
+}
+
+// lookup follows links to the file named name.
+func (c *contents) lookup(name string) (*file, bool) {
+	for range 16 {
+		if f, ok := c.files[name]; ok {
+			return f, true
+		}
+		target, ok := c.links[name]
+		if !ok {
+			return nil, false
+		}
+		name = target
+	}
+	return nil, false
+}
+
+// reader reads an archive's tar stream in one pass.
+type reader struct {
+	dir    string // where copies and compressed layers go
+	comp   compression.Compression
+	limits Limits
+	// known says whether the repository holds a blob of this diff ID;
+	// such layers are only hashed.
+	known func(digest.Digest) bool
+	// packed is told of every layer compressed, as soon as it is, so its
+	// upload can start while the next one is read.
+	packed func(*file)
+	meta   int64
+	spools int
+	buf    []byte
+	br     *bufio.Reader
+}
+
+// smallFile is the largest file kept in memory: manifests, configs.
+const smallFile = 16 << 20
+
+// readTar reads every entry of the tar stream r.
+func (rd *reader) readTar(ctx context.Context, r io.Reader) (*contents, error) {
+	c := &contents{files: map[string]*file{}, links: map[string]string{}}
+	tr := tar.NewReader(r)
+	rd.buf = make([]byte, 1<<20)
+	rd.br = bufio.NewReaderSize(nil, 64<<10)
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		h, err := tr.Next()
+		if err == io.EOF && n > 0 {
+			return c, nil
+		}
+		if err != nil {
+			return nil, readFailed(err, n == 0)
+		}
+		if n >= rd.limits.Entries {
+			return nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("it has more than %d entries", rd.limits.Entries)}
+		}
+		if err := rd.entry(c, h, tr); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readFailed is the archive's fault behind a failed read of it.
+func readFailed(err error, first bool) error {
+	var ae *Error
+	switch {
+	case errors.As(err, &ae):
+		return err
+	case first:
+		return bad("it is not a tar archive, nor a gzip or zstd of one (%v)", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return bad("it is truncated (%v)", err)
+	}
+	return bad("it is corrupt (%v)", err)
+}
+
+// entry records one tar entry.
+func (rd *reader) entry(c *contents, h *tar.Header, r io.Reader) error {
+	name, err := entryName(h.Name)
+	if err != nil {
+		return err
+	}
+	switch h.Typeflag {
+	case tar.TypeDir, tar.TypeXGlobalHeader:
+		return nil
+	case tar.TypeSymlink:
+		return c.link(name, path.Join(path.Dir(name), h.Linkname), h.Linkname)
+	case tar.TypeLink:
+		return c.link(name, h.Linkname, h.Linkname)
+	case tar.TypeReg:
+	default:
+		return bad("entry %s is neither a file, a directory nor a link (type %q)", name, h.Typeflag)
+	}
+	if _, dup := c.files[name]; dup {
+		return bad("entry %s appears twice", name)
+	}
+	f, err := rd.read(name, h.Size, r)
+	if err != nil {
+		return err
+	}
+	c.files[name] = f
+	return nil
+}
+
+// entryName is the cleaned name of an entry, refused when it has a ".."
+// or is absolute.
+func entryName(raw string) (string, error) {
+	if strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, `\`) || filepath.VolumeName(raw) != "" {
+		return "", hostile("entry %q has an absolute name", raw)
+	}
+	for _, part := range strings.Split(raw, "/") {
+		if part == ".." {
+			return "", hostile("entry %q has a \"..\" in its name", raw)
+		}
+	}
+	name := path.Clean(raw)
+	if name == "." {
+		return "", bad("entry %q has no name", raw)
+	}
+	return name, nil
+}
+
+// link records a link to target (already joined to where the link is),
+// refused when it leads outside the archive.
+func (c *contents) link(name, target, written string) error {
+	target = path.Clean(target)
+	if path.IsAbs(written) || target == ".." || strings.HasPrefix(target, "../") {
+		return hostile("link %s points outside the archive, to %q", name, written)
+	}
+	c.links[name] = target
+	return nil
+}
+
+// read takes in one regular file.
+func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
+	rd.br.Reset(sourceReader{r})
+	head, err := rd.br.Peek(512)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	f := &file{name: name, size: size}
+	switch {
+	case size >= 1024 && isTar(head):
+		f.layer = true
+		if claimed := claimedDigest(name); claimed != "" && rd.known(claimed) {
+			return f, rd.hash(f)
+		}
+		return f, rd.pack(f)
+	case compression.Detect(head) != compression.Uncompressed || size > smallFile:
+		return f, rd.copy(f)
+	}
+	return f, rd.keep(f)
+}
+
+// isTar says whether head starts a tar stream: a ustar header, or the
+// zero block that ends an empty one.
+func isTar(head []byte) bool {
+	return len(head) >= 512 && (bytes.Equal(head[257:262], []byte("ustar")) || bytes.Count(head[:512], []byte{0}) == 512)
+}
+
+// claimedDigest is the digest a layer's name says it has: nix and docker
+// save name layers <diff ID>/layer.tar, OCI layouts blobs/sha256/<hex>.
+func claimedDigest(name string) digest.Digest {
+	hex, ok := strings.CutSuffix(name, "/layer.tar")
+	if !ok {
+		hex, ok = strings.CutPrefix(name, "blobs/sha256/")
+	}
+	d := digest.NewDigestFromEncoded(digest.SHA256, hex)
+	if !ok || d.Validate() != nil {
+		return ""
+	}
+	return d
+}
+
+// hash reads the file for its digest only.
+func (rd *reader) hash(f *file) error {
+	d := digest.SHA256.Digester()
+	if _, err := io.CopyBuffer(d.Hash(), rd.br, rd.buf); err != nil {
+		return err
+	}
+	f.digest = d.Digest()
+	return nil
+}
+
+// keep holds a small file in memory.
+func (rd *reader) keep(f *file) error {
+	if rd.meta += f.size; rd.meta > rd.limits.Metadata {
+		return &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its small files (manifests, configs) add up to more than %s", size(rd.limits.Metadata))}
+	}
+	data, err := io.ReadAll(rd.br)
+	if err != nil {
+		return err
+	}
+	f.data, f.digest = data, digest.FromBytes(data)
+	return nil
+}
+
+// spool creates the next file on disk.
+func (rd *reader) spool() (*os.File, error) {
+	rd.spools++
+	out, err := os.Create(filepath.Join(rd.dir, fmt.Sprintf("spool-%d", rd.spools)))
+	if err != nil {
+		return nil, fmt.Errorf("temporary file: %w", err)
+	}
+	return out, nil
+}
+
+// copy copies the file to disk as it is.
+func (rd *reader) copy(f *file) error {
+	out, err := rd.spool()
+	if err != nil {
+		return err
+	}
+	d := digest.SHA256.Digester()
+	_, err = io.CopyBuffer(io.MultiWriter(out, d.Hash()), rd.br, rd.buf)
+	if err = errors.Join(err, out.Close()); err != nil {
+		return err
+	}
+	f.raw, f.digest = out.Name(), d.Digest()
+	return nil
+}
+
+// pack compresses a layer to disk while hashing both forms.
+func (rd *reader) pack(f *file) error {
+	out, err := rd.spool()
+	if err != nil {
+		return err
+	}
+	packed, count := digest.SHA256.Digester(), &counter{}
+	zw, err := rd.comp.NewWriter(io.MultiWriter(out, packed.Hash(), count))
+	if err != nil {
+		return errors.Join(err, out.Close())
+	}
+	raw := digest.SHA256.Digester()
+	_, err = io.CopyBuffer(io.MultiWriter(zw, raw.Hash()), rd.br, rd.buf)
+	if err = errors.Join(err, zw.Close(), out.Close()); err != nil {
+		return err
+	}
+	f.digest = raw.Digest()
+	f.packed = &blob{path: out.Name(), desc: ocispec.Descriptor{MediaType: rd.comp.MediaType(), Digest: packed.Digest(), Size: count.n}}
+	if rd.packed != nil {
+		rd.packed(f)
+	}
+	return nil
+}
+
+type counter struct{ n int64 }
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// sourceReader marks a failure to read the archive as the archive's
+// fault, so that a full disk is never reported as a bad archive.
+type sourceReader struct{ r io.Reader }
+
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = readFailed(err, false)
+	}
+	return n, err
+}

@@ -1,0 +1,175 @@
+package archive
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/mod/semver"
+
+	"github.com/blumeops/build-push-image/internal/tags"
+)
+
+// Known is which uncompressed layers (diff IDs) the repositories already
+// hold, and as which blob: learnt from images already there, so that
+// those layers are neither compressed nor uploaded again. Nothing is kept
+// on the runner: a fresh runner learns the same.
+type Known struct {
+	byDiffID map[digest.Digest]holding
+}
+
+// holding is a blob of a layer, in one of the repositories.
+type holding struct {
+	desc ocispec.Descriptor
+	from int // index of the repository holding it
+}
+
+func (k *Known) lookup(diffID digest.Digest) (holding, bool) {
+	if k == nil {
+		return holding{}, false
+	}
+	h, ok := k.byDiffID[diffID]
+	return h, ok
+}
+
+// Len is how many layers are known.
+func (k *Known) Len() int {
+	if k == nil {
+		return 0
+	}
+	return len(k.byDiffID)
+}
+
+// releases is how many of the newest releases are read: a tag scheme
+// like v1.2.0-<sha> sorts releases of one version by their SHA, so the
+// newest is not always the last.
+const releases = 3
+
+// Learn reads the images that refs name in each repository (the run's
+// own version and SHA tags first, so that a re-run reproduces what the
+// first run pushed, then the reuse-from tags), then the newest releases:
+// the highest semantic-version tags ending in suffix. A layer known in
+// several places is taken from the first. A ref that does not exist, or
+// cannot be read, is passed over (warn says why): reuse saves work, it
+// is never needed.
+func Learn(ctx context.Context, targets []Registry, refs []string, suffix string, warn func(format string, args ...any)) (*Known, error) {
+	k := &Known{byDiffID: map[digest.Digest]holding{}}
+	for i, t := range targets {
+		all, err := t.Tags(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			warn("Not reusing layers of earlier releases: %v", err)
+		}
+		for _, ref := range append(slices.Clone(refs), Newest(all, suffix, releases)...) {
+			if err := k.learn(ctx, t, i, ref); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				warn("Not reusing the layers of %s: %v", ref, err)
+			}
+		}
+	}
+	return k, nil
+}
+
+// Newest returns the n highest semantic-version tags of all that end in
+// suffix, highest first.
+func Newest(all []string, suffix string, n int) []string {
+	var found []string
+	for _, tag := range all {
+		v, ok := strings.CutSuffix(tag, suffix)
+		if ok && v != "" && semver.IsValid("v"+strings.TrimPrefix(strings.Replace(v, "_", "+", 1), "v")) {
+			found = append(found, tag)
+		}
+	}
+	slices.SortStableFunc(found, func(a, b string) int {
+		va, vb := strings.TrimSuffix(a, suffix), strings.TrimSuffix(b, suffix)
+		switch {
+		case tags.Newer(va, vb):
+			return -1
+		case tags.Newer(vb, va):
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return found[:min(n, len(found))]
+}
+
+// maxChildren bounds how many manifests of one index are read.
+const maxChildren = 16
+
+// learn records the layers of the image ref names in target i.
+func (k *Known) learn(ctx context.Context, t Registry, i int, ref string) error {
+	mediaType, raw, found, err := t.Manifest(ctx, ref)
+	if err != nil || !found {
+		return err
+	}
+	var m struct {
+		Config    ocispec.Descriptor   `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	if isIndex(mediaType) {
+		for _, child := range m.Manifests[:min(len(m.Manifests), maxChildren)] {
+			if isManifest(child.MediaType) {
+				if err := k.learn(ctx, t, i, child.Digest.String()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	diffIDs, err := diffIDs(ctx, t, m.Config)
+	if err != nil || len(diffIDs) != len(m.Layers) {
+		return err
+	}
+	for j, layer := range m.Layers {
+		layer.MediaType = ociLayerType(layer.MediaType)
+		if _, seen := k.byDiffID[diffIDs[j]]; !seen && layer.MediaType != "" {
+			k.byDiffID[diffIDs[j]] = holding{desc: ocispec.Descriptor{MediaType: layer.MediaType, Digest: layer.Digest, Size: layer.Size}, from: i}
+		}
+	}
+	return nil
+}
+
+// diffIDs reads an image config's rootfs.diff_ids.
+func diffIDs(ctx context.Context, t Registry, config ocispec.Descriptor) ([]digest.Digest, error) {
+	if config.Size > smallFile {
+		return nil, errors.New("its config is too large")
+	}
+	body, err := t.Blob(ctx, config.Digest)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = body.Close() }()
+	var cfg dockerConfig
+	if err := json.NewDecoder(io.LimitReader(body, smallFile)).Decode(&cfg); err != nil {
+		return nil, err
+	}
+	return cfg.RootFS.DiffIDs, nil
+}
+
+// ociLayerType is the OCI media type of a layer blob of another image, ""
+// for one that cannot be reused (a foreign or encrypted layer). Docker's
+// gzip layer is the same bytes as OCI's.
+func ociLayerType(mediaType string) string {
+	switch mediaType {
+	case ocispec.MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
+		return ocispec.MediaTypeImageLayerGzip
+	case ocispec.MediaTypeImageLayerZstd, "application/vnd.docker.image.rootfs.diff.tar.zstd":
+		return ocispec.MediaTypeImageLayerZstd
+	case ocispec.MediaTypeImageLayer, "application/vnd.docker.image.rootfs.diff.tar":
+		return ocispec.MediaTypeImageLayer
+	}
+	return ""
+}

@@ -1,0 +1,67 @@
+package publish
+
+import (
+	"context"
+	"slices"
+
+	"github.com/blumeops/build-push-image/internal/archive"
+	"github.com/blumeops/build-push-image/internal/build"
+	"github.com/blumeops/build-push-image/internal/compression"
+)
+
+// Archive publishes an image the runner already built (the archive
+// input): no BuildKit. A docker-archive becomes an OCI image manifest
+// with the archive's config, its layers compressed (deterministically:
+// the same archive gives the same digest) unless a repository holds them
+// already; an OCI archive or layout is pushed as it is.
+type Archive struct {
+	// Path is the archive: a file (symlinks followed) or an OCI layout
+	// directory.
+	Path string
+	// Choice is archive-image: which of several images.
+	Choice      string
+	Compression compression.Compression
+	// OwnTags are the run's version and SHA tags as written (with the
+	// tag suffix): when they exist (a re-run), their layers are reused
+	// first, so the re-run reproduces the first run's digest.
+	OwnTags []string
+	// ReuseFrom are more tags whose layers may be reused (reuse-from).
+	ReuseFrom []string
+	// TagSuffix picks the newest releases to reuse layers from: the
+	// highest semantic-version tags ending in it.
+	TagSuffix string
+	// CompareOnly computes the digest and uploads nothing (skip-identical
+	// with the version in every repository).
+	CompareOnly bool
+	// TempDir is where compressed layers wait for their upload; removed
+	// after.
+	TempDir string
+	Log     Logger
+	// Targets are the repositories, in the order of the image input.
+	Targets []ArchiveTarget
+}
+
+// ArchiveTarget is one repository an archive goes to: internal/push's
+// Registry.
+type ArchiveTarget interface {
+	archive.Registry
+}
+
+// Publish reads the archive, learns which layers the repositories hold,
+// and uploads the rest by digest. req gives the annotations of the
+// manifest made for a docker-archive.
+func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
+	targets := make([]archive.Registry, len(p.Targets))
+	for i, t := range p.Targets {
+		targets[i] = t
+	}
+	known, err := archive.Learn(ctx, targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
+	if err != nil {
+		return build.Result{}, err
+	}
+	d, _, err := archive.Publish(ctx, targets, archive.Options{
+		Path: p.Path, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
+		Known: known, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof,
+	})
+	return build.Result{Digest: d}, err
+}
