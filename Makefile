@@ -12,7 +12,7 @@ GITEA_PROTO_VERSION := v0.6.0
 GITEA_RUNNER_VERSION := v1.0.8
 RIG := $(BIN)/rig -tools $(BIN) --
 
-.PHONY: all build dist tools rig-tools forge-tools apt-deps shellcheck test unit lint demo bench clean
+.PHONY: all build dist tools rig-tools forge-tools apt-deps rootless-user shellcheck test unit lint demo bench clean
 
 all: build
 
@@ -57,7 +57,9 @@ rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
 
 # Debian packages: runc runs buildkitd's RUN steps, busybox-static is the
 # test base image, skopeo is the benchmark's baseline, docker.io is the
-# Docker daemon the BuildKit-container tests start (e2e/docker_test.go).
+# Docker daemon the BuildKit-container tests start (e2e/docker_test.go),
+# rootlesskit and uidmap (newuidmap) run buildkitd rootless
+# (e2e/rootless_test.go).
 apt-deps:
 	@missing=""; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
@@ -66,10 +68,21 @@ apt-deps:
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
+	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
+	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# rootless-user: the user that is not root the rootless test runs the action
+# as (e2e/rootless_test.go names it), with subordinate IDs for rootlesskit
+# (useradd gives them; added by hand where it did not). Idempotent.
+ROOTLESS_USER := bpi-rootless
+rootless-user: apt-deps
+	@id -u $(ROOTLESS_USER) >/dev/null 2>&1 || useradd --create-home --shell /bin/sh $(ROOTLESS_USER)
+	@grep -q '^$(ROOTLESS_USER):' /etc/subuid || usermod --add-subuids 1000000-1065535 $(ROOTLESS_USER)
+	@grep -q '^$(ROOTLESS_USER):' /etc/subgid || usermod --add-subgids 1000000-1065535 $(ROOTLESS_USER)
 
 BUILDKIT_BUILD := go build -trimpath -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$(BUILDKIT_VERSION)"
 BUILDKIT_CMDS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
@@ -118,7 +131,7 @@ lint: shellcheck $(BIN)/staticcheck
 	shellcheck $$(git ls-files '*.sh')
 
 ## test: install tools, start a registry and buildkitd, run every test
-test: tools lint
+test: tools rootless-user lint
 	$(RIG) go test -count=1 -timeout 30m ./...
 
 ## demo: build testdata/hello, push v1.0.0 + SHA, show the second run refused

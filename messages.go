@@ -36,6 +36,8 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.Registry(), err)
 	case errors.Is(err, buildkitd.ErrNoDaemon):
 		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
+	case errors.Is(err, buildkitd.ErrRootless):
+		return fmt.Sprintf("buildkit-address: %v; install rootlesskit and uidmap (with /etc/subuid and /etc/subgid entries for this user) to let the action start it rootless, or set buildkit-address (or BUILDKIT_HOST) to a running buildkitd", err)
 	case errors.Is(err, buildkitd.ErrNoCLI):
 		return fmt.Sprintf("buildkit-address: %v; install it on the runner or put it on PATH, or give a unix:// or tcp:// address", err)
 	case errors.Is(err, build.ErrTLSConfig):
