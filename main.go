@@ -85,7 +85,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 // there is no runner to read the command and it would echo the secret to
 // the terminal, its scrollback and any log of a non-Actions CI.
 func masker(action *githubactions.Action, getenv func(string) string) func(string) {
-	if !underRunner(getenv) {
+	if !config.UnderRunner(getenv) {
 		return func(string) {}
 	}
 	masked := map[string]bool{}
@@ -100,17 +100,6 @@ func masker(action *githubactions.Action, getenv func(string) string) func(strin
 			}
 		}
 	}
-}
-
-// underRunner is true in a GitHub, Forgejo or Gitea Actions job (act sets
-// GITHUB_ACTIONS too): those runners read ::add-mask:: from our stdout.
-func underRunner(getenv func(string) string) bool {
-	for _, name := range []string{"GITHUB_ACTIONS", "FORGEJO_ACTIONS", "GITEA_ACTIONS"} {
-		if getenv(name) == "true" {
-			return true
-		}
-	}
-	return false
 }
 
 // minMaskedLine is how many letters and digits a line of a multi-line

@@ -19,12 +19,14 @@ import (
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/publish"
-	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/version"
 )
 
 // Config is everything the program needs, read once from flags and the
 // environment. Nothing after Load reads the environment again.
 type Config struct {
+	// Access is the login and TLS of the registry (shared with the plan).
+	Access
 	// Images are the repositories to push to, one build for all; Image is
 	// the first, the one the outputs name.
 	Images []string
@@ -34,7 +36,9 @@ type Config struct {
 	Tags       []string
 	SemverTags bool
 	// Version is the release version; VersionTag is the tag that names it.
+	// Source reads it from the sources when the version input is empty.
 	Version string
+	Source  version.Source
 	// TagSuffix is appended to every tag the run writes (tag-suffix), so
 	// that variants of one commit (a Dockerfile and a nix build) sit side
 	// by side: VersionTag, SHATag and Follow are the one place it is added.
@@ -47,10 +51,7 @@ type Config struct {
 	BuildArgs       map[string]string
 	Labels          map[string]string
 	Platforms       []string
-	Username        string
-	APIKey          string // secret: never printed, never in argv
 	Push            bool
-	RegistryTLS     push.TLS
 	BuildkitAddress string
 	// BuildkitAddressSet is true when the address came from the input or
 	// $BUILDKIT_HOST: then it is used as given, never replaced by a daemon
@@ -121,8 +122,6 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		SHA:                firstNonEmpty(raw["sha"], getenv("GITHUB_SHA")),
 		Context:            raw["context"],
 		Target:             raw["target"],
-		Username:           raw["username"],
-		APIKey:             raw["api-key"],
 		BuildkitAddress:    firstNonEmpty(raw["buildkit-address"], getenv("BUILDKIT_HOST"), defaultBuildkitAddress),
 		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
 		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
@@ -136,25 +135,31 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
 	set(&errs, "image", &c.Images)(parseImages(raw["image"]))
 	c.Image = firstNonEmpty(append(c.Images, "")...)
-	errs.add("version", validateTag(c.Version))
 	errs.add("sha", validateSHA(c.SHA))
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
-	contextErr := validateDir(c.Context)
+	contextErr, fileErr := validateDir(c.Context), validateFile(c.File)
 	errs.add("context", contextErr)
 	if contextErr == nil || raw["file"] != "" { // else the context's error says it all
-		errs.add("file", validateFile(c.File))
+		errs.add("file", fileErr)
+	}
+	bad := len(errs)
+	c.Source = parseSource(&errs, raw)
+	switch {
+	case c.Version != "" || c.Source.IsZero():
+		errs.add("version", validateTag(c.Version))
+	case contextErr == nil && fileErr == nil && len(errs) == bad: // else their error says it all
+		set(&errs, "", &c.Version)(ReadVersion(c.Source, c.Context, c.File))
 	}
 	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
 	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
 	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
 	set(&errs, "platforms", &c.Platforms)(build.ParsePlatforms(raw["platforms"]))
-	set(&errs, "registry-tls", &c.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
 	addrErr := buildkitd.ValidateAddress(c.BuildkitAddress)
 	errs.add("buildkit-address", addrErr)
 	if addrErr == nil {
 		set(&errs, "", &c.BuildkitTLS)(parseBuildkitTLS(raw, c.BuildkitAddress))
 	}
-	errs.add("", validateCredentials(c))
+	c.Access = parseAccess(&errs, raw, c.Push)
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
 	set(&errs, "push-via", &c.PushVia)(publish.ParseVia(raw["push-via"]))
 	parseCompression(&errs, raw, &c.Compression)
@@ -197,23 +202,6 @@ func parseCompression(errs *inputErrs, raw map[string]string, c *compression.Com
 		set(errs, "compression-level", &c.Level)(compression.ParseLevel(algorithm, raw["compression-level"]))
 	}
 	set(errs, "force-compression", &c.Force)(parseBool(raw["force-compression"]))
-}
-
-func validateCredentials(c Config) error {
-	if !c.Push {
-		return nil
-	}
-	var errs []error
-	if c.Username == "" {
-		errs = append(errs, errors.New("username: required when push is true; set it to the registry user the API key belongs to (or push: false)"))
-	}
-	switch {
-	case c.APIKey == "":
-		errs = append(errs, errors.New("api-key: required when push is true; pass the key from a secret, e.g. api-key: ${{ secrets.REGISTRY_API_KEY }} (or push: false)"))
-	case strings.ContainsAny(c.APIKey, "\r\n"):
-		errs = append(errs, errors.New("api-key: contains a line break; store the key alone in the secret, on one line"))
-	}
-	return errors.Join(errs...)
 }
 
 // childEnv is the environment of every process we start: the allow list

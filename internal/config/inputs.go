@@ -96,9 +96,30 @@ func (inputs Inputs) Read(args []string, getenv func(string) string, usage io.Wr
 		if set[in.Name] {
 			v = strings.TrimSpace(*flags[in.Name])
 		}
-		raw[in.Name] = firstNonEmpty(v, in.Default)
+		if v == "" && (!keepsEmpty[in.Name] || !(set[in.Name] || UnderRunner(getenv))) {
+			v = in.Default
+		}
+		raw[in.Name] = v
 	}
 	return raw, nil
+}
+
+// keepsEmpty are the inputs whose empty value means something
+// (version-prefix: none). A runner applies action.yml's defaults itself, so
+// there an empty value is the user's; by hand, an empty flag is
+// (--version-prefix=), and an unset variable takes the default.
+var keepsEmpty = map[string]bool{"version-prefix": true}
+
+// UnderRunner is true in a GitHub, Forgejo or Gitea Actions job (act sets
+// GITHUB_ACTIONS too): those runners read ::add-mask:: from our stdout and
+// pass every input, defaults applied.
+func UnderRunner(getenv func(string) string) bool {
+	for _, name := range []string{"GITHUB_ACTIONS", "FORGEJO_ACTIONS", "GITEA_ACTIONS"} {
+		if getenv(name) == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // envInput reads INPUT_<NAME>. Runners keep the hyphens of an input's name

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,11 @@ func TestBadInputs(t *testing.T) {
 		{"ulimit unknown", "INPUT_ULIMIT", "files=1", "ulimit: line 1: want name=soft[:hard]"},
 		{"output is a directory", "INPUT_OUTPUT", "out/", "output: \"out/\" is a directory"},
 		{"output escapes workspace", "INPUT_OUTPUT", "../image.tar", "output: \"../image.tar\" leaves the workspace"},
+		{"version-arg not a name", "INPUT_VERSION-ARG", "APP-VERSION", `version-arg: "APP-VERSION" is not an ARG name`},
+		{"version-file leaves", "INPUT_VERSION-FILE", "../default.nix", "version-file: \"../default.nix\" leaves the workspace"},
+		{"version-pattern without group", "INPUT_VERSION-PATTERN", `version = ".*"`, "version-pattern: \"version = \\\".*\\\"\" has no group"},
+		{"version-pattern not compiling", "INPUT_VERSION-PATTERN", `(`, "version-pattern: \"(\" does not compile"},
+		{"version-prefix bad", "INPUT_VERSION-PREFIX", "v/", `version-prefix: "v/" cannot be part of a tag`},
 		{"attestations-as-referrers not boolean", "INPUT_ATTESTATIONS-AS-REFERRERS", "maybe", "attestations-as-referrers: \"maybe\" is not a boolean"},
 		{"compression unknown", "INPUT_COMPRESSION", "lz4", "compression: invalid compression setting: \"lz4\" is not one of gzip, zstd, uncompressed"},
 		{"compression-level out of gzip's range", "INPUT_COMPRESSION-LEVEL", "12", "compression-level: invalid compression setting: gzip takes a level from 1 to 9, got \"12\""},
@@ -285,5 +291,71 @@ func TestBuildkitWire(t *testing.T) {
 				t.Errorf("refused %t, want %t (err: %v)", refused, tc.refused, err)
 			}
 		})
+	}
+}
+
+// TestVersionFromSources: with version empty, version-arg or version-file
+// give it, with the prefix; the version input wins when given.
+func TestVersionFromSources(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Dockerfile", "ARG APP_VERSION=1.2.3\nFROM scratch\n")
+	write("default.nix", "{\n  version = \"2.0.0\";\n}\n")
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"version-arg", map[string]string{"INPUT_VERSION-ARG": "APP_VERSION"}, "v1.2.3"},
+		{"version-arg, no prefix", map[string]string{"INPUT_VERSION-ARG": "APP_VERSION", "INPUT_VERSION-PREFIX": "", "GITHUB_ACTIONS": "true"}, "1.2.3"},
+		{"by hand, unset prefix", map[string]string{"INPUT_VERSION-ARG": "APP_VERSION", "INPUT_VERSION-PREFIX": ""}, "v1.2.3"},
+		{"version-file", map[string]string{"INPUT_VERSION-FILE": "default.nix", "INPUT_VERSION-PATTERN": `version\s*=\s*"([^"]+)"`}, "v2.0.0"},
+		{"--version-prefix= by hand", map[string]string{"INPUT_VERSION-ARG": "APP_VERSION"}, "1.2.3"},
+		{"version wins", map[string]string{"INPUT_VERSION": "v9.0.0", "INPUT_VERSION-ARG": "APP_VERSION"}, "v9.0.0"},
+	} {
+		env := testcheck.ValidInputs(dir)
+		delete(env, "INPUT_VERSION")
+		env["INPUT_VERSION-PREFIX"] = "v" // action.yml's default, as a runner passes it
+		maps.Copy(env, tc.set)
+		var args []string
+		if strings.HasPrefix(tc.name, "--") {
+			args = []string{"--version-prefix="}
+		}
+		cfg, err := loadConfig(args, testcheck.Env(env), &bytes.Buffer{})
+		if err != nil || cfg.Version != tc.want || cfg.VersionTag() != tc.want {
+			t.Errorf("%s: version %q, %v; want %q", tc.name, cfg.Version, err, tc.want)
+		}
+	}
+}
+
+// TestVersionNotFound: nothing found is one line naming the input and the
+// file; a value that is no tag is the version's error, named by its source.
+func TestVersionNotFound(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	df := filepath.Join(dir, "Dockerfile")
+	if err := os.WriteFile(df, []byte("ARG EMPTY\nARG BAD=1.2+3\nFROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"INPUT_VERSION-ARG": "APP_VERSION"}, "version-arg: " + df + ": no ARG APP_VERSION before the first FROM or in the first stage"},
+		{map[string]string{"INPUT_VERSION-ARG": "EMPTY"}, "version-arg: " + df + ": ARG EMPTY has no default"},
+		{map[string]string{"INPUT_VERSION-ARG": "BAD"}, "version-arg: the version read from " + df + `: "v1.2+3" contains '+'`},
+		{map[string]string{"INPUT_VERSION-FILE": "default.nix"}, "version-file: cannot read " + filepath.Join(dir, "default.nix")},
+		{map[string]string{"INPUT_VERSION-FILE": "Dockerfile", "INPUT_VERSION-PATTERN": `version = "(.*)"`}, "version-file: version-pattern version = \"(.*)\" matches no version in " + df},
+		{map[string]string{"INPUT_VERSION-ARG": "A", "INPUT_VERSION-FILE": "Dockerfile"}, "version-arg: and version-file are both set"},
+		{map[string]string{"INPUT_VERSION": "v1.0.0", "INPUT_VERSION-PATTERN": "v(.*)"}, "version-pattern: needs version-file"},
+		{map[string]string{}, "version: required; set it to the tag to publish, e.g. v1.2.0, or read it from the sources with version-arg or version-file"},
+	} {
+		env := testcheck.ValidInputs(dir)
+		delete(env, "INPUT_VERSION")
+		maps.Copy(env, tc.set)
+		testcheck.OneErrorLine(t, loadErrors(t, env), tc.want)
 	}
 }

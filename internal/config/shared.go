@@ -1,0 +1,98 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/version"
+)
+
+// The inputs both commands read (the build and the plan): the registry's
+// login and TLS, where the version comes from, and the tag suffix. Each is
+// parsed here once, with the same checks and lines.
+
+// Access is how a command reaches the registry: username, api-key and
+// registry-tls.
+type Access struct {
+	Username    string
+	APIKey      string // secret: never printed, never in argv
+	RegistryTLS push.TLS
+}
+
+// parseAccess reads username, api-key and registry-tls. With required (a
+// push) both username and api-key must be given; else (the plan's
+// look-ups) none is needed, and they are anonymous without a key.
+func parseAccess(errs *inputErrs, raw map[string]string, required bool) Access {
+	a := Access{Username: raw["username"], APIKey: raw["api-key"]}
+	set(errs, "registry-tls", &a.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
+	if required && a.Username == "" {
+		errs.add("username", errors.New("required when push is true; set it to the registry user the API key belongs to (or push: false)"))
+	}
+	if !required && a.Username == "" && a.APIKey != "" {
+		errs.add("username", errors.New("required with api-key; set it to the registry user the API key belongs to"))
+	}
+	switch {
+	case required && a.APIKey == "":
+		errs.add("api-key", errors.New("required when push is true; pass the key from a secret, e.g. api-key: ${{ secrets.REGISTRY_API_KEY }} (or push: false)"))
+	case strings.ContainsAny(a.APIKey, "\r\n"):
+		errs.add("api-key", errors.New("contains a line break; store the key alone in the secret, on one line"))
+	}
+	return a
+}
+
+var argName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// parseSource reads version-arg, version-file, version-pattern and
+// version-prefix.
+func parseSource(errs *inputErrs, raw map[string]string) version.Source {
+	s := version.Source{Arg: raw["version-arg"], File: raw["version-file"], Prefix: raw["version-prefix"]}
+	if s.Arg != "" && !argName.MatchString(s.Arg) {
+		errs.add("version-arg", fmt.Errorf("%q is not an ARG name; give the name alone, e.g. APP_VERSION", s.Arg))
+	}
+	if s.Arg != "" && s.File != "" {
+		errs.add("version-arg", errors.New("and version-file are both set; give one: an ARG of the Dockerfile, or a file with version-pattern"))
+	}
+	if s.File != "" {
+		clean, err := cleanPath(s.File)
+		if err == nil && filepath.IsAbs(clean) {
+			err = fmt.Errorf("%q is absolute; give a path relative to the context, e.g. default.nix", s.File)
+		}
+		s.File = clean
+		errs.add("version-file", err)
+	}
+	set(errs, "version-pattern", &s.Pattern)(version.ParsePattern(raw["version-pattern"]))
+	if s.Pattern != nil && s.File == "" {
+		errs.add("version-pattern", errors.New("needs version-file, the file to search"))
+	}
+	if !suffixPattern.MatchString(s.Prefix) {
+		errs.add("version-prefix", fmt.Errorf("%q cannot be part of a tag; use letters, digits, '.', '_' and '-', e.g. v", s.Prefix))
+	}
+	return s
+}
+
+// ReadVersion reads the version of the image built from dir with
+// dockerfile from src, checked like the version input; errors name the
+// input and the file.
+func ReadVersion(src version.Source, dir, dockerfile string) (string, error) {
+	v, err := src.Read(dir, dockerfile)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", src.Input(), err)
+	}
+	if err := validateTag(v); err != nil {
+		return "", fmt.Errorf("%s: the version read from %s: %w", src.Input(), src.Path(dir, dockerfile), err)
+	}
+	return v, nil
+}
+
+// VersionTag is the tag that names version: the version with the tag
+// suffix, both validated. Both commands name the version tag with it.
+func VersionTag(v, suffix string) (string, error) {
+	if err := validateTagSuffix(suffix, []string{v}); err != nil {
+		return "", fmt.Errorf("tag-suffix: %w", err)
+	}
+	return v + suffix, nil
+}
