@@ -147,7 +147,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	switch {
 	case c.Version != "" || c.Source.IsZero():
 		errs.add("version", validateTag(c.Version))
-	case contextErr == nil && fileErr == nil && len(errs) == bad: // else their error says it all
+	case contextErr == nil && (fileErr == nil || c.Source.Arg == "") && len(errs) == bad: // else their error says it all
 		set(&errs, "", &c.Version)(ReadVersion(c.Source, c.Context, c.File))
 	}
 	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
