@@ -393,13 +393,25 @@ func forgeWait(t *testing.T, what, logPath string, ready func() error) {
 // configuration, as an admin would set it for a host runner.
 func (f *forge) startRunner(t *testing.T, runner forgeRunner, buildkit string) {
 	t.Helper()
+	const path = "/usr/sbin:/usr/bin:/sbin:/bin"
+	if goBin, err := lookPathIn("go", path); err == nil {
+		t.Fatalf("the runner's PATH %s has Go (%s): it must not, to test the release binary", path, goBin)
+	}
+	f.startHostRunner(t, runner, forgeLabel, path, map[string]string{"BUILDKIT_HOST": buildkit})
+}
+
+// startHostRunner registers runner in host mode with label and starts it
+// with PATH and HOME alone in its environment; envs go into its config,
+// for every job (as an admin sets them).
+func (f *forge) startHostRunner(t *testing.T, runner forgeRunner, label, path string, envs map[string]string) {
+	t.Helper()
 	dir := filepath.Join(f.dir, runner.name)
 	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const path = "/usr/sbin:/usr/bin:/sbin:/bin"
-	if goBin, err := lookPathIn("go", path); err == nil {
-		t.Fatalf("the runner's PATH %s has Go (%s): it must not, to test the release binary", path, goBin)
+	var envLines strings.Builder
+	for k, v := range envs {
+		fmt.Fprintf(&envLines, "    %s: %q\n", k, v)
 	}
 	config := filepath.Join(dir, "config.yaml")
 	cfg := fmt.Sprintf(`log:
@@ -408,8 +420,7 @@ runner:
   file: %[1]s/.runner
   capacity: 2
   envs:
-    BUILDKIT_HOST: %[2]s
-  fetch_interval: 1s
+%[2]s  fetch_interval: 1s
   fetch_interval_max: 1s
   log_report_interval: 1s
   log_report_max_latency: 500ms
@@ -419,7 +430,7 @@ cache:
   enabled: false
 host:
   workdir_parent: %[1]s/work
-`, dir, buildkit, forgeLabel)
+`, dir, envLines.String(), label)
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,8 @@ package e2e
 
 // The release workflow's publishing step (.forgejo/workflows/release.yml,
 // "Publish the release and move v2"), run as written against a real Gitea:
-// three releases in a row, each from a fresh clone with its tags, as
-// actions/checkout with fetch-depth: 0 gives the job.
+// three releases in a row, each from a fresh clone (the step asks the forge
+// where v2 is, so a shallow checkout without tags does too).
 
 import (
 	"net/http"
@@ -104,7 +104,8 @@ func (f *forge) runPublish(t *testing.T, script, repo, tag, sha string) string {
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		"TOKEN=" + f.token, "API=" + f.url + "api/v1/repos/" + repo, "TAG=" + tag, "SHA=" + sha}, auth...)
+		"TOKEN=" + f.token, "API=" + f.url + "api/v1/repos/" + repo, "GIT_URL=" + f.url + repo + ".git",
+		"TAG=" + tag, "SHA=" + sha}, auth...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("publish %s:\n%s", tag, out)
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // portabilityRule is one construct a portable script must not use, with an
@@ -125,6 +127,38 @@ func TestActionScriptIsPortable(t *testing.T) {
 	}
 	for _, p := range portabilityProblems(string(data)) {
 		t.Errorf("scripts/action.sh: %s", p)
+	}
+}
+
+// TestReleaseStepsArePortable: the release workflow runs on a host runner
+// with Go, which may be a Mac: its steps' scripts follow the same rules (a
+// tool checked for in one step counts for the job's later steps).
+func TestReleaseStepsArePortable(t *testing.T) {
+	data, err := os.ReadFile(".forgejo/workflows/release.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []struct{ Name, Run string }
+		}
+	}
+	if err := yaml.Unmarshal(data, &wf); err != nil {
+		t.Fatal(err)
+	}
+	for name, job := range wf.Jobs {
+		var runs []string
+		for _, step := range job.Steps {
+			if step.Run != "" {
+				runs = append(runs, "# step "+step.Name+"\n"+step.Run)
+			}
+		}
+		for _, p := range portabilityProblems(strings.Join(runs, "\n")) {
+			t.Errorf("release.yml, job %s (lines of its run: scripts in order): %s", name, p)
+		}
+	}
+	if len(wf.Jobs["release"].Steps) == 0 {
+		t.Fatal("release.yml: no job release")
 	}
 }
 
