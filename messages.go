@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
@@ -26,6 +27,9 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	}
 	var exists *guard.ExistsError
 	var refused *push.ResponseError
+	if line, ok := archiveLine(cfg, err); ok {
+		return line
+	}
 	switch {
 	case errors.As(err, &exists) && exists.Refusal != nil:
 		return fmt.Sprintf("version tag %s already exists in %s (%s): the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
@@ -53,6 +57,25 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, cfg.Image, registrySaid(err))
 	}
 	return registryLine(cfg, err)
+}
+
+// archiveLine explains what is wrong with the archive input, when that
+// is what failed: the archive package says what, in one line naming
+// neither the input nor the path.
+func archiveLine(cfg config.Config, err error) (string, bool) {
+	var bad *archive.Error
+	if !errors.As(err, &bad) {
+		return "", false
+	}
+	switch {
+	case errors.Is(err, archive.ErrChoose):
+		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push", cfg.Archive, bad.Reason), true
+	case errors.Is(err, archive.ErrHostile):
+		return fmt.Sprintf("archive: %s: %s; refused, nothing outside it was read or written: check what built it", cfg.Archive, bad.Reason), true
+	case errors.Is(err, archive.ErrTooLarge):
+		return fmt.Sprintf("archive: %s: %s", cfg.Archive, bad.Reason), true
+	}
+	return fmt.Sprintf("archive: %s: %s; give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it", cfg.Archive, bad.Reason), true
 }
 
 // registryLine explains the registry's transport failures.

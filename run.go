@@ -77,11 +77,15 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}()
 	start := time.Now()
-	builder, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.action)
-	if err != nil {
-		return err
+	var builder *build.Builder
+	if cfg.Archive == "" { // an archive is built already: no buildkitd is looked for
+		b, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.action)
+		if err != nil {
+			return err
+		}
+		defer stopBuildkit()
+		builder = b
 	}
-	defer stopBuildkit()
 
 	var targets []target
 	compareOnly := false
@@ -215,7 +219,10 @@ func closeAll(targets []target) {
 func (p *pipeline) publisher(b *build.Builder, targets []target, compareOnly bool) publish.Publisher {
 	cfg := p.cfg
 	if compareOnly {
-		p.action.Infof("%s exists in every repository: building only to compare digests, nothing to upload", cfg.VersionTag())
+		p.action.Infof("%s exists in every repository: %s only to compare digests, nothing to upload", cfg.VersionTag(), p.verb())
+	}
+	if cfg.Archive != "" {
+		return p.archive(targets, compareOnly || !cfg.Push)
 	}
 	if !cfg.Push || compareOnly {
 		return publish.BuildOnly{Builder: b}
@@ -237,13 +244,42 @@ func (p *pipeline) publisher(b *build.Builder, targets []target, compareOnly boo
 	}}
 }
 
-// build runs the build through the publisher, in a log group.
+// archive publishes the image of the archive input to every repository;
+// with compareOnly it only computes its digest.
+func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
+	cfg := p.cfg
+	regs := make([]publish.ArchiveTarget, 0, len(targets))
+	for _, t := range targets {
+		regs = append(regs, t.reg)
+	}
+	return publish.Archive{
+		Path: cfg.Archive, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
+		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: cfg.ReuseFrom, TagSuffix: cfg.TagSuffix,
+		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Targets: regs,
+	}
+}
+
+// verb says what the run does to get the image: build it, or read it from
+// the archive.
+func (p *pipeline) verb() string {
+	if p.cfg.Archive != "" {
+		return "reading the archive"
+	}
+	return "building"
+}
+
+// build runs the build (or reads the archive) through the publisher, in a
+// log group.
 func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Result, error) {
 	cfg, action := p.cfg, p.action
-	if cfg.Epoch.IsZero() {
+	title, done := "Build "+cfg.Image, "Built and published"
+	if cfg.Archive != "" {
+		title, done = "Publish "+cfg.Archive+" to "+cfg.Image, "Published the archive's image"
+	}
+	if cfg.Epoch.IsZero() && cfg.Archive == "" { // an archive's digest does not depend on the time
 		action.Noticef("no commit time for sha %s (is the context a git checkout holding it?): the image carries build-time timestamps and its digest will differ between builds; set source-date-epoch for a reproducible digest", cfg.SHA)
 	}
-	action.Group("Build " + cfg.Image)
+	action.Group(title)
 	start := time.Now()
 	res, err := pub.Publish(ctx, cfg.BuildOpts.Apply(build.Request{
 		ContextDir: cfg.Context, Dockerfile: cfg.File, Target: cfg.Target,
@@ -259,7 +295,7 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Resu
 	}))
 	action.EndGroup()
 	if err == nil {
-		action.Infof("Built and published %s by digest in %s", res.Digest, time.Since(start).Round(time.Millisecond))
+		action.Infof("%s %s by digest in %s", done, res.Digest, time.Since(start).Round(time.Millisecond))
 	}
 	return res, err
 }

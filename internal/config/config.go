@@ -61,6 +61,13 @@ type Config struct {
 	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
 	OnExisting         guard.Policy
 	PushVia            publish.Via // who uploads: BuildKit, the action, or BuildKit falling back
+	// Archive is a pre-built image to push instead of a build (a
+	// docker-archive, OCI archive or OCI layout directory); ArchiveImage
+	// chooses one of several in it; ReuseFrom are tags of the repository
+	// whose layers the push may reuse.
+	Archive      string
+	ArchiveImage string
+	ReuseFrom    []string
 	// Compression is how layers are compressed: by BuildKit's exporters
 	// in a build, by the action for an archive.
 	Compression        compression.Compression
@@ -137,10 +144,15 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.Image = firstNonEmpty(append(c.Images, "")...)
 	errs.add("sha", validateSHA(c.SHA))
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
+	set(&errs, "archive", &c.Archive)(parseArchive(raw["archive"]))
+	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
+	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseTag))
 	contextErr, fileErr := validateDir(c.Context), validateFile(c.File)
-	errs.add("context", contextErr)
-	if contextErr == nil || raw["file"] != "" { // else the context's error says it all
-		errs.add("file", fileErr)
+	if raw["archive"] == "" { // a build: its context and Dockerfile must be there
+		errs.add("context", contextErr)
+		if contextErr == nil || raw["file"] != "" { // else the context's error says it all
+			errs.add("file", fileErr)
+		}
 	}
 	bad := len(errs)
 	c.Source = parseSource(&errs, raw)
@@ -154,10 +166,12 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
 	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
 	set(&errs, "platforms", &c.Platforms)(build.ParsePlatforms(raw["platforms"]))
-	addrErr := buildkitd.ValidateAddress(c.BuildkitAddress)
-	errs.add("buildkit-address", addrErr)
-	if addrErr == nil {
-		set(&errs, "", &c.BuildkitTLS)(parseBuildkitTLS(raw, c.BuildkitAddress))
+	if raw["archive"] == "" { // else no buildkitd is contacted
+		addrErr := buildkitd.ValidateAddress(c.BuildkitAddress)
+		errs.add("buildkit-address", addrErr)
+		if addrErr == nil {
+			set(&errs, "", &c.BuildkitTLS)(parseBuildkitTLS(raw, c.BuildkitAddress))
+		}
 	}
 	c.Access = parseAccess(&errs, raw, c.Push)
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
@@ -180,7 +194,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	}
 	// Once every input is valid: which logins and secrets the build hands
 	// buildkitd depends on several of them.
-	if err := validateBuildkitWire(c); err != nil {
+	if err := validateBuildkitWire(c); err != nil && c.Archive == "" {
 		return Config{}, err
 	}
 	c.ChildEnv = childEnv(c, getenv)

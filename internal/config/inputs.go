@@ -60,7 +60,11 @@ func Load(inputs Inputs, args []string, getenv func(string) string, usage io.Wri
 	if err != nil {
 		return Config{}, err
 	}
-	return Parse(raw, getenv)
+	c, err := Parse(raw, getenv)
+	if given := inputs.checkArchiveInputs(raw); given != nil {
+		return Config{}, errors.Join(given, err)
+	}
+	return c, err
 }
 
 // Read reads every input: a flag, else INPUT_<NAME>, else the default.

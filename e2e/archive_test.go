@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
+	"github.com/blumeops/build-push-image/internal/testrig"
+)
+
+// TestArchivePush pushes archives made by docker save, skopeo (a gzipped
+// docker-archive behind a symlink named result, as nix leaves it; an OCI
+// layout) and BuildKit (an OCI archive) to the rig's registry and to zot
+// (a real one with a create-only user and an API key when $ZOT_BINARY is
+// set, else the emulation, which refuses Docker media types as zot does),
+// by a process whose PATH has no buildkitd and no docker; skopeo checks
+// what the tags name.
+func TestArchivePush(t *testing.T) {
+	r := requireRig(t)
+	d := startDocker(t)
+	fixtures := goodArchives(t, r, d)
+	zr, fp := zotTarget(t, r)
+	for _, f := range fixtures {
+		t.Run("registry/"+f.name, func(t *testing.T) {
+			image := randomName("it/archive")
+			res := runArchive(t, archiveInputs(t, r, image, "v1.0.0", f.path))
+			wantArchivePushed(t, r, image, "v1.0.0", f, res, "+gzip")
+			wantTagged(t, r, image, res)
+		})
+		t.Run("zot/"+f.name, func(t *testing.T) {
+			image := randomName("it/archive")
+			env := archiveInputs(t, zr, image, "v1.0.0", f.path)
+			env["INPUT_IMAGE"] = fp.addr + "/" + image
+			res := runArchive(t, env)
+			wantArchivePushed(t, zr, image, "v1.0.0", f, res, "+gzip")
+			wantTagged(t, zr, image, res)
+		})
+	}
+	t.Run("several images, one chosen", func(t *testing.T) {
+		severalImages(t, r, d)
+	})
+	t.Run("compression", func(t *testing.T) {
+		for input, layerType := range map[string]string{"zstd": "+zstd", "uncompressed": "", "gzip": "+gzip"} {
+			image := randomName("it/archive-" + input)
+			env := archiveInputs(t, r, image, "v1.0.0", fixtures[0].path)
+			env["INPUT_COMPRESSION"] = input
+			wantArchivePushed(t, r, image, "v1.0.0", fixtures[0], runArchive(t, env), layerType)
+		}
+	})
+	t.Run("same archive twice, skip-identical", func(t *testing.T) {
+		sameArchiveTwice(t, r, fixtures[1])
+	})
+	t.Run("another archive under the same version", func(t *testing.T) {
+		otherArchiveSameVersion(t, r, fixtures[0], fixtures[2])
+	})
+}
+
+// writes are the requests that change a registry.
+var writes = []string{kindBlobPost, kindBlobPatch, kindBlobPut, kindManifestPut, kindTagPut}
+
+// countWrites is how many writes the proxy has seen.
+func countWrites(fp *faultProxy) int {
+	n := 0
+	for _, k := range writes {
+		n += fp.count(k)
+	}
+	return n
+}
+
+// sameArchiveTwice: the second run with skip-identical succeeds with the
+// same digest and writes nothing.
+func sameArchiveTwice(t *testing.T, r rig, f archiveFixture) {
+	fp := newFaultProxy(t, r)
+	image := randomName("it/archive-again")
+	env := archiveInputs(t, r, image, "v1.0.0", f.path)
+	env["INPUT_IMAGE"] = fp.addr + "/" + image
+	env["INPUT_ON-EXISTING-VERSION"] = "skip-identical"
+	first := runArchive(t, env)
+	before := countWrites(fp)
+	second := runArchive(t, env)
+	if second.outputs["digest"] != first.outputs["digest"] {
+		t.Errorf("second run: digest %s, first %s: the same archive must give the same image", second.outputs["digest"], first.outputs["digest"])
+	}
+	if n := countWrites(fp) - before; n != 0 || before == 0 {
+		t.Errorf("first run wrote %d times, second %d: want writes, then none\n%s", before, n, second.stdout)
+	}
+	wantArchivePushed(t, r, image, "v1.0.0", f, second, "+gzip")
+}
+
+// otherArchiveSameVersion: another image under a version that exists is
+// refused before anything is uploaded.
+func otherArchiveSameVersion(t *testing.T, r rig, first, other archiveFixture) {
+	fp := newFaultProxy(t, r)
+	image := randomName("it/archive-taken")
+	env := archiveInputs(t, r, image, "v1.0.0", first.path)
+	env["INPUT_IMAGE"] = fp.addr + "/" + image
+	pushed := runArchive(t, env)
+	before := countWrites(fp)
+	env["INPUT_ARCHIVE"] = other.path
+	res := runAction(t, env, nil)
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
+	}
+	testcheck.OneErrorLine(t, res.stdout, "version tag v1.0.0 already exists in "+fp.addr+"/"+image+" ("+pushed.outputs["digest"]+")")
+	if n := countWrites(fp) - before; n != 0 {
+		t.Errorf("the refused run wrote %d times, want none before the guard refused", n)
+	}
+	if got, _ := r.headDigest(t, image, "v1.0.0"); got != pushed.outputs["digest"] {
+		t.Errorf("version tag names %s, want the first archive's %s", got, pushed.outputs["digest"])
+	}
+	// The guard runs before the archive is read: not even a file that is
+	// no image gets that far.
+	env["INPUT_ARCHIVE"] = writeBytes(t, filepath.Join(t.TempDir(), "garbage"), []byte("no image"))
+	res = runAction(t, env, nil)
+	testcheck.OneErrorLine(t, res.stdout, "version tag v1.0.0 already exists")
+}
+
+// runArchive runs the action and wants it to succeed.
+func runArchive(t *testing.T, env map[string]string) result {
+	t.Helper()
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	testcheck.NoSecret(t, env["INPUT_API-KEY"], res.all()...)
+	if left := actionLeftovers(t, res.runnerTemp); len(left) > 0 {
+		t.Errorf("RUNNER_TEMP holds %v after the run, want nothing of the action's", left)
+	}
+	return res
+}
+
+// wantTagged checks the version and SHA tags name the run's digest.
+func wantTagged(t *testing.T, r rig, image string, res result) {
+	t.Helper()
+	for _, tag := range []string{"v1.0.0", testcheck.SHA} {
+		if got, status := r.headDigest(t, image, tag); status != http.StatusOK || got != res.outputs["digest"] {
+			t.Errorf("%s:%s: %d %q, want the run's digest %s", image, tag, status, got, res.outputs["digest"])
+		}
+	}
+}
+
+// severalImages: docker save of two images asks, in one line, which one;
+// archive-image chooses it by the name docker save wrote.
+func severalImages(t *testing.T, r rig, d *testrig.Docker) {
+	dir := t.TempDir()
+	ctx, files := archiveContext(t, "other")
+	both := filepath.Join(dir, "both.tar")
+	dockerCLI(t, d, "build", "--quiet", "--tag", "bpi/other:2", ctx)
+	dockerCLI(t, d, "save", "--output", both, "bpi/app:1", "bpi/other:2")
+	image := randomName("it/archive-two")
+
+	res := runAction(t, archiveInputs(t, r, image, "v1.0.0", both), nil)
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
+	}
+	testcheck.OneErrorLine(t, res.stdout, "archive-image")
+	for _, name := range []string{"bpi/app:1", "bpi/other:2"} {
+		wantLine(t, res.stdout, name)
+	}
+
+	env := archiveInputs(t, r, image, "v1.0.0", both)
+	env["INPUT_ARCHIVE-IMAGE"] = "bpi/other:2"
+	res = runArchive(t, env)
+	other := filepath.Join(dir, "other.tar")
+	dockerCLI(t, d, "save", "--output", other, "bpi/other:2")
+	f := archiveFixture{name: "docker save of bpi/other:2", path: other, files: files}
+	f.read(t)
+	wantArchivePushed(t, r, image, "v1.0.0", f, res, "+gzip")
+}

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// The archive inputs: a pre-built image to push instead of a build.
+
+// buildOnly are the inputs only a build reads, besides every buildkit-*
+// and buildkitd-* input. With archive nothing is built, so each of them given (set to
+// something other than its default) is refused: it would be silently
+// ignored otherwise.
+var buildOnly = []string{
+	"context", "file", "target", "build-args", "labels", "platforms", "secrets", "cache-from", "cache-to",
+	"build-contexts", "no-cache", "pull", "ssh", "network", "add-hosts", "shm-size", "ulimit", "output",
+	"attestations-as-referrers", "provenance", "sbom", "push-via", "force-compression", "version-arg",
+}
+
+// archiveOnly are the inputs that choose or feed what archive pushes.
+var archiveOnly = []string{"archive-image", "reuse-from"}
+
+// checkArchiveInputs refuses, in one line, the build inputs given with
+// archive, and the archive inputs given without it. Given means not the
+// default: under a runner an input left out arrives as its default.
+func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
+	var given []string
+	for _, in := range inputs {
+		if raw[in.Name] == in.Default {
+			continue
+		}
+		switch build := slices.Contains(buildOnly, in.Name) || strings.HasPrefix(in.Name, "buildkit"); {
+		case raw["archive"] != "" && build:
+			given = append(given, in.Name)
+		case raw["archive"] == "" && slices.Contains(archiveOnly, in.Name):
+			return fmt.Errorf("%s: only used with archive (it says which image of the archive to push, and from which tags layers may be reused); set archive to the image's path, or remove %s", in.Name, in.Name)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	return fmt.Errorf("archive: %s only build an image, and archive pushes one already built; remove %s, or remove archive to build", strings.Join(given, ", "), them(len(given)))
+}
+
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// parseArchive checks the archive input: a file or a directory (symlinks
+// followed, as nix-build's result is one) inside the workspace when
+// relative. What it holds is checked when it is read, after the guard.
+func parseArchive(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	clean, _, err := statInput(p, fmt.Sprintf("%q not found; give the path of a docker-archive (docker save, nix-build's result), an OCI archive or an OCI layout directory", p))
+	return clean, err
+}
+
+// parseArchiveImage reads archive-image: one name:tag as docker save
+// wrote it, or a platform (os/arch[/variant]) of an index.
+func parseArchiveImage(s string) (string, error) {
+	if strings.ContainsAny(s, " \t\r\n") {
+		return "", errors.New("one image: a name:tag as docker save wrote it (e.g. app:latest), or a platform (e.g. linux/amd64)")
+	}
+	return s, nil
+}
+
+// reuseTag reads one line of reuse-from: a tag of the image's repository.
+func reuseTag(tag string) (string, error) {
+	return tag, validateTag(tag)
+}

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
+)
+
+// archiveInputs are valid inputs that push an archive: no context, no
+// Dockerfile, no buildkitd.
+func archiveInputs(t *testing.T) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "image.tar")
+	if err := os.WriteFile(archive, []byte("read after the guard"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(archive, filepath.Join(dir, "result")); err != nil {
+		t.Fatal(err)
+	}
+	env := testcheck.ValidInputs(dir)
+	delete(env, "INPUT_CONTEXT")
+	delete(env, "INPUT_BUILDKIT-ADDRESS")
+	env["INPUT_ARCHIVE"] = filepath.Join(dir, "result")
+	return env
+}
+
+func TestArchiveNeedsNoBuild(t *testing.T) {
+	env := archiveInputs(t)
+	env["BUILDKIT_HOST"] = "not an address" // not read: no buildkitd is contacted
+	env["INPUT_REUSE-FROM"] = "v1.1.0\nv1.0.0-nix"
+	env["INPUT_ARCHIVE-IMAGE"] = "app:1.2"
+	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Archive != env["INPUT_ARCHIVE"] || cfg.ArchiveImage != "app:1.2" || !slices.Equal(cfg.ReuseFrom, []string{"v1.1.0", "v1.0.0-nix"}) {
+		t.Errorf("archive %q image %q reuse-from %q", cfg.Archive, cfg.ArchiveImage, cfg.ReuseFrom)
+	}
+}
+
+func TestArchiveInputErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"build inputs given", map[string]string{"INPUT_FILE": "Dockerfile", "INPUT_PLATFORMS": "linux/amd64", "INPUT_BUILDKIT-ADDRESS": "tcp://127.0.0.1:1234", "INPUT_PUSH-VIA": "action"},
+			"archive: file, platforms, push-via, buildkit-address only build an image, and archive pushes one already built; remove them, or remove archive to build"},
+		{"one build input", map[string]string{"INPUT_NO-CACHE": "true"}, "archive: no-cache only build an image, and archive pushes one already built; remove it, or remove archive to build"},
+		{"archive missing", map[string]string{"INPUT_ARCHIVE": "nope/result"}, `archive: "nope/result" not found; give the path of a docker-archive`},
+		{"archive leaves the workspace", map[string]string{"INPUT_ARCHIVE": "../result"}, `archive: "../result" leaves the workspace`},
+		{"archive-image of two lines", map[string]string{"INPUT_ARCHIVE-IMAGE": "app:1\napp:2"}, "archive-image: one image"},
+		{"reuse-from not a tag", map[string]string{"INPUT_REUSE-FROM": "v1\n-bad"}, `reuse-from: line 2: "-bad" is not a valid tag`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := archiveInputs(t)
+			for k, v := range tc.set {
+				env[k] = v
+			}
+			testcheck.OneErrorLine(t, loadErrors(t, env), tc.want)
+		})
+	}
+}
+
+func TestArchiveOnlyInputsNeedArchive(t *testing.T) {
+	for _, name := range archiveOnly {
+		env := testcheck.ValidInputs(testcheck.Workspace(t))
+		env["INPUT_"+strings.ToUpper(name)] = "v1"
+		testcheck.OneErrorLine(t, loadErrors(t, env), name+": only used with archive")
+	}
+}
