@@ -72,6 +72,9 @@ type Stats struct {
 	// Read is the time to read (decompress, hash, compress) the archive;
 	// Upload the time after it until every blob and manifest was in.
 	Read, Upload time.Duration
+	// Of Read, the time waiting on decompression, on compression, and on
+	// uploads (when as many as run at once were busy).
+	Decompress, Compress, Backlog time.Duration
 }
 
 // uploads is how many blob uploads run at once.
@@ -94,7 +97,11 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		return ok
 	}}
 	if !o.CompareOnly {
-		rd.packed = func(f *file) { p.upload(f.packed.desc, f.packed.path) }
+		rd.packed = func(f *file) {
+			start := time.Now()
+			p.upload(f.packed.desc, f.packed.path)
+			p.stats.Backlog += time.Since(start)
+		}
 	}
 	d, err := p.publish(rd)
 	if werr := g.Wait(); err == nil {
@@ -120,6 +127,7 @@ func (p *publisher) publish(rd *reader) (digest.Digest, error) {
 	}
 	defer func() { _ = img.close() }()
 	p.stats.Format, p.stats.Read = img.format, time.Since(p.start)
+	p.stats.Decompress, p.stats.Compress = rd.waits.decompress, rd.waits.compress
 	if img.docker != nil {
 		return p.docker(img.docker)
 	}
@@ -211,8 +219,9 @@ func (p *publisher) logRead(d digest.Digest) {
 	s := p.stats
 	line := fmt.Sprintf("Read %s (%s) in %s: %s, %d blobs", p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers)
 	if s.Format == "docker-archive" {
-		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers, %d reused from the registry, %d compressed (%s) from %s to %s",
-			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression.Algorithm, size(s.In), size(s.Out))
+		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers, %d reused from the registry, %d compressed (%s) from %s to %s; waited %s on decompression, %s on compression, %s on uploads",
+			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression.Algorithm, size(s.In), size(s.Out),
+			s.Decompress.Round(time.Millisecond), s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond))
 	}
 	p.log("%s", line)
 }

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -78,7 +79,39 @@ type reader struct {
 	spools int
 	buf    []byte
 	br     *bufio.Reader
+	zw     compression.Writer // one for every layer, Reset in between
+	// waits is how long reading waited on each stage.
+	waits waits
 }
+
+// waits is how long the one pass spent waiting on decompression (reads
+// of the stream) and on compression (writes to the compressor, whose
+// blocks compress on other cores).
+type waits struct{ decompress, compress time.Duration }
+
+// timed adds the time spent in Read or Write to *spent.
+type timed struct {
+	r     io.Reader
+	w     io.WriteCloser
+	spent *time.Duration
+}
+
+func (t timed) Read(p []byte) (int, error) {
+	defer t.since(time.Now())
+	return t.r.Read(p)
+}
+
+func (t timed) Write(p []byte) (int, error) {
+	defer t.since(time.Now())
+	return t.w.Write(p)
+}
+
+func (t timed) Close() error {
+	defer t.since(time.Now())
+	return t.w.Close()
+}
+
+func (t timed) since(start time.Time) { *t.spent += time.Since(start) }
 
 // smallFile is the largest file kept in memory: manifests, configs.
 const smallFile = 16 << 20
@@ -86,7 +119,7 @@ const smallFile = 16 << 20
 // readTar reads every entry of the tar stream r.
 func (rd *reader) readTar(ctx context.Context, r io.Reader) (*contents, error) {
 	c := &contents{files: map[string]*file{}, links: map[string]string{}}
-	tr := tar.NewReader(r)
+	tr := tar.NewReader(timed{r: r, spent: &rd.waits.decompress})
 	rd.buf = make([]byte, 1<<20)
 	rd.br = bufio.NewReaderSize(nil, 64<<10)
 	for n := 0; ; n++ {
@@ -276,10 +309,15 @@ func (rd *reader) pack(f *file) error {
 		return err
 	}
 	packed, count := digest.SHA256.Digester(), &counter{}
-	zw, err := rd.comp.NewWriter(io.MultiWriter(out, packed.Hash(), count))
-	if err != nil {
-		return errors.Join(err, out.Close())
+	sink := io.MultiWriter(out, packed.Hash(), count)
+	if rd.zw == nil {
+		if rd.zw, err = rd.comp.NewWriter(sink); err != nil {
+			return errors.Join(err, out.Close())
+		}
+	} else {
+		rd.zw.Reset(sink)
 	}
+	zw := timed{w: rd.zw, spent: &rd.waits.compress}
 	raw := digest.SHA256.Digester()
 	_, err = io.CopyBuffer(io.MultiWriter(zw, raw.Hash()), rd.br, rd.buf)
 	if err = errors.Join(err, zw.Close(), out.Close()); err != nil {

@@ -135,13 +135,21 @@ func (c Compression) ExporterAttrs() map[string]string {
 // compressed at once, decide the bytes written.
 const blockSize = 1 << 20
 
-// NewWriter returns a writer that compresses into w; Close flushes it (and
-// does not close w). Its output depends only on the bytes written and c,
+// Writer compresses what is written to it; Close flushes it (and does not
+// close the writer underneath). Reset starts a new stream into another
+// writer, keeping the buffers: one Writer compresses layer after layer
+// with no new allocation.
+type Writer interface {
+	io.WriteCloser
+	Reset(w io.Writer)
+}
+
+// NewWriter returns a Writer that compresses into w. Its output depends only on the bytes written and c,
 // not on how they are split into writes nor on the number of cores: gzip
 // is compressed in fixed 1 MiB blocks in parallel (pgzip), zstd with
 // klauspost's streaming encoder, which is deterministic at any
 // concurrency (its job-based WithConcurrentBlocks is not, so it is off).
-func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
+func (c Compression) NewWriter(w io.Writer) (Writer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -153,7 +161,7 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 		}
 		return zstd.NewWriter(w, opts...)
 	case Uncompressed:
-		return nopCloser{w}, nil
+		return &plain{w}, nil
 	}
 	level := pgzip.DefaultCompression
 	if c.Level != 0 {
@@ -171,6 +179,8 @@ func (c Compression) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	return zw, nil
 }
 
-type nopCloser struct{ io.Writer }
+// plain is the Writer of uncompressed layers.
+type plain struct{ io.Writer }
 
-func (nopCloser) Close() error { return nil }
+func (*plain) Close() error        { return nil }
+func (p *plain) Reset(w io.Writer) { p.Writer = w }

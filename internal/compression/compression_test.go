@@ -132,6 +132,21 @@ func TestWritersAreDeterministic(t *testing.T) {
 		if got := fmt.Sprintf("%x", sha256.Sum256(first)); got != want {
 			t.Errorf("%+v: sha256 %s, want %s", c, got, want)
 		}
+		var again bytes.Buffer
+		w, err := c.NewWriter(io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte("another layer first")); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		w.Reset(&again)
+		if _, err := w.Write(in); err != nil || w.Close() != nil || !bytes.Equal(again.Bytes(), first) {
+			t.Errorf("%+v: a Reset writer gave other bytes (%v)", c, err)
+		}
 		back := decompress(t, first)
 		if !bytes.Equal(back, in) {
 			t.Errorf("%+v: round trip lost bytes (%d of %d)", c, len(back), len(in))
