@@ -10,6 +10,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,7 +93,7 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(uploads)
 	p.g, p.ctx = g, gctx
-	rd := &reader{dir: dir, comp: o.Compression, limits: o.Limits.orDefault(), known: func(d digest.Digest) bool {
+	rd := &reader{dir: dir, comp: o.Compression, limits: o.Limits.orDefault(), hashOnly: o.CompareOnly, known: func(d digest.Digest) bool {
 		_, ok := o.Known.lookup(d)
 		return ok
 	}}
@@ -104,7 +105,8 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		}
 	}
 	d, err := p.publish(rd)
-	if werr := g.Wait(); err == nil {
+	// An upload's failure cancels the reading: report the cause.
+	if werr := g.Wait(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		err = werr
 	}
 	return d, p.stats, err

@@ -80,6 +80,8 @@ type reader struct {
 	buf    []byte
 	br     *bufio.Reader
 	zw     compression.Writer // one for every layer, Reset in between
+	// hashOnly writes nothing to disk: the digest is all that is wanted.
+	hashOnly bool
 	// waits is how long reading waited on each stage.
 	waits waits
 }
@@ -240,18 +242,22 @@ func isTar(head []byte) bool {
 	return len(head) >= 512 && (bytes.Equal(head[257:262], []byte("ustar")) || bytes.Count(head[:512], []byte{0}) == 512)
 }
 
-// claimedDigest is the digest a layer's name says it has: nix and docker
-// save name layers <diff ID>/layer.tar, OCI layouts blobs/sha256/<hex>.
+// claimedDigest is the digest a layer's name says it has: nix names
+// layers <diff ID>/layer.tar, skopeo <diff ID>.tar, OCI layouts (and
+// docker save since Docker 25) blobs/sha256/<hex>.
 func claimedDigest(name string) digest.Digest {
-	hex, ok := strings.CutSuffix(name, "/layer.tar")
-	if !ok {
-		hex, ok = strings.CutPrefix(name, "blobs/sha256/")
+	for _, cut := range []func(string) (string, bool){
+		func(s string) (string, bool) { return strings.CutSuffix(s, "/layer.tar") },
+		func(s string) (string, bool) { return strings.CutSuffix(s, ".tar") },
+		func(s string) (string, bool) { return strings.CutPrefix(s, "blobs/sha256/") },
+	} {
+		if hex, ok := cut(name); ok {
+			if d := digest.NewDigestFromEncoded(digest.SHA256, hex); d.Validate() == nil {
+				return d
+			}
+		}
 	}
-	d := digest.NewDigestFromEncoded(digest.SHA256, hex)
-	if !ok || d.Validate() != nil {
-		return ""
-	}
-	return d
+	return ""
 }
 
 // hash reads the file for its digest only.
@@ -277,14 +283,25 @@ func (rd *reader) keep(f *file) error {
 	return nil
 }
 
+// spooled is a file on disk being written, or nothing when the reader
+// only hashes.
+type spooled struct {
+	w     io.Writer
+	name  string
+	Close func() error
+}
+
 // spool creates the next file on disk.
-func (rd *reader) spool() (*os.File, error) {
+func (rd *reader) spool() (spooled, error) {
+	if rd.hashOnly {
+		return spooled{w: io.Discard, Close: func() error { return nil }}, nil
+	}
 	rd.spools++
 	out, err := os.Create(filepath.Join(rd.dir, fmt.Sprintf("spool-%d", rd.spools)))
 	if err != nil {
-		return nil, fmt.Errorf("temporary file: %w", err)
+		return spooled{}, fmt.Errorf("temporary file: %w", err)
 	}
-	return out, nil
+	return spooled{w: out, name: out.Name(), Close: out.Close}, nil
 }
 
 // copy copies the file to disk as it is.
@@ -294,22 +311,23 @@ func (rd *reader) copy(f *file) error {
 		return err
 	}
 	d := digest.SHA256.Digester()
-	_, err = io.CopyBuffer(io.MultiWriter(out, d.Hash()), rd.br, rd.buf)
+	_, err = io.CopyBuffer(io.MultiWriter(out.w, d.Hash()), rd.br, rd.buf)
 	if err = errors.Join(err, out.Close()); err != nil {
 		return err
 	}
-	f.raw, f.digest = out.Name(), d.Digest()
+	f.raw, f.digest = out.name, d.Digest()
 	return nil
 }
 
-// pack compresses a layer to disk while hashing both forms.
+// pack compresses a layer to disk while hashing both forms; with
+// hashOnly (a digest to compare, nothing to upload) nothing is written.
 func (rd *reader) pack(f *file) error {
 	out, err := rd.spool()
 	if err != nil {
 		return err
 	}
 	packed, count := digest.SHA256.Digester(), &counter{}
-	sink := io.MultiWriter(out, packed.Hash(), count)
+	sink := io.MultiWriter(out.w, packed.Hash(), count)
 	if rd.zw == nil {
 		if rd.zw, err = rd.comp.NewWriter(sink); err != nil {
 			return errors.Join(err, out.Close())
@@ -324,7 +342,7 @@ func (rd *reader) pack(f *file) error {
 		return err
 	}
 	f.digest = raw.Digest()
-	f.packed = &blob{path: out.Name(), desc: ocispec.Descriptor{MediaType: rd.comp.MediaType(), Digest: packed.Digest(), Size: count.n}}
+	f.packed = &blob{path: out.name, desc: ocispec.Descriptor{MediaType: rd.comp.MediaType(), Digest: packed.Digest(), Size: count.n}}
 	if rd.packed != nil {
 		rd.packed(f)
 	}

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"slices"
@@ -66,4 +67,52 @@ func TestSecondReleaseReusesLayersInEveryRepository(t *testing.T) {
 
 func compressDefault(t *testing.T, b []byte) []byte {
 	return compress(t, defaultCompression, b)
+}
+
+func TestClaimedDigest(t *testing.T) {
+	d := sha([]byte("x"))
+	for name, want := range map[string]string{
+		d.Encoded() + "/layer.tar":    d.String(),
+		d.Encoded() + ".tar":          d.String(),
+		"blobs/sha256/" + d.Encoded(): d.String(),
+		"0123/layer.tar":              "",
+		"blobs/sha512/" + d.Encoded(): "",
+		d.Encoded() + ".json":         "",
+	} {
+		if got := claimedDigest(name); string(got) != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}
+
+// skopeo's docker-archive links <id>/layer.tar to ../<diff ID>.tar; a
+// layer the repository holds is only hashed, never compressed.
+func TestSkopeoLayoutKnownLayerOnlyHashed(t *testing.T) {
+	l1, l2 := layer(t, "a"), layer(t, "b")
+	cfg := configOf(t, l1, l2)
+	es := []entry{{name: sha(l1).Encoded() + ".tar", data: l1}, {name: sha(l2).Encoded() + ".tar", data: l2}}
+	var names []string
+	for i, l := range [][]byte{l1, l2} {
+		name := fmt.Sprintf("%064d/layer.tar", i)
+		es = append(es, entry{name: name, typeflag: tar.TypeSymlink, link: "../" + sha(l).Encoded() + ".tar"})
+		names = append(names, name)
+	}
+	es = append(es, entry{name: "c.json", data: cfg}, entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{Config: "c.json", Layers: names}})})
+	file := writeFile(t, "skopeo.tar", tarOf(t, es...))
+	reg := newMem()
+	d1, _, err := publish(t, writeFile(t, "first.tar", nixArchive(t, "a:1", l1)), Options{}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.tag(d1, "v1")
+	known, err := Learn(context.Background(), []Registry{reg}, []string{"v1"}, "", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.puts = 0
+	d, stats, err := publish(t, file, Options{Known: known}, reg)
+	if err != nil || stats.Reused != 1 || stats.Compressed != 1 || reg.puts != 2 {
+		t.Fatalf("%v, %+v, %d uploads: want the new layer and the config", err, stats, reg.puts)
+	}
+	pushed(t, reg, d, cfg, l1, l2)
 }
