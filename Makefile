@@ -20,7 +20,7 @@ all: build
 # action runs a binary only when that commit is its own checkout's. A tree
 # with local changes to what goes into the binary (scripts/action.sh has the
 # same list) gets "<commit>-dirty", which no checkout matches.
-COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git status --porcelain -- '*.go' ':!*_test.go' go.mod go.sum action.yml 2>/dev/null | grep -q . && echo -dirty)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git status --porcelain -- '*.go' ':!*_test.go' go.mod go.sum action.yml plan/action.yml 2>/dev/null | grep -q . && echo -dirty)
 VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 DIST_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64

@@ -14,6 +14,17 @@ import (
 //go:embed action.yml
 var actionYAML []byte
 
-// inputs are action.yml's inputs, in its order. A broken action.yml is a
-// build error, caught by every test of this package.
-var inputs = config.MustInputs(actionYAML)
+// planActionYAML is the plan action's metadata (uses:
+// blumeops/build-push-image/plan@v2), the one description of the plan
+// command's inputs.
+//
+//go:embed plan/action.yml
+var planActionYAML []byte
+
+// inputs and planInputs are the inputs of action.yml and plan/action.yml,
+// in their order. A broken one is a build error, caught by every test of
+// this package.
+var (
+	inputs     = config.MustInputs(actionYAML)
+	planInputs = config.MustInputs(planActionYAML)
+)

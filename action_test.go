@@ -18,30 +18,39 @@ func TestActionDescriptionsHaveNoExpressions(t *testing.T) {
 	}
 }
 
-// TestActionStepIsOneLine: the composite step runs the shipped script in
-// one line (a runner echoes the step's script into the job log), and hands
-// it the job token through the environment only.
+// TestActionStepIsOneLine: each action's composite step runs the shipped
+// script in one line (a runner echoes the step's script into the job log),
+// and hands it the job token through the environment only. The plan action
+// runs the same script, one directory up, as `build-push-image plan`.
 func TestActionStepIsOneLine(t *testing.T) {
-	var doc struct {
-		Runs struct {
-			Using string
-			Steps []struct {
-				Run string
-				Env map[string]string
+	for _, a := range []struct {
+		yaml      []byte
+		run, path string
+	}{
+		{actionYAML, `bash "$BPI_ACTION_PATH/scripts/action.sh"`, "${{ github.action_path }}"},
+		{planActionYAML, `bash "$BPI_ACTION_PATH/scripts/action.sh" plan`, "${{ github.action_path }}/.."},
+	} {
+		var doc struct {
+			Runs struct {
+				Using string
+				Steps []struct {
+					Run string
+					Env map[string]string
+				}
 			}
 		}
-	}
-	if err := yaml.Unmarshal(actionYAML, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc.Runs.Using != "composite" || len(doc.Runs.Steps) != 1 {
-		t.Fatalf("runs: using %q with %d steps, want one composite step", doc.Runs.Using, len(doc.Runs.Steps))
-	}
-	step := doc.Runs.Steps[0]
-	if want := `bash "$BPI_ACTION_PATH/scripts/action.sh"`; strings.TrimSpace(step.Run) != want {
-		t.Errorf("run: is %q, want %q", step.Run, want)
-	}
-	if step.Env["BPI_TOKEN"] != "${{ github.token }}" || step.Env["BPI_ACTION_PATH"] != "${{ github.action_path }}" {
-		t.Errorf("env: lacks BPI_TOKEN or BPI_ACTION_PATH from the github context")
+		if err := yaml.Unmarshal(a.yaml, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Runs.Using != "composite" || len(doc.Runs.Steps) != 1 {
+			t.Fatalf("runs: using %q with %d steps, want one composite step", doc.Runs.Using, len(doc.Runs.Steps))
+		}
+		step := doc.Runs.Steps[0]
+		if strings.TrimSpace(step.Run) != a.run {
+			t.Errorf("run: is %q, want %q", step.Run, a.run)
+		}
+		if step.Env["BPI_TOKEN"] != "${{ github.token }}" || step.Env["BPI_ACTION_PATH"] != a.path {
+			t.Errorf("%s: env lacks BPI_TOKEN or BPI_ACTION_PATH %s from the github context", a.run, a.path)
+		}
 	}
 }

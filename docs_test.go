@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/blumeops/build-push-image/internal/config"
 )
 
 // actionDoc is the part of action.yml the docs are checked against.
@@ -21,10 +23,10 @@ type actionDoc struct {
 	}
 }
 
-func readAction(t *testing.T) actionDoc {
+func readAction(t *testing.T, b []byte) actionDoc {
 	t.Helper()
 	var a actionDoc
-	if err := yaml.Unmarshal(actionYAML, &a); err != nil {
+	if err := yaml.Unmarshal(b, &a); err != nil {
 		t.Fatalf("action.yml: %v", err)
 	}
 	return a
@@ -60,16 +62,18 @@ func readmeRows(t *testing.T, heading string) [][2]string {
 	return rows
 }
 
-// TestReadmeDefaults: where action.yml gives an input a default, the
-// README's default column shows that value.
+// TestReadmeDefaults: where action.yml (or plan/action.yml) gives an
+// input a default, the README's default column shows that value.
 func TestReadmeDefaults(t *testing.T) {
-	readme := map[string]string{}
-	for _, row := range readmeRows(t, "Inputs") {
-		readme[row[0]] = row[1]
-	}
-	for _, in := range inputs {
-		if in.Default != "" && readme[in.Name] != "`"+in.Default+"`" {
-			t.Errorf("README: input %s shows default %q, action.yml has %q", in.Name, readme[in.Name], in.Default)
+	for heading, in := range map[string]config.Inputs{"Inputs": inputs, "Plan inputs": planInputs} {
+		readme := map[string]string{}
+		for _, row := range readmeRows(t, heading) {
+			readme[row[0]] = row[1]
+		}
+		for _, in := range in {
+			if in.Default != "" && readme[in.Name] != "`"+in.Default+"`" {
+				t.Errorf("README %s: input %s shows default %q, the action has %q", heading, in.Name, readme[in.Name], in.Default)
+			}
 		}
 	}
 }
@@ -82,14 +86,21 @@ func sorted(s []string) []string {
 
 // TestDocsMatchAction keeps action.yml's inputs (the program's flags and
 // defaults, embedded), their env mapping and the README in step: an input
-// the runs: step does not map never reaches the program.
+// the runs: step does not map never reaches the program. The same for the
+// plan action.
 func TestDocsMatchAction(t *testing.T) {
-	a := readAction(t)
+	checkAction(t, actionYAML, inputs, "Inputs", "Outputs", []string{"digest", "image", "metadata", "sha-tag", "tags", "version-tag"})
+	checkAction(t, planActionYAML, planInputs, "Plan inputs", "Plan outputs", []string{"all", "count", "matrix"})
+}
+
+func checkAction(t *testing.T, action []byte, in config.Inputs, inputsHeading, outputsHeading string, outputs []string) {
+	t.Helper()
+	a := readAction(t, action)
 	var program, mapped []string
-	for _, in := range inputs {
+	for _, in := range in {
 		program = append(program, in.Name)
 		if in.Description == "" {
-			t.Errorf("action.yml: input %s has no description", in.Name)
+			t.Errorf("%s: input %s has no description", inputsHeading, in.Name)
 		}
 	}
 	for _, step := range a.Runs.Steps {
@@ -97,29 +108,28 @@ func TestDocsMatchAction(t *testing.T) {
 			if name, ok := strings.CutPrefix(k, "INPUT_"); ok {
 				mapped = append(mapped, strings.ToLower(name))
 				if want := "${{ inputs." + strings.ToLower(name) + " }}"; v != want {
-					t.Errorf("action.yml: %s: %q, want %q", k, v, want)
+					t.Errorf("%s: %s: %q, want %q", inputsHeading, k, v, want)
 				}
 			}
 		}
 	}
 	want := sorted(program)
 	for what, got := range map[string][]string{
-		"action.yml env INPUT_*": mapped,
-		"README's Inputs table":  readmeTable(t, "Inputs"),
+		"env INPUT_*":               mapped,
+		"README's " + inputsHeading: readmeTable(t, inputsHeading),
 	} {
 		if !slices.Equal(sorted(got), want) {
-			t.Errorf("%s: %v\naction.yml's inputs: %v", what, sorted(got), want)
+			t.Errorf("%s: %v\nthe action's inputs: %v", what, sorted(got), want)
 		}
 	}
-	outputs := []string{"digest", "image", "metadata", "sha-tag", "tags", "version-tag"}
 	var declaredOut []string
 	for name, o := range a.Outputs {
 		declaredOut = append(declaredOut, name)
 		if o.Description == "" || o.Value != "${{ steps.run.outputs."+name+" }}" {
-			t.Errorf("action.yml: output %s lacks a description or is not wired to the step (%q)", name, o.Value)
+			t.Errorf("%s: output %s lacks a description or is not wired to the step (%q)", outputsHeading, name, o.Value)
 		}
 	}
-	for what, got := range map[string][]string{"action.yml outputs": declaredOut, "README's Outputs table": readmeTable(t, "Outputs")} {
+	for what, got := range map[string][]string{"declared " + outputsHeading: declaredOut, "README's " + outputsHeading: readmeTable(t, outputsHeading)} {
 		if !slices.Equal(sorted(got), outputs) {
 			t.Errorf("%s: %v, want %v", what, sorted(got), outputs)
 		}
@@ -133,7 +143,7 @@ func TestDocsMatchAction(t *testing.T) {
 // description and refuse the whole action ("expressions are not allowed
 // here"), so an example there must not use one.
 func TestNoExpressionInDescriptions(t *testing.T) {
-	for _, in := range inputs {
+	for _, in := range append(slices.Clone(inputs), planInputs...) {
 		if strings.Contains(in.Description, "${{") || strings.Contains(in.Default, "${{") {
 			t.Errorf("input %s: an expression in its description or default breaks every run", in.Name)
 		}

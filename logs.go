@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/blumeops/build-push-image/internal/plan"
 )
 
 // summaryRows is what a run produced, as the rows of its summary: the
@@ -77,4 +80,16 @@ func isEscapeCode(s string) bool {
 // line of an ::error:: annotation, and a stack trace helps no one.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// logPlan says what the plan found: one line per image, then the count.
+func logPlan(action *githubactions.Action, res []plan.Status, took time.Duration) {
+	for _, s := range res {
+		state := "to publish"
+		if s.Published {
+			state = "published"
+		}
+		action.Infof("plan: %-10s %s:%s %s", state, s.Image.Image, s.Tag, s.Context)
+	}
+	action.Infof("plan: %d of %d images to publish (%d look-ups in %s)", len(plan.Result(res).Pending()), len(res), len(res), took.Round(time.Millisecond))
 }

@@ -23,11 +23,13 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/procenv"
 )
 
@@ -50,15 +52,12 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 			mask(key)
 		}
 	}
-	cfg, err := config.Load(inputs, args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	if len(args) > 0 && args[0] == "plan" {
+		return planMain(args[1:], getenv, action, stdout, stderr)
 	}
+	cfg, err := config.Load(inputs, args, getenv, stderr)
 	if err != nil {
-		for _, e := range config.ErrorList(err) {
-			printError(stdout, e.Error())
-		}
-		return 2
+		return inputFailure(stdout, err)
 	}
 	for _, v := range cfg.SecretValues() {
 		mask(v)
@@ -72,12 +71,50 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg, stderr)}
+	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg.Debug, stderr)}
 	if err := p.run(ctx); err != nil {
 		printError(stdout, p.explain(ctx, err))
 		return 1
 	}
 	return 0
+}
+
+// planMain is the plan command (plan/action.yml): which images need
+// publishing, as outputs for the build job's matrix. The key is masked
+// already.
+func planMain(args []string, getenv func(string) string, action *githubactions.Action, stdout, stderr io.Writer) int {
+	cfg, err := config.LoadPlan(planInputs, args, getenv, stderr)
+	if err != nil {
+		return inputFailure(stdout, err)
+	}
+	procenv.Scrub(cfg.APIKey)
+	images, err := plan.Find(cfg)
+	if err != nil {
+		return inputFailure(stdout, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	res, err := plan.Check(ctx, images, plan.Registry(cfg.Access, debugLog(cfg.Debug, stderr)))
+	if err != nil {
+		printError(stdout, planLine(ctx, cfg, err))
+		return 1
+	}
+	setOutputs(action, plan.Result(res).Outputs())
+	logPlan(action, res, time.Since(start))
+	return 0
+}
+
+// inputFailure prints every bad input, one ::error:: line each: exit 2.
+// --help is no failure.
+func inputFailure(stdout io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	for _, e := range config.ErrorList(err) {
+		printError(stdout, e.Error())
+	}
+	return 2
 }
 
 // masker returns how secrets are masked: under a runner, an ::add-mask::
@@ -138,8 +175,8 @@ func meaningful(line string) bool {
 
 // debugLog is regclient's log: on stderr at debug level when the runner
 // asks for debug output (RUNNER_DEBUG=1), else nil (discarded).
-func debugLog(cfg config.Config, w io.Writer) *slog.Logger {
-	if !cfg.Debug {
+func debugLog(debug bool, w io.Writer) *slog.Logger {
+	if !debug {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))

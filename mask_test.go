@@ -70,3 +70,19 @@ func TestByHandNothingEchoed(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanMasksKeyFirst: the plan command masks the key first thing under
+// a runner, before even a usage error, and never prints it.
+func TestPlanMasksKeyFirst(t *testing.T) {
+	const key = "zak_plan_key_for_unit_tests"
+	env := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_API-KEY": key, "INPUT_USERNAME": "ci", "INPUT_IMAGE": "registry.example/{name}", "INPUT_VERSION-ARG": "V"}
+	var stdout, stderr bytes.Buffer
+	if code := realMain([]string{"plan"}, testcheck.Env(env), &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2 (no contexts)\n%s", code, stdout.String())
+	}
+	if !strings.HasPrefix(stdout.String(), "::add-mask::"+key+"\n") {
+		t.Errorf("the key is not masked first thing:\n%s", stdout.String())
+	}
+	testcheck.OneErrorLine(t, stdout.String(), "contexts: required")
+	testcheck.NoSecret(t, key, stdout.String(), stderr.String())
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/tags"
 )
@@ -49,14 +50,37 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, build.ErrUnreachable):
 		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
 	case errors.Is(err, push.ErrUnauthorized):
-		return fmt.Sprintf("api-key: credentials rejected by %s for username %q; check that username and api-key belong together and the key has not expired", cfg.Registry(), cfg.Username)
+		return rejected(cfg.Registry(), cfg.Username)
 	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
 		return fmt.Sprintf("username: the registry refused to write a tag of %s for %q (%s); nothing that names a release was written; grant it create (and update, for the SHA tag) on that repository, or check the registry's tag policy, then re-run",
 			cfg.Image, cfg.Username, registrySaid(refused))
 	case errors.Is(err, push.ErrDenied):
 		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, cfg.Image, registrySaid(err))
 	}
-	return registryLine(cfg, err)
+	return registryLine(cfg.Registry(), err)
+}
+
+// planLine is the one line a user sees when the plan's look-ups fail.
+func planLine(ctx context.Context, cfg config.Plan, err error) string {
+	var le *plan.LookupError
+	if ctx.Err() != nil || !errors.As(err, &le) {
+		return fmt.Sprintf("plan: %v", err)
+	}
+	host := config.RegistryOf(le.Image)
+	switch {
+	case errors.Is(err, push.ErrUnauthorized) && cfg.APIKey == "":
+		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, le.Image)
+	case errors.Is(err, push.ErrUnauthorized):
+		return rejected(host, cfg.Username)
+	case errors.Is(err, push.ErrDenied):
+		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, le.Image, registrySaid(err))
+	}
+	return fmt.Sprintf("plan: looking up %s:%s: %s", le.Image, le.Tag, registryLine(host, le.Err))
+}
+
+// rejected: the registry refused the login.
+func rejected(registry, username string) string {
+	return fmt.Sprintf("api-key: credentials rejected by %s for username %q; check that username and api-key belong together and the key has not expired", registry, username)
 }
 
 // archiveLine explains what is wrong with the archive input, when that
@@ -79,7 +103,7 @@ func archiveLine(cfg config.Config, err error) (string, bool) {
 }
 
 // registryLine explains the registry's transport failures.
-func registryLine(cfg config.Config, err error) string {
+func registryLine(registry string, err error) string {
 	var nr *push.NotRegistryError
 	var te *push.TLSError
 	var ne *push.NetworkError
@@ -100,7 +124,7 @@ func registryLine(cfg config.Config, err error) string {
 	case errors.Is(err, push.ErrStalled) && errors.As(err, &se):
 		return fmt.Sprintf("the registry stopped answering (%v); re-run the job later, or ask the registry's operators", se)
 	case errors.As(err, &ne) && ne.Dial:
-		return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", cfg.Registry(), err)
+		return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", registry, err)
 	case errors.As(err, &ne):
 		return fmt.Sprintf("the connection to the registry broke: %s %s: %v; re-run the job, and check proxies or load balancers between the runner and the registry", ne.Method, ne.Path, ne.Cause)
 	}

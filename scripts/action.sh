@@ -30,7 +30,7 @@ if [ "${1:-}" != --find ]; then
 	exec 4>&1
 	bin=$(env ${no_inputs[@]+"${no_inputs[@]}"} "$BASH" "${BASH_SOURCE[0]}" --find 3>&1 1>&4 4>&-) || exit
 	unset BPI_TOKEN
-	exec "$bin" 4>&-
+	exec "$bin" "$@" 4>&-
 fi
 
 say() { echo "build-push-image: $*"; }
@@ -57,7 +57,7 @@ esac
 
 # What the binary is built from: the files that go into it (the same list
 # as the Makefile's, which marks a binary built from changed files -dirty).
-sources=('*.go' ':!*_test.go' go.mod go.sum action.yml)
+sources=('*.go' ':!*_test.go' go.mod go.sum action.yml plan/action.yml)
 
 # sha256sum, or shasum on macOS (same output).
 sha256=(sha256sum)

@@ -73,7 +73,7 @@ func (inputs Inputs) Read(args []string, getenv func(string) string, usage io.Wr
 	fs := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.Usage = func() {
-		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n\nEvery input of action.yml is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key is read from the environment only: INPUT_API-KEY or INPUT_API_KEY.")
+		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n       build-push-image plan [--input value ...]\n\nEvery input of action.yml (plan/action.yml for plan) is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key is read from the environment only: INPUT_API-KEY or INPUT_API_KEY.")
 		fs.PrintDefaults()
 	}
 	flags := make(map[string]*string, len(inputs))

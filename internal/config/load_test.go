@@ -37,11 +37,16 @@ func loadErrors(t *testing.T, env map[string]string) string {
 	if err == nil {
 		t.Fatal("the inputs were accepted, want an error")
 	}
+	return errorLines(err) + usage.String()
+}
+
+// errorLines is how main prints err: an ::error:: line per bad input.
+func errorLines(err error) string {
 	var b strings.Builder
 	for _, e := range ErrorList(err) {
 		b.WriteString("::error::" + e.Error() + "\n")
 	}
-	return b.String() + usage.String()
+	return b.String()
 }
 
 func TestBadInputs(t *testing.T) {

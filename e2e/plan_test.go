@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
+)
+
+// planEntry is one entry of the plan's matrix or all output.
+type planEntry struct {
+	Name, Context, File, Image, Version string
+	Published                           *bool
+}
+
+// runPlan runs `build-push-image plan` in dir with env as its inputs.
+func runPlan(t *testing.T, dir string, env map[string]string) result {
+	t.Helper()
+	cmd := actionCommand(t, t.Context(), env)
+	cmd.Args = append(cmd.Args, "plan")
+	cmd.Dir = dir
+	return runCommand(t, cmd, nil)
+}
+
+// matrixOf decodes the plan's matrix output.
+func matrixOf(t *testing.T, res result) []planEntry {
+	t.Helper()
+	var m struct{ Include []planEntry }
+	if err := json.Unmarshal([]byte(res.outputs["matrix"]), &m); err != nil || m.Include == nil {
+		t.Fatalf("matrix %q: %v", res.outputs["matrix"], err)
+	}
+	return m.Include
+}
+
+// writeTree writes files (path → content) under a new directory.
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func nixFile(version string) string {
+	return "{ pkgs }:\npkgs.dockerTools.buildLayeredImage {\n  name = \"x\";\n  version = \"" + version + "\";\n}\n"
+}
+
+// TestPlanNix: nix-style directories (default.nix, tag-suffix -nix)
+// against the rig's registry: the plan lists exactly those whose
+// v<version>-nix is not published, the one that is as published in all;
+// the unsuffixed tag of the same version does not count.
+func TestPlanNix(t *testing.T) {
+	r := requireRig(t)
+	t.Parallel()
+	prefix := randomName("plan/nix")
+	// api v1.0.0-nix is published; web has only v2.0.0 (no suffix).
+	seed := func(name, version, suffix string) {
+		env := r.inputs(prefix+"/"+name, version, uniqueContext(t, 64))
+		env["INPUT_TAG-SUFFIX"] = suffix
+		if res := runAction(t, env, nil); res.code != 0 {
+			t.Fatalf("seeding %s: exit %d: %s", name, res.code, errorLine(res.stdout))
+		}
+	}
+	seed("api", "v1.0.0", "-nix")
+	seed("web", "v2.0.0", "")
+	dir := writeTree(t, map[string]string{
+		"nix/api/default.nix":    nixFile("1.0.0"),
+		"nix/web/default.nix":    nixFile("2.0.0"),
+		"nix/worker/default.nix": nixFile("0.3.1"),
+		"nix/README.md":          "not an image",
+	})
+	env := map[string]string{
+		"INPUT_CONTEXTS":        "nix/*",
+		"INPUT_IMAGE":           r.registry + "/" + prefix + "/{name}",
+		"INPUT_VERSION-FILE":    "default.nix",
+		"INPUT_VERSION-PATTERN": `version\s*=\s*"([^"]+)"`,
+		"INPUT_VERSION-PREFIX":  "v",
+		"INPUT_TAG-SUFFIX":      "-nix",
+		"INPUT_USERNAME":        r.user,
+		"INPUT_API-KEY":         r.key,
+		"INPUT_REGISTRY-TLS":    "disabled",
+	}
+	res := runPlan(t, dir, env)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", res.code, errorLine(res.stdout), res.stderr)
+	}
+	m := matrixOf(t, res)
+	if len(m) != 2 || m[0].Name != "web" || m[1].Name != "worker" || res.outputs["count"] != "2" {
+		t.Fatalf("matrix %+v (count %s), want web and worker", m, res.outputs["count"])
+	}
+	want := planEntry{Name: "worker", Context: "nix/worker", Image: r.registry + "/" + prefix + "/worker", Version: "v0.3.1"}
+	if m[1] != want {
+		t.Errorf("worker: %+v, want %+v", m[1], want)
+	}
+	var all []planEntry
+	if err := json.Unmarshal([]byte(res.outputs["all"]), &all); err != nil || len(all) != 3 || all[0].Name != "api" || all[0].Published == nil || !*all[0].Published || *all[1].Published {
+		t.Errorf("all %s (%v), want api published, web and worker not", res.outputs["all"], err)
+	}
+	testcheck.NoSecret(t, r.key, res.stdout, res.stderr, res.outputFile)
+
+	// Anonymous look-ups where the registry asks for a login: one line.
+	delete(env, "INPUT_USERNAME")
+	delete(env, "INPUT_API-KEY")
+	anon := runPlan(t, dir, env)
+	if anon.code == 0 {
+		t.Fatal("anonymous plan against a registry that wants a login: exit 0")
+	}
+	testcheck.OneErrorLine(t, anon.stdout, "api-key: "+r.registry+" asks for a login to read")
+}
+
+// TestPlanBadInput: a directory without its Dockerfile and a glob that
+// matches nothing are one line each, exit 2, before any look-up.
+func TestPlanBadInput(t *testing.T) {
+	r := requireRig(t)
+	t.Parallel()
+	dir := writeTree(t, map[string]string{
+		"containers/a/Dockerfile": "ARG APP_VERSION=1.0.0\nFROM scratch\n",
+		"containers/b/notes.txt":  "no Dockerfile",
+	})
+	res := runPlan(t, dir, map[string]string{
+		"INPUT_CONTEXTS":       "containers/*\nmissing/*",
+		"INPUT_IMAGE":          r.registry + "/plan/{name}",
+		"INPUT_VERSION-ARG":    "APP_VERSION",
+		"INPUT_VERSION-PREFIX": "v",
+		"INPUT_REGISTRY-TLS":   "disabled",
+	})
+	if res.code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s", res.code, res.stdout)
+	}
+	for _, want := range []string{"::error::contexts: directory containers/b has no Dockerfile", `::error::contexts: "missing/*" matches no directory`} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("no line %q in:\n%s", want, res.stdout)
+		}
+	}
+	if res.outputs["matrix"] != "" {
+		t.Errorf("matrix %q written after bad input", res.outputs["matrix"])
+	}
+}

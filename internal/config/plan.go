@@ -1,0 +1,95 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/blumeops/build-push-image/internal/version"
+)
+
+// Plan is everything the plan command needs (plan/action.yml's inputs):
+// which directories hold images, how each is named and versioned, and how
+// to ask the registry. Access, Source and TagSuffix are parsed as for the
+// build.
+type Plan struct {
+	Access
+	// Contexts are globs of image directories (containers/*), in order.
+	Contexts []string
+	// Image is the repository of each, {name} standing for the directory's
+	// name: registry.example/team/{name}.
+	Image     string
+	Source    version.Source
+	TagSuffix string
+	Debug     bool // RUNNER_DEBUG=1: regclient's debug log on stderr
+}
+
+// NamePlaceholder is what Plan.Image names a directory's name with.
+const NamePlaceholder = "{name}"
+
+// LoadPlan reads the plan command's inputs like Load.
+func LoadPlan(inputs Inputs, args []string, getenv func(string) string, usage io.Writer) (Plan, error) {
+	raw, err := inputs.Read(args, getenv, usage)
+	if err != nil {
+		return Plan{}, err
+	}
+	return ParsePlan(raw, getenv)
+}
+
+// ParsePlan turns the plan's raw inputs into a Plan, reporting every bad
+// one at once, one line each naming the input.
+func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) {
+	p := Plan{Image: raw["image"], TagSuffix: raw["tag-suffix"], Debug: getenv("RUNNER_DEBUG") == "1"}
+	var errs inputErrs
+	set(&errs, "contexts", &p.Contexts)(parseGlobs(raw["contexts"]))
+	errs.add("image", validateImageTemplate(p.Image))
+	p.Source = parseSource(&errs, raw)
+	if p.Source.IsZero() {
+		errs.add("version-arg", errors.New("or version-file is required: the plan reads each image's version from its sources; set version-arg to the Dockerfile ARG holding it, or version-file and version-pattern"))
+	}
+	errs.add("tag-suffix", validateTagSuffix(p.TagSuffix, nil))
+	p.Access = parseAccess(&errs, raw, false)
+	if err := errors.Join(errs...); err != nil {
+		return Plan{}, err
+	}
+	return p, nil
+}
+
+// parseGlobs reads contexts: globs of directories, one per line (or
+// space-separated), inside the workspace.
+func parseGlobs(text string) ([]string, error) {
+	globs := strings.Fields(text)
+	if len(globs) == 0 {
+		return nil, errors.New("required; set it to the directories that hold an image each, e.g. containers/*")
+	}
+	var errs []error
+	for _, g := range globs {
+		if _, err := filepath.Match(g, ""); err != nil {
+			errs = append(errs, fmt.Errorf("%q is not a valid glob (%v); use *, ? and [...] as the shell does", g, err))
+		} else if _, err := cleanPath(g); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return globs, errors.Join(errs...)
+}
+
+// validateImageTemplate checks the image input of the plan: a repository
+// once {name} is replaced by a directory's name.
+func validateImageTemplate(image string) error {
+	if image == "" {
+		return errors.New("required; set it to the repository of each image, {name} standing for its directory's name, e.g. registry.example/team/{name}")
+	}
+	return validateImage(strings.ReplaceAll(image, NamePlaceholder, "name"))
+}
+
+// ImageOf is the repository of the image in the directory named name; the
+// error (a name that makes no valid repository) names the input.
+func (p Plan) ImageOf(name string) (string, error) {
+	image := strings.ReplaceAll(p.Image, NamePlaceholder, name)
+	if err := validateImage(image); err != nil {
+		return "", fmt.Errorf("image: directory %q: %w", name, err)
+	}
+	return image, nil
+}

@@ -1,0 +1,196 @@
+// Package plan decides which images of a repository need publishing, for
+// the matrix of a build job: it finds the image directories (globs), reads
+// each one's version from its sources, and asks the registry whether that
+// version tag exists, one HEAD per image, a bounded number at once. A
+// published version is not an error here: it is an image with nothing to
+// do.
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/push"
+)
+
+// Image is one image directory: what a leg of the build matrix needs.
+// Paths are as the glob matched them, relative to the working directory.
+type Image struct {
+	Name    string `json:"name"`    // the directory's name
+	Context string `json:"context"` // the directory
+	File    string `json:"file"`    // its Dockerfile ("" when it has none)
+	Image   string `json:"image"`   // the repository
+	Version string `json:"version"` // the release version, e.g. v1.2.0
+	// Tag is the version tag looked up: Version with the tag suffix.
+	Tag string `json:"-"`
+}
+
+// Status is an Image and whether its version tag is in the registry.
+type Status struct {
+	Image
+	Published bool `json:"published"`
+}
+
+// Dockerfile is the name of the Dockerfile in each image directory.
+const Dockerfile = "Dockerfile"
+
+// Find reads the image directories the globs of cfg match, in glob order:
+// their names, images and versions. Every bad one is reported, one error
+// each: a glob matching no directory, a directory without its Dockerfile
+// or version file, a version that cannot be read, two directories giving
+// the same image.
+func Find(cfg config.Plan) ([]Image, error) {
+	var out []Image
+	var errs []error
+	seen := map[string]string{} // image → the directory that gave it
+	for _, dir := range directories(cfg.Contexts, &errs) {
+		img, err := read(cfg, dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if other, ok := seen[img.Image]; ok {
+			errs = append(errs, fmt.Errorf("image: directories %s and %s both give %s; give each image directory a name of its own, or change the image template", other, dir, img.Image))
+			continue
+		}
+		seen[img.Image] = dir
+		out = append(out, img)
+	}
+	return out, errors.Join(errs...)
+}
+
+// directories are the directories the globs match, each once, in order.
+func directories(globs []string, errs *[]error) []string {
+	var dirs []string
+	for _, g := range globs {
+		matches, _ := filepath.Glob(g) // the pattern is valid: config checked it
+		n := 0
+		for _, m := range matches {
+			if st, err := os.Stat(m); err == nil && st.IsDir() {
+				n++
+				if !slices.Contains(dirs, m) {
+					dirs = append(dirs, m)
+				}
+			}
+		}
+		if n == 0 {
+			*errs = append(*errs, fmt.Errorf("contexts: %q matches no directory; check the glob against the checkout (is the repository checked out?)", g))
+		}
+	}
+	return dirs
+}
+
+// read is the Image in dir.
+func read(cfg config.Plan, dir string) (Image, error) {
+	name := filepath.Base(dir)
+	image, err := cfg.ImageOf(name)
+	if err != nil {
+		return Image{}, err
+	}
+	file := filepath.Join(dir, Dockerfile)
+	if _, err := os.Stat(file); err != nil {
+		if cfg.Source.Arg != "" {
+			return Image{}, fmt.Errorf("contexts: directory %s has no %s; version-arg reads the version from it: add one, or narrow contexts", dir, Dockerfile)
+		}
+		file = ""
+	}
+	v, err := config.ReadVersion(cfg.Source, dir, file)
+	if err != nil {
+		return Image{}, err
+	}
+	tag, err := config.VersionTag(v, cfg.TagSuffix)
+	if err != nil {
+		return Image{}, fmt.Errorf("%s: %w", dir, err)
+	}
+	return Image{Name: name, Context: dir, File: file, Image: image, Version: v, Tag: tag}, nil
+}
+
+// Lookup says whether tag names an image in repository.
+type Lookup func(ctx context.Context, repository, tag string) (bool, error)
+
+// LookupError is a look-up that failed: which image's tag, and why (the
+// registry's typed error).
+type LookupError struct {
+	Image, Tag string
+	Err        error
+}
+
+func (e *LookupError) Error() string { return fmt.Sprintf("look up %s:%s: %v", e.Image, e.Tag, e.Err) }
+func (e *LookupError) Unwrap() error { return e.Err }
+
+// Concurrency is how many look-ups run at once: enough to hide the round
+// trips of a remote registry, few enough not to look like a flood.
+const Concurrency = 16
+
+// Check looks every image's version tag up, Concurrency at a time, and
+// returns each image with whether it is published, in Find's order. The
+// first failed look-up stops the others and is returned.
+func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error) {
+	out := make([]Status, len(images))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(Concurrency)
+	for i, img := range images {
+		g.Go(func() error {
+			ok, err := lookup(ctx, img.Image, img.Tag)
+			if err != nil {
+				return &LookupError{Image: img.Image, Tag: img.Tag, Err: err}
+			}
+			out[i] = Status{Image: img, Published: ok}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
+// Registry is the Lookup of internal/push: one HEAD of the tag, through
+// its retrying transport, with the plan's login (anonymous without a key)
+// and TLS.
+func Registry(access config.Access, log *slog.Logger) Lookup {
+	return func(ctx context.Context, repository, tag string) (bool, error) {
+		reg, err := push.New(repository, push.WithCredentials(access.Username, access.APIKey), push.WithTLS(access.RegistryTLS), push.WithLogger(log))
+		if err != nil {
+			return false, err
+		}
+		defer func() { _ = reg.Close() }()
+		_, ok, err := reg.Lookup(ctx, tag)
+		return ok, err
+	}
+}
+
+// Result is a plan: every image with whether it is published.
+type Result []Status
+
+// Pending are the images whose version is not published yet.
+func (r Result) Pending() []Image {
+	out := []Image{}
+	for _, s := range r {
+		if !s.Published {
+			out = append(out, s.Image)
+		}
+	}
+	return out
+}
+
+// Outputs are the plan's outputs: matrix (for strategy.matrix: the
+// pending images under include), count (how many) and all (every image,
+// with published).
+func (r Result) Outputs() [][2]string {
+	matrix, _ := json.Marshal(struct {
+		Include []Image `json:"include"`
+	}{r.Pending()})
+	all, _ := json.Marshal(append(Result{}, r...))
+	return [][2]string{
+		{"matrix", string(matrix)},
+		{"count", fmt.Sprint(len(r.Pending()))},
+		{"all", string(all)},
+	}
+}

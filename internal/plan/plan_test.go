@@ -1,0 +1,172 @@
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/version"
+)
+
+// tree makes files (path → content) under a fresh directory and changes
+// into it, as a job runs in its checkout.
+func tree(t *testing.T, files map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+}
+
+func argPlan(globs ...string) config.Plan {
+	return config.Plan{Contexts: globs, Image: "registry.example/team/{name}", Source: version.Source{Arg: "APP_VERSION", Prefix: "v"}}
+}
+
+func TestFindDockerfiles(t *testing.T) {
+	tree(t, map[string]string{
+		"containers/b/Dockerfile": "ARG APP_VERSION=2.0.0\nFROM scratch\n",
+		"containers/a/Dockerfile": "ARG BASE=scratch\nFROM ${BASE}\nARG APP_VERSION=v1.0.0\n",
+		"containers/README.md":    "not an image",
+	})
+	got, err := Find(argPlan("containers/*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Image{
+		{Name: "a", Context: "containers/a", File: "containers/a/Dockerfile", Image: "registry.example/team/a", Version: "v1.0.0", Tag: "v1.0.0"},
+		{Name: "b", Context: "containers/b", File: "containers/b/Dockerfile", Image: "registry.example/team/b", Version: "v2.0.0", Tag: "v2.0.0"},
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("Find = %+v\nwant %+v", got, want)
+	}
+}
+
+// TestFindNix: nix-style directories (default.nix, no Dockerfile), the
+// version tag with the suffix.
+func TestFindNix(t *testing.T) {
+	tree(t, map[string]string{
+		"nix/app/default.nix":  "{ pkgs }:\npkgs.dockerTools.buildLayeredImage {\n  name = \"app\";\n  version = \"3.1.0\";\n}\n",
+		"nix/tool/default.nix": "{\n  version = \"0.4.2\";\n}\n",
+	})
+	pattern, err := version.ParsePattern(`version\s*=\s*"([^"]+)"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Plan{Contexts: []string{"nix/*"}, Image: "registry.example/{name}", TagSuffix: "-nix",
+		Source: version.Source{File: "default.nix", Pattern: pattern, Prefix: "v"}}
+	got, err := Find(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Tag != "v3.1.0-nix" || got[0].Version != "v3.1.0" || got[0].File != "" || got[1].Tag != "v0.4.2-nix" {
+		t.Errorf("Find = %+v; want app v3.1.0-nix and tool v0.4.2-nix, no Dockerfile", got)
+	}
+}
+
+// TestFindBadInput: every bad directory or glob is one error of its own.
+func TestFindBadInput(t *testing.T) {
+	tree(t, map[string]string{
+		"c/ok/Dockerfile":     "ARG APP_VERSION=1.0.0\nFROM scratch\n",
+		"c/noarg/Dockerfile":  "FROM scratch\n",
+		"c/broken/Dockerfile": "ARG APP_VERSION=\"1.0\nFROM scratch\n",
+		"c/empty/.keep":       "",
+		"d/ok/Dockerfile":     "ARG APP_VERSION=1.0.0\nFROM scratch\n",
+		"e/Upper/Dockerfile":  "ARG APP_VERSION=1.0.0\nFROM scratch\n",
+		"files/not-a-dir.txt": "x",
+		"f/plus/Dockerfile":   "ARG APP_VERSION=1.0+1\nFROM scratch\n",
+	})
+	_, err := Find(argPlan("c/*", "d/*", "e/*", "none/*", "files/*", "f/*"))
+	want := []string{
+		"version-arg: c/broken/Dockerfile: line 1: ARG APP_VERSION:",
+		"contexts: directory c/empty has no Dockerfile",
+		"version-arg: c/noarg/Dockerfile: no ARG APP_VERSION",
+		"image: directories c/ok and d/ok both give registry.example/team/ok",
+		`image: directory "Upper": "registry.example/team/Upper" must be lowercase`,
+		`contexts: "none/*" matches no directory`,
+		`contexts: "files/*" matches no directory`,
+		`version-arg: the version read from f/plus/Dockerfile: "v1.0+1" contains '+'`,
+	}
+	got := config.ErrorList(err)
+	if len(got) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(got), len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("no error %q in:\n%v", w, err)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	var images []Image
+	for i := range 100 {
+		images = append(images, Image{Name: string(rune('a' + i%26)), Image: "r.example/x" + string(rune('a'+i%26)), Tag: "v1.0." + string(rune('0'+i%10))})
+	}
+	var running, most atomic.Int32
+	published := func(ctx context.Context, repo, tag string) (bool, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+		return strings.HasSuffix(tag, "0"), nil
+	}
+	res, err := Check(context.Background(), images, published)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range res {
+		if s.Image != images[i] || s.Published != strings.HasSuffix(images[i].Tag, "0") {
+			t.Fatalf("result %d: %+v, want image %+v in order", i, s, images[i])
+		}
+	}
+	if m := most.Load(); m > Concurrency || m < 2 {
+		t.Errorf("%d look-ups at once, want 2 to %d", m, Concurrency)
+	}
+	boom := errors.New("boom")
+	_, err = Check(context.Background(), images, func(context.Context, string, string) (bool, error) { return false, boom })
+	var le *LookupError
+	if !errors.As(err, &le) || !errors.Is(err, boom) || le.Tag == "" {
+		t.Errorf("err %v, want a LookupError naming the tag, wrapping the cause", err)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	a := Image{Name: "a", Context: "c/a", File: "c/a/Dockerfile", Image: "r.example/a", Version: "v1.0.0", Tag: "v1.0.0-nix"}
+	b := Image{Name: "b", Context: "c/b", Image: "r.example/b", Version: "v2.0.0", Tag: "v2.0.0-nix"}
+	out := map[string]string{}
+	for _, kv := range (Result{{a, true}, {b, false}}).Outputs() {
+		out[kv[0]] = kv[1]
+	}
+	if want := `{"include":[{"name":"b","context":"c/b","file":"","image":"r.example/b","version":"v2.0.0"}]}`; out["matrix"] != want {
+		t.Errorf("matrix %s\nwant   %s", out["matrix"], want)
+	}
+	if out["count"] != "1" {
+		t.Errorf("count %q, want 1", out["count"])
+	}
+	var all []map[string]any
+	if err := json.Unmarshal([]byte(out["all"]), &all); err != nil || len(all) != 2 || all[0]["published"] != true || all[1]["published"] != false || all[0]["name"] != "a" {
+		t.Errorf("all %s (%v), want a published and b not", out["all"], err)
+	}
+	empty := map[string]string{}
+	for _, kv := range Result(nil).Outputs() {
+		empty[kv[0]] = kv[1]
+	}
+	if empty["matrix"] != `{"include":[]}` || empty["count"] != "0" || empty["all"] != "[]" {
+		t.Errorf("empty plan: %v, want an empty include, count 0, all []", empty)
+	}
+}
