@@ -472,3 +472,41 @@ func TestScriptCheckoutOfAnotherUser(t *testing.T) {
 		t.Errorf("exit %d: the cached binary of the commit did not run from a checkout owned by another user", code)
 	}
 }
+
+// TestScriptNoAssetNoGo: the release has no asset for this platform and
+// commit (404) and the runner has no Go: the step fails with one error line
+// that names both ways out, after one line saying the download failed.
+func TestScriptNoAssetNoGo(t *testing.T) {
+	requireRig(t)
+	f := newReleaseServer(t) // serves nothing: every asset is a 404
+	s := stampedBinaries(t)
+	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), noGo: true, env: stepEnv(f.URL)})
+	asset := f.URL + "/blumeops/build-push-image/releases/download/v2/build-push-image-" + platform + "-" + s.commit
+	if !strings.Contains(out, "binary: download of "+asset+" failed (") {
+		t.Errorf("the log does not say the download of %s failed", asset)
+	}
+	want := "::error::build-push-image: no cached or released binary for " + platform + " at " + s.commit +
+		", and no Go toolchain to build one: use the action at a release tag whose release has build-push-image-" +
+		platform + "-" + s.commit + " (e.g. @v2), or install Go"
+	if code != 1 || strings.Count(out, "::error::") != 1 || !strings.Contains(out, want) {
+		t.Errorf("exit %d: want one error line starting %q", code, want)
+	}
+}
+
+// TestScriptNoAssetBuildsWithGo: the same missing asset on a runner with
+// Go: the step builds the binary from the action's own sources (a snapshot
+// of this repository), stamped with its commit, and runs it.
+func TestScriptNoAssetBuildsWithGo(t *testing.T) {
+	requireRig(t)
+	f := newReleaseServer(t)
+	s := stamped{action: newActRig(t).src}
+	s.commit = strings.TrimSpace(forgeGit(t, s.action, nil, "rev-parse", "HEAD"))
+	out, code := runScript(t, s, scriptRun{cache: t.TempDir(), env: stepEnv(f.URL)})
+	if !strings.Contains(out, "binary: download of ") || !strings.Contains(out, "failed (") {
+		t.Errorf("the log does not say the download failed")
+	}
+	if !strings.Contains(out, "binary: built from source with go") || !strings.Contains(out, "(commit "+s.commit+")") ||
+		!strings.Contains(out, programRan) || code != 2 {
+		t.Errorf("exit %d: want the binary built from source for commit %s and run", code, s.commit)
+	}
+}
