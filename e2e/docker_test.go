@@ -29,7 +29,10 @@ const containerFlags = "--cap-add SYS_ADMIN --security-opt seccomp=unconfined --
 func TestBuildkitInDocker(t *testing.T) {
 	r := requireRig(t)
 	ctx := context.Background()
-	d, err := testrig.StartDocker(ctx)
+	// The daemon's registry-mirrors name a Docker Hub mirror, as on the
+	// users' colima; the BuildKit container gets them from docker info.
+	mirror := dockerHubMirror(t, r)
+	d, err := testrig.StartDocker(ctx, "--registry-mirror", "http://"+mirror.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +81,7 @@ func TestBuildkitInDocker(t *testing.T) {
 		wantLine(t, third, "none on PATH: restarted the BuildKit container "+buildkitd.ContainerName)
 
 		other, _ := runFallback(t, r, d, containerFlags+" --label bpi.test=other")
-		wantLine(t, other, "::warning::BuildKit container "+buildkitd.ContainerName+" was started with another buildkit-image or buildkit-container-flags; using it as it is")
+		wantLine(t, other, "::warning::BuildKit container "+buildkitd.ContainerName+" was started with another buildkit-image, buildkit-container-flags or buildkitd config; using it as it is")
 		if again := containerID(t, d); again != id {
 			t.Errorf("a later run replaced the container: %s, then %s", id, again)
 		}
@@ -97,17 +100,41 @@ func TestBuildkitInDocker(t *testing.T) {
 		testMatrix(t, r, d, via, fresh)
 		testAddressVia(t, r, d, via)
 	})
+	t.Run("FROM busybox through the daemon's registry-mirrors", func(t *testing.T) {
+		docker(t, d, "rm", "--force", buildkitd.ContainerName)
+		env, _ := noBuildkitButDocker(t, r, d)
+		dir, marker := fromBusybox(t)
+		env["INPUT_CONTEXT"] = dir
+		res := runAction(t, env, nil)
+		wantLine(t, res.stdout, "The Docker daemon has registry-mirrors ("+mirror.Addr+"): carried over to the BuildKit container as its docker.io mirrors")
+		wantBuiltOnBusybox(t, r, strings.TrimPrefix(env["INPUT_IMAGE"], r.registry+"/"), marker, res)
+	})
+	t.Run("FROM busybox through buildkitd-config-inline", func(t *testing.T) {
+		docker(t, d, "rm", "--force", buildkitd.ContainerName)
+		env, _ := noBuildkitButDocker(t, r, d)
+		dir, marker := fromBusybox(t)
+		env["INPUT_CONTEXT"] = dir
+		env["INPUT_BUILDKITD-CONFIG-INLINE"] = mirrorConfig(mirror.Addr)
+		res := runAction(t, env, nil)
+		if strings.Contains(res.stdout, "carried over") {
+			t.Errorf("the daemon's registry-mirrors were carried over although a config was given:\n%s", res.stdout)
+		}
+		wantBuiltOnBusybox(t, r, strings.TrimPrefix(env["INPUT_IMAGE"], r.registry+"/"), marker, res)
+
+		other, _ := runFallback(t, r, d, containerFlags) // no config: another one than the container's
+		wantLine(t, other, "::warning::BuildKit container "+buildkitd.ContainerName+" was started with another buildkit-image, buildkit-container-flags or buildkitd config")
+		wantKeyNotInContainers(t, d, r.key)
+	})
 	t.Run("never comes up", func(t *testing.T) {
 		docker(t, d, "rm", "--force", buildkitd.ContainerName)
 		env, _ := noBuildkitButDocker(t, r, d)
-		env["INPUT_BUILDKIT-CONTAINER-FLAGS"] = containerFlags + " --read-only" // buildkitd cannot make its state dir
+		env["INPUT_BUILDKIT-CONTAINER-FLAGS"] = containerFlags + " --user 65534:65534" // buildkitd cannot make its state dir
 		res := runAction(t, env, nil)
 		if res.code != 1 {
 			t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
 		}
 		testcheck.OneErrorLine(t, res.stdout, "buildkit-image, buildkit-container-flags: buildkitd in the BuildKit container "+buildkitd.ContainerName+" ("+buildkitImage+") did not come up (")
-		wantLine(t, res.stdout, "its last log lines: ")
-		wantLine(t, res.stdout, "read-only file system")
+		wantLine(t, res.stdout, "its last log lines: buildkitd: rootless mode requires") // buildkitd's words for a user that is not root
 		testcheck.NoSecret(t, r.key, res.all()...)
 		docker(t, d, "rm", "--force", buildkitd.ContainerName)
 	})

@@ -313,27 +313,35 @@ var (
 func baseImage(t *testing.T, r rig) string {
 	t.Helper()
 	baseOnce.Do(func() {
-		busybox, err := os.ReadFile("/bin/busybox")
-		if err != nil {
-			t.Fatalf("busybox-static is missing (make tools installs it): %v", err)
-		}
-		dir := contextDir(t, map[string]string{
-			"Dockerfile": "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-			"busybox":    string(busybox),
-		})
-		if err := os.Chmod(filepath.Join(dir, "busybox"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		res := runAction(t, r.inputs("base/busybox", "1", dir), nil)
-		if res.code != 0 {
-			t.Fatalf("push base image: exit %d\n%s", res.code, res.stdout)
-		}
+		pushBusybox(t, r, "base/busybox", "1")
 		baseRef = r.registry + "/base/busybox:1"
 	})
 	if baseRef == "" {
 		t.Fatal("base image was not pushed")
 	}
 	return baseRef
+}
+
+// pushBusybox pushes an image of the host's static busybox (its applets
+// installed in /bin) to r as image:tag.
+func pushBusybox(t *testing.T, r rig, image, tag string) {
+	t.Helper()
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is missing (make tools installs it): %v", err)
+	}
+	dir := contextDir(t, map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+		"busybox":    string(busybox),
+	})
+	if err := os.Chmod(filepath.Join(dir, "busybox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := r.inputs(image, tag, dir)
+	env["INPUT_BUILDKIT-ADDRESS"] = os.Getenv(testrig.EnvBuildkit) // the rig's, whatever r's
+	if res := runAction(t, env, nil); res.code != 0 {
+		t.Fatalf("push %s:%s: exit %d\n%s", image, tag, res.code, res.stdout)
+	}
 }
 
 func TestPushNewVersion(t *testing.T) {

@@ -90,6 +90,11 @@ type Config struct {
 	// Container is how the BuildKit container is run when only a Docker
 	// daemon is there.
 	Container Container
+	// DaemonConfig is a buildkitd.toml for the buildkitd the action starts
+	// (nil for none; see ParseDaemonConfig); DaemonConfigInput names the
+	// input it came from, for the log.
+	DaemonConfig      []byte
+	DaemonConfigInput string
 }
 
 // Logger is where Connect says what it started or reused; a
@@ -113,6 +118,7 @@ func Connect(ctx context.Context, cfg Config, log Logger) (*build.Builder, func(
 	}
 	b, err := build.Connect(ctx, cfg.Address, opts...)
 	if err == nil {
+		warnNotApplied(cfg, log)
 		return b, closer(b), nil
 	}
 	if cfg.AddressSet || !errors.Is(err, build.ErrUnreachable) {
@@ -147,14 +153,16 @@ const logLines = 5
 
 // lastWords is the last logLines lines of a log, on one line, without the
 // frames of a Go stack trace (a function's name, then its tab-indented
-// file), which would crowd out buildkitd's own last message.
+// file) and repeats (a container crashing in a loop), which would crowd
+// out buildkitd's own last message.
 func lastWords(log string) string {
 	lines := strings.Split(strings.TrimSpace(log), "\n")
 	var kept []string
 	for i, line := range lines {
 		frame := strings.HasPrefix(line, "\t") || (i+1 < len(lines) && strings.HasPrefix(lines[i+1], "\t"))
-		if !frame && strings.TrimSpace(line) != "" {
-			kept = append(kept, strings.TrimSpace(line))
+		line = strings.TrimSpace(line)
+		if !frame && line != "" && (len(kept) == 0 || kept[len(kept)-1] != line) {
+			kept = append(kept, line)
 		}
 	}
 	if len(kept) == 0 {

@@ -1,6 +1,7 @@
 package buildkitd
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -74,7 +75,7 @@ func TestDefaultImageIsTheClientsRelease(t *testing.T) {
 func TestLastWords(t *testing.T) {
 	log := "level=info msg=starting\nbuildkitd: failed to create unix socket on /run/buildkit/otel-grpc.sock: permission denied\n" +
 		"main.runTraceController\n\tgithub.com/moby/buildkit/cmd/buildkitd/main.go:1120\nmain.main\n\tmain.go:495\n" +
-		"[rootlesskit:child ] error: command exited: exit status 1\n"
+		"[rootlesskit:child ] error: command exited: exit status 1\n[rootlesskit:child ] error: command exited: exit status 1\n"
 	want := "level=info msg=starting | buildkitd: failed to create unix socket on /run/buildkit/otel-grpc.sock: permission denied | [rootlesskit:child ] error: command exited: exit status 1"
 	if got := lastWords(log); got != want {
 		t.Errorf("lastWords:\n got %q\nwant %q", got, want)
@@ -82,8 +83,32 @@ func TestLastWords(t *testing.T) {
 	if got := lastWords(""); got != "(none)" {
 		t.Errorf("empty log: %q", got)
 	}
-	long := strings.Repeat("line\n", 20) + "last"
+	long := ""
+	for i := range 20 {
+		long += fmt.Sprintf("line %d\n", i)
+	}
+	long += "last"
 	if got := lastWords(long); strings.Count(got, "|") != logLines-1 || !strings.HasSuffix(got, "last") {
 		t.Errorf("long log: %q", got)
+	}
+}
+
+// TestMirrorsConfig: Docker's registry-mirrors become buildkitd's docker.io
+// mirrors, plain HTTP where the URL says so.
+func TestMirrorsConfig(t *testing.T) {
+	config, mirrors := mirrorsConfig([]string{"https://mirror.example/", "http://127.0.0.1:5000", "https://zot.example/v2/docker/", "::bad"})
+	if want := []string{"mirror.example", "127.0.0.1:5000", "zot.example/v2/docker"}; !slices.Equal(mirrors, want) {
+		t.Errorf("mirrors %q, want %q", mirrors, want)
+	}
+	if _, err := ParseDaemonConfig(config); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"[registry.'127.0.0.1:5000']\nhttp = true", "[registry.'docker.io']\nmirrors = ['mirror.example', '127.0.0.1:5000', 'zot.example/v2/docker']"} {
+		if !strings.Contains(string(config), want) {
+			t.Errorf("config lacks %q:\n%s", want, config)
+		}
+	}
+	if config, _ := mirrorsConfig(nil); config != nil {
+		t.Errorf("no mirrors: config %q", config)
 	}
 }

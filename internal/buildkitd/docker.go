@@ -39,10 +39,12 @@ var DockerEnv = []string{
 type Container struct {
 	Image    string   // DefaultImage when empty
 	RunFlags []string // docker run flags; DefaultRunFlags when nil
+	config   []byte   // buildkitd.toml copied in before it starts, nil for none
 }
 
-// configLabel records the image and flags the container was started with,
-// so a job asking for others can say that it reuses it anyway.
+// configLabel records the image, flags and buildkitd.toml the container
+// was started with, so a job asking for others can say that it reuses it
+// anyway.
 const configLabel = "build-push-image.config"
 
 // readyTimeout bounds how long the container may take to answer once it
@@ -67,6 +69,7 @@ func startContainer(ctx context.Context, cfg Config, log Logger) (*build.Builder
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: nothing answers at %s, there is no buildkitd on PATH to start, and no Docker daemon to run a BuildKit container in (%w)", ErrNoDaemon, cfg.Address, err)
 	}
+	c.config = containerConfig(ctx, cfg, docker, log)
 	up := &bringUp{d: docker, c: c, log: log, verb: "using the running"}
 	b, err := up.run(ctx)
 	if err != nil {
@@ -75,6 +78,20 @@ func startContainer(ctx context.Context, cfg Config, log Logger) (*build.Builder
 	log.Infof("No buildkitd at %s and none on PATH: %s BuildKit container %s (%s) on the Docker daemon; it stays running for later jobs (stop it with: docker rm -f %s)",
 		cfg.Address, up.verb, ContainerName, c.Image, ContainerName)
 	return b, closer(b), nil
+}
+
+// containerConfig is the buildkitd.toml of the container: the one given,
+// else the Docker daemon's registry-mirrors carried over (said in the log).
+func containerConfig(ctx context.Context, cfg Config, d dockerCLI, log Logger) []byte {
+	if cfg.DaemonConfig != nil {
+		return cfg.DaemonConfig
+	}
+	config, mirrors := d.daemonMirrors(ctx)
+	if config != nil {
+		log.Infof("The Docker daemon has registry-mirrors (%s): carried over to the BuildKit container as its docker.io mirrors (%s); give buildkitd-config or buildkitd-config-inline to configure it otherwise",
+			strings.Join(mirrors, ", "), containerConfigPath)
+	}
+	return config
 }
 
 // bringUp gets the one BuildKit container of a Docker daemon running and
@@ -89,7 +106,8 @@ type bringUp struct {
 	verb string // what this job did, for the log
 
 	deadline     time.Time
-	createdSince time.Time // when it was first seen created, not started
+	createdID    string    // the container seen created, not started
+	createdSince time.Time // since when
 	creates      int       // docker create calls made
 	// begun: the container was started since this job first looked (by
 	// this job or another). When it stops after that, buildkitd is
@@ -148,11 +166,10 @@ func (u *bringUp) step(ctx context.Context, st containerState) error {
 	case "created":
 		// Another job is between docker create and docker start, or died
 		// there: then its container is removed (by ID) and made afresh.
-		if u.createdSince.IsZero() {
-			u.createdSince, u.begun = time.Now(), true
+		if u.createdID != st.ID {
+			u.createdID, u.createdSince, u.begun = st.ID, time.Now(), true
 		} else if time.Since(u.createdSince) > createdGrace {
 			u.d.remove(ctx, st.ID)
-			u.createdSince = time.Time{}
 		}
 	case "exited":
 		// Stopped (docker stop, a daemon or VM restart): started again once.
@@ -188,22 +205,22 @@ func (u *bringUp) warnOther(st containerState) {
 		return
 	}
 	u.warned = true
-	u.log.Warningf("BuildKit container %s was started with another buildkit-image or buildkit-container-flags; using it as it is (docker rm -f %s to start it afresh with the current ones)", ContainerName, ContainerName)
+	u.log.Warningf("BuildKit container %s was started with another buildkit-image, buildkit-container-flags or buildkitd config; using it as it is (docker rm -f %s to start it afresh with the current ones)", ContainerName, ContainerName)
 }
 
 // notReady is the one line for a container that never answered: its
 // state, buildkitd's last words and the last connection error.
 func (u *bringUp) notReady(ctx context.Context, st containerState) error {
 	state := st.Detail // Exited (1) 2 seconds ago, Up 1 minute, ...
+	why := ""
 	switch {
 	case st.Status == "":
 		state = "gone"
 	case st.Status == "running":
 		state += fmt.Sprintf(", no answer within %s", readyTimeout)
-	}
-	why := ""
-	if u.lastErr != nil {
-		why = "; last error: " + oneLine(u.lastErr.Error())
+		if u.lastErr != nil {
+			why = "; last error: " + oneLine(u.lastErr.Error())
+		}
 	}
 	return fmt.Errorf("buildkit-image, buildkit-container-flags: buildkitd in the BuildKit container %s (%s) did not come up (%s); its last log lines: %s%s; fix the image or flags, or remove the container (docker rm -f %s) to start it afresh",
 		ContainerName, u.c.Image, state, u.d.lastLogs(ctx), why, ContainerName)
@@ -220,7 +237,11 @@ func (c Container) withDefaults() Container {
 }
 
 func (c Container) hash() string {
-	h := sha256.Sum256([]byte(c.Image + "\x00" + strings.Join(c.RunFlags, "\x00")))
+	id := c.Image + "\x00" + strings.Join(c.RunFlags, "\x00")
+	if c.config != nil { // else as before configs: a running container keeps its label's meaning
+		id += "\x00\x00" + string(c.config)
+	}
+	h := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(h[:8])
 }
 
@@ -290,18 +311,40 @@ func (d dockerCLI) inspect(ctx context.Context) (containerState, error) {
 func (d dockerCLI) create(ctx context.Context, c Container) (won bool, err error) {
 	args := append([]string{"create", "--name", ContainerName,
 		"--label", configLabel + "=" + c.hash(), "--restart", "unless-stopped"}, c.RunFlags...)
-	id, err := d.run(ctx, nil, append(args, c.Image)...)
+	args = append(args, c.Image)
+	if c.config != nil {
+		args = append(args, "--config", containerConfigPath)
+	}
+	id, err := d.run(ctx, nil, args...)
 	if err != nil {
 		if nameTaken(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err)
 	}
+	if c.config != nil {
+		// Copied, not mounted: the daemon may be remote (TCP, a VM) and not
+		// see this machine's files.
+		if _, err := d.run(ctx, configTar(c.config), "cp", "-", id+":/"); err != nil {
+			return false, d.failed(ctx, id, fmt.Errorf("buildkit-container-flags: could not copy the buildkitd config (buildkitd-config, or the Docker daemon's registry-mirrors) into the BuildKit container: %w", err))
+		}
+	}
 	if _, err := d.run(ctx, nil, "start", id); err != nil {
-		d.remove(ctx, id) // a container that cannot start helps no later job
-		return false, fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err)
+		return false, d.failed(ctx, id, fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err))
 	}
 	return true, nil
+}
+
+// failed is what a step after docker create failing means: when the
+// container is gone, another job removed it (it took it for left behind)
+// and this job waits like the others (nil); else err, and the container is
+// removed, as no later job could use it either.
+func (d dockerCLI) failed(ctx context.Context, id string, err error) error {
+	if st, ierr := d.inspect(ctx); ierr == nil && st.ID != id {
+		return nil
+	}
+	d.remove(ctx, id)
+	return err
 }
 
 // nameTaken tells docker create's refusal because the name is in use (an

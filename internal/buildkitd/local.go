@@ -58,11 +58,14 @@ type launch struct {
 	rootlesskit string   // "" when run as root
 	parent      string   // where its directory goes
 	env         []string // its whole environment
+	config      []byte   // its buildkitd.toml, nil for none
+	configInput string   // the input config came from
 }
 
 // plan decides how cfg.Binary is started by this user.
 func plan(cfg Config) (launch, error) {
-	l := launch{bin: cfg.Binary, parent: cfg.TempDir, env: append([]string{}, cfg.Env...)} // never nil: nil inherits everything
+	l := launch{bin: cfg.Binary, parent: cfg.TempDir, env: append([]string{}, cfg.Env...), // never nil: nil inherits everything
+		config: cfg.DaemonConfig, configInput: cfg.DaemonConfigInput}
 	uid := os.Geteuid()
 	if uid == 0 {
 		return l, nil
@@ -86,12 +89,16 @@ func plan(cfg Config) (launch, error) {
 	return l, nil
 }
 
-// how is the log's word for a rootless start.
+// how is the log's word for a rootless start, and for a config.
 func (l launch) how() string {
-	if l.rootlesskit == "" {
-		return ""
+	how := ""
+	if l.rootlesskit != "" {
+		how += ", rootless (rootlesskit)"
 	}
-	return ", rootless (rootlesskit)"
+	if l.config != nil {
+		how += ", configured by " + l.configInput
+	}
+	return how
 }
 
 // command is buildkitd's command line, with its socket and state in dir.
@@ -100,6 +107,9 @@ func (l launch) command(dir string) *exec.Cmd {
 	// use the host network (a build asks for it explicitly, per solve).
 	args := []string{"--addr", "unix://" + filepath.Join(dir, "buildkitd.sock"), "--root", filepath.Join(dir, "state"),
 		"--allow-insecure-entitlement", "network.host"}
+	if l.config != nil {
+		args = append(args, "--config", filepath.Join(dir, "buildkitd.toml"))
+	}
 	if l.rootlesskit == "" {
 		cmd := exec.Command(l.bin, args...)
 		cmd.Env = l.env
@@ -149,6 +159,11 @@ func startDaemon(ctx context.Context, l launch, dir string) (*daemon, error) {
 		return nil, fmt.Errorf("start buildkitd: %w", err)
 	}
 	defer log.Close()
+	if l.config != nil {
+		if err := os.WriteFile(filepath.Join(dir, "buildkitd.toml"), l.config, 0o600); err != nil {
+			return nil, fmt.Errorf("start buildkitd: %w", err)
+		}
+	}
 	cmd := l.command(dir)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group: a Ctrl-C meant for us must not kill it before

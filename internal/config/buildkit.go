@@ -19,7 +19,30 @@ func (c Config) Buildkitd() buildkitd.Config {
 	return buildkitd.Config{
 		Address: c.BuildkitAddress, AddressSet: c.BuildkitAddressSet, TLS: c.BuildkitTLS,
 		Binary: c.BuildkitdBinary, TempDir: c.TempDir, Env: c.ChildEnv,
-		Container: buildkitd.Container{Image: c.BuildkitImage, RunFlags: c.BuildkitContainerFlags},
+		Container:    buildkitd.Container{Image: c.BuildkitImage, RunFlags: c.BuildkitContainerFlags},
+		DaemonConfig: c.BuildkitdConfig, DaemonConfigInput: c.BuildkitdConfigInput,
+	}
+}
+
+// parseBuildkitdConfig reads buildkitd-config (a path) or
+// buildkitd-config-inline (the TOML itself), as docker/setup-buildx-action
+// names them.
+func parseBuildkitdConfig(errs *inputErrs, raw map[string]string, c *Config) {
+	path, inline := raw["buildkitd-config"], raw["buildkitd-config-inline"]
+	switch {
+	case path != "" && inline != "":
+		errs.add("buildkitd-config", errors.New("give it or buildkitd-config-inline, not both"))
+	case path != "":
+		c.BuildkitdConfigInput = "buildkitd-config"
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs.add("buildkitd-config", fmt.Errorf("cannot read %q; give the path of a buildkitd.toml on the runner", path))
+			return
+		}
+		set(errs, "buildkitd-config", &c.BuildkitdConfig)(buildkitd.ParseDaemonConfig(b))
+	case inline != "":
+		c.BuildkitdConfigInput = "buildkitd-config-inline"
+		set(errs, "buildkitd-config-inline", &c.BuildkitdConfig)(buildkitd.ParseDaemonConfig([]byte(inline)))
 	}
 }
 

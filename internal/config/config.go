@@ -91,6 +91,11 @@ type Config struct {
 	// on a Docker daemon when there is nothing else.
 	BuildkitImage          string
 	BuildkitContainerFlags []string
+	// BuildkitdConfig is the buildkitd.toml of a buildkitd the action
+	// starts (buildkitd-config or buildkitd-config-inline, named by
+	// BuildkitdConfigInput); nil for none.
+	BuildkitdConfig      []byte
+	BuildkitdConfigInput string
 }
 
 // Registry is the host[:port] part of the image.
@@ -174,6 +179,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		}
 	}
 	c.Access = parseAccess(&errs, raw, c.Push)
+	parseBuildkitdConfig(&errs, raw, &c)
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
 	set(&errs, "push-via", &c.PushVia)(publish.ParseVia(raw["push-via"]))
 	parseCompression(&errs, raw, &c.Compression)

@@ -117,6 +117,9 @@ func TestBadInputs(t *testing.T) {
 		{"compression unknown", "INPUT_COMPRESSION", "lz4", "compression: invalid compression setting: \"lz4\" is not one of gzip, zstd, uncompressed"},
 		{"compression-level out of gzip's range", "INPUT_COMPRESSION-LEVEL", "12", "compression-level: invalid compression setting: gzip takes a level from 1 to 9, got \"12\""},
 		{"force-compression not boolean", "INPUT_FORCE-COMPRESSION", "always", "force-compression: \"always\" is not a boolean"},
+		{"buildkitd-config missing", "INPUT_BUILDKITD-CONFIG", filepath.Join(dir, "nope.toml"), "buildkitd-config: cannot read \"" + filepath.Join(dir, "nope.toml") + "\"; give the path of a buildkitd.toml"},
+		{"buildkitd-config not TOML", "INPUT_BUILDKITD-CONFIG", filepath.Join(dir, "afile"), "buildkitd-config: not a buildkitd.toml: line 1"},
+		{"buildkitd-config-inline not TOML", "INPUT_BUILDKITD-CONFIG-INLINE", "debug = true\n[registry.\"docker.io\"\n", "buildkitd-config-inline: not a buildkitd.toml: line 2, column"},
 	}
 	if os.Geteuid() != 0 { // root reads any file
 		cases = append(cases, struct{ name, input, value, want string }{"unreadable Dockerfile", "INPUT_FILE", filepath.Join(dir, "Unreadable"), "cannot be read"})
@@ -362,5 +365,35 @@ func TestVersionNotFound(t *testing.T) {
 		delete(env, "INPUT_VERSION")
 		maps.Copy(env, tc.set)
 		testcheck.OneErrorLine(t, loadErrors(t, env), tc.want)
+	}
+}
+
+// TestBuildkitdConfig: one of buildkitd-config and buildkitd-config-inline,
+// read once, named for the log.
+func TestBuildkitdConfig(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	toml := "[registry.\"docker.io\"]\n  mirrors = [\"mirror.example\"]\n"
+	path := filepath.Join(dir, "buildkitd.toml")
+	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for input, value := range map[string]string{"buildkitd-config": path, "buildkitd-config-inline": toml} {
+		env := testcheck.ValidInputs(dir)
+		env["INPUT_"+strings.ToUpper(input)] = value
+		cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cfg.Buildkitd(); strings.TrimSpace(string(d.DaemonConfig)) != strings.TrimSpace(toml) || d.DaemonConfigInput != input {
+			t.Errorf("%s: config %q from %q", input, d.DaemonConfig, d.DaemonConfigInput)
+		}
+	}
+	env := testcheck.ValidInputs(dir)
+	env["INPUT_BUILDKITD-CONFIG"], env["INPUT_BUILDKITD-CONFIG-INLINE"] = path, toml
+	testcheck.OneErrorLine(t, loadErrors(t, env), "buildkitd-config: give it or buildkitd-config-inline, not both")
+	delete(env, "INPUT_BUILDKITD-CONFIG-INLINE")
+	delete(env, "INPUT_BUILDKITD-CONFIG")
+	if cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{}); err != nil || cfg.Buildkitd().DaemonConfig != nil {
+		t.Errorf("no config given: %q, %v", cfg.Buildkitd().DaemonConfig, err)
 	}
 }

@@ -30,8 +30,8 @@ type Docker struct {
 }
 
 // StartDocker starts dockerd from PATH (make test installs Debian's
-// docker.io) and waits until it answers.
-func StartDocker(ctx context.Context) (*Docker, error) {
+// docker.io) with flags added to its own, and waits until it answers.
+func StartDocker(ctx context.Context, flags ...string) (*Docker, error) {
 	bin, err := exec.LookPath("dockerd")
 	if err != nil {
 		return nil, fmt.Errorf("dockerd: %w (make test installs Debian's docker.io)", err)
@@ -53,9 +53,9 @@ func StartDocker(ctx context.Context) (*Docker, error) {
 		return nil, err
 	}
 	defer log.Close()
-	d.cmd = exec.Command(bin, "--host", d.Host, "--host", d.TCP,
+	d.cmd = exec.Command(bin, append([]string{"--host", d.Host, "--host", d.TCP,
 		"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "dockerd.pid"), "--iptables=false", "--bridge=none")
+		"--pidfile", filepath.Join(dir, "dockerd.pid"), "--iptables=false", "--bridge=none"}, flags...)...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {

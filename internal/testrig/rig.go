@@ -114,20 +114,23 @@ type Registry struct {
 }
 
 // StartRegistry starts a registry from the binary in tools, with its
-// storage, htpasswd and log in dir; a test may start several.
+// storage, htpasswd and log in dir; a test may start several. With user ""
+// it lets anyone in, as a pull-through mirror does.
 func StartRegistry(ctx context.Context, tools, dir, user string) (*Registry, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	reg := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, Key: "zak_" + randomHex(16)}
-	hash, err := bcrypt.GenerateFromPassword([]byte(reg.Key), bcrypt.MinCost)
-	if err != nil {
-		return nil, err
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
-		return nil, err
+	reg := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user}
+	auth, ready := "", answers(reg.Addr, http.StatusOK)
+	if user != "" {
+		reg.Key = "zak_" + randomHex(16)
+		htpasswd, err := writeHtpasswd(dir, user, reg.Key)
+		if err != nil {
+			return nil, err
+		}
+		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
+		ready = answers(reg.Addr, http.StatusUnauthorized)
 	}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
@@ -141,11 +144,7 @@ storage:
     enabled: true
 http:
   addr: %s
-auth:
-  htpasswd:
-    realm: test
-    path: %s
-`, filepath.Join(dir, "registry"), reg.Addr, htpasswd)
+%s`, filepath.Join(dir, "registry"), reg.Addr, auth)
 	cfgPath := filepath.Join(dir, "registry.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -153,11 +152,21 @@ auth:
 	if reg.cmd, err = spawn(dir, "registry", filepath.Join(tools, "registry"), "serve", cfgPath); err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, refusesAnonymous(reg.Addr)); err != nil {
+	if err := waitFor(ctx, ready); err != nil {
 		reg.Stop()
 		return nil, err
 	}
 	return reg, nil
+}
+
+// writeHtpasswd writes the htpasswd file of the registry's one user.
+func writeHtpasswd(dir, user, key string) (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(key), bcrypt.MinCost)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "htpasswd")
+	return path, os.WriteFile(path, []byte(user+":"+string(hash)+"\n"), 0o600)
 }
 
 // Stop stops the registry, by PID.
@@ -222,17 +231,17 @@ func waitFor(ctx context.Context, ready func() error) error {
 	}
 }
 
-// refusesAnonymous is ready once the registry at addr serves its API:
-// it refuses an anonymous GET /v2/.
-func refusesAnonymous(addr string) func() error {
+// answers is ready once the registry at addr serves its API: an anonymous
+// GET /v2/ gets status (401 where it wants a login).
+func answers(addr string, status int) func() error {
 	return func() error {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err != nil {
 			return err
 		}
 		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			return fmt.Errorf("GET /v2/: %s, want 401", resp.Status)
+		if resp.StatusCode != status {
+			return fmt.Errorf("GET /v2/: %s, want %d", resp.Status, status)
 		}
 		return nil
 	}

@@ -43,7 +43,7 @@ func StartZot(ctx context.Context, bin, dir, user string) (*Zot, error) {
 	if z.cmd, err = spawn(dir, "zot", bin, "serve", cfgPath); err != nil {
 		return nil, err
 	}
-	if err = waitFor(ctx, refusesAnonymous(z.Addr)); err == nil {
+	if err = waitFor(ctx, answers(z.Addr, http.StatusUnauthorized)); err == nil {
 		z.Key, err = z.createAPIKey(ctx, password)
 	}
 	if err != nil {
