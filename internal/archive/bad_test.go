@@ -61,6 +61,7 @@ func TestBadAndHostileArchives(t *testing.T) {
 		{"hardlink leaving", writeFile(t, "x", tarOf(t, entry{name: "l.tar", typeflag: tar.TypeLink, link: "../x"})), ErrHostile, "outside"},
 		{"manifest naming outside", writeFile(t, "x", tarOf(t, entry{name: "c.json", data: cfg}, manifest("c.json", "../../../etc/passwd"))), ErrHostile, "outside"},
 		{"layout blob linking outside", escapingDir, ErrHostile, "outside the layout"},
+		{"index naming a path", writeDir(t, indexNaming(t, es, "sha256:../../../../etc/passwd")), ErrHostile, "outside its blobs"},
 		{"device entry", writeFile(t, "x", tarOf(t, entry{name: "dev", typeflag: tar.TypeChar})), ErrBad, "neither a file"},
 		{"entry twice", writeFile(t, "x", tarOf(t, entry{name: "c.json", data: cfg}, entry{name: "c.json", data: cfg})), ErrBad, "twice"},
 	} {
@@ -97,4 +98,15 @@ func TestTooManyEntries(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatal(err)
 	}
+}
+
+// indexNaming is the layout es with index.json naming d.
+func indexNaming(t *testing.T, es []entry, d string) []entry {
+	out := append([]entry{}, es...)
+	for i, e := range out {
+		if e.name == "index.json" {
+			out[i].data = []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + d + `","size":10}]}`)
+		}
+	}
+	return out
 }

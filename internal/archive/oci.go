@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -167,6 +168,9 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 
 // blobName is where a layout keeps the blob d.
 func blobName(d digest.Digest) (string, error) {
+	if strings.ContainsAny(string(d), `/\`) {
+		return "", hostile("it names a blob %q, a path outside its blobs", d)
+	}
 	if err := d.Validate(); err != nil {
 		return "", bad("it names a blob %q that is not a digest", d)
 	}

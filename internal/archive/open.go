@@ -100,7 +100,7 @@ func openDir(dir, choice string) (*image, error) {
 	o, err := readOCI(dirStore{root: root, dir: dir}, choice)
 	if err != nil {
 		_ = root.Close()
-		return nil, fmt.Errorf("a directory: %w", err)
+		return nil, err
 	}
 	return &image{format: "OCI layout", oci: o, close: root.Close}, nil
 }

@@ -31,9 +31,11 @@ import (
 type rig struct {
 	host    string
 	uploads atomic.Int32
-	regctl  func(args ...string) []byte
-	user    string
-	key     string
+	// breaks is how many blob uploads the proxy cuts off mid-body.
+	breaks atomic.Int32
+	regctl func(args ...string) []byte
+	user   string
+	key    string
 }
 
 func startRig(t *testing.T) *rig {
@@ -48,6 +50,14 @@ func startRig(t *testing.T) *rig {
 	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: reg})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/blobs/uploads/") && req.URL.Query().Get("digest") != "" {
+			if r.breaks.Add(-1) >= 0 {
+				_, _ = io.CopyN(io.Discard, req.Body, 1000)
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					_ = conn.Close()
+				}
+				return
+			}
 			r.uploads.Add(1)
 		}
 		proxy.ServeHTTP(w, req)
@@ -193,4 +203,22 @@ func TestOCILayoutKeepsItsDigestInARealRegistry(t *testing.T) {
 			t.Errorf("the registry holds other bytes under %s", want)
 		}
 	}
+}
+
+// A connection broken in the middle of a layer's upload: the layer is
+// sent again from its file on disk, and the image is whole.
+func TestBrokenUploadRedone(t *testing.T) {
+	r := startRig(t)
+	r.breaks.Store(2)
+	l1, l2 := layer(t, "a"), layer(t, "b")
+	repo := fmt.Sprintf("archive-%d/broken", time.Now().UnixNano())
+	file := writeFile(t, "result", compress(t, compression.Compression{}, nixArchive(t, "app:1", l1, l2)))
+	d, _, err := Publish(context.Background(), []Registry{r.registry(t, repo)}, Options{Path: file, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.breaks.Load() >= 0 {
+		t.Fatalf("the proxy broke %d uploads, want 2", 2-r.breaks.Load())
+	}
+	r.checkPushed(t, r.host+"/"+repo+"@"+d.String(), configOf(t, l1, l2), l1, l2)
 }
