@@ -15,12 +15,16 @@ type benchCase struct {
 	run       func(ctx context.Context, b *bench) error
 }
 
-// cases run in this order; the 1 GiB image comes last.
+// cases run in this order; the build cases' 1 GiB image comes after the
+// other builds, the archive cases last.
 var cases = []benchCase{
 	{"4", "version tag exists: time to failure, no build step", caseVersionExists},
 	{"1", "fresh push (1) and no-op re-run (2)", caseFreshPush},
 	{"3", "matrix: 4 concurrent legs vs 4 concurrent BuildKit pushes", caseMatrix},
 	{"5", "the fallback path pushing a 1 GiB image: time and peak RSS", casePeakRSS},
+	{"6", "archive push vs gunzip + skopeo copy docker-archive: (8 × 32 MiB, 1 GiB)", caseArchiveVsSkopeo},
+	{"7", "second release of an 8-layer archive, 1 layer changed, vs skopeo with its cache warm", caseSecondRelease},
+	{"8", "cold archive push (every layer new): gzip, zstd, BuildKit's own push", caseColdArchive},
 }
 
 // pushTools are the ways to push compared side by side.

@@ -1,7 +1,10 @@
 // Command bench measures build-push-image (its default, push-via: auto, and
 // its fallback path, push-via: action) side by side with the pipeline it
 // replaces (BuildKit's OCI tar exporter, then skopeo copy) and with BuildKit
-// pushing by itself, against the registry and buildkitd of the test rig:
+// pushing by itself, and its archive input (a nix-style gzipped
+// docker-archive) side by side with what its users run today (gunzip, then
+// skopeo copy docker-archive:), against the registry and buildkitd of the
+// test rig:
 //
 //	make bench    # = .tools/bin/rig -tools .tools/bin -- go run ./bench
 //

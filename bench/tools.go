@@ -136,6 +136,7 @@ func (b *bench) buildctl(img *image, output string) []string {
 type command struct {
 	argv     []string
 	env      []string // added to the bench's own environment
+	stdout   string   // a file stdout goes to, instead of the lines
 	wantFail bool
 }
 
@@ -149,6 +150,16 @@ func execTimed(ctx context.Context, c command) (sample, error) {
 		return sample{}, err
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
+	if c.stdout != "" {
+		out, err := os.Create(c.stdout)
+		if err != nil {
+			_ = pr.Close()
+			_ = pw.Close()
+			return sample{}, err
+		}
+		defer out.Close()
+		cmd.Stdout = out
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		_ = pr.Close()
@@ -156,14 +167,54 @@ func execTimed(ctx context.Context, c command) (sample, error) {
 		return sample{}, fmt.Errorf("start %s: %w", c.argv[0], err)
 	}
 	_ = pw.Close()
+	stop := make(chan struct{})
+	peak := peakRSS(cmd.Process.Pid, stop)
 	lines := readLines(pr, start)
 	waitErr := cmd.Wait()
+	close(stop)
 	_ = pr.Close()
-	s := sample{total: time.Since(start), lines: lines}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.rssKiB = ru.Maxrss
+	s := sample{total: time.Since(start), lines: lines, rssKiB: <-peak}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && s.rssKiB == 0 {
+		s.rssKiB = ru.Maxrss // exited before the first look: an upper bound
 	}
 	return s, checkExit(c, waitErr, s.out())
+}
+
+// peakRSS follows the high-water mark of pid's resident memory (VmHWM)
+// until stop, every 10 ms. The rusage of the child is no measure: Go
+// starts it from a vfork sharing this process's memory, and the kernel
+// counts that memory's peak, the bench's own, as the child's.
+func peakRSS(pid int, stop <-chan struct{}) <-chan int64 {
+	out := make(chan int64, 1)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				peak = max(peak, statusKiB(string(b), "VmHWM:"))
+			}
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
+}
+
+// statusKiB reads a "Name:   1234 kB" line of /proc/<pid>/status.
+func statusKiB(status, name string) int64 {
+	for _, l := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(l, name); ok {
+			var kib int64
+			_, _ = fmt.Sscanf(strings.TrimSpace(v), "%d", &kib)
+			return kib
+		}
+	}
+	return 0
 }
 
 // readLines collects the output, each line with its arrival time.
