@@ -39,6 +39,9 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 		return err.Error()
 	case errors.Is(err, build.ErrExport):
 		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.Registry(), err)
+	case errors.Is(err, build.ErrExecFormat):
+		return fmt.Sprintf("platforms: a RUN step's program is for a platform buildkitd's machine cannot run without emulation (building %s); add emulation there (binfmt/QEMU: docker run --privileged --rm tonistiigi/binfmt --install all; colima's Rosetta: colima start --vm-type vz --vz-rosetta), or set platforms to the machine's own; %v",
+			platformsBuilt(cfg.Platforms), err)
 	case errors.Is(err, buildkitd.ErrNoDaemon):
 		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
 	case errors.Is(err, buildkitd.ErrRootless):
@@ -100,6 +103,15 @@ func archiveLine(cfg config.Config, err error) (string, bool) {
 		return fmt.Sprintf("archive: %s: %s", cfg.Archive, bad.Reason), true
 	}
 	return fmt.Sprintf("archive: %s: %s; give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it", cfg.Archive, bad.Reason), true
+}
+
+// platformsBuilt names the platforms input, or what building without it
+// means.
+func platformsBuilt(platforms []string) string {
+	if len(platforms) == 0 {
+		return "the base image's platform, as platforms is unset"
+	}
+	return strings.Join(platforms, ", ")
 }
 
 // registryLine explains the registry's transport failures.

@@ -4,6 +4,7 @@
 package build
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -52,6 +53,10 @@ var (
 	// push export, BuildKit could not put it into the registry. Building
 	// again with another export is a cache hit.
 	ErrExport = errors.New("built, but the export failed")
+	// ErrExecFormat means the build failed after a RUN step's program could
+	// not be executed (exec format error): a program of another
+	// architecture, where buildkitd's machine has no emulation for it.
+	ErrExecFormat = errors.New("exec format error")
 )
 
 // connectTimeout bounds the Info call that proves buildkitd is there: a
@@ -236,17 +241,30 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("progress display: %w", err)
 	}
-	ch := make(chan *client.SolveStatus)
+	ch, shown := make(chan *client.SolveStatus), make(chan *client.SolveStatus)
 	eg, ectx := errgroup.WithContext(ctx)
 	var resp *client.SolveResponse
-	var built atomic.Bool
+	var built, execFormat atomic.Bool
 	eg.Go(func() error {
 		var err error
 		resp, err = b.c.Build(ectx, opt, "build-push-image", dockerfile(opt.FrontendAttrs, &built), ch)
 		return err
 	})
+	displayed := make(chan struct{})
+	eg.Go(func() error { // passes the statuses on to the display, reading the RUN steps' output
+		defer close(shown)
+		for s := range ch {
+			execFormat.CompareAndSwap(false, logsSay(s, "exec format error"))
+			select {
+			case shown <- s:
+			case <-displayed: // keep draining: the build must not block on its status channel
+			}
+		}
+		return nil
+	})
 	eg.Go(func() error {
-		_, err := display.UpdateFrom(context.WithoutCancel(ectx), ch)
+		defer close(displayed)
+		_, err := display.UpdateFrom(context.WithoutCancel(ectx), shown)
 		return err
 	})
 	if err := eg.Wait(); err != nil {
@@ -255,6 +273,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		}
 		if built.Load() && ctx.Err() == nil {
 			return Result{}, fmt.Errorf("%w: %w", ErrExport, err)
+		}
+		if execFormat.Load() {
+			return Result{}, fmt.Errorf("%w: build failed: %w", ErrExecFormat, err)
 		}
 		return Result{}, fmt.Errorf("build failed: %w", err)
 	}
@@ -268,6 +289,17 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("buildkitd reported no image digest: %w", err)
 	}
 	return Result{Digest: d}, nil
+}
+
+// logsSay is true when a vertex's log in s holds text (the output of a
+// RUN step: runc's exec failure is only there, not in the error).
+func logsSay(s *client.SolveStatus, text string) bool {
+	for _, l := range s.Logs {
+		if bytes.Contains(l.Data, []byte(text)) {
+			return true
+		}
+	}
+	return false
 }
 
 // dockerfile runs the Dockerfile frontend through the gateway, so that the
