@@ -33,10 +33,19 @@ func TestRootlessBuildkitd(t *testing.T) {
 	as.write(t, filepath.Join(context, "Dockerfile"),
 		"FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox id -u > /ran-rootless\"]\n")
 	xdg := as.dir(t, "run")
+	// rootlesskit, recording its environment (buildkitd's, but for what
+	// rootlesskit adds): no input, no key.
+	kit := as.dir(t, "kit")
+	environ := filepath.Join(kit, "rootlesskit-environ")
+	as.write(t, filepath.Join(kit, "rootlesskit"), "#!/bin/sh\ncat /proc/$$/environ >> "+environ+"\nexec /usr/bin/rootlesskit \"$@\"\n")
+	if err := os.Chmod(filepath.Join(kit, "rootlesskit"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	image := randomName("it/rootless")
 	env := r.inputs(image, "v1.0.0", context)
 	delete(env, "INPUT_BUILDKIT-ADDRESS")
+	env["PATH"] = bin + ":" + kit + ":/usr/bin:/bin:/usr/sbin:/sbin"
 	res := runCommand(t, as.command(t, dir, bin, xdg, env), nil)
 	if res.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
@@ -44,12 +53,25 @@ func TestRootlessBuildkitd(t *testing.T) {
 	wantLine(t, res.stdout, "started "+filepath.Join(bin, "buildkitd")+" for this job, rootless (rootlesskit) (unix://"+xdg+"/buildkitd-")
 	wantPushed(t, r, image, res)
 	assertHasFile(t, r, image, res.outputs["digest"], "ran-rootless")
-	if left, _ := os.ReadDir(xdg); len(left) > 0 {
-		t.Errorf("$XDG_RUNTIME_DIR not cleaned up: %v", left)
+	wantStopped(t, bin, xdg)
+	b, err := os.ReadFile(environ)
+	if err != nil {
+		t.Fatalf("rootlesskit was not started: %v", err)
 	}
-	if pids := processesMentioning(t, bin); len(pids) > 0 {
-		t.Errorf("the rootless buildkitd is still running: pids %v", pids)
-	}
+	testcheck.CleanEnviron(t, "rootlesskit", b, r.key)
+	testcheck.NoSecret(t, r.key, res.all()...)
+
+	t.Run("no XDG_RUNTIME_DIR", func(t *testing.T) { // a runner service may set none
+		env := r.inputs(randomName("it/rootless"), "v1.0.0", context)
+		delete(env, "INPUT_BUILDKIT-ADDRESS")
+		cmd := as.command(t, dir, bin, "", env)
+		res := runCommand(t, cmd, nil)
+		if res.code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+		}
+		wantLine(t, res.stdout, "for this job, rootless (rootlesskit) (unix://"+res.runnerTemp+"/buildkitd-")
+		wantStopped(t, bin, res.runnerTemp)
+	})
 
 	t.Run("no rootlesskit", func(t *testing.T) {
 		env := r.inputs(randomName("it/rootless"), "v1.0.0", context)
@@ -62,6 +84,18 @@ func TestRootlessBuildkitd(t *testing.T) {
 		}
 		testcheck.OneErrorLine(t, res.stdout, "buildkit-address: no rootlesskit: the buildkitd on PATH ("+filepath.Join(bin, "buildkitd")+") cannot run as this user (uid "+strconv.Itoa(as.uid)+", not root) without rootlesskit; install rootlesskit and uidmap")
 	})
+}
+
+// wantStopped checks that no process of bin runs any more and that the
+// buildkitd's directory under dir is gone.
+func wantStopped(t *testing.T, bin, dir string) {
+	t.Helper()
+	if pids := processesMentioning(t, bin); len(pids) > 0 {
+		t.Errorf("the rootless buildkitd is still running: pids %v", pids)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "buildkitd-*")); len(left) > 0 {
+		t.Errorf("buildkitd's directory not removed: %v", left)
+	}
 }
 
 // unprivileged is a user that is not root, and what the test made for it.
@@ -138,8 +172,8 @@ func (u *unprivileged) write(t *testing.T, path, text string) {
 
 // command is the program run as the user with env and a clean
 // environment of its own: the outputs and temp dir in dir, bin first on
-// PATH, and xdg as $XDG_RUNTIME_DIR (no $USER: a runner service may not
-// set it).
+// PATH, and xdg as $XDG_RUNTIME_DIR ("" for none; no $USER: a runner
+// service may not set it).
 func (u *unprivileged) command(t *testing.T, dir, bin, xdg string, env map[string]string) *exec.Cmd {
 	t.Helper()
 	temp := u.dir(t, "temp-"+randomName("run"))
@@ -147,9 +181,12 @@ func (u *unprivileged) command(t *testing.T, dir, bin, xdg string, env map[strin
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid)}}
 	cmd.Env = []string{
-		"PATH=" + bin + ":/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + u.home, "XDG_RUNTIME_DIR=" + xdg,
+		"PATH=" + bin + ":/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + u.home,
 		"GITHUB_OUTPUT=" + filepath.Join(temp, "output"), "GITHUB_STEP_SUMMARY=" + filepath.Join(temp, "summary"),
 		"RUNNER_TEMP=" + temp,
+	}
+	if xdg != "" {
+		cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR="+xdg)
 	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
