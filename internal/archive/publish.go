@@ -90,7 +90,10 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx}
-	g, gctx := errgroup.WithContext(ctx)
+	// A bad archive stops the uploads of its blobs at once.
+	uctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(uctx)
 	g.SetLimit(uploads)
 	p.g, p.ctx = g, gctx
 	rd := &reader{dir: dir, comp: o.Compression, limits: o.Limits.orDefault(), hashOnly: o.CompareOnly, known: func(d digest.Digest) bool {
@@ -105,6 +108,9 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		}
 	}
 	d, err := p.publish(rd)
+	if err != nil {
+		stop()
+	}
 	// An upload's failure cancels the reading: report the cause.
 	if werr := g.Wait(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		err = werr
