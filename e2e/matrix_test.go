@@ -53,7 +53,12 @@ func testMatrix(t *testing.T, r rig, d *testrig.Docker, via map[string]string, r
 			before = containerID(t, d)
 		}
 		rd.prepare(t, d)
-		t.Run(rd.name, func(t *testing.T) { runLegs(t, r, d, via) })
+		t.Run(rd.name, func(t *testing.T) {
+			outs := runLegs(t, r, d, via)
+			if started := strings.Count(strings.Join(outs, ""), "none on PATH: started BuildKit container"); !rd.sameContainer && started != 1 {
+				t.Errorf("%d legs say they started the container, want 1", started)
+			}
+		})
 		wantOneBuildkitContainer(t, d)
 		if after := containerID(t, d); rd.sameContainer && after != before {
 			t.Errorf("%s: the container was replaced (%s, then %s), not started again", rd.name, before, after)
@@ -62,9 +67,9 @@ func testMatrix(t *testing.T, r rig, d *testrig.Docker, via map[string]string, r
 	}
 }
 
-// runLegs starts the legs of a matrix at the same moment and checks that
-// each pushed its image.
-func runLegs(t *testing.T, r rig, d *testrig.Docker, via map[string]string) {
+// runLegs starts the legs of a matrix at the same moment, checks that
+// each pushed its image, and returns their outputs.
+func runLegs(t *testing.T, r rig, d *testrig.Docker, via map[string]string) []string {
 	envs := make([]map[string]string, legs)
 	environs := make([]string, legs)
 	started := make([]*running, legs)
@@ -77,16 +82,37 @@ func runLegs(t *testing.T, r rig, d *testrig.Docker, via map[string]string) {
 	for i := range legs {
 		started[i] = startAction(t, envs[i])
 	}
+	var outs []string
 	for i := range legs {
 		res := started[i].wait(t)
+		outs = append(outs, res.stdout)
 		t.Run(fmt.Sprint("leg ", i), func(t *testing.T) {
 			if res.code != 0 {
 				t.Fatalf("exit %d\n%s", res.code, res.stdout)
 			}
 			wantLine(t, res.stdout, " BuildKit container "+buildkitd.ContainerName+" ("+buildkitImage+") on the Docker daemon")
 			wantPushed(t, r, strings.TrimPrefix(envs[i]["INPUT_IMAGE"], r.registry+"/"), res)
+			wantEveryTag(t, r, res)
 			wantCleanDockerEnv(t, environs[i], r.key)
 		})
+	}
+	return outs
+}
+
+// wantEveryTag checks in the registry that every tag the run reports (the
+// version tag and the SHA tag at least) names the digest it reports.
+func wantEveryTag(t *testing.T, r rig, res result) {
+	t.Helper()
+	refs := strings.Fields(res.outputs["tags"])
+	if len(refs) < 2 {
+		t.Errorf("tags output %q: want the version tag and the SHA tag", res.outputs["tags"])
+	}
+	for _, ref := range refs {
+		i := strings.LastIndex(ref, ":")
+		got, code := r.headDigest(t, strings.TrimPrefix(ref[:i], r.registry+"/"), ref[i+1:])
+		if code != 200 || got != res.outputs["digest"] {
+			t.Errorf("%s in the registry: %d %s, want the run's digest %s", ref, code, got, res.outputs["digest"])
+		}
 	}
 }
 
