@@ -22,8 +22,8 @@ type Limits struct {
 }
 
 // DefaultLimits: 64 GiB and 1024 times the archive's own size, 100,000
-// entries, 64 MiB of manifests and configs.
-var DefaultLimits = Limits{Unpacked: 64 << 30, Ratio: 1024, Entries: 100_000, Metadata: 64 << 20}
+// entries, 32 MiB of manifests and configs.
+var DefaultLimits = Limits{Unpacked: 64 << 30, Ratio: 1024, Entries: 100_000, Metadata: 32 << 20}
 
 func (l Limits) orDefault() Limits {
 	if l == (Limits{}) {

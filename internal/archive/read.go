@@ -115,8 +115,9 @@ func (t timed) Close() error {
 
 func (t timed) since(start time.Time) { *t.spent += time.Since(start) }
 
-// smallFile is the largest file kept in memory: manifests, configs.
-const smallFile = 16 << 20
+// smallFile is the largest file kept in memory: manifests, configs (a
+// large image's config is some 100 KiB).
+const smallFile = 4 << 20
 
 // readTar reads every entry of the tar stream r.
 func (rd *reader) readTar(ctx context.Context, r io.Reader) (*contents, error) {
