@@ -112,3 +112,25 @@ func TestMirrorsConfig(t *testing.T) {
 		t.Errorf("no mirrors: config %q", config)
 	}
 }
+
+// TestRootlessCommand: the command line BuildKit documents for rootless,
+// with the job's directory as socket, state and runtime directory.
+func TestRootlessCommand(t *testing.T) {
+	l := launch{bin: "/opt/bin/buildkitd", rootlesskit: "/usr/bin/rootlesskit", config: []byte("debug = true"),
+		env: []string{"PATH=/usr/bin", "XDG_RUNTIME_DIR=/run/user/1000", "USER=ci"}}
+	cmd := l.command("/run/user/1000/buildkitd-1")
+	want := []string{"/usr/bin/rootlesskit", "--net=host", "--copy-up=/etc", "--disable-host-loopback",
+		"/opt/bin/buildkitd", "--oci-worker-snapshotter=native",
+		"--addr", "unix:///run/user/1000/buildkitd-1/buildkitd.sock", "--root", "/run/user/1000/buildkitd-1/state",
+		"--allow-insecure-entitlement", "network.host", "--config", "/run/user/1000/buildkitd-1/buildkitd.toml"}
+	if !slices.Equal(cmd.Args, want) {
+		t.Errorf("args:\n got %q\nwant %q", cmd.Args, want)
+	}
+	if envValue(cmd.Env, "XDG_RUNTIME_DIR") != "/run/user/1000/buildkitd-1" || envValue(cmd.Env, "USER") != "ci" || len(cmd.Env) != 3 {
+		t.Errorf("env %q", cmd.Env)
+	}
+	l.rootlesskit, l.config = "", nil
+	if cmd := l.command("/tmp/d"); cmd.Args[0] != "/opt/bin/buildkitd" || slices.Contains(cmd.Args, "--oci-worker-snapshotter=native") || !slices.Equal(cmd.Env, l.env) {
+		t.Errorf("as root: %q %q", cmd.Args, cmd.Env)
+	}
+}

@@ -29,7 +29,7 @@ var ErrRootless = errors.New("no rootlesskit")
 // unprivileged user everywhere), its socket and state under
 // $XDG_RUNTIME_DIR.
 func startLocal(ctx context.Context, cfg Config, log Logger) (*build.Builder, func(), error) {
-	l, err := plan(cfg)
+	l, err := newLaunch(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -62,8 +62,8 @@ type launch struct {
 	configInput string   // the input config came from
 }
 
-// plan decides how cfg.Binary is started by this user.
-func plan(cfg Config) (launch, error) {
+// newLaunch decides how cfg.Binary is started by this user.
+func newLaunch(cfg Config) (launch, error) {
 	l := launch{bin: cfg.Binary, parent: cfg.TempDir, env: append([]string{}, cfg.Env...), // never nil: nil inherits everything
 		config: cfg.DaemonConfig, configInput: cfg.DaemonConfigInput}
 	uid := os.Geteuid()
