@@ -79,12 +79,16 @@ func runSkopeoArchive(ctx context.Context, b *bench, j archiveJob) (sample, erro
 const (
 	phaseGunzip        = "gunzip into a temporary file"
 	phaseArchiveBefore = "before reading: process start, inputs, guard (credentials check)"
-	phaseArchiveRead   = "read: decompress, hash, compress (overlapped, with uploads of finished layers)"
+	phaseDecompress    = "read: waiting on decompression of the archive"
+	phaseCompress      = "read: waiting on compression of layers"
+	phaseBacklog       = "read: waiting on uploads (every upload slot busy)"
+	phaseReadRest      = "read: the rest (tar entries, hashing, writing compressed layers)"
 	phaseArchiveUpload = "upload left after the read: last layers, config, manifest"
 )
 
 var (
 	readLine     = regexp.MustCompile(`^Read .* in (\S+): `)
+	readWaits    = regexp.MustCompile(`; waited (\S+) on decompression, (\S+) on compression, (\S+) on uploads$`)
 	uploadedMore = regexp.MustCompile(`^Uploaded .* in (\S+) more$`)
 )
 
@@ -98,21 +102,27 @@ func archivePhases(lines []line, total time.Duration) []phase {
 	tagged := lastLineAt(lines, func(s string) bool {
 		return strings.HasPrefix(s, "Tagged ") || strings.Contains(s, " already is this exact image ")
 	})
-	read, upload := durationIn(lines, readLine), durationIn(lines, uploadedMore)
+	read, upload := durationIn(lines, readLine, 1), durationIn(lines, uploadedMore, 1)
+	// Reading is one pass: each wait is the time the reader spent blocked
+	// on that stage, the rest its own work.
+	decompress, compress, backlog := durationIn(lines, readWaits, 1), durationIn(lines, readWaits, 2), durationIn(lines, readWaits, 3)
 	return []phase{
 		{phaseArchiveBefore, group},
-		{phaseArchiveRead, read},
+		{phaseDecompress, decompress},
+		{phaseCompress, compress},
+		{phaseBacklog, backlog},
+		{phaseReadRest, max(read-decompress-compress-backlog, 0)},
 		{phaseArchiveUpload, upload},
 		{phaseTags, max(tagged-published, 0)},
 		{phaseReport, total - max(tagged, published)},
 	}
 }
 
-// durationIn is the duration the first line matching re names.
-func durationIn(lines []line, re *regexp.Regexp) time.Duration {
+// durationIn is the duration in group i of the first line matching re.
+func durationIn(lines []line, re *regexp.Regexp, i int) time.Duration {
 	for _, l := range lines {
 		if m := re.FindStringSubmatch(l.text); m != nil {
-			d, _ := time.ParseDuration(m[1])
+			d, _ := time.ParseDuration(m[i])
 			return d
 		}
 	}

@@ -48,6 +48,18 @@ func TestArchivePush(t *testing.T) {
 			wantArchivePushed(t, r, image, "v1.0.0", fixtures[0], runArchive(t, env), layerType)
 		}
 	})
+	t.Run("push: false", func(t *testing.T) {
+		image := randomName("it/archive-dry")
+		env := archiveInputs(t, r, image, "v1.0.0", fixtures[1].path)
+		pushed := runArchive(t, env)
+		env["INPUT_PUSH"] = "false"
+		delete(env, "INPUT_USERNAME")
+		delete(env, "INPUT_API-KEY")
+		dry := runArchive(t, env)
+		if dry.outputs["digest"] != pushed.outputs["digest"] || dry.outputs["tags"] != "" {
+			t.Errorf("push: false: digest %q tags %q, want the pushed image's %s and no tags", dry.outputs["digest"], dry.outputs["tags"], pushed.outputs["digest"])
+		}
+	})
 	t.Run("same archive twice, skip-identical", func(t *testing.T) {
 		sameArchiveTwice(t, r, fixtures[1])
 	})

@@ -355,8 +355,9 @@ func untar(t *testing.T, layer []byte, dir string) {
 }
 
 // archiveInputs are the inputs of a run that pushes archive to
-// r's registry: no context, no buildkitd, and a PATH holding only git (no
-// buildkitd, no docker).
+// r's registry: no context, and a PATH holding only git (no buildkitd, no
+// docker); BUILDKIT_HOST names no buildkitd, which fails any run that
+// tries to reach one.
 func archiveInputs(t *testing.T, r rig, image, version, archive string) map[string]string {
 	t.Helper()
 	env := r.inputs(image, version, "")
@@ -364,6 +365,7 @@ func archiveInputs(t *testing.T, r rig, image, version, archive string) map[stri
 	delete(env, "INPUT_BUILDKIT-ADDRESS")
 	env["INPUT_ARCHIVE"] = archive
 	env["PATH"] = onlyGitOnPath(t)
+	env["BUILDKIT_HOST"] = "unix:///nonexistent/buildkitd.sock"
 	return env
 }
 
