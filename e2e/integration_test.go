@@ -142,7 +142,13 @@ type running struct {
 // several runs at the same moment, as the legs of a matrix.
 func startAction(t *testing.T, env map[string]string) *running {
 	t.Helper()
-	r := &running{cmd: actionCommand(t, context.Background(), env)}
+	return startCommand(t, actionCommand(t, context.Background(), env))
+}
+
+// startCommand starts the program as cmd says, as startAction does.
+func startCommand(t *testing.T, cmd *exec.Cmd) *running {
+	t.Helper()
+	r := &running{cmd: cmd}
 	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -54,12 +54,29 @@ func TestRootlessBuildkitd(t *testing.T) {
 	wantPushed(t, r, image, res)
 	assertHasFile(t, r, image, res.outputs["digest"], "ran-rootless")
 	wantStopped(t, bin, xdg)
+	wantEmpty(t, xdg)
 	b, err := os.ReadFile(environ)
 	if err != nil {
 		t.Fatalf("rootlesskit was not started: %v", err)
 	}
 	testcheck.CleanEnviron(t, "rootlesskit", b, r.key)
 	testcheck.NoSecret(t, r.key, res.all()...)
+
+	t.Run("two jobs at once", func(t *testing.T) { // the same user and runtime directory
+		var jobs []*running
+		for range 2 {
+			env := r.inputs(randomName("it/rootless"), "v1.0.0", context)
+			delete(env, "INPUT_BUILDKIT-ADDRESS")
+			jobs = append(jobs, startCommand(t, as.command(t, dir, bin, xdg, env)))
+		}
+		for _, job := range jobs {
+			if res := job.wait(t); res.code != 0 {
+				t.Errorf("exit %d\n%s", res.code, res.stdout)
+			}
+		}
+		wantStopped(t, bin, xdg)
+		wantEmpty(t, xdg)
+	})
 
 	t.Run("no XDG_RUNTIME_DIR", func(t *testing.T) { // a runner service may set none
 		env := r.inputs(randomName("it/rootless"), "v1.0.0", context)
@@ -95,6 +112,16 @@ func wantStopped(t *testing.T, bin, dir string) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "buildkitd-*")); len(left) > 0 {
 		t.Errorf("buildkitd's directory not removed: %v", left)
+	}
+}
+
+// wantEmpty checks that the runtime directory is left as it was found:
+// what rootless buildkitd and runc keep there (sockets, runc's state) was
+// the job's own, and went with it.
+func wantEmpty(t *testing.T, xdg string) {
+	t.Helper()
+	if left, _ := os.ReadDir(xdg); len(left) > 0 {
+		t.Errorf("$XDG_RUNTIME_DIR not left as it was: %v", left)
 	}
 }
 
