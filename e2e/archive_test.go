@@ -60,12 +60,19 @@ func TestArchivePush(t *testing.T) {
 			t.Errorf("push: false: digest %q tags %q, want the pushed image's %s and no tags", dry.outputs["digest"], dry.outputs["tags"], pushed.outputs["digest"])
 		}
 	})
-	t.Run("same archive twice, skip-identical", func(t *testing.T) {
-		sameArchiveTwice(t, r, fixtures[1])
-	})
-	t.Run("another archive under the same version", func(t *testing.T) {
-		otherArchiveSameVersion(t, r, fixtures[0], fixtures[2])
-	})
+	for name, target := range map[string]func() (rig, *faultProxy){
+		"registry": func() (rig, *faultProxy) { return r, newFaultProxy(t, r) },
+		"zot":      func() (rig, *faultProxy) { return zr, fp },
+	} {
+		t.Run(name+"/same archive twice, skip-identical", func(t *testing.T) {
+			via, proxy := target()
+			sameArchiveTwice(t, via, proxy, fixtures[1])
+		})
+		t.Run(name+"/another archive under the same version", func(t *testing.T) {
+			via, proxy := target()
+			otherArchiveSameVersion(t, via, proxy, fixtures[0], fixtures[2])
+		})
+	}
 }
 
 // writes are the requests that change a registry.
@@ -81,9 +88,8 @@ func countWrites(fp *faultProxy) int {
 }
 
 // sameArchiveTwice: the second run with skip-identical succeeds with the
-// same digest and writes nothing.
-func sameArchiveTwice(t *testing.T, r rig, f archiveFixture) {
-	fp := newFaultProxy(t, r)
+// same digest and writes nothing (through fp, the proxy in front of r).
+func sameArchiveTwice(t *testing.T, r rig, fp *faultProxy, f archiveFixture) {
 	image := randomName("it/archive-again")
 	env := archiveInputs(t, r, image, "v1.0.0", f.path)
 	env["INPUT_IMAGE"] = fp.addr + "/" + image
@@ -102,8 +108,7 @@ func sameArchiveTwice(t *testing.T, r rig, f archiveFixture) {
 
 // otherArchiveSameVersion: another image under a version that exists is
 // refused before anything is uploaded.
-func otherArchiveSameVersion(t *testing.T, r rig, first, other archiveFixture) {
-	fp := newFaultProxy(t, r)
+func otherArchiveSameVersion(t *testing.T, r rig, fp *faultProxy, first, other archiveFixture) {
 	image := randomName("it/archive-taken")
 	env := archiveInputs(t, r, image, "v1.0.0", first.path)
 	env["INPUT_IMAGE"] = fp.addr + "/" + image
