@@ -321,7 +321,7 @@ func badLayouts(t *testing.T, layout string, h hostile) []badArchive {
 			index.Manifests[0]["digest"] = "sha256:" + strings.Repeat("../", 8) + "etc/passwd"
 			b, _ := json.Marshal(index)
 			writeBytes(t, filepath.Join(dir, "index.json"), b)
-		}), "that is not a digest"},
+		}), "a path outside its blobs"},
 	}
 }
 
