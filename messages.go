@@ -78,7 +78,7 @@ func planLine(ctx context.Context, cfg config.Plan, err error) string {
 	case errors.Is(err, push.ErrDenied):
 		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, le.Image, registrySaid(err))
 	}
-	return fmt.Sprintf("plan: looking up %s:%s: %s", le.Image, le.Tag, registryLine(host, le.Err))
+	return registryLine(host, le.Err)
 }
 
 // rejected: the registry refused the login.

@@ -181,16 +181,21 @@ func (r Result) Pending() []Image {
 }
 
 // Outputs are the plan's outputs: matrix (for strategy.matrix: the
-// pending images under include), count (how many) and all (every image,
-// with published).
+// pending images under include), images (the same list alone, for one
+// matrix key: runners that expand a matrix from job outputs themselves,
+// as Gitea's does, read only that form), count (how many) and all (every
+// image, with published).
 func (r Result) Outputs() [][2]string {
+	pending := r.Pending()
 	matrix, _ := json.Marshal(struct {
 		Include []Image `json:"include"`
-	}{r.Pending()})
+	}{pending})
+	images, _ := json.Marshal(pending)
 	all, _ := json.Marshal(append(Result{}, r...))
 	return [][2]string{
 		{"matrix", string(matrix)},
-		{"count", fmt.Sprint(len(r.Pending()))},
+		{"images", string(images)},
+		{"count", fmt.Sprint(len(pending))},
 		{"all", string(all)},
 	}
 }

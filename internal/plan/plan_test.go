@@ -155,6 +155,9 @@ func TestOutputs(t *testing.T) {
 	if want := `{"include":[{"name":"b","context":"c/b","file":"","image":"r.example/b","version":"v2.0.0"}]}`; out["matrix"] != want {
 		t.Errorf("matrix %s\nwant   %s", out["matrix"], want)
 	}
+	if want := `[{"name":"b","context":"c/b","file":"","image":"r.example/b","version":"v2.0.0"}]`; out["images"] != want {
+		t.Errorf("images %s\nwant   %s", out["images"], want)
+	}
 	if out["count"] != "1" {
 		t.Errorf("count %q, want 1", out["count"])
 	}
@@ -166,7 +169,7 @@ func TestOutputs(t *testing.T) {
 	for _, kv := range Result(nil).Outputs() {
 		empty[kv[0]] = kv[1]
 	}
-	if empty["matrix"] != `{"include":[]}` || empty["count"] != "0" || empty["all"] != "[]" {
+	if empty["matrix"] != `{"include":[]}` || empty["images"] != "[]" || empty["count"] != "0" || empty["all"] != "[]" {
 		t.Errorf("empty plan: %v, want an empty include, count 0, all []", empty)
 	}
 }
