@@ -252,3 +252,34 @@ func lastEntry(t *testing.T, b []byte) []byte {
 	es := members(t, b, "")
 	return es[len(es)-1].data
 }
+
+// ko and crane write docker-archives whose layers are gzip files: they
+// are pushed as they are, checked against the diff IDs unpacked.
+func TestDockerArchiveOfCompressedLayers(t *testing.T) {
+	l1, l2 := layer(t, "ko-app"), layer(t, "base")
+	z1, z2 := compress(t, compression.Compression{Level: 1}, l1), compress(t, compression.Compression{Algorithm: compression.Zstd}, l2)
+	cfg := configOf(t, l1, l2)
+	archive := func(cfg []byte) string {
+		return writeFile(t, "ko.tar", tarOf(t,
+			entry{name: "sha256:" + sha(cfg).Encoded(), data: cfg},
+			entry{name: sha(z1).Encoded() + ".tar.gz", data: z1},
+			entry{name: sha(z2).Encoded() + ".tar.zst", data: z2},
+			entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{Config: "sha256:" + sha(cfg).Encoded(), RepoTags: []string{"ko.local/app:latest"},
+				Layers: []string{sha(z1).Encoded() + ".tar.gz", sha(z2).Encoded() + ".tar.zst"}}})}))
+	}
+	reg := newMem()
+	d, stats, err := publish(t, archive(cfg), Options{}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := pushed(t, reg, d, cfg, l1, l2)
+	if m.Layers[0].Digest != sha(z1) || m.Layers[1].MediaType != ocispec.MediaTypeImageLayerZstd || stats.Compressed != 0 {
+		t.Errorf("layers %+v, stats %+v: want the archive's blobs as they are", m.Layers, stats)
+	}
+	if cd, _, err := publish(t, archive(cfg), Options{CompareOnly: true}); err != nil || cd != d {
+		t.Errorf("compare-only: %s %v, want %s", cd, err, d)
+	}
+	if _, _, err := publish(t, archive(configOf(t, l2, l1)), Options{}); !errors.Is(err, ErrBad) || !strings.Contains(err.Error(), "unpacked") {
+		t.Errorf("swapped diff IDs: %v", err)
+	}
+}

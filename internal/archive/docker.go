@@ -31,10 +31,13 @@ type dockerConfig struct {
 type dockerImage struct {
 	config *file
 	layers []*file
+	// diffIDs are the layers' diff IDs, as the config lists them.
+	diffIDs []digest.Digest
 }
 
-// readDocker chooses the image of manifest.json and checks it.
-func readDocker(c *contents, manifestJSON *file, choice string) (*dockerImage, error) {
+// readDocker chooses the image of manifest.json and checks it; diffID
+// unpacks a compressed layer for its diff ID.
+func readDocker(c *contents, manifestJSON *file, choice string, diffID func(*file) (digest.Digest, error)) (*dockerImage, error) {
 	var entries []dockerEntry
 	if err := json.Unmarshal(manifestJSON.data, &entries); err != nil {
 		return nil, bad("its manifest.json is not a docker-archive manifest (%v)", err)
@@ -54,7 +57,7 @@ func readDocker(c *contents, manifestJSON *file, choice string) (*dockerImage, e
 	if err != nil {
 		return nil, err
 	}
-	return images[i], images[i].resolve(c, entries[i], configs[i])
+	return images[i], images[i].resolve(c, entries[i], configs[i], diffID)
 }
 
 // dockerConfigOf reads the config of one entry.
@@ -74,7 +77,7 @@ func dockerConfigOf(c *contents, e dockerEntry) (*dockerImage, dockerConfig, err
 }
 
 // resolve finds every layer and checks it against the config.
-func (img *dockerImage) resolve(c *contents, e dockerEntry, cfg dockerConfig) error {
+func (img *dockerImage) resolve(c *contents, e dockerEntry, cfg dockerConfig, diffID func(*file) (digest.Digest, error)) error {
 	if len(e.Layers) != len(cfg.RootFS.DiffIDs) {
 		return bad("manifest.json lists %d layers but the config %s has %d diff IDs", len(e.Layers), e.Config, len(cfg.RootFS.DiffIDs))
 	}
@@ -83,13 +86,19 @@ func (img *dockerImage) resolve(c *contents, e dockerEntry, cfg dockerConfig) er
 		if err != nil {
 			return err
 		}
-		if !f.layer {
-			return bad("layer %s is not an uncompressed tar", name)
+		id := f.digest
+		switch {
+		case f.mediaType != "":
+			if id, err = diffID(f); err != nil {
+				return err
+			}
+		case !f.layer:
+			return bad("layer %s is not a tar, nor a gzip or zstd of one", name)
 		}
-		if f.digest != cfg.RootFS.DiffIDs[i] {
-			return bad("layer %s has sha256 %s but the config says its diff ID is %s", name, f.digest.Encoded(), cfg.RootFS.DiffIDs[i])
+		if id != cfg.RootFS.DiffIDs[i] {
+			return bad("layer %s has sha256 %s unpacked but the config says its diff ID is %s", name, id.Encoded(), cfg.RootFS.DiffIDs[i])
 		}
-		img.layers = append(img.layers, f)
+		img.layers, img.diffIDs = append(img.layers, f), append(img.diffIDs, id)
 	}
 	return nil
 }
@@ -109,7 +118,7 @@ func member(c *contents, name, what string) (*file, error) {
 
 // manifest is the OCI image manifest of img: the config blob as it is,
 // each layer as known (a blob the repository holds) or as compressed.
-func (img *dockerImage) manifest(layerDesc func(*file) ocispec.Descriptor, annotations map[string]string) ([]byte, error) {
+func (img *dockerImage) manifest(layerDesc func(*file, digest.Digest) ocispec.Descriptor, annotations map[string]string) ([]byte, error) {
 	m := ocispec.Manifest{
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config: ocispec.Descriptor{
@@ -120,7 +129,7 @@ func (img *dockerImage) manifest(layerDesc func(*file) ocispec.Descriptor, annot
 	}
 	m.SchemaVersion = 2
 	for i, f := range img.layers {
-		m.Layers[i] = layerDesc(f)
+		m.Layers[i] = layerDesc(f, img.diffIDs[i])
 	}
 	return json.Marshal(m)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	digest "github.com/opencontainers/go-digest"
+
 	"github.com/blumeops/build-push-image/internal/compression"
 )
 
@@ -49,7 +51,7 @@ func (rd *reader) open(ctx context.Context, name, choice string) (*image, error)
 	if err != nil {
 		return nil, err
 	}
-	return fromTar(c, choice)
+	return rd.fromTar(c, choice)
 }
 
 // readFile reads a tar file, decompressing it as its content says.
@@ -76,11 +78,11 @@ func (rd *reader) readFile(ctx context.Context, f io.Reader, size int64) (*conte
 // (since Docker 25) writes both, with uncompressed layers: that is a
 // docker-archive, converted; an archive with both whose layers are
 // compressed (BuildKit's type=oci) is an OCI archive, kept as it is.
-func fromTar(c *contents, choice string) (*image, error) {
+func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 	mj, hasDocker := c.lookup("manifest.json")
 	_, hasOCI := c.lookup("index.json")
 	if hasDocker && mj.data != nil {
-		d, err := readDocker(c, mj, choice)
+		d, err := readDocker(c, mj, choice, rd.diffID)
 		if err == nil || !hasOCI {
 			return &image{format: "docker-archive", docker: d, close: noClose}, err
 		}
@@ -106,3 +108,23 @@ func openDir(dir, choice string) (*image, error) {
 }
 
 func noClose() error { return nil }
+
+// diffID is the diff ID of a compressed layer: the sha256 of it unpacked,
+// read back from its copy on disk (within the limits of a bomb).
+func (rd *reader) diffID(f *file) (digest.Digest, error) {
+	in, err := os.Open(f.raw)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = in.Close() }()
+	zr, _, err := compression.NewReader(in)
+	if err != nil {
+		return "", bad("layer %s is not the %s it starts as (%v)", f.name, f.mediaType, err)
+	}
+	defer func() { _ = zr.Close() }()
+	d := digest.SHA256.Digester()
+	if _, err := io.CopyBuffer(d.Hash(), sourceReader{rd.limits.cap(zr, f.size)}, rd.buf); err != nil {
+		return "", err
+	}
+	return d.Digest(), nil
+}

@@ -160,15 +160,24 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 
 // layer is the descriptor of one layer in the manifest, and makes sure a
 // known one is in every repository.
-func (p *publisher) layer(f *file) ocispec.Descriptor {
+func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 	p.stats.Layers++
-	if h, ok := p.o.Known.lookup(f.digest); ok {
+	if h, ok := p.o.Known.lookup(diffID); ok {
 		p.stats.Reused++
 		if !p.o.CompareOnly {
 			from := p.targets[h.from]
-			p.blob(h.desc, func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.desc.Digest) })
+			p.blob(h.desc, func() (io.ReadCloser, error) {
+				return &lazy{open: func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.desc.Digest) }}, nil
+			})
 		}
 		return h.desc
+	}
+	if f.packed == nil { // compressed in the archive already: as it is
+		desc := ocispec.Descriptor{MediaType: f.mediaType, Digest: f.digest, Size: f.size}
+		if !p.o.CompareOnly {
+			p.blob(desc, f.open)
+		}
+		return desc
 	}
 	p.stats.Compressed++
 	p.stats.In, p.stats.Out = p.stats.In+f.size, p.stats.Out+f.packed.desc.Size
@@ -238,4 +247,29 @@ func (p *publisher) log(format string, args ...any) {
 	if p.o.Log != nil {
 		p.o.Log(format, args...)
 	}
+}
+
+// lazy opens a blob of another repository only when its bytes are read:
+// an upload that the registry satisfies by a mount reads none.
+type lazy struct {
+	open func() (io.ReadCloser, error)
+	rc   io.ReadCloser
+}
+
+func (l *lazy) Read(p []byte) (int, error) {
+	if l.rc == nil {
+		rc, err := l.open()
+		if err != nil {
+			return 0, err
+		}
+		l.rc = rc
+	}
+	return l.rc.Read(p)
+}
+
+func (l *lazy) Close() error {
+	if l.rc == nil {
+		return nil
+	}
+	return l.rc.Close()
 }

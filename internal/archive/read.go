@@ -35,6 +35,10 @@ type file struct {
 	// form, or nil when the repository holds it already (known).
 	layer  bool
 	packed *blob
+	// mediaType is the OCI layer type of a gzip or zstd file ("" for any
+	// other): a docker-archive written by ko or crane holds its layers
+	// compressed, and they are pushed as they are.
+	mediaType string
 }
 
 // blob is a blob made on disk.
@@ -80,7 +84,8 @@ type reader struct {
 	buf    []byte
 	br     *bufio.Reader
 	zw     compression.Writer // one for every layer, Reset in between
-	// hashOnly writes nothing to disk: the digest is all that is wanted.
+	// hashOnly compresses layers to nothing: their digests are all that
+	// is wanted.
 	hashOnly bool
 	// waits is how long reading waited on each stage.
 	waits waits
@@ -231,7 +236,10 @@ func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
 			return f, rd.hash(f)
 		}
 		return f, rd.pack(f)
-	case compression.Detect(head) != compression.Uncompressed || size > smallFile:
+	case compression.Detect(head) != compression.Uncompressed:
+		f.mediaType = compression.Compression{Algorithm: compression.Detect(head)}.MediaType()
+		return f, rd.copy(f)
+	case size > smallFile:
 		return f, rd.copy(f)
 	}
 	return f, rd.keep(f)
@@ -292,9 +300,10 @@ type spooled struct {
 	Close func() error
 }
 
-// spool creates the next file on disk.
-func (rd *reader) spool() (spooled, error) {
-	if rd.hashOnly {
+// spool creates the next file on disk; with discard (only a digest is
+// wanted) nothing.
+func (rd *reader) spool(discard bool) (spooled, error) {
+	if discard {
 		return spooled{w: io.Discard, Close: func() error { return nil }}, nil
 	}
 	rd.spools++
@@ -307,7 +316,7 @@ func (rd *reader) spool() (spooled, error) {
 
 // copy copies the file to disk as it is.
 func (rd *reader) copy(f *file) error {
-	out, err := rd.spool()
+	out, err := rd.spool(false)
 	if err != nil {
 		return err
 	}
@@ -323,7 +332,7 @@ func (rd *reader) copy(f *file) error {
 // pack compresses a layer to disk while hashing both forms; with
 // hashOnly (a digest to compare, nothing to upload) nothing is written.
 func (rd *reader) pack(f *file) error {
-	out, err := rd.spool()
+	out, err := rd.spool(rd.hashOnly)
 	if err != nil {
 		return err
 	}
