@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
 )
 
@@ -143,7 +144,7 @@ func forgePlanTree(t *testing.T, workflow string) string {
 		files["containers/"+name+"/Dockerfile"] = "ARG APP_VERSION=1.0.0\nFROM scratch\nCOPY hello.txt /hello.txt\n"
 		files["containers/"+name+"/hello.txt"] = "hello from " + name + "\n"
 	}
-	dir := writeTree(t, files)
+	dir := testcheck.WriteTree(t, files)
 	forgeGit(t, dir, nil, "init", "-q", "-b", "main")
 	forgeCommit(t, dir, "README", "images\n")
 	return dir

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,22 +33,6 @@ func matrixOf(t *testing.T, res result) []planEntry {
 	return m.Include
 }
 
-// writeTree writes files (path → content) under a new directory.
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, content := range files {
-		p = filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func nixFile(version string) string {
 	return "{ pkgs }:\npkgs.dockerTools.buildLayeredImage {\n  name = \"x\";\n  version = \"" + version + "\";\n}\n"
 }
@@ -73,7 +55,7 @@ func TestPlanNix(t *testing.T) {
 	}
 	seed("api", "v1.0.0", "-nix")
 	seed("web", "v2.0.0", "")
-	dir := writeTree(t, map[string]string{
+	dir := testcheck.WriteTree(t, map[string]string{
 		"nix/api/default.nix":    nixFile("1.0.0"),
 		"nix/web/default.nix":    nixFile("2.0.0"),
 		"nix/worker/default.nix": nixFile("0.3.1"),
@@ -123,7 +105,7 @@ func TestPlanNix(t *testing.T) {
 func TestPlanBadInput(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
-	dir := writeTree(t, map[string]string{
+	dir := testcheck.WriteTree(t, map[string]string{
 		"containers/a/Dockerfile": "ARG APP_VERSION=1.0.0\nFROM scratch\n",
 		"containers/b/notes.txt":  "no Dockerfile",
 	})

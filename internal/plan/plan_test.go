@@ -4,14 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/version"
 )
 
@@ -19,17 +18,7 @@ import (
 // into it, as a job runs in its checkout.
 func tree(t *testing.T, files map[string]string) {
 	t.Helper()
-	dir := t.TempDir()
-	for p, content := range files {
-		p = filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Chdir(dir)
+	t.Chdir(testcheck.WriteTree(t, files))
 }
 
 func argPlan(globs ...string) config.Plan {

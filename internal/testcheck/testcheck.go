@@ -161,3 +161,20 @@ func CleanEnviron(t testing.TB, who string, environ []byte, secrets ...string) {
 		NoSecret(t, s, strings.Join(vars, "\n"))
 	}
 }
+
+// WriteTree writes files (slash-separated path → content) under a new
+// temporary directory and returns it: a checkout for a test.
+func WriteTree(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
