@@ -154,7 +154,7 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 	if p.o.CompareOnly {
 		return d, nil
 	}
-	p.blob(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: img.config.digest, Size: img.config.size}, img.config.open)
+	p.blob(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: img.config.digest, Size: img.config.size}, img.config.open, 0)
 	return d, p.manifests([]manifestBlob{{desc: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, raw: raw}})
 }
 
@@ -168,14 +168,14 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 			from := p.targets[h.from]
 			p.blob(h.desc, func() (io.ReadCloser, error) {
 				return &lazy{open: func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.desc.Digest) }}, nil
-			})
+			}, h.from)
 		}
 		return h.desc
 	}
 	if f.packed == nil { // compressed in the archive already: as it is
 		desc := ocispec.Descriptor{MediaType: f.mediaType, Digest: f.digest, Size: f.size}
 		if !p.o.CompareOnly {
-			p.blob(desc, f.open)
+			p.blob(desc, f.open, 0)
 		}
 		return desc
 	}
@@ -192,7 +192,7 @@ func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
 		return img.top.Digest, nil
 	}
 	for _, b := range img.blobs {
-		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) })
+		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) }, 0)
 	}
 	return img.top.Digest, p.manifests(img.manifests)
 }
@@ -200,14 +200,56 @@ func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
 // upload sends a blob made on disk to every repository, in the
 // background.
 func (p *publisher) upload(desc ocispec.Descriptor, name string) {
-	p.blob(desc, func() (io.ReadCloser, error) { return os.Open(name) })
+	p.blob(desc, func() (io.ReadCloser, error) { return os.Open(name) }, 0)
 }
 
-// blob sends a blob to every repository, in the background.
-func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error)) {
-	for _, t := range p.targets {
-		p.g.Go(func() error { return t.PutBlob(p.ctx, desc, open) })
+// Mounter is a Registry that can link a blob from another repository of
+// the same registry (internal/push's Registry): with several
+// repositories, each blob is uploaded once and mounted into the others.
+type Mounter interface {
+	// Repository is host/path.
+	Repository() string
+	// MountBlob links desc from the repository from; false when it did
+	// not, and an upload must follow.
+	MountBlob(ctx context.Context, from string, desc ocispec.Descriptor) (bool, error)
+}
+
+// blob sends a blob to every repository, in the background: first to
+// the one at first (a known blob's holder), then to the others, mounted
+// from there when they can be.
+func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error), first int) {
+	if len(p.targets) == 0 {
+		return
 	}
+	src, mounts := p.targets[first].(Mounter)
+	if !mounts || len(p.targets) == 1 {
+		for _, t := range p.targets {
+			p.g.Go(func() error { return t.PutBlob(p.ctx, desc, open) })
+		}
+		return
+	}
+	p.g.Go(func() error {
+		if err := p.targets[first].PutBlob(p.ctx, desc, open); err != nil {
+			return err
+		}
+		for i, t := range p.targets {
+			if i == first {
+				continue
+			}
+			if m, ok := t.(Mounter); ok {
+				if done, err := m.MountBlob(p.ctx, src.Repository(), desc); done || err != nil {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			if err := t.PutBlob(p.ctx, desc, open); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // manifests waits for every blob, then puts the manifests in order in

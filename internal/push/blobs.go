@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -126,4 +127,29 @@ func (r *Registry) PutManifest(ctx context.Context, mediaType string, raw []byte
 	}
 	r.keep(d, m)
 	return d, nil
+}
+
+// Repository is where the registry's blobs and manifests go: host/path.
+func (r *Registry) Repository() string { return r.repo.Registry + "/" + r.repo.Repository }
+
+// MountBlob asks the registry to link the blob desc from another of its
+// repositories (from, host/path) instead of an upload; false when it did
+// not (another registry, the blob not there, mounts refused).
+func (r *Registry) MountBlob(ctx context.Context, from string, desc ocispec.Descriptor) (bool, error) {
+	host, path, ok := strings.Cut(from, "/")
+	if !ok || host != r.repo.Registry || path == r.repo.Repository {
+		return false, nil
+	}
+	src := r.repo
+	src.Repository = path
+	err := call(ctx, fmt.Sprintf("mount blob %s@%s from %s", r.repo.CommonName(), desc.Digest, from), func(ctx context.Context) error {
+		return r.rc.BlobMount(ctx, src, r.repo, descriptor.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size})
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case ctx.Err() != nil:
+		return false, err
+	}
+	return false, nil // an upload follows, and says what is wrong if anything is
 }
