@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -69,12 +70,17 @@ func Find(cfg config.Plan) ([]Image, error) {
 }
 
 // directories are the directories the globs match, each once, in order.
+// As in a shell, * does not match a hidden directory (.git, .cache) unless
+// the pattern's last element starts with a dot itself.
 func directories(globs []string, errs *[]error) []string {
 	var dirs []string
 	for _, g := range globs {
 		matches, _ := filepath.Glob(g) // the pattern is valid: config checked it
 		n := 0
 		for _, m := range matches {
+			if hidden(m) && !hidden(g) {
+				continue
+			}
 			if st, err := os.Stat(m); err == nil && st.IsDir() {
 				n++
 				if !slices.Contains(dirs, m) {
@@ -88,6 +94,8 @@ func directories(globs []string, errs *[]error) []string {
 	}
 	return dirs
 }
+
+func hidden(path string) bool { return strings.HasPrefix(filepath.Base(path), ".") }
 
 // read is the Image in dir.
 func read(cfg config.Plan, dir string) (Image, error) {

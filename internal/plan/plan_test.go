@@ -30,6 +30,7 @@ func TestFindDockerfiles(t *testing.T) {
 		"containers/b/Dockerfile": "ARG APP_VERSION=2.0.0\nFROM scratch\n",
 		"containers/a/Dockerfile": "ARG BASE=scratch\nFROM ${BASE}\nARG APP_VERSION=v1.0.0\n",
 		"containers/README.md":    "not an image",
+		"containers/.cache/x":     "a hidden directory, as a shell's * skips it",
 	})
 	got, err := Find(argPlan("containers/*"))
 	if err != nil {
