@@ -21,6 +21,9 @@ import (
 // on the runner: a fresh runner learns the same.
 type Known struct {
 	byDiffID map[digest.Digest]holding
+	// From are the images layers were learnt from (repository:tag), for
+	// the log.
+	From []string
 }
 
 // holding is a blob of a layer, in one of the repositories.
@@ -68,7 +71,12 @@ func Learn(ctx context.Context, targets []Registry, refs []string, suffix string
 			warn("Not reusing layers of earlier releases: %v", err)
 		}
 		for _, ref := range append(slices.Clone(refs), Newest(all, suffix, releases)...) {
-			if err := k.learn(ctx, t, i, ref); err != nil {
+			before := len(k.byDiffID)
+			err := k.learn(ctx, t, i, ref)
+			if len(k.byDiffID) > before {
+				k.From = append(k.From, ref)
+			}
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}

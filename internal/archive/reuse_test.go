@@ -33,8 +33,8 @@ func TestSecondReleaseReusesLayersInEveryRepository(t *testing.T) {
 	a.tag(d1, "v1.0.0")
 	ctx := context.Background()
 	known, err := Learn(ctx, []Registry{a, b}, []string{"v1.1.0", "sha-1"}, "", t.Logf)
-	if err != nil || known.Len() != 3 {
-		t.Fatalf("learnt %d layers (%v), want 3", known.Len(), err)
+	if err != nil || known.Len() != 3 || !slices.Equal(known.From, []string{"v1.0.0"}) {
+		t.Fatalf("learnt %d layers from %v (%v), want 3 from the newest release", known.Len(), known.From, err)
 	}
 	a.puts = 0
 	d2, stats, err := publish(t, second, Options{Known: known}, a, b)

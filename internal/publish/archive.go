@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
@@ -58,6 +59,9 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 	known, err := archive.Learn(ctx, targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
 	if err != nil {
 		return build.Result{}, err
+	}
+	if known.Len() > 0 {
+		p.Log.Infof("%d layers are in the registry already (from %s): they are neither compressed nor uploaded again", known.Len(), strings.Join(known.From, ", "))
 	}
 	d, _, err := archive.Publish(ctx, targets, archive.Options{
 		Path: p.Path, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
