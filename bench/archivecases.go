@@ -36,6 +36,10 @@ var (
 		j.extra = append(j.extra, "--compression", "zstd")
 		return runArchiveAction(ctx, b, j)
 	}}
+	toolArchiveFast = archiveTool{"archive-gzip1", "build-push-image archive:, compression-level: 1 (gzip)", func(ctx context.Context, b *bench, j archiveJob) (sample, error) {
+		j.extra = append(j.extra, "--compression-level", "1")
+		return runArchiveAction(ctx, b, j)
+	}}
 	toolSkopeoArchive = archiveTool{"skopeo-archive", "gunzip + skopeo copy docker-archive: (the users' command)", runSkopeoArchive}
 )
 
@@ -176,7 +180,7 @@ func (b *bench) archiveRatio(caseID, what string, img *image, metric string, num
 // caseArchiveVsSkopeo (6): a fresh archive pushed by the action and by
 // the users' command, side by side: 8 × 32 MiB and 1 GiB (16 × 64 MiB).
 func caseArchiveVsSkopeo(ctx context.Context, b *bench) error {
-	tools := []archiveTool{toolArchive, toolSkopeoArchive}
+	tools := []archiveTool{toolArchive, toolArchiveFast, toolSkopeoArchive}
 	specs := []struct {
 		img  *image
 		n    int
@@ -187,6 +191,7 @@ func caseArchiveVsSkopeo(ctx context.Context, b *bench) error {
 	}
 	for _, sp := range specs {
 		b.archiveRatio("6", "archive push", sp.img, "whole", toolArchive, toolSkopeoArchive, 0.5)
+		b.archiveRatio("6", "archive push", sp.img, "whole", toolArchiveFast, toolSkopeoArchive, 0)
 	}
 	big := specs[1].img
 	rss := label("archive push", big, tool{name: toolArchive.name, title: toolArchive.title}, "peak RSS")

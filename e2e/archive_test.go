@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
@@ -47,6 +48,12 @@ func TestArchivePush(t *testing.T) {
 			env["INPUT_COMPRESSION"] = input
 			wantArchivePushed(t, r, image, "v1.0.0", fixtures[0], runArchive(t, env), layerType)
 		}
+	})
+	t.Run("two repositories, tags that follow releases", func(t *testing.T) {
+		twoRepositories(t, r, fixtures[2])
+	})
+	t.Run("reuse-from", func(t *testing.T) {
+		reuseFrom(t, r, fixtures[0])
 	})
 	t.Run("push: false", func(t *testing.T) {
 		image := randomName("it/archive-dry")
@@ -184,4 +191,45 @@ func severalImages(t *testing.T, r rig, d *testrig.Docker) {
 	f := archiveFixture{name: "docker save of bpi/other:2", path: other, files: files}
 	f.read(t)
 	wantArchivePushed(t, r, image, "v1.0.0", f, res, "+gzip")
+}
+
+// twoRepositories: with image on two lines, both repositories get the
+// archive's image under every tag, the follower tags included, and the
+// outputs and summary say so: the same code path as a build's.
+func twoRepositories(t *testing.T, r rig, f archiveFixture) {
+	images := []string{randomName("it/archive-one"), randomName("it/archive-two")}
+	env := archiveInputs(t, r, images[0], "v1.2.3", f.path)
+	env["INPUT_IMAGE"] = r.registry + "/" + images[0] + "\n" + r.registry + "/" + images[1]
+	env["INPUT_TAGS"] = "latest"
+	env["INPUT_SEMVER-TAGS"] = "true"
+	res := runArchive(t, env)
+	for _, image := range images {
+		for _, tag := range []string{"v1.2.3", testcheck.SHA, "latest", "v1", "v1.2"} {
+			if got, status := r.headDigest(t, image, tag); status != http.StatusOK || got != res.outputs["digest"] {
+				t.Errorf("%s:%s: %d %q, want %s", image, tag, status, got, res.outputs["digest"])
+			}
+		}
+	}
+	wantArchivePushed(t, r, images[1], "latest", f, res, "+gzip")
+	if !strings.Contains(res.outputs["tags"], r.registry+"/"+images[1]+":v1.2") || !strings.Contains(res.summary, res.outputs["digest"]) {
+		t.Errorf("outputs tags %q or the summary lack the second repository or the digest:\n%s", res.outputs["tags"], res.summary)
+	}
+}
+
+// reuseFrom: layers of a tag that is no release (reuse-from names it) are
+// reused, neither compressed nor uploaded again; in a repository holding
+// the same, without reuse-from, they are compressed again. The release has
+// a commit of its own: a run's own SHA tag, when it exists, is reused from
+// too (a re-run).
+func reuseFrom(t *testing.T, r rig, f archiveFixture) {
+	run := func(image, version, sha, reuse string) result {
+		env := archiveInputs(t, r, image, version, f.path)
+		env["INPUT_SHA"], env["INPUT_REUSE-FROM"] = strings.Repeat(sha, 40), reuse
+		return runArchive(t, env)
+	}
+	for reuse, want := range map[string]string{"candidate": "2 layers, 2 reused from the registry, 0 compressed", "": "2 layers, 0 reused from the registry, 2 compressed"} {
+		image := randomName("it/archive-reuse")
+		run(image, "candidate", "a", "")
+		wantLine(t, run(image, "v1.0.0", "b", reuse).stdout, want)
+	}
 }
