@@ -59,7 +59,8 @@ rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
 # test base image, skopeo is the benchmark's baseline, docker.io is the
 # Docker daemon the BuildKit-container tests start (e2e/docker_test.go),
 # rootlesskit and uidmap (newuidmap) run buildkitd rootless
-# (e2e/rootless_test.go).
+# (e2e/rootless_test.go), zstd reads zstd layers and makes the zstd
+# archives of the archive tests (e2e/archive*_test.go).
 apt-deps:
 	@missing=""; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
@@ -68,6 +69,7 @@ apt-deps:
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
+	command -v zstd >/dev/null || missing="$$missing zstd"; \
 	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
 	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
 	if [ -n "$$missing" ]; then \
