@@ -67,13 +67,11 @@ func benchPublish(b *testing.B, layers int, size int64) {
 		b.StopTimer()
 		b.Logf("%s: total %s, read %s (waiting on decompression %s, on compression %s, on uploads %s), upload after read %s; %s → %s",
 			comp.Algorithm, time.Since(start).Round(time.Millisecond), s.Read.Round(time.Millisecond), s.Decompress.Round(time.Millisecond),
-			s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond), s.Upload.Round(time.Millisecond), size2(s.In), size2(s.Out))
+			s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond), s.Upload.Round(time.Millisecond), human(s.In), human(s.Out))
 		_ = r.Close()
 	}
 	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
 }
-
-func size2(n int64) string { return size(n) }
 
 // benchArchive writes a gzipped docker-archive as nix lays it out.
 func benchArchive(b *testing.B, dir string, seed uint64, layers int, size int64) string {

@@ -51,13 +51,13 @@ func (c *capped) Read(p []byte) (int, error) {
 	if c.n > c.limit {
 		return n, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf(
 			"it unpacks to more than %s (the limit is %d times the compressed size, at most %s): a decompression bomb, or an image too large",
-			size(c.limit), c.limits.Ratio, size(c.limits.Unpacked))}
+			human(c.limit), c.limits.Ratio, human(c.limits.Unpacked))}
 	}
 	return n, err
 }
 
-// size writes a byte count for people.
-func size(n int64) string {
+// human writes a byte count for people.
+func human(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

@@ -282,7 +282,7 @@ func (rd *reader) hash(f *file) error {
 // keep holds a small file in memory.
 func (rd *reader) keep(f *file) error {
 	if rd.meta += f.size; rd.meta > rd.limits.Metadata {
-		return &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its small files (manifests, configs) add up to more than %s", size(rd.limits.Metadata))}
+		return &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its small files (manifests, configs) add up to more than %s", human(rd.limits.Metadata))}
 	}
 	data, err := io.ReadAll(rd.br)
 	if err != nil {
