@@ -89,7 +89,7 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		return "", Stats{}, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx}
+	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx, sent: map[digest.Digest]bool{}}
 	// A bad archive stops the uploads of its blobs at once.
 	uctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -101,9 +101,9 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		return ok
 	}}
 	if !o.CompareOnly {
-		rd.packed = func(f *file) {
+		rd.ready = func(desc ocispec.Descriptor, name string) {
 			start := time.Now()
-			p.upload(f.packed.desc, f.packed.path)
+			p.upload(desc, name)
 			p.stats.Backlog += time.Since(start)
 		}
 	}
@@ -126,6 +126,9 @@ type publisher struct {
 	ctx, parent context.Context
 	start       time.Time
 	stats       Stats
+	// sent are the blobs whose uploads are started (by the one
+	// goroutine that reads the archive and then puts the manifests).
+	sent map[digest.Digest]bool
 }
 
 func (p *publisher) publish(rd *reader) (digest.Digest, error) {
@@ -218,9 +221,10 @@ type Mounter interface {
 // the one at first (a known blob's holder), then to the others, mounted
 // from there when they can be.
 func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error), first int) {
-	if len(p.targets) == 0 {
+	if len(p.targets) == 0 || p.sent[desc.Digest] {
 		return
 	}
+	p.sent[desc.Digest] = true
 	src, mounts := p.targets[first].(Mounter)
 	if !mounts || len(p.targets) == 1 {
 		for _, t := range p.targets {

@@ -76,9 +76,12 @@ type reader struct {
 	// known says whether the repository holds a blob of this diff ID;
 	// such layers are only hashed.
 	known func(digest.Digest) bool
-	// packed is told of every layer compressed, as soon as it is, so its
-	// upload can start while the next one is read.
-	packed func(*file)
+	// ready is told of every blob on disk that will likely be pushed, as
+	// soon as it is there: a layer compressed, or a blob whose name is
+	// its digest (an OCI archive's), so its upload overlaps the reading
+	// of the next. Uploads are by digest: an archive found bad later
+	// tags nothing.
+	ready  func(ocispec.Descriptor, string)
 	meta   int64
 	spools int
 	buf    []byte
@@ -326,6 +329,9 @@ func (rd *reader) copy(f *file) error {
 		return err
 	}
 	f.raw, f.digest = out.name, d.Digest()
+	if rd.ready != nil && claimedDigest(f.name) == f.digest {
+		rd.ready(ocispec.Descriptor{MediaType: f.mediaType, Digest: f.digest, Size: f.size}, f.raw)
+	}
 	return nil
 }
 
@@ -353,8 +359,8 @@ func (rd *reader) pack(f *file) error {
 	}
 	f.digest = raw.Digest()
 	f.packed = &blob{path: out.name, desc: ocispec.Descriptor{MediaType: rd.comp.MediaType(), Digest: packed.Digest(), Size: count.n}}
-	if rd.packed != nil {
-		rd.packed(f)
+	if rd.ready != nil {
+		rd.ready(f.packed.desc, f.packed.path)
 	}
 	return nil
 }
