@@ -219,7 +219,7 @@ func closeAll(targets []target) {
 func (p *pipeline) publisher(b *build.Builder, targets []target, compareOnly bool) publish.Publisher {
 	cfg := p.cfg
 	if compareOnly {
-		p.action.Infof("%s exists in every repository: %s only to compare digests, nothing to upload", cfg.VersionTag(), p.verb())
+		p.action.Infof("%s exists in every repository: %s only to compare digests, nothing to upload", cfg.VersionTag(), p.step().doing)
 	}
 	if cfg.Archive != "" {
 		return p.archive(targets, compareOnly || !cfg.Push)
@@ -259,27 +259,25 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	}
 }
 
-// verb says what the run does to get the image: build it, or read it from
-// the archive.
-func (p *pipeline) verb() string {
+// step is how the log names getting the image: building it, or reading
+// it from the archive.
+type step struct{ doing, title, done string }
+
+func (p *pipeline) step() step {
 	if p.cfg.Archive != "" {
-		return "reading the archive"
+		return step{"reading the archive", "Publish " + p.cfg.Archive + " to " + p.cfg.Image, "Published the archive's image"}
 	}
-	return "building"
+	return step{"building", "Build " + p.cfg.Image, "Built and published"}
 }
 
 // build runs the build (or reads the archive) through the publisher, in a
 // log group.
 func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Result, error) {
-	cfg, action := p.cfg, p.action
-	title, done := "Build "+cfg.Image, "Built and published"
-	if cfg.Archive != "" {
-		title, done = "Publish "+cfg.Archive+" to "+cfg.Image, "Published the archive's image"
-	}
+	cfg, action, step := p.cfg, p.action, p.step()
 	if cfg.Epoch.IsZero() && cfg.Archive == "" { // an archive's digest does not depend on the time
 		action.Noticef("no commit time for sha %s (is the context a git checkout holding it?): the image carries build-time timestamps and its digest will differ between builds; set source-date-epoch for a reproducible digest", cfg.SHA)
 	}
-	action.Group(title)
+	action.Group(step.title)
 	start := time.Now()
 	res, err := pub.Publish(ctx, cfg.BuildOpts.Apply(build.Request{
 		ContextDir: cfg.Context, Dockerfile: cfg.File, Target: cfg.Target,
@@ -295,7 +293,7 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Resu
 	}))
 	action.EndGroup()
 	if err == nil {
-		action.Infof("%s %s by digest in %s", done, res.Digest, time.Since(start).Round(time.Millisecond))
+		action.Infof("%s %s by digest in %s", step.done, res.Digest, time.Since(start).Round(time.Millisecond))
 	}
 	return res, err
 }

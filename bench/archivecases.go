@@ -65,18 +65,11 @@ func runSkopeoArchive(ctx context.Context, b *bench, j archiveJob) (sample, erro
 	if err != nil {
 		return sample{}, err
 	}
-	copied, err := execTimed(ctx, command{argv: []string{
-		"skopeo", "copy", "--quiet", "--dest-authfile", b.authFile, "--dest-tls-verify=false",
-		"docker-archive:" + tmp, "docker://" + j.repo + ":" + j.version,
-	}})
+	copied, err := b.skopeoCopy(ctx, "docker-archive:"+tmp, j.repo, j.version)
 	if err != nil {
 		return sample{}, err
 	}
-	return sample{
-		total: unzipped.total + copied.total, push: copied.total,
-		rssKiB: max(unzipped.rssKiB, copied.rssKiB), lines: append(unzipped.lines, copied.lines...),
-		phases: []phase{{phaseGunzip, unzipped.total}, {phaseSkopeo, copied.total}},
-	}, nil
+	return thenSkopeo(unzipped, []phase{{phaseGunzip, unzipped.total}}, copied), nil
 }
 
 // Phases of an archive push, from the action's own lines.

@@ -101,18 +101,28 @@ func runOldPipeline(ctx context.Context, b *bench, j job) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
-	pushed, err := execTimed(ctx, command{argv: []string{
-		"skopeo", "copy", "--quiet", "--dest-authfile", b.authFile, "--dest-tls-verify=false",
-		"oci-archive:" + tar, "docker://" + j.repo + ":" + j.version,
-	}})
+	pushed, err := b.skopeoCopy(ctx, "oci-archive:"+tar, j.repo, j.version)
 	if err != nil {
 		return sample{}, err
 	}
+	return thenSkopeo(built, buildctlPhases(built.lines, built.total), pushed), nil
+}
+
+// skopeoCopy copies src (a skopeo source reference) to repo:tag.
+func (b *bench) skopeoCopy(ctx context.Context, src, repo, tag string) (sample, error) {
+	return execTimed(ctx, command{argv: []string{
+		"skopeo", "copy", "--quiet", "--dest-authfile", b.authFile, "--dest-tls-verify=false", src, "docker://" + repo + ":" + tag,
+	}})
+}
+
+// thenSkopeo is one run of two processes: one that prepares (with its
+// phases), then skopeo copy.
+func thenSkopeo(prep sample, phases []phase, copied sample) sample {
 	return sample{
-		total: built.total + pushed.total, push: pushed.total,
-		rssKiB: max(built.rssKiB, pushed.rssKiB), lines: append(built.lines, pushed.lines...),
-		phases: append(buildctlPhases(built.lines, built.total), phase{phaseSkopeo, pushed.total}),
-	}, nil
+		total: prep.total + copied.total, push: copied.total,
+		rssKiB: max(prep.rssKiB, copied.rssKiB), lines: append(prep.lines, copied.lines...),
+		phases: append(phases, phase{phaseSkopeo, copied.total}),
+	}
 }
 
 // runBuildkitPush lets buildkitd push the image itself, with the

@@ -31,22 +31,27 @@ type tarEntry struct {
 	data []byte
 }
 
+// readTar reads every entry of a tar, gzipped or not.
 func readTar(t *testing.T, path string) []tarEntry {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	raw := readAll(t, path)
+	var r io.Reader = bytes.NewReader(raw)
+	if bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = zr
 	}
-	defer f.Close()
 	var out []tarEntry
-	tr := tar.NewReader(f)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
 			return out
 		}
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", path, err)
 		}
 		data, err := io.ReadAll(tr)
 		if err != nil {

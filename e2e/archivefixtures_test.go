@@ -3,11 +3,9 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,43 +199,12 @@ func readImageFiles(t *testing.T, path string) map[string][]byte {
 		}
 		return out
 	}
-	for name, data := range tarEntries(t, path) {
-		if len(data) < 64<<10 {
-			out[strings.TrimPrefix(name, "./")] = data
+	for _, e := range readTar(t, path) {
+		if e.hdr.Typeflag == tar.TypeReg && len(e.data) < 64<<10 {
+			out[strings.TrimPrefix(e.hdr.Name, "./")] = e.data
 		}
 	}
 	return out
-}
-
-// tarEntries reads every regular file of a tar, gzipped or not.
-func tarEntries(t *testing.T, path string) map[string][]byte {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r io.Reader = bytes.NewReader(raw)
-	if bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
-		if r, err = gzip.NewReader(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out := map[string][]byte{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if out[h.Name], err = io.ReadAll(tr); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }
 
 // skopeoAuth writes an auth file for r's registry, for the checks with
