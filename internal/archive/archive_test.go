@@ -149,8 +149,12 @@ func TestCompressionChosenAndDeterministic(t *testing.T) {
 func TestOCIArchiveAndLayoutKeepTheirDigests(t *testing.T) {
 	l1, l2 := layer(t, "a"), layer(t, "b")
 	es, want := ociLayout(t, map[string]string{refName: "v1"}, l1, l2)
+	withManifestJSON := append([]entry{}, es...)
+	withManifestJSON = append(withManifestJSON, entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{
+		Config: es[0].name, RepoTags: []string{"app:1"}, Layers: []string{es[1].name, es[2].name}}})})
 	for name, path := range map[string]string{
-		"OCI archive":      writeFile(t, "oci.tar", tarOf(t, es...)),
+		"OCI archive": writeFile(t, "oci.tar", tarOf(t, es...)),
+		"OCI archive with a manifest.json too (containerd's docker save)": writeFile(t, "oci.tar", tarOf(t, withManifestJSON...)),
 		"gzip OCI archive": writeFile(t, "oci.tar.gz", compress(t, compression.Compression{}, tarOf(t, es...))),
 		"OCI layout":       writeDir(t, es),
 	} {

@@ -103,6 +103,18 @@ func (img *dockerImage) resolve(c *contents, e dockerEntry, cfg dockerConfig, di
 	return nil
 }
 
+// plain says whether any layer is an uncompressed tar (compressed by
+// this action, or known): a docker-archive to convert, not a layout to
+// keep.
+func (img *dockerImage) plain() bool {
+	for _, f := range img.layers {
+		if f.layer {
+			return true
+		}
+	}
+	return len(img.layers) == 0
+}
+
 // member is the file a manifest names, which must be in the archive.
 func member(c *contents, name, what string) (*file, error) {
 	clean, err := entryName(name)

@@ -77,15 +77,21 @@ func (rd *reader) readFile(ctx context.Context, f io.Reader, size int64) (*conte
 // manifest.json, an OCI archive an index.json and oci-layout. docker save
 // (since Docker 25) writes both, with uncompressed layers: that is a
 // docker-archive, converted; an archive with both whose layers are
-// compressed (BuildKit's type=oci) is an OCI archive, kept as it is.
+// compressed (BuildKit's type=oci, docker save of the containerd store)
+// is an OCI archive, kept as it is, unless its layout is broken and its
+// manifest.json is not.
 func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 	mj, hasDocker := c.lookup("manifest.json")
 	_, hasOCI := c.lookup("index.json")
 	if hasDocker && mj.data != nil {
 		d, err := readDocker(c, mj, choice, rd.diffID)
-		if err == nil || !hasOCI {
+		if !hasOCI || (err == nil && d.plain()) {
 			return &image{format: "docker-archive", docker: d, close: noClose}, err
 		}
+		if o, oerr := readOCI(tarStore{c}, choice); oerr == nil || err != nil {
+			return &image{format: "OCI archive", oci: o, close: noClose}, oerr
+		}
+		return &image{format: "docker-archive", docker: d, close: noClose}, nil
 	}
 	if !hasOCI {
 		return nil, bad("it is a tar archive but not of an image: it has neither manifest.json nor index.json")
