@@ -26,6 +26,16 @@ func TestBadAndHostileArchives(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	indexOutside := writeDir(t, es)
+	if err := os.WriteFile(filepath.Join(outside, "index.json"), es[len(es)-2].data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(indexOutside, "index.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(outside, "index.json"), filepath.Join(indexOutside, "index.json")); err != nil {
+		t.Fatal(err)
+	}
 	escapingDir := writeDir(t, es)
 	blob := filepath.Join(escapingDir, es[1].name)
 	if err := os.Remove(blob); err != nil {
@@ -61,6 +71,7 @@ func TestBadAndHostileArchives(t *testing.T) {
 		{"hardlink leaving", writeFile(t, "x", tarOf(t, entry{name: "l.tar", typeflag: tar.TypeLink, link: "../x"})), ErrHostile, "outside"},
 		{"manifest naming outside", writeFile(t, "x", tarOf(t, entry{name: "c.json", data: cfg}, manifest("c.json", "../../../etc/passwd"))), ErrHostile, "outside"},
 		{"layout blob linking outside", escapingDir, ErrHostile, "outside the layout"},
+		{"layout index.json linking outside", indexOutside, ErrHostile, "index.json leads outside the layout"},
 		{"index naming a path", writeDir(t, indexNaming(t, es, "sha256:../../../../etc/passwd")), ErrHostile, "outside its blobs"},
 		{"device entry", writeFile(t, "x", tarOf(t, entry{name: "dev", typeflag: tar.TypeChar})), ErrBad, "neither a file"},
 		{"entry twice", writeFile(t, "x", tarOf(t, entry{name: "c.json", data: cfg}, entry{name: "c.json", data: cfg})), ErrBad, "twice"},

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,11 +59,11 @@ const (
 // blob under it.
 func readOCI(s store, choice string) (*ociImage, error) {
 	if _, found, err := s.file(ocispec.ImageLayoutFile); err != nil || !found {
-		return nil, errors.Join(bad("it has no oci-layout file: not an OCI layout"), err)
+		return nil, cmp.Or(err, bad("it has no oci-layout file: not an OCI layout"))
 	}
 	data, found, err := s.file(ocispec.ImageIndexFile)
 	if err != nil || !found {
-		return nil, errors.Join(bad("it has no index.json: not an OCI layout"), err)
+		return nil, cmp.Or(err, bad("it has no index.json: not an OCI layout"))
 	}
 	var index ocispec.Index
 	if err := json.Unmarshal(data, &index); err != nil {
@@ -295,8 +296,11 @@ func (s dirStore) file(name string) ([]byte, bool, error) {
 	}
 	defer func() { _ = f.Close() }()
 	data, err := io.ReadAll(io.LimitReader(f, smallFile+1))
-	if err != nil || len(data) > smallFile {
-		return nil, true, errors.Join(bad("its %s is not a small file", name), err)
+	switch {
+	case err != nil:
+		return nil, true, bad("cannot read its %s (%v)", name, err)
+	case len(data) > smallFile:
+		return nil, true, bad("its %s is not a small file", name)
 	}
 	return data, true, nil
 }
