@@ -88,12 +88,12 @@ func Learn(ctx context.Context, targets []Registry, refs []string, suffix string
 }
 
 // Newest returns the n highest semantic-version tags of all that end in
-// suffix, highest first.
+// suffix, highest first. A release is X.Y.Z (with or without a v):
+// semver's shorthand vX would make an all-digit SHA tag the newest.
 func Newest(all []string, suffix string, n int) []string {
 	var found []string
 	for _, tag := range all {
-		v, ok := strings.CutSuffix(tag, suffix)
-		if ok && v != "" && semver.IsValid("v"+strings.TrimPrefix(strings.Replace(v, "_", "+", 1), "v")) {
+		if v, ok := strings.CutSuffix(tag, suffix); ok && isRelease(v) {
 			found = append(found, tag)
 		}
 	}
@@ -108,6 +108,14 @@ func Newest(all []string, suffix string, n int) []string {
 		return strings.Compare(a, b)
 	})
 	return found[:min(n, len(found))]
+}
+
+// isRelease says whether v is [v]X.Y.Z[-pre][_build].
+func isRelease(v string) bool {
+	v = "v" + strings.TrimPrefix(strings.Replace(v, "_", "+", 1), "v")
+	core, _, _ := strings.Cut(v, "-")
+	core, _, _ = strings.Cut(core, "+")
+	return semver.IsValid(v) && strings.Count(core, ".") == 2
 }
 
 // maxChildren bounds how many manifests of one index are read.

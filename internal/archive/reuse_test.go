@@ -9,7 +9,7 @@ import (
 )
 
 func TestNewest(t *testing.T) {
-	all := []string{"latest", "v1.2.0", "v1.10.0", "v1.9.0-nix", "v1.10.0-nix", "v2.0.0-rc.1-nix", "v1.2.0-abc1234-nix", "sha-nix", "-nix", "1.11.0-nix"}
+	all := []string{"latest", "1111111", "v2", "v3.1", "v1.2.0", "v1.10.0", "v1.9.0-nix", "v1.10.0-nix", "v2.0.0-rc.1-nix", "v1.2.0-abc1234-nix", "sha-nix", "-nix", "1.11.0-nix"}
 	if got := Newest(all, "-nix", 3); !slices.Equal(got, []string{"v2.0.0-rc.1-nix", "1.11.0-nix", "v1.10.0-nix"}) {
 		t.Errorf("-nix: %v", got)
 	}
