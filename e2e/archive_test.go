@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	godigest "github.com/opencontainers/go-digest"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
@@ -22,7 +26,7 @@ func TestArchivePush(t *testing.T) {
 	d := startDocker(t)
 	fixtures := goodArchives(t, r, d)
 	zr, fp := zotTarget(t, r)
-	for _, f := range fixtures {
+	for _, f := range fixtures.all() {
 		t.Run("registry/"+f.name, func(t *testing.T) {
 			image := randomName("it/archive")
 			res := runArchive(t, archiveInputs(t, r, image, "v1.0.0", f.path))
@@ -44,20 +48,23 @@ func TestArchivePush(t *testing.T) {
 	t.Run("compression", func(t *testing.T) {
 		for input, layerType := range map[string]string{"zstd": "+zstd", "uncompressed": "", "gzip": "+gzip"} {
 			image := randomName("it/archive-" + input)
-			env := archiveInputs(t, r, image, "v1.0.0", fixtures[0].path)
+			env := archiveInputs(t, r, image, "v1.0.0", fixtures.saved.path)
 			env["INPUT_COMPRESSION"] = input
-			wantArchivePushed(t, r, image, "v1.0.0", fixtures[0], runArchive(t, env), layerType)
+			wantArchivePushed(t, r, image, "v1.0.0", fixtures.saved, runArchive(t, env), layerType)
 		}
 	})
+	t.Run("index of two platforms", func(t *testing.T) {
+		twoPlatforms(t, r)
+	})
 	t.Run("two repositories, tags that follow releases", func(t *testing.T) {
-		twoRepositories(t, r, fixtures[2])
+		twoRepositories(t, r, fixtures.buildkit)
 	})
 	t.Run("reuse-from", func(t *testing.T) {
-		reuseFrom(t, r, fixtures[0])
+		reuseFrom(t, r, fixtures.saved)
 	})
 	t.Run("push: false", func(t *testing.T) {
 		image := randomName("it/archive-dry")
-		env := archiveInputs(t, r, image, "v1.0.0", fixtures[1].path)
+		env := archiveInputs(t, r, image, "v1.0.0", fixtures.nixGzip.path)
 		pushed := runArchive(t, env)
 		env["INPUT_PUSH"] = "false"
 		delete(env, "INPUT_USERNAME")
@@ -73,11 +80,11 @@ func TestArchivePush(t *testing.T) {
 	} {
 		t.Run(name+"/same archive twice, skip-identical", func(t *testing.T) {
 			via, proxy := target()
-			sameArchiveTwice(t, via, proxy, fixtures[1])
+			sameArchiveTwice(t, via, proxy, fixtures.nixGzip)
 		})
 		t.Run(name+"/another archive under the same version", func(t *testing.T) {
 			via, proxy := target()
-			otherArchiveSameVersion(t, via, proxy, fixtures[0], fixtures[2])
+			otherArchiveSameVersion(t, via, proxy, fixtures.saved, fixtures.buildkit)
 		})
 	}
 }
@@ -232,4 +239,48 @@ func reuseFrom(t *testing.T, r rig, f archiveFixture) {
 		run(image, "candidate", "a", "")
 		wantLine(t, run(image, "v1.0.0", "b", reuse).stdout, want)
 	}
+}
+
+// twoPlatforms: BuildKit's OCI archive of an index of two platforms is
+// pushed whole, its digest kept; archive-image picks one platform's
+// manifest; a platform it does not hold fails in one line.
+func twoPlatforms(t *testing.T, r rig) {
+	ctx, _ := archiveContext(t, "platforms")
+	path := filepath.Join(t.TempDir(), "multi.tar")
+	tool(t, filepath.Join(os.Getenv(testrig.EnvTools), "buildctl"), "--addr", r.buildkit, "build",
+		"--frontend", "dockerfile.v0", "--local", "context="+ctx, "--local", "dockerfile="+ctx,
+		"--opt", "platform=linux/amd64,linux/arm64", "--output", "type=oci,dest="+path)
+	files := readImageFiles(t, path)
+	var outer, inner struct {
+		Manifests []struct {
+			Digest   godigest.Digest
+			Platform *struct{ Architecture string }
+		}
+	}
+	if err := json.Unmarshal(files["index.json"], &outer); err != nil || len(outer.Manifests) != 1 {
+		t.Fatalf("index.json %s: %v", files["index.json"], err)
+	}
+	index := outer.Manifests[0].Digest
+	if err := json.Unmarshal(files[blobPath(index)], &inner); err != nil || len(inner.Manifests) != 2 {
+		t.Fatalf("index %s: %s %v, want two platforms", index, files[blobPath(index)], err)
+	}
+	want := map[string]godigest.Digest{"": index}
+	for _, m := range inner.Manifests {
+		want["linux/"+m.Platform.Architecture] = m.Digest
+	}
+	for choice, d := range want {
+		image := randomName("it/archive-platforms")
+		env := archiveInputs(t, r, image, "v1.0.0", path)
+		env["INPUT_ARCHIVE-IMAGE"] = choice
+		if res := runArchive(t, env); res.outputs["digest"] != d.String() {
+			t.Errorf("archive-image %q: pushed %s, want %s", choice, res.outputs["digest"], d)
+		}
+		if got, _ := r.headDigest(t, image, "v1.0.0"); got != d.String() {
+			t.Errorf("archive-image %q: the version tag names %s, want %s", choice, got, d)
+		}
+	}
+	env := archiveInputs(t, r, randomName("it/archive-platforms"), "v1.0.0", path)
+	env["INPUT_ARCHIVE-IMAGE"] = "linux/s390x"
+	res := runAction(t, env, nil)
+	testcheck.OneErrorLine(t, res.stdout, "archive-image: "+path+": none of its images is linux/s390x")
 }

@@ -31,17 +31,20 @@ type tarEntry struct {
 	data []byte
 }
 
-// readTar reads every entry of a tar, gzipped or not.
+// readTar reads every entry of a tar, plain, gzipped or zstd-compressed.
 func readTar(t *testing.T, path string) []tarEntry {
 	t.Helper()
 	raw := readAll(t, path)
 	var r io.Reader = bytes.NewReader(raw)
-	if bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
+	switch {
+	case bytes.HasPrefix(raw, []byte{0x1f, 0x8b}):
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r = zr
+	case bytes.HasPrefix(raw, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		r = bytes.NewReader(decompressed(t, path, "+zstd"))
 	}
 	var out []tarEntry
 	tr := tar.NewReader(r)
@@ -338,7 +341,7 @@ func TestArchiveBadAndHostile(t *testing.T) {
 	fixtures := goodArchives(t, r, startDocker(t))
 	outside := t.TempDir()
 	h := hostile{layer: filepath.Join(outside, "layer.tar"), config: filepath.Join(outside, "config.json"), sentinel: filepath.Join(outside, "sentinel")}
-	for _, bad := range badArchives(t, fixtures[0].path, fixtures[3].path, h) {
+	for _, bad := range badArchives(t, fixtures.saved.path, fixtures.layout.path, h) {
 		t.Run(bad.name, func(t *testing.T) {
 			before := listing(t, outside)
 			archiveBefore := listing(t, filepath.Dir(bad.path))

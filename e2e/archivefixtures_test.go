@@ -88,16 +88,21 @@ func buildkitOCI(t *testing.T, r rig, ctx, out string) {
 }
 
 // nixResult writes the image of the OCI archive src as a docker-archive
-// with skopeo, gzips it with gzip -n (as nix's buildLayeredImage does) into
+// with skopeo, compresses it with compressor (gzip -n, as nix's
+// buildLayeredImage does by default, or zstd, its compressor = "zstd") into
 // a store directory, and returns a symlink to it named result.
-func nixResult(t *testing.T, src string) string {
+func nixResult(t *testing.T, src string, compressor ...string) string {
 	t.Helper()
 	store, work := t.TempDir(), t.TempDir()
 	tarPath := filepath.Join(store, "image.tar")
 	tool(t, "skopeo", "copy", "--quiet", "oci-archive:"+src, "docker-archive:"+tarPath+":bpi/app:nix")
-	tool(t, "gzip", "-n", tarPath)
+	tool(t, compressor[0], append(compressor[1:], tarPath)...)
+	matches, _ := filepath.Glob(tarPath + ".*")
 	result := filepath.Join(work, "result")
-	if err := os.Symlink(tarPath+".gz", result); err != nil {
+	if len(matches) != 1 {
+		t.Fatalf("%s wrote %v", compressor[0], matches)
+	}
+	if err := os.Symlink(matches[0], result); err != nil {
 		t.Fatal(err)
 	}
 	return result
@@ -112,26 +117,36 @@ func ociLayout(t *testing.T, src string) string {
 	return dir
 }
 
+// archives are the fixtures, one per tool.
+type archives struct {
+	saved, nixGzip, nixZstd, buildkit, layout archiveFixture
+}
+
+func (a archives) all() []archiveFixture {
+	return []archiveFixture{a.saved, a.nixGzip, a.nixZstd, a.buildkit, a.layout}
+}
+
 // goodArchives makes one fixture per tool. The Docker daemon is the test's
 // own (testrig.StartDocker).
-func goodArchives(t *testing.T, r rig, d *testrig.Docker) []archiveFixture {
+func goodArchives(t *testing.T, r rig, d *testrig.Docker) archives {
 	t.Helper()
 	ctx, files := archiveContext(t, "fixture")
 	dir := t.TempDir()
 	saved, bk := filepath.Join(dir, "saved.tar"), filepath.Join(dir, "buildkit.tar")
 	dockerSave(t, d, ctx, "bpi/app:1", saved, "bpi/app:1")
 	buildkitOCI(t, r, ctx, bk)
-	fixtures := []archiveFixture{
-		{name: "docker save", path: saved},
-		{name: "skopeo docker-archive, gzip -n, through a symlink named result", path: nixResult(t, bk)},
-		{name: "BuildKit OCI archive", path: bk},
-		{name: "skopeo OCI layout", path: ociLayout(t, saved)},
+	a := archives{
+		saved:    archiveFixture{name: "docker save", path: saved},
+		nixGzip:  archiveFixture{name: "skopeo docker-archive, gzip -n, through a symlink named result", path: nixResult(t, bk, "gzip", "-n")},
+		nixZstd:  archiveFixture{name: "skopeo docker-archive, zstd, through a symlink named result", path: nixResult(t, bk, "zstd", "-q", "--rm")},
+		buildkit: archiveFixture{name: "BuildKit OCI archive", path: bk},
+		layout:   archiveFixture{name: "skopeo OCI layout", path: ociLayout(t, saved)},
 	}
-	for i := range fixtures {
-		fixtures[i].files = files
-		fixtures[i].read(t)
+	for _, f := range []*archiveFixture{&a.saved, &a.nixGzip, &a.nixZstd, &a.buildkit, &a.layout} {
+		f.files = files
+		f.read(t)
 	}
-	return fixtures
+	return a
 }
 
 // read learns what the fixture holds: its config, its layers, and for an
@@ -295,15 +310,19 @@ func wantArchivePushed(t *testing.T, r rig, image, tag string, f archiveFixture,
 // decompressed is a layer blob uncompressed, by the system's gzip or zstd.
 func decompressed(t *testing.T, path, mediaType string) []byte {
 	t.Helper()
-	var cmd *exec.Cmd
+	cmd := exec.Command("cat")
 	switch {
 	case strings.HasSuffix(mediaType, "+gzip") || strings.HasSuffix(mediaType, ".gzip"):
-		cmd = exec.Command("gzip", "-dc", path)
+		cmd = exec.Command("gzip", "-dc")
 	case strings.HasSuffix(mediaType, "+zstd"):
-		cmd = exec.Command("zstd", "-dcq", path)
-	default:
-		cmd = exec.Command("cat", path)
+		cmd = exec.Command("zstd", "-dcq")
 	}
+	in, err := os.Open(path) // on stdin: zstd passes over a symlink given by name
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	cmd.Stdin = in
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("%s %s (%s): %v", cmd.Path, path, mediaType, err)
