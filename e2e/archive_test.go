@@ -59,6 +59,9 @@ func TestArchivePush(t *testing.T) {
 	t.Run("two repositories, tags that follow releases", func(t *testing.T) {
 		twoRepositories(t, r, fixtures.buildkit)
 	})
+	t.Run("never backwards", func(t *testing.T) {
+		neverBackwards(t, r, fixtures.saved, fixtures.buildkit)
+	})
 	t.Run("reuse-from", func(t *testing.T) {
 		reuseFrom(t, r, fixtures.saved)
 	})
@@ -283,4 +286,29 @@ func twoPlatforms(t *testing.T, r rig) {
 	env["INPUT_ARCHIVE-IMAGE"] = "linux/s390x"
 	res := runAction(t, env, nil)
 	testcheck.OneErrorLine(t, res.stdout, "archive-image: "+path+": none of its images is linux/s390x")
+}
+
+// neverBackwards: the manifest made for a docker-archive carries the
+// version annotation, so a tag that follows releases is not moved from it
+// to an older release; an OCI archive pushed as it is has none, so the
+// next release moves the tag, whatever its version.
+func neverBackwards(t *testing.T, r rig, docker, oci archiveFixture) {
+	for _, tc := range []struct {
+		first, second archiveFixture
+		moves         bool
+	}{{docker, oci, false}, {oci, docker, true}} {
+		image := randomName("it/archive-latest")
+		push := func(f archiveFixture, version, sha string) string {
+			env := archiveInputs(t, r, image, version, f.path)
+			env["INPUT_TAGS"], env["INPUT_SHA"] = "latest", strings.Repeat(sha, 40)
+			return runArchive(t, env).outputs["digest"]
+		}
+		want := push(tc.first, "v2.0.0", "a")
+		if older := push(tc.second, "v1.0.0", "b"); tc.moves {
+			want = older
+		}
+		if got, _ := r.headDigest(t, image, "latest"); got != want {
+			t.Errorf("%s as v2.0.0, then v1.0.0: latest names %s, want %s (moved: %v)", tc.first.name, got, want, tc.moves)
+		}
+	}
 }
