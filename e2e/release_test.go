@@ -59,22 +59,34 @@ func TestReleaseKeepsV2Assets(t *testing.T) {
 	}
 }
 
-// releasePublishStep is the run: script of release.yml's publishing step.
-func releasePublishStep(t *testing.T) string {
+// releaseStep is one step of a job of release.yml.
+type releaseStep struct{ Name, Run string }
+
+// releaseJobs reads release.yml's jobs: each job's steps, in order. The
+// tests run its scripts as written, so they read the workflow itself.
+func releaseJobs(t *testing.T) map[string][]releaseStep {
 	t.Helper()
 	data, err := os.ReadFile(".forgejo/workflows/release.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wf struct {
-		Jobs map[string]struct {
-			Steps []struct{ Name, Run string }
-		}
+		Jobs map[string]struct{ Steps []releaseStep }
 	}
 	if err := yaml.Unmarshal(data, &wf); err != nil {
 		t.Fatal(err)
 	}
-	for _, step := range wf.Jobs["release"].Steps {
+	jobs := make(map[string][]releaseStep, len(wf.Jobs))
+	for name, job := range wf.Jobs {
+		jobs[name] = job.Steps
+	}
+	return jobs
+}
+
+// releasePublishStep is the run: script of release.yml's publishing step.
+func releasePublishStep(t *testing.T) string {
+	t.Helper()
+	for _, step := range releaseJobs(t)["release"] {
 		if strings.HasPrefix(step.Name, "Publish") {
 			return step.Run
 		}

@@ -18,8 +18,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
 // portabilityRule is one construct a portable script must not use, with an
@@ -134,21 +132,10 @@ func TestActionScriptIsPortable(t *testing.T) {
 // with Go, which may be a Mac: its steps' scripts follow the same rules (a
 // tool checked for in one step counts for the job's later steps).
 func TestReleaseStepsArePortable(t *testing.T) {
-	data, err := os.ReadFile(".forgejo/workflows/release.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wf struct {
-		Jobs map[string]struct {
-			Steps []struct{ Name, Run string }
-		}
-	}
-	if err := yaml.Unmarshal(data, &wf); err != nil {
-		t.Fatal(err)
-	}
-	for name, job := range wf.Jobs {
+	jobs := releaseJobs(t)
+	for name, steps := range jobs {
 		var runs []string
-		for _, step := range job.Steps {
+		for _, step := range steps {
 			if step.Run != "" {
 				runs = append(runs, "# step "+step.Name+"\n"+step.Run)
 			}
@@ -157,7 +144,7 @@ func TestReleaseStepsArePortable(t *testing.T) {
 			t.Errorf("release.yml, job %s (lines of its run: scripts in order): %s", name, p)
 		}
 	}
-	if len(wf.Jobs["release"].Steps) == 0 {
+	if len(jobs["release"]) == 0 {
 		t.Fatal("release.yml: no job release")
 	}
 }
