@@ -15,6 +15,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
@@ -248,7 +249,7 @@ func (p *pipeline) publisher(b *build.Builder, targets []target, compareOnly boo
 // with compareOnly it only computes its digest.
 func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	cfg := p.cfg
-	regs := make([]publish.ArchiveTarget, 0, len(targets))
+	regs := make([]archive.Registry, 0, len(targets))
 	for _, t := range targets {
 		regs = append(regs, t.reg)
 	}

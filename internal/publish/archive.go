@@ -38,32 +38,23 @@ type Archive struct {
 	// after.
 	TempDir string
 	Log     Logger
-	// Targets are the repositories, in the order of the image input.
-	Targets []ArchiveTarget
-}
-
-// ArchiveTarget is one repository an archive goes to: internal/push's
-// Registry.
-type ArchiveTarget interface {
-	archive.Registry
+	// Targets are the repositories (internal/push's Registry), in the
+	// order of the image input.
+	Targets []archive.Registry
 }
 
 // Publish reads the archive, learns which layers the repositories hold,
 // and uploads the rest by digest. req gives the annotations of the
 // manifest made for a docker-archive.
 func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
-	targets := make([]archive.Registry, len(p.Targets))
-	for i, t := range p.Targets {
-		targets[i] = t
-	}
-	known, err := archive.Learn(ctx, targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
+	known, err := archive.Learn(ctx, p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
 	if err != nil {
 		return build.Result{}, err
 	}
 	if known.Len() > 0 {
 		p.Log.Infof("%d layers are in the registry already (from %s): they are neither compressed nor uploaded again", known.Len(), strings.Join(known.From, ", "))
 	}
-	d, _, err := archive.Publish(ctx, targets, archive.Options{
+	d, _, err := archive.Publish(ctx, p.Targets, archive.Options{
 		Path: p.Path, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
 		Known: known, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof,
 	})

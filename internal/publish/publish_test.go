@@ -9,6 +9,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/push"
 )
@@ -91,4 +92,4 @@ func TestLayoutRemovedAfterUpload(t *testing.T) {
 }
 
 // *push.Registry is what run.go hands an Archive.
-var _ ArchiveTarget = (*push.Registry)(nil)
+var _ archive.Registry = (*push.Registry)(nil)
