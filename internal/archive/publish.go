@@ -58,14 +58,21 @@ type Options struct {
 	// TempDir is where compressed layers wait for their upload; what is
 	// made there is removed before Publish returns.
 	TempDir string
-	Limits  Limits
+	// Limits bound what a hostile archive may cost; zero is
+	// DefaultLimits.
+	Limits Limits
 	// Log gets one line per step.
 	Log func(format string, args ...any)
 }
 
 // Stats is where the time went.
 type Stats struct {
-	Format                     string
+	// Format is the kind of archive read (docker-archive, OCI archive,
+	// OCI layout), as the log names it.
+	Format string
+	// Layers are a docker-archive's layers (an OCI archive's blobs):
+	// Reused the ones a repository held already, Compressed the ones
+	// this run compressed.
 	Layers, Reused, Compressed int
 	// In is the uncompressed size of the compressed layers, Out their
 	// compressed size.

@@ -78,7 +78,8 @@ type Config struct {
 	// $BUILDKIT_HOST): then it is used as given, nothing is started
 	// in its place.
 	AddressSet bool
-	TLS        *build.TLS
+	// TLS is the mTLS of a tcp:// address (buildkit-tls-*); nil for none.
+	TLS *build.TLS
 	// Binary is a buildkitd to start for the job, "" for none.
 	Binary string
 	// TempDir holds a started buildkitd's socket, state and log.

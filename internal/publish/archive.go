@@ -20,7 +20,9 @@ type Archive struct {
 	// directory.
 	Path string
 	// Choice is archive-image: which of several images.
-	Choice      string
+	Choice string
+	// Compression is how a docker-archive's layers are compressed
+	// (compression, compression-level); an OCI archive's are kept.
 	Compression compression.Compression
 	// OwnTags are the run's version and SHA tags as written (with the
 	// tag suffix): when they exist (a re-run), their layers are reused
@@ -37,7 +39,8 @@ type Archive struct {
 	// TempDir is where compressed layers wait for their upload; removed
 	// after.
 	TempDir string
-	Log     Logger
+	// Log gets the archive's progress: read, reused, uploaded.
+	Log Logger
 	// Targets are the repositories (internal/push's Registry), in the
 	// order of the image input.
 	Targets []archive.Registry
