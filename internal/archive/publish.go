@@ -290,7 +290,7 @@ func (p *publisher) logRead(d digest.Digest) {
 	line := fmt.Sprintf("Read %s (%s) in %s: %s, %d blobs", p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers)
 	if s.Format == "docker-archive" {
 		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers, %d reused from the registry, %d compressed (%s) from %s to %s; waited %s on decompression, %s on compression, %s on uploads",
-			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression.Algorithm, human(s.In), human(s.Out),
+			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression, human(s.In), human(s.Out),
 			s.Decompress.Round(time.Millisecond), s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond))
 	}
 	p.log("%s", line)

@@ -64,6 +64,26 @@ func TestMediaTypesAndExporterAttrs(t *testing.T) {
 	}
 }
 
+// An empty level is gzip's BestSpeed for the layers the action compresses
+// (the writer, the log) and no level at all for BuildKit (tested above:
+// its attrs carry no compression-level).
+func TestDefaultLevels(t *testing.T) {
+	for c, want := range map[Compression]struct {
+		level int
+		name  string
+	}{
+		{}:                          {1, "gzip level 1"},
+		{Level: 6}:                  {6, "gzip level 6"},
+		{Algorithm: Zstd}:           {0, "zstd"},
+		{Algorithm: Zstd, Level: 9}: {9, "zstd level 9"},
+		{Algorithm: Uncompressed}:   {0, "uncompressed"},
+	} {
+		if got := c.EffectiveLevel(); got != want.level || c.String() != want.name {
+			t.Errorf("%#v: level %d, %q; want %d, %q", c, got, c.String(), want.level, want.name)
+		}
+	}
+}
+
 func TestNewWriterRefusesWhatTheParsersRefuse(t *testing.T) {
 	for _, c := range []Compression{{Algorithm: Gzip, Level: 10}, {Algorithm: Uncompressed, Level: 1}, {Algorithm: 7}} {
 		if _, err := c.NewWriter(io.Discard); !errors.Is(err, ErrInvalid) {
@@ -118,8 +138,9 @@ func compress(t *testing.T, c Compression, in []byte, chunk, procs int) []byte {
 func TestWritersAreDeterministic(t *testing.T) {
 	in := layer()
 	golden := map[Compression]string{
-		{}:                          "ac3d7553e160854c336558782e7e5087f26e5a0e95cab11073c111476bc33599",
+		{}:                          "8235c02b12cbf505c8aa990ac4b7fad53d94d08b0407327c5cdf04ed0122a65e", // = level 1
 		{Level: 1}:                  "8235c02b12cbf505c8aa990ac4b7fad53d94d08b0407327c5cdf04ed0122a65e",
+		{Level: 5}:                  "ac3d7553e160854c336558782e7e5087f26e5a0e95cab11073c111476bc33599", // klauspost's default, ours before DefaultGzipLevel
 		{Algorithm: Zstd}:           "a79bf3ac0c1a9cbdcdefa0f3966a31776872260e76de883a8163ec7bb2e014ec",
 		{Algorithm: Zstd, Level: 9}: "6dce4230b158f243f677e9218c64ed923f106b5129278a23bf7a2272ff636a54",
 		{Algorithm: Uncompressed}:   fmt.Sprintf("%x", sha256.Sum256(in)),
