@@ -152,21 +152,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "archive", &c.Archive)(parseArchive(raw["archive"]))
 	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
 	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseTag))
-	contextErr, fileErr := validateDir(c.Context), validateFile(c.File)
-	if raw["archive"] == "" { // a build: its context and Dockerfile must be there
-		errs.add("context", contextErr)
-		if contextErr == nil || raw["file"] != "" { // else the context's error says it all
-			errs.add("file", fileErr)
-		}
-	}
-	bad := len(errs)
-	c.Source = parseSource(&errs, raw)
-	switch {
-	case c.Version != "" || c.Source.IsZero():
-		errs.add("version", validateTag(c.Version))
-	case contextErr == nil && (fileErr == nil || c.Source.Arg == "") && len(errs) == bad: // else their error says it all
-		set(&errs, "", &c.Version)(ReadVersion(c.Source, c.Context, c.File))
-	}
+	c.parseVersion(&errs, raw)
 	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
 	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
 	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
@@ -198,18 +184,48 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
-	// Once every input is valid: which logins and secrets the build hands
-	// buildkitd depends on several of them.
-	if err := validateBuildkitWire(c); err != nil && c.Archive == "" {
+	if err := c.complete(getenv); err != nil {
 		return Config{}, err
 	}
-	c.ChildEnv = childEnv(c, getenv)
+	return c, nil
+}
+
+// parseVersion checks a build's context and Dockerfile and reads the
+// version: the version input, else from the sources (c.Source) in them.
+// It reads nothing when an error before it (the context's, the file's,
+// the sources') already says why it could not.
+func (c *Config) parseVersion(errs *inputErrs, raw map[string]string) {
+	contextErr, fileErr := validateDir(c.Context), validateFile(c.File)
+	if raw["archive"] == "" { // a build: its context and Dockerfile must be there
+		errs.add("context", contextErr)
+		if contextErr == nil || raw["file"] != "" { // else the context's error says it all
+			errs.add("file", fileErr)
+		}
+	}
+	bad := len(*errs)
+	c.Source = parseSource(errs, raw)
+	switch {
+	case c.Version != "" || c.Source.IsZero():
+		errs.add("version", validateTag(c.Version))
+	case contextErr == nil && (fileErr == nil || c.Source.Arg == "") && len(*errs) == bad: // else their error says it all
+		set(errs, "", &c.Version)(ReadVersion(c.Source, c.Context, c.File))
+	}
+}
+
+// complete derives, once every input is valid, what depends on several
+// of them: whether the logins and secrets may cross to buildkitd, the
+// children's environment, the commit time and the OCI metadata.
+func (c *Config) complete(getenv func(string) string) error {
+	if err := validateBuildkitWire(*c); err != nil && c.Archive == "" {
+		return err
+	}
+	c.ChildEnv = childEnv(*c, getenv)
 	if c.Epoch.IsZero() {
 		c.Epoch = commitTime(c.Context, c.SHA, c.ChildEnv)
 	}
-	meta := ociMetadata(c, getenv)
+	meta := ociMetadata(*c, getenv)
 	c.Labels, c.Annotations = withDefaults(meta, c.Labels), withDefaults(meta, c.Annotations)
-	return c, nil
+	return nil
 }
 
 // parseCompression reads compression, compression-level (whose range
