@@ -122,7 +122,11 @@ func (c Config) SHATag() string { return c.SHA[:c.SHALength] + c.TagSuffix }
 
 // VersionTag is the version tag, the commit point: the version with the
 // tag suffix. The guard, the transaction and the outputs all use it.
-func (c Config) VersionTag() string { return c.Version + c.TagSuffix }
+func (c Config) VersionTag() string { return versionTag(c.Version, c.TagSuffix) }
+
+// Dockerfile is the Dockerfile's name in a context: the build's when file
+// is empty, and what the plan looks for in each image directory.
+const Dockerfile = "Dockerfile"
 
 // Parse turns the raw inputs into a Config. It checks every input
 // and reports every bad one at once (errors.Join), each as one line that
@@ -142,7 +146,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
 	c.BuildkitImage = raw["buildkit-image"]
 	c.BuildkitContainerFlags = strings.Fields(raw["buildkit-container-flags"])
-	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, "Dockerfile"))
+	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, Dockerfile))
 	var errs inputErrs
 	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
 	set(&errs, "image", &c.Images)(parseImages(raw["image"]))

@@ -94,5 +94,8 @@ func VersionTag(v, suffix string) (string, error) {
 	if err := validateTagSuffix(suffix, []string{v}); err != nil {
 		return "", fmt.Errorf("tag-suffix: %w", err)
 	}
-	return v + suffix, nil
+	return versionTag(v, suffix), nil
 }
+
+// versionTag is how both commands name a version's tag.
+func versionTag(v, suffix string) string { return v + suffix }

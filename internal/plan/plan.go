@@ -41,9 +41,6 @@ type Status struct {
 	Published bool `json:"published"`
 }
 
-// Dockerfile is the name of the Dockerfile in each image directory.
-const Dockerfile = "Dockerfile"
-
 // Find reads the image directories the globs of cfg match, in glob order:
 // their names, images and versions. Every bad one is reported, one error
 // each: a glob matching no directory, a directory without its Dockerfile
@@ -104,10 +101,10 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	file := filepath.Join(dir, Dockerfile)
+	file := filepath.Join(dir, config.Dockerfile)
 	if _, err := os.Stat(file); err != nil {
 		if cfg.Source.Arg != "" {
-			return Image{}, fmt.Errorf("contexts: directory %s has no %s; version-arg reads the version from it: add one, or narrow contexts", dir, Dockerfile)
+			return Image{}, fmt.Errorf("contexts: directory %s has no %s; version-arg reads the version from it: add one, or narrow contexts", dir, config.Dockerfile)
 		}
 		file = ""
 	}
