@@ -14,6 +14,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regclient/regclient/types/mediatype"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 )
@@ -48,11 +49,11 @@ type manifestBlob struct {
 	raw  []byte
 }
 
+// The annotations of index.json that name an image: OCI's, and the full
+// name containerd's docker save and ctr export write beside it.
 const (
-	dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-	dockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
-	refName            = "org.opencontainers.image.ref.name"
-	containerdName     = "io.containerd.image.name"
+	refName        = ocispec.AnnotationRefName
+	containerdName = "io.containerd.image.name"
 )
 
 // readOCI chooses the image of the layout's index.json and checks every
@@ -116,11 +117,11 @@ func ociCandidate(d ocispec.Descriptor) candidate {
 }
 
 func isIndex(mediaType string) bool {
-	return mediaType == ocispec.MediaTypeImageIndex || mediaType == dockerManifestList
+	return mediaType == ocispec.MediaTypeImageIndex || mediaType == mediatype.Docker2ManifestList
 }
 
 func isManifest(mediaType string) bool {
-	return mediaType == ocispec.MediaTypeImageManifest || mediaType == dockerManifest
+	return mediaType == ocispec.MediaTypeImageManifest || mediaType == mediatype.Docker2Manifest
 }
 
 // maxDepth is how deep indexes may nest (an index of indexes of images).

@@ -10,6 +10,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regclient/regclient/types/mediatype"
 	"golang.org/x/mod/semver"
 
 	"github.com/blumeops/build-push-image/internal/tags"
@@ -180,11 +181,11 @@ func diffIDs(ctx context.Context, t Registry, config ocispec.Descriptor) ([]dige
 // gzip layer is the same bytes as OCI's.
 func ociLayerType(mediaType string) string {
 	switch mediaType {
-	case ocispec.MediaTypeImageLayerGzip, "application/vnd.docker.image.rootfs.diff.tar.gzip":
+	case ocispec.MediaTypeImageLayerGzip, mediatype.Docker2LayerGzip:
 		return ocispec.MediaTypeImageLayerGzip
-	case ocispec.MediaTypeImageLayerZstd, "application/vnd.docker.image.rootfs.diff.tar.zstd":
+	case ocispec.MediaTypeImageLayerZstd, mediatype.Docker2LayerZstd:
 		return ocispec.MediaTypeImageLayerZstd
-	case ocispec.MediaTypeImageLayer, "application/vnd.docker.image.rootfs.diff.tar":
+	case ocispec.MediaTypeImageLayer, mediatype.Docker2Layer:
 		return ocispec.MediaTypeImageLayer
 	}
 	return ""
