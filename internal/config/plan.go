@@ -67,7 +67,7 @@ func parseGlobs(text string) ([]string, error) {
 	var errs []error
 	for _, g := range globs {
 		if _, err := filepath.Match(g, ""); err != nil {
-			errs = append(errs, fmt.Errorf("%q is not a valid glob (%v); use *, ? and [...] as the shell does", g, err))
+			errs = append(errs, fmt.Errorf("%q is not a valid glob (%w); use *, ? and [...] as the shell does", g, err))
 		} else if _, err := cleanPath(g); err != nil {
 			errs = append(errs, err)
 		}

@@ -181,7 +181,7 @@ func args(lex *shell.Lex, n *parser.Node, env map[string]string) (map[string]boo
 		}
 		v, _, err := lex.ProcessWord(raw, shell.EnvsFromSlice(environ(env)))
 		if err != nil {
-			return nil, fmt.Errorf("line %d: ARG %s: %v", n.StartLine, key, err)
+			return nil, fmt.Errorf("line %d: ARG %s: %w", n.StartLine, key, err)
 		}
 		env[key] = v
 	}
