@@ -28,6 +28,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	}
 	var exists *guard.ExistsError
 	var refused *push.ResponseError
+	var container *buildkitd.ContainerError
 	if line, ok := archiveLine(cfg, err); ok {
 		return line
 	}
@@ -46,6 +47,8 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
 	case errors.Is(err, buildkitd.ErrRootless):
 		return fmt.Sprintf("buildkit-address: %v; install rootlesskit and uidmap (with /etc/subuid and /etc/subgid entries for this user) to let the action start it rootless, or set buildkit-address (or BUILDKIT_HOST) to a running buildkitd", err)
+	case errors.As(err, &container):
+		return containerLine(container)
 	case errors.Is(err, buildkitd.ErrNoCLI):
 		return fmt.Sprintf("buildkit-address: %v; install it on the runner or put it on PATH, or give a unix:// or tcp:// address", err)
 	case errors.Is(err, build.ErrTLSConfig):
@@ -103,6 +106,18 @@ func archiveLine(cfg config.Config, err error) (string, bool) {
 		return fmt.Sprintf("archive: %s: %s", cfg.Archive, bad.Reason), true
 	}
 	return fmt.Sprintf("archive: %s: %s; give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it", cfg.Archive, bad.Reason), true
+}
+
+// containerLine names the inputs that shaped the BuildKit container that
+// failed, and how to fix them.
+func containerLine(e *buildkitd.ContainerError) string {
+	switch e.Step {
+	case buildkitd.StepConfig:
+		return fmt.Sprintf("buildkit-container-flags: could not copy the buildkitd config (buildkitd-config, or the Docker daemon's registry-mirrors) into the BuildKit container: %v", e.Err)
+	case buildkitd.StepReady:
+		return fmt.Sprintf("buildkit-image, buildkit-container-flags: %v; fix the image or flags, or remove the container (docker rm -f %s) to start it afresh", e, buildkitd.ContainerName)
+	}
+	return fmt.Sprintf("buildkit-image, buildkit-container-flags: %v", e)
 }
 
 // platformsBuilt names the platforms input, or what building without it

@@ -61,6 +61,45 @@ const createdGrace = 15 * time.Second
 // pollInterval is how often a waiting job looks at the container again.
 const pollInterval = 250 * time.Millisecond
 
+// ContainerStep is where bringing the BuildKit container up failed; it
+// decides which inputs are to blame.
+type ContainerStep int
+
+const (
+	// StepStart is docker create or docker start refusing: the image or
+	// the run flags.
+	StepStart ContainerStep = iota
+	// StepConfig is the buildkitd config failing to copy in.
+	StepConfig
+	// StepReady is buildkitd never answering in the started container.
+	StepReady
+)
+
+// ContainerError is the BuildKit container failing at Step. Its message
+// names no input: main says which inputs to fix and how, as it does for
+// ErrNoDaemon.
+type ContainerError struct {
+	Step  ContainerStep
+	Image string // the container's image
+	// State, Logs and Why are StepReady's facts: the container's state,
+	// buildkitd's last log lines and "; last error: ..." (or "").
+	State, Logs, Why string
+	// Err is docker's refusal (StepStart, StepConfig).
+	Err error
+}
+
+func (e *ContainerError) Error() string {
+	switch e.Step {
+	case StepConfig:
+		return fmt.Sprintf("could not copy the buildkitd config into the BuildKit container: %v", e.Err)
+	case StepReady:
+		return fmt.Sprintf("buildkitd in the BuildKit container %s (%s) did not come up (%s); its last log lines: %s%s", ContainerName, e.Image, e.State, e.Logs, e.Why)
+	}
+	return fmt.Sprintf("could not start the BuildKit container: %v", e.Err)
+}
+
+func (e *ContainerError) Unwrap() error { return e.Err }
+
 // startContainer connects to the BuildKit container on the Docker daemon,
 // starting it first when it is not running. It is left running.
 func startContainer(ctx context.Context, cfg Config, log Logger) (*build.Builder, func(), error) {
@@ -222,8 +261,7 @@ func (u *bringUp) notReady(ctx context.Context, st containerState) error {
 			why = "; last error: " + oneLine(u.lastErr.Error())
 		}
 	}
-	return fmt.Errorf("buildkit-image, buildkit-container-flags: buildkitd in the BuildKit container %s (%s) did not come up (%s); its last log lines: %s%s; fix the image or flags, or remove the container (docker rm -f %s) to start it afresh",
-		ContainerName, u.c.Image, state, u.d.lastLogs(ctx), why, ContainerName)
+	return &ContainerError{Step: StepReady, Image: u.c.Image, State: state, Logs: u.d.lastLogs(ctx), Why: why}
 }
 
 func (c Container) withDefaults() Container {
@@ -320,17 +358,17 @@ func (d dockerCLI) create(ctx context.Context, c Container) (won bool, err error
 		if nameTaken(err) {
 			return false, nil
 		}
-		return false, fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err)
+		return false, &ContainerError{Step: StepStart, Image: c.Image, Err: err}
 	}
 	if c.config != nil {
 		// Copied, not mounted: the daemon may be remote (TCP, a VM) and not
 		// see this machine's files.
 		if _, err := d.run(ctx, configTar(c.config), "cp", "-", id+":/"); err != nil {
-			return false, d.failed(ctx, id, fmt.Errorf("buildkit-container-flags: could not copy the buildkitd config (buildkitd-config, or the Docker daemon's registry-mirrors) into the BuildKit container: %w", err))
+			return false, d.failed(ctx, id, &ContainerError{Step: StepConfig, Image: c.Image, Err: err})
 		}
 	}
 	if _, err := d.run(ctx, nil, "start", id); err != nil {
-		return false, d.failed(ctx, id, fmt.Errorf("buildkit-image, buildkit-container-flags: could not start the BuildKit container: %w", err))
+		return false, d.failed(ctx, id, &ContainerError{Step: StepStart, Image: c.Image, Err: err})
 	}
 	return true, nil
 }
