@@ -75,3 +75,14 @@ func TestArchiveOnlyInputsNeedArchive(t *testing.T) {
 		testcheck.OneErrorLine(t, loadErrors(t, env), name+": only used with archive")
 	}
 }
+
+// TestArchiveListsNameInputs: buildOnly and archiveOnly hold names, not
+// inputs, so a renamed input would drop out of them silently (a build
+// input with archive would be ignored instead of refused).
+func TestArchiveListsNameInputs(t *testing.T) {
+	for _, name := range slices.Concat(buildOnly, archiveOnly) {
+		if !slices.ContainsFunc(actionInputs, func(in Input) bool { return in.Name == name }) {
+			t.Errorf("%s is not an input of action.yml", name)
+		}
+	}
+}
