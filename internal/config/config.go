@@ -141,7 +141,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		BuildkitAddress:    firstNonEmpty(raw["buildkit-address"], getenv("BUILDKIT_HOST"), defaultBuildkitAddress),
 		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
 		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
-		Debug:              getenv("RUNNER_DEBUG") == "1",
+		Debug:              runnerDebug(getenv),
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
 	c.BuildkitImage = raw["buildkit-image"]

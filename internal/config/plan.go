@@ -41,7 +41,7 @@ func LoadPlan(inputs Inputs, args []string, getenv func(string) string, usage io
 // ParsePlan turns the plan's raw inputs into a Plan, reporting every bad
 // one at once, one line each naming the input.
 func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) {
-	p := Plan{Image: raw["image"], TagSuffix: raw["tag-suffix"], Debug: getenv("RUNNER_DEBUG") == "1"}
+	p := Plan{Image: raw["image"], TagSuffix: raw["tag-suffix"], Debug: runnerDebug(getenv)}
 	var errs inputErrs
 	set(&errs, "contexts", &p.Contexts)(parseGlobs(raw["contexts"]))
 	errs.add("image", validateImageTemplate(p.Image))

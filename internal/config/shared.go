@@ -99,3 +99,8 @@ func VersionTag(v, suffix string) (string, error) {
 
 // versionTag is how both commands name a version's tag.
 func versionTag(v, suffix string) string { return v + suffix }
+
+// runnerDebug is the runner asking for debug output (a re-run with debug
+// logging sets RUNNER_DEBUG=1): both commands then log regclient's
+// requests.
+func runnerDebug(getenv func(string) string) bool { return getenv("RUNNER_DEBUG") == "1" }
