@@ -102,7 +102,7 @@ func (r *Registry) PutBlob(ctx context.Context, desc ocispec.Descriptor, open fu
 				return err
 			}
 			defer func() { _ = body.Close() }()
-			_, err = r.rc.BlobPut(ctx, r.repo, descriptor.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, body)
+			_, err = r.rc.BlobPut(ctx, r.repo, blobDescriptor(desc), body)
 			return err
 		})
 		if err == nil || try >= r.copies || !recopy(ctx, err) {
@@ -143,7 +143,7 @@ func (r *Registry) MountBlob(ctx context.Context, from string, desc ocispec.Desc
 	src := r.repo
 	src.Repository = path
 	err := call(ctx, fmt.Sprintf("mount blob %s@%s from %s", r.repo.CommonName(), desc.Digest, from), func(ctx context.Context) error {
-		return r.rc.BlobMount(ctx, src, r.repo, descriptor.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size})
+		return r.rc.BlobMount(ctx, src, r.repo, blobDescriptor(desc))
 	})
 	switch {
 	case err == nil:
@@ -152,4 +152,10 @@ func (r *Registry) MountBlob(ctx context.Context, from string, desc ocispec.Desc
 		return false, err
 	}
 	return false, nil // an upload follows, and says what is wrong if anything is
+}
+
+// blobDescriptor is desc as regclient's blob calls take it: what the
+// registry is told of a blob is its media type, digest and size.
+func blobDescriptor(desc ocispec.Descriptor) descriptor.Descriptor {
+	return descriptor.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
 }
