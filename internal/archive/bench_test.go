@@ -99,15 +99,7 @@ func benchArchive(b *testing.B, dir string, seed uint64, layers int, size int64)
 	addBytes(b, tw, digest.FromBytes(cfg).Encoded()+".json", cfg)
 	m, _ := json.Marshal([]dockerEntry{{Config: digest.FromBytes(cfg).Encoded() + ".json", RepoTags: []string{"bench:1"}, Layers: names}})
 	addBytes(b, tw, "manifest.json", m)
-	if err := tw.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		b.Fatal(err)
-	}
+	closeAll(b, tw, zw, out)
 	return name
 }
 
@@ -134,18 +126,23 @@ func writeLayer(b *testing.B, name string, r *rand.Rand, size int64) digest.Dige
 			b.Fatal(err)
 		}
 	}
-	for _, c := range []io.Closer{enc, tw} {
+	closeAll(b, enc, tw)
+	if err := bw.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	closeAll(b, f)
+	return d.Digest()
+}
+
+// closeAll closes each writer in order, innermost first: each Close
+// flushes into the next.
+func closeAll(b *testing.B, cs ...io.Closer) {
+	b.Helper()
+	for _, c := range cs {
 		if err := c.Close(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		b.Fatal(err)
-	}
-	return d.Digest()
 }
 
 func addFile(b *testing.B, tw *tar.Writer, name, path string) {
