@@ -11,7 +11,6 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regclient/regclient/types/mediatype"
-	"golang.org/x/mod/semver"
 
 	"github.com/blumeops/build-push-image/internal/tags"
 )
@@ -94,7 +93,7 @@ func Learn(ctx context.Context, targets []Registry, refs []string, suffix string
 func Newest(all []string, suffix string, n int) []string {
 	var found []string
 	for _, tag := range all {
-		if v, ok := strings.CutSuffix(tag, suffix); ok && isRelease(v) {
+		if v, ok := strings.CutSuffix(tag, suffix); ok && tags.IsRelease(v) {
 			found = append(found, tag)
 		}
 	}
@@ -109,14 +108,6 @@ func Newest(all []string, suffix string, n int) []string {
 		return strings.Compare(a, b)
 	})
 	return found[:min(n, len(found))]
-}
-
-// isRelease says whether v is [v]X.Y.Z[-pre][_build].
-func isRelease(v string) bool {
-	v = "v" + strings.TrimPrefix(strings.Replace(v, "_", "+", 1), "v")
-	core, _, _ := strings.Cut(v, "-")
-	core, _, _ = strings.Cut(core, "+")
-	return semver.IsValid(v) && strings.Count(core, ".") == 2
 }
 
 // maxChildren bounds how many manifests of one index are read.

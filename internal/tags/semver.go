@@ -31,6 +31,16 @@ func Newer(a, b string) bool {
 	return semver.IsValid(ca) && semver.IsValid(cb) && semver.Compare(ca, cb) > 0
 }
 
+// IsRelease says whether v is a release version as a tag writes it,
+// [v]X.Y.Z[-pre][_build]: semver's shorthand vX and vX.Y are not, so that
+// an all-digit SHA tag never counts as a release.
+func IsRelease(v string) bool {
+	c, _ := canonical(v)
+	core, _, _ := strings.Cut(c, "-")
+	core, _, _ = strings.Cut(core, "+")
+	return semver.IsValid(c) && strings.Count(core, ".") == 2
+}
+
 // canonical is version with a leading "v" (as semver wants) and the prefix
 // the version had ("v" or ""). A '_' stands for the '+' tags cannot hold.
 func canonical(version string) (string, string) {

@@ -43,3 +43,14 @@ func TestNewer(t *testing.T) {
 		}
 	}
 }
+
+func TestIsRelease(t *testing.T) {
+	for v, want := range map[string]bool{
+		"v1.2.3": true, "1.2.3": true, "v1.2.3-rc.1": true, "1.2.3_build.5": true, "v1.2.3-rc.1_b": true,
+		"v1": false, "v1.2": false, "1111111": false, "v1.2_x.y": false, "latest": false, "": false,
+	} {
+		if got := IsRelease(v); got != want {
+			t.Errorf("IsRelease(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
