@@ -132,10 +132,8 @@ func member(c *contents, name, what string) (*file, error) {
 // each layer as known (a blob the repository holds) or as compressed.
 func (img *dockerImage) manifest(layerDesc func(*file, digest.Digest) ocispec.Descriptor, annotations map[string]string) ([]byte, error) {
 	m := ocispec.Manifest{
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config: ocispec.Descriptor{
-			MediaType: ocispec.MediaTypeImageConfig, Digest: img.config.digest, Size: img.config.size,
-		},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      img.config.desc(ocispec.MediaTypeImageConfig),
 		Layers:      make([]ocispec.Descriptor, len(img.layers)),
 		Annotations: annotations,
 	}

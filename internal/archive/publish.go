@@ -164,7 +164,7 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 	if p.o.CompareOnly {
 		return d, nil
 	}
-	p.blob(ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: img.config.digest, Size: img.config.size}, img.config.open, 0)
+	p.blob(img.config.desc(ocispec.MediaTypeImageConfig), img.config.open, 0)
 	return d, p.manifests([]manifestBlob{{desc: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, raw: raw}})
 }
 
@@ -183,7 +183,7 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 		return h.desc
 	}
 	if f.packed == nil { // compressed in the archive already: as it is
-		desc := ocispec.Descriptor{MediaType: f.mediaType, Digest: f.digest, Size: f.size}
+		desc := f.desc(f.mediaType)
 		if !p.o.CompareOnly {
 			p.blob(desc, f.open, 0)
 		}

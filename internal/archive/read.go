@@ -41,6 +41,12 @@ type file struct {
 	mediaType string
 }
 
+// desc is the descriptor of the file as it is in the archive, with
+// mediaType: a layer pushed as the archive holds it.
+func (f *file) desc(mediaType string) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: mediaType, Digest: f.digest, Size: f.size}
+}
+
 // blob is a blob made on disk.
 type blob struct {
 	path string
@@ -330,7 +336,7 @@ func (rd *reader) copy(f *file) error {
 	}
 	f.raw, f.digest = out.name, d.Digest()
 	if rd.ready != nil && claimedDigest(f.name) == f.digest {
-		rd.ready(ocispec.Descriptor{MediaType: f.mediaType, Digest: f.digest, Size: f.size}, f.raw)
+		rd.ready(f.desc(f.mediaType), f.raw)
 	}
 	return nil
 }
