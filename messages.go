@@ -99,7 +99,7 @@ func archiveLine(cfg config.Config, err error) (string, bool) {
 	}
 	switch {
 	case errors.Is(err, archive.ErrChoose):
-		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push", cfg.Archive, bad.Reason), true
+		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push (its name:tag, or its platform os/arch in an index)", cfg.Archive, bad.Reason), true
 	case errors.Is(err, archive.ErrHostile):
 		return fmt.Sprintf("archive: %s: %s; refused, nothing outside it was read or written: check what built it", cfg.Archive, bad.Reason), true
 	case errors.Is(err, archive.ErrTooLarge):

@@ -37,7 +37,7 @@ func choose(cands []candidate, choice string) (int, error) {
 	case choice == "" && len(cands) == 1:
 		return 0, nil
 	case choice == "":
-		return 0, &Error{Kind: ErrChoose, Reason: fmt.Sprintf("it holds %d images (%s): choose one with archive-image", len(cands), list(cands))}
+		return 0, &Error{Kind: ErrChoose, Reason: fmt.Sprintf("it holds %d images (%s)", len(cands), list(cands))}
 	}
 	if i, n := match(cands, func(c candidate) bool { return named(c, choice) }); n == 1 {
 		return i, nil

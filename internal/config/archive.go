@@ -41,14 +41,15 @@ func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
 	if len(given) == 0 {
 		return nil
 	}
-	return fmt.Errorf("archive: %s only build an image, and archive pushes one already built; remove %s, or remove archive to build", strings.Join(given, ", "), them(len(given)))
+	return fmt.Errorf("archive: %s %s for building an image, and archive pushes one already built; remove %s, or remove archive to build", strings.Join(given, ", "), agree(len(given), "is", "are"), agree(len(given), "it", "them"))
 }
 
-func them(n int) string {
+// agree picks the word that agrees with how many inputs the line names.
+func agree(n int, one, many string) string {
 	if n == 1 {
-		return "it"
+		return one
 	}
-	return "them"
+	return many
 }
 
 // parseArchive checks the archive input: a file or a directory (symlinks
