@@ -168,8 +168,10 @@ func (b *bench) timedArchive(ctx context.Context, caseID, what string, img *imag
 	return s, nil
 }
 
-func (b *bench) archiveRatio(caseID, what string, img *image, metric string, num, den archiveTool, limit float64) {
-	b.ratio(caseID, what, img, metric, tool{name: num.name, title: num.title}, tool{name: den.name, title: den.title}, limit)
+// archiveRatio is the whole-job ratio of two archive pushers (the goals
+// of issue 17 are all about the whole job); a limit of 0 sets no goal.
+func (b *bench) archiveRatio(caseID, what string, img *image, num, den archiveTool, limit float64) {
+	b.ratio(caseID, what, img, "whole", tool{name: num.name, title: num.title}, tool{name: den.name, title: den.title}, limit)
 }
 
 // caseArchiveVsSkopeo (6): a fresh archive pushed by the action and by
@@ -185,8 +187,8 @@ func caseArchiveVsSkopeo(ctx context.Context, b *bench) error {
 		{archiveImage("a1g", "nix-style archive, 16 × 64 MiB compressible (1 GiB)"), 16, 64 * mib},
 	}
 	for _, sp := range specs {
-		b.archiveRatio("6", "archive push", sp.img, "whole", toolArchive, toolSkopeoArchive, 0.5)
-		b.archiveRatio("6", "archive push", sp.img, "whole", toolArchiveLevel5, toolSkopeoArchive, 0)
+		b.archiveRatio("6", "archive push", sp.img, toolArchive, toolSkopeoArchive, 0.5)
+		b.archiveRatio("6", "archive push", sp.img, toolArchiveLevel5, toolSkopeoArchive, 0)
 	}
 	big := specs[1].img
 	rss := label("archive push", big, tool{name: toolArchive.name, title: toolArchive.title}, "peak RSS")
@@ -225,7 +227,7 @@ func caseArchiveVsSkopeo(ctx context.Context, b *bench) error {
 func caseSecondRelease(ctx context.Context, b *bench) error {
 	img := archiveImage("r2", "second release, 8 × 32 MiB, 1 layer changed")
 	tools := []archiveTool{toolArchive, toolSkopeoArchive}
-	b.archiveRatio("7", "second release", img, "whole", toolArchive, toolSkopeoArchive, 1)
+	b.archiveRatio("7", "second release", img, toolArchive, toolSkopeoArchive, 1)
 	first, layers, err := b.newArchive(nil, 8, 32*mib)
 	if err != nil {
 		return err
@@ -256,8 +258,8 @@ func caseColdArchive(ctx context.Context, b *bench) error {
 	img := archiveImage("c8", "every layer new, 8 × 32 MiB compressible")
 	buildkit := archiveTool{name: toolBuildkit.name, title: toolBuildkit.title}
 	tools := []archiveTool{toolArchive, toolArchiveZstd, buildkit}
-	b.archiveRatio("8", "cold push", img, "whole", toolArchiveZstd, buildkit, 0.7)
-	b.archiveRatio("8", "cold push", img, "whole", toolArchive, buildkit, 0)
+	b.archiveRatio("8", "cold push", img, toolArchiveZstd, buildkit, 0.7)
+	b.archiveRatio("8", "cold push", img, toolArchive, buildkit, 0)
 	return b.eachRound(b.rounds, func(round int) error {
 		for _, t := range rotateArchive(tools, round) {
 			repo := b.repo("cold", t.name, fmt.Sprint(round))
