@@ -164,7 +164,7 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 	if p.o.CompareOnly {
 		return d, nil
 	}
-	p.blob(img.config.desc(ocispec.MediaTypeImageConfig), img.config.open, 0)
+	p.blob(img.config.desc(ocispec.MediaTypeImageConfig), img.config.open)
 	return d, p.manifests([]manifestBlob{{desc: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, raw: raw}})
 }
 
@@ -176,16 +176,16 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 		p.stats.Reused++
 		if !p.o.CompareOnly {
 			from := p.targets[h.from]
-			p.blob(h.desc, func() (io.ReadCloser, error) {
+			p.spread(h.desc, func() (io.ReadCloser, error) {
 				return &lazy{open: func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.desc.Digest) }}, nil
-			}, h.from)
+			}, h.from, true)
 		}
 		return h.desc
 	}
 	if f.packed == nil { // compressed in the archive already: as it is
 		desc := f.desc(f.mediaType)
 		if !p.o.CompareOnly {
-			p.blob(desc, f.open, 0)
+			p.blob(desc, f.open)
 		}
 		return desc
 	}
@@ -202,7 +202,7 @@ func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
 		return img.top.Digest, nil
 	}
 	for _, b := range img.blobs {
-		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) }, 0)
+		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) })
 	}
 	return img.top.Digest, p.manifests(img.manifests)
 }
@@ -210,7 +210,7 @@ func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
 // upload sends a blob made on disk to every repository, in the
 // background.
 func (p *publisher) upload(desc ocispec.Descriptor, name string) {
-	p.blob(desc, func() (io.ReadCloser, error) { return os.Open(name) }, 0)
+	p.blob(desc, func() (io.ReadCloser, error) { return os.Open(name) })
 }
 
 // Mounter is a Registry that can link a blob from another repository of
@@ -224,24 +224,35 @@ type Mounter interface {
 	MountBlob(ctx context.Context, from string, desc ocispec.Descriptor) (bool, error)
 }
 
-// blob sends a blob to every repository, in the background: first to
-// the one at first (a known blob's holder), then to the others, mounted
-// from there when they can be.
-func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error), first int) {
+// blob sends a blob made from the archive to every repository, in the
+// background.
+func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error)) {
+	p.spread(desc, open, 0, false)
+}
+
+// spread sends a blob to every repository, in the background: first to
+// the one at first, then to the others, mounted from there when they can
+// be. held says the one at first holds it already (a known layer: its
+// image's manifest names it), so it is not even looked up there.
+func (p *publisher) spread(desc ocispec.Descriptor, open func() (io.ReadCloser, error), first int, held bool) {
 	if len(p.targets) == 0 || p.sent[desc.Digest] {
 		return
 	}
 	p.sent[desc.Digest] = true
 	src, mounts := p.targets[first].(Mounter)
 	if !mounts || len(p.targets) == 1 {
-		for _, t := range p.targets {
-			p.g.Go(func() error { return t.PutBlob(p.ctx, desc, open) })
+		for i, t := range p.targets {
+			if !held || i != first {
+				p.g.Go(func() error { return t.PutBlob(p.ctx, desc, open) })
+			}
 		}
 		return
 	}
 	p.g.Go(func() error {
-		if err := p.targets[first].PutBlob(p.ctx, desc, open); err != nil {
-			return err
+		if !held {
+			if err := p.targets[first].PutBlob(p.ctx, desc, open); err != nil {
+				return err
+			}
 		}
 		for i, t := range p.targets {
 			if i == first {
