@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -158,14 +159,29 @@ func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error)
 
 // Registry is the Lookup of internal/push: one HEAD of the tag, through
 // its retrying transport, with the plan's login (anonymous without a key)
-// and TLS.
+// and TLS. The repositories of one registry share one client (push's
+// For): one TLS handshake and one login challenge per registry, not per
+// image.
 func Registry(access config.Access, log *slog.Logger) Lookup {
-	return func(ctx context.Context, repository, tag string) (bool, error) {
+	var mu sync.Mutex
+	byHost := map[string]*push.Registry{}
+	client := func(repository string) (*push.Registry, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first, ok := byHost[config.RegistryOf(repository)]; ok {
+			return first.For(repository)
+		}
 		reg, err := push.New(repository, push.WithCredentials(access.Username, access.APIKey), push.WithTLS(access.RegistryTLS), push.WithLogger(log))
+		if err == nil {
+			byHost[config.RegistryOf(repository)] = reg
+		}
+		return reg, err
+	}
+	return func(ctx context.Context, repository, tag string) (bool, error) {
+		reg, err := client(repository)
 		if err != nil {
 			return false, err
 		}
-		defer func() { _ = reg.Close() }()
 		_, ok, err := reg.Lookup(ctx, tag)
 		return ok, err
 	}

@@ -143,6 +143,21 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), pushed: map[digest.Digest]manifest.Manifest{}}, nil
 }
 
+// For is a Registry for another repository of the same registry that
+// shares this one's client: its connections, TLS sessions and login, so
+// that looking up many repositories (a plan) costs one handshake and one
+// login challenge, not one each.
+func (r *Registry) For(repository string) (*Registry, error) {
+	other, err := ref.New(repository)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", repository, err)
+	}
+	if other.Registry != r.repo.Registry {
+		return nil, fmt.Errorf("image %q: not on %s", repository, r.repo.Registry)
+	}
+	return &Registry{rc: r.rc, repo: other.SetTag(""), copies: r.copies, pushed: map[digest.Digest]manifest.Manifest{}}, nil
+}
+
 // call runs one regclient call and gives its failure the typed error that
 // says what went wrong, with what as context.
 func call(ctx context.Context, what string, f func(context.Context) error) error {
