@@ -60,7 +60,8 @@ rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
 # Docker daemon the BuildKit-container tests start (e2e/docker_test.go),
 # rootlesskit and uidmap (newuidmap) run buildkitd rootless
 # (e2e/rootless_test.go), zstd reads zstd layers and makes the zstd
-# archives of the archive tests (e2e/archive*_test.go).
+# archives of the archive tests (e2e/archive*_test.go), xz-utils unpacks
+# the real zot .ci/run hands the zot tests (../shared/tools/zot).
 apt-deps:
 	@missing=""; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
@@ -70,6 +71,7 @@ apt-deps:
 	command -v jq >/dev/null || missing="$$missing jq"; \
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	command -v zstd >/dev/null || missing="$$missing zstd"; \
+	command -v xz >/dev/null || missing="$$missing xz-utils"; \
 	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
 	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
 	if [ -n "$$missing" ]; then \

@@ -15,28 +15,42 @@ import (
 	"github.com/blumeops/build-push-image/internal/testrig"
 )
 
-// zotTarget is the registry the zot race tests push to, through a fault
-// proxy that counts requests: a real zot whose user may read and create
-// but not update (testrig.StartZot) when $ZOT_BINARY names a zot binary,
-// else the rig's registry behind the proxy's emulation of that refusal.
-// CI has no zot (the module proxy does not serve it), so it runs the
-// emulation; a developer with a zot binary checks the emulation is right.
+// zotTarget is the registry the zot tests push to, through a fault proxy
+// that counts requests: a real zot whose user may read and create but not
+// update (testrig.StartZot) when $ZOT_BINARY names a zot binary (.ci/run
+// unpacks zot v2.1.20 from ../shared/tools/zot), else the rig's registry
+// behind the proxy's emulation of zot's refusals, for a clone without it.
+// The test's log says which one it ran against.
 func zotTarget(t *testing.T, r rig) (rig, *faultProxy) {
 	t.Helper()
-	bin := os.Getenv(testrig.EnvZotBinary)
-	if bin == "" {
+	if os.Getenv(testrig.EnvZotBinary) == "" {
+		t.Logf("zot: the fault proxy's emulation of zot (%s not set)", testrig.EnvZotBinary)
 		fp := newFaultProxy(t, r)
 		fp.zot = true
 		return r, fp
 	}
-	z, err := testrig.StartZot(context.Background(), bin, t.TempDir(), "ci")
+	zr, _ := realZot(t, r)
+	return zr, newFaultProxy(t, zr)
+}
+
+// realZot starts a real zot from $ZOT_BINARY, configured by opts (its
+// user may read and create every repository, no update, unless opts say
+// otherwise), for a test about what only zot itself does (its API keys,
+// anonymous read, CEL conditions): without the binary such a test says
+// why it skipped (CI always has it, .ci/run unpacks it).
+func realZot(t *testing.T, r rig, opts ...testrig.ZotOption) (rig, *testrig.Zot) {
+	t.Helper()
+	bin := os.Getenv(testrig.EnvZotBinary)
+	if bin == "" {
+		t.Skipf("needs the real zot: set %s to a zot v2.1.20 binary (.ci/run does when ../shared/tools/zot is beside the clone)", testrig.EnvZotBinary)
+	}
+	z, err := testrig.StartZot(context.Background(), bin, t.TempDir(), "ci", opts...)
 	if err != nil {
 		t.Fatalf("%s=%s: %v", testrig.EnvZotBinary, bin, err)
 	}
 	t.Cleanup(z.Stop)
-	t.Logf("real zot at %s, user %s with read and create only", z.Addr, z.User)
-	zr := rig{registry: z.Addr, user: z.User, key: z.Key, buildkit: r.buildkit}
-	return zr, newFaultProxy(t, zr)
+	t.Logf("zot: the real zot %s at %s, user %s", bin, z.Addr, z.User)
+	return rig{registry: z.Addr, user: z.User, key: z.Key, buildkit: r.buildkit}, z
 }
 
 // TestZotRefusesDockerMediaTypes: the zot the tests push to (real, or the

@@ -1,6 +1,7 @@
 package testrig
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,42 +10,85 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
 // EnvZotBinary names a zot binary (not built here: the module proxy does
-// not serve zot); when set, the zot race tests push to a real zot started
-// with StartZot instead of the fault proxy's emulation of one.
+// not serve zot); when set, the zot tests push to a real zot started with
+// StartZot instead of the fault proxy's emulation of one. .ci/run sets it
+// when ../shared/tools/zot is beside the clone.
 const EnvZotBinary = "ZOT_BINARY"
 
 // Zot is a zot registry on 127.0.0.1 (plain HTTP) whose one user may read
 // and create but not update or delete: zot's registry-enforced tag
-// immutability. Key is an API key (zak_…) the user made for itself; its
-// htpasswd password is never kept.
+// immutability. Key is an API key (zak_…) the user made for itself, with
+// no expiry; MintKey makes more. The htpasswd password is kept only to
+// mint keys, as the user's browser session would.
 type Zot struct {
 	Addr, User, Key string
+	password        string
 	cmd             *exec.Cmd
+}
+
+// ZotOption changes the zot StartZot configures, as an operator would.
+type ZotOption func(*zotConfig)
+
+// zotConfig is what the options set: zot's accessControl.repositories.
+type zotConfig struct {
+	user  string
+	repos map[string]map[string]any
+}
+
+// ZotCondition is a CEL expression gating a policy (zot ≥ v2.1.17): when
+// it is false the policy does not apply, and zot's 403 carries Message as
+// the reason.
+type ZotCondition struct {
+	Expression, Message string
+}
+
+// WithAnonymousRead lets anyone read every repository without logging in
+// (anonymousPolicy: ["read"]), as the users' zot does.
+func WithAnonymousRead() ZotOption {
+	return func(c *zotConfig) { c.repos["**"]["anonymousPolicy"] = []string{"read"} }
+}
+
+// WithRepoPolicy gives the user only actions on the repositories pattern
+// matches (zot applies the longest matching pattern), under conditions:
+// e.g. WithRepoPolicy("readonly/**", []string{"read"}) is a repository the
+// user may not write.
+func WithRepoPolicy(pattern string, actions []string, conditions ...ZotCondition) ZotOption {
+	return func(c *zotConfig) {
+		policy := map[string]any{"users": []string{c.user}, "actions": actions}
+		if len(conditions) > 0 {
+			conds := make([]map[string]string, len(conditions))
+			for i, cond := range conditions {
+				conds[i] = map[string]string{"expression": cond.Expression, "message": cond.Message}
+			}
+			policy["conditions"] = conds
+		}
+		c.repos[pattern] = map[string]any{"policies": []any{policy}, "defaultPolicy": []string{}}
+	}
 }
 
 // StartZot starts the zot binary bin with its storage, config and log in
 // dir, and creates an API key for user through zot's own API.
-func StartZot(ctx context.Context, bin, dir, user string) (*Zot, error) {
+func StartZot(ctx context.Context, bin, dir, user string, opts ...ZotOption) (*Zot, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	z := &Zot{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user}
-	password := randomHex(16)
-	cfgPath, err := writeZotConfig(dir, port, user, password)
+	z := &Zot{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, password: randomHex(16)}
+	cfgPath, err := writeZotConfig(dir, port, user, z.password, opts)
 	if err != nil {
 		return nil, err
 	}
 	if z.cmd, err = spawn(dir, "zot", bin, "serve", cfgPath); err != nil {
 		return nil, err
 	}
-	if err = waitFor(ctx, answers(z.Addr, http.StatusUnauthorized)); err == nil {
-		z.Key, err = z.createAPIKey(ctx, password)
+	if err = waitFor(ctx, zotAnswers(z.Addr)); err == nil {
+		z.Key, err = z.MintKey(ctx, "build-push-image tests", time.Time{})
 	}
 	if err != nil {
 		z.Stop()
@@ -56,9 +100,26 @@ func StartZot(ctx context.Context, bin, dir, user string) (*Zot, error) {
 // Stop stops zot, by PID.
 func (z *Zot) Stop() { StopProcess(z.cmd) }
 
+// zotAnswers is ready once zot serves its API: GET /v2/ answers 200
+// (anonymous read) or 401.
+func zotAnswers(addr string) func() error {
+	return func() error {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("GET /v2/: %s", resp.Status)
+		}
+		return nil
+	}
+}
+
 // writeZotConfig writes the htpasswd file and zot's config to dir: the
-// user gets read and create on every repository, no update, no delete.
-func writeZotConfig(dir string, port int, user, password string) (string, error) {
+// user gets read and create on every repository, no update, no delete,
+// then opts change it.
+func writeZotConfig(dir string, port int, user, password string, opts []ZotOption) (string, error) {
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		return "", err
@@ -67,18 +128,20 @@ func writeZotConfig(dir string, port int, user, password string) (string, error)
 	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
 		return "", err
 	}
+	c := &zotConfig{user: user, repos: map[string]map[string]any{}}
+	WithRepoPolicy("**", []string{"read", "create"})(c)
+	for _, opt := range opts {
+		opt(c)
+	}
 	cfg := map[string]any{
 		"distSpecVersion": "1.1.1",
 		"storage":         map[string]any{"rootDirectory": filepath.Join(dir, "zot")},
 		"log":             map[string]any{"level": "warn"},
 		"http": map[string]any{
-			"address": "127.0.0.1",
-			"port":    fmt.Sprint(port),
-			"auth":    map[string]any{"htpasswd": map[string]any{"path": htpasswd}, "apikey": true},
-			"accessControl": map[string]any{"repositories": map[string]any{"**": map[string]any{
-				"policies":      []any{map[string]any{"users": []string{user}, "actions": []string{"read", "create"}}},
-				"defaultPolicy": []string{},
-			}}},
+			"address":       "127.0.0.1",
+			"port":          fmt.Sprint(port),
+			"auth":          map[string]any{"htpasswd": map[string]any{"path": htpasswd}, "apikey": true},
+			"accessControl": map[string]any{"repositories": c.repos},
 		},
 	}
 	b, err := json.MarshalIndent(cfg, "", "  ")
@@ -89,14 +152,22 @@ func writeZotConfig(dir string, port int, user, password string) (string, error)
 	return path, os.WriteFile(path, b, 0o600)
 }
 
-// createAPIKey asks zot for an API key for the user, as a user would.
-func (z *Zot) createAPIKey(ctx context.Context, password string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+z.Addr+"/zot/auth/apikey",
-		strings.NewReader(`{"label":"build-push-image tests"}`))
+// MintKey asks zot for another API key for the user, as a user would in
+// zot's UI: label names it, expires is its expirationDate (zero: never).
+func (z *Zot) MintKey(ctx context.Context, label string, expires time.Time) (string, error) {
+	payload := map[string]any{"label": label}
+	if !expires.IsZero() {
+		payload["expirationDate"] = expires.UTC().Format(time.RFC3339)
+	}
+	b, err := json.Marshal(payload)
 	if err != nil {
 		return "", err
 	}
-	req.SetBasicAuth(z.User, password)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+z.Addr+"/zot/auth/apikey", bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	req.SetBasicAuth(z.User, z.password)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
