@@ -12,6 +12,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/plan"
+	vsource "github.com/blumeops/build-push-image/internal/version"
 )
 
 // summaryRows is what a run produced, as the rows of its summary: the
@@ -80,6 +81,19 @@ func isEscapeCode(s string) bool {
 // line of an ::error:: annotation, and a stack trace helps no one.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// logVersion says where a version read from the sources came from and,
+// when other lines of the file matched with other values, which ones.
+// Both commands log versions through it.
+func logVersion(action *githubactions.Action, from vsource.Found) {
+	if from.Path == "" {
+		return // the version input gave it
+	}
+	action.Infof("version %s read from %s", from.Version, from.Where())
+	if n := from.Notice(); n != "" {
+		action.Noticef("%s", n)
+	}
 }
 
 // logPlan says what the plan found: one line per image, then the count.

@@ -95,6 +95,9 @@ func planMain(args []string, getenv func(string) string, action *githubactions.A
 	if err != nil {
 		return inputFailure(stdout, err)
 	}
+	for _, img := range images {
+		logVersion(action, *img.From)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()

@@ -78,6 +78,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 	}()
 	start := time.Now()
+	logVersion(p.action, cfg.VersionFrom)
 	var builder *build.Builder
 	if cfg.Archive == "" { // an archive is built already: no buildkitd is looked for
 		b, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.action)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
@@ -29,4 +31,52 @@ func TestVersionFromDockerfileArg(t *testing.T) {
 	}
 	again := runAction(t, env, nil)
 	testcheck.OneErrorLine(t, again.stdout, "version tag v2.3.4 already exists")
+}
+
+// TestVersionFileComments: issue 25's default.nix, a commented-out
+// version above the real one and a dependency's version further down,
+// publishes the real one (v2.0.1), with the line it read and one notice
+// naming the other; the plan reads the same version from the same line.
+func TestVersionFileComments(t *testing.T) {
+	r := requireRig(t)
+	t.Parallel()
+	image := randomName("it/versionfile")
+	nix := "{ pkgs }:\nlet\n  # pinned: version = \"0.0.0\"; was the old one\n  version = \"2.0.1\";\n" +
+		"  heph = pkgs.buildGoModule { pname = \"heph\"; version = \"1.7.0\"; };\nin pkgs.dockerTools.buildLayeredImage { name = \"worker\"; }\n"
+	dir := contextDir(t, map[string]string{
+		"Dockerfile":  "FROM scratch\nCOPY payload /payload\n",
+		"payload":     randomName("payload"),
+		"default.nix": nix,
+	})
+	env := r.inputs(image, "", dir)
+	env["INPUT_VERSION-FILE"] = "default.nix"
+	env["INPUT_VERSION-PATTERN"] = `version\s*=\s*"([^"]+)"`
+	env["INPUT_VERSION-PREFIX"] = "v"
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+	}
+	r.wantTag(t, image, "v2.0.1", res.outputs["digest"])
+	where := filepath.Join(dir, "default.nix") + ":4"
+	notice := "::notice::version v2.0.1 read from " + where + `, the first match in the file; also matched, not used: line 5 ("1.7.0")`
+	for _, want := range []string{"version v2.0.1 read from " + where + "\n", notice} {
+		if strings.Count(res.stdout, want) != 1 {
+			t.Errorf("log has not once %q:\n%s", want, res.stdout)
+		}
+	}
+
+	delete(env, "INPUT_VERSION-FILE")
+	plan := map[string]string{
+		"INPUT_CONTEXTS": filepath.Base(dir), "INPUT_IMAGE": r.registry + "/" + image, "INPUT_VERSION-FILE": "default.nix",
+		"INPUT_VERSION-PATTERN": env["INPUT_VERSION-PATTERN"], "INPUT_VERSION-PREFIX": "v", "INPUT_REGISTRY-TLS": "disabled",
+		"INPUT_USERNAME": r.user, "INPUT_API-KEY": r.key,
+	}
+	planned := runPlan(t, filepath.Dir(dir), plan)
+	wherePlan := filepath.Join(filepath.Base(dir), "default.nix") + ":4"
+	if planned.code != 0 || !strings.Contains(planned.stdout, "version v2.0.1 read from "+wherePlan+"\n") || strings.Count(planned.stdout, `::notice::version v2.0.1 read from `+wherePlan) != 1 {
+		t.Errorf("plan: exit %d, want v2.0.1 read from %s and its notice:\n%s", planned.code, wherePlan, planned.stdout)
+	}
+	if all := planned.outputs["all"]; !strings.Contains(all, `"version":"v2.0.1","published":true`) {
+		t.Errorf("plan all %s, want v2.0.1 published", all)
+	}
 }

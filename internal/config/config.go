@@ -39,6 +39,9 @@ type Config struct {
 	// Source reads it from the sources when the version input is empty.
 	Version string
 	Source  version.Source
+	// VersionFrom is where Source read Version (zero when the version
+	// input gave it), for the log.
+	VersionFrom version.Found
 	// TagSuffix is appended to every tag the run writes (tag-suffix), so
 	// that variants of one commit (a Dockerfile and a nix build) sit side
 	// by side: VersionTag, SHATag and Follow are the one place it is added.
@@ -212,7 +215,8 @@ func (c *Config) parseVersion(errs *inputErrs, raw map[string]string) {
 	case c.Version != "" || c.Source.IsZero():
 		errs.add("version", validateTag(c.Version))
 	case contextErr == nil && (fileErr == nil || c.Source.Arg == "") && len(*errs) == bad: // else their error says it all
-		set(errs, "", &c.Version)(ReadVersion(c.Source, c.Context, c.File))
+		set(errs, "", &c.VersionFrom)(ReadVersion(c.Source, c.Context, c.File))
+		c.Version = c.VersionFrom.Version
 	}
 }
 

@@ -354,9 +354,9 @@ func TestVersionNotFound(t *testing.T) {
 	}{
 		{map[string]string{"INPUT_VERSION-ARG": "APP_VERSION"}, "version-arg: " + df + ": no ARG APP_VERSION before the first FROM or in the first stage"},
 		{map[string]string{"INPUT_VERSION-ARG": "EMPTY"}, "version-arg: " + df + ": ARG EMPTY has no default"},
-		{map[string]string{"INPUT_VERSION-ARG": "BAD"}, "version-arg: the version read from " + df + `: "v1.2+3" contains '+'`},
+		{map[string]string{"INPUT_VERSION-ARG": "BAD"}, "version-arg: the version read from " + df + `:2: "v1.2+3" contains '+'`},
 		{map[string]string{"INPUT_VERSION-FILE": "default.nix"}, "version-file: cannot read " + filepath.Join(dir, "default.nix")},
-		{map[string]string{"INPUT_VERSION-FILE": "Dockerfile", "INPUT_VERSION-PATTERN": `version = "(.*)"`}, "version-file: version-pattern version = \"(.*)\" matches no version in " + df},
+		{map[string]string{"INPUT_VERSION-FILE": "Dockerfile", "INPUT_VERSION-PATTERN": `version = "(.*)"`}, "version-file: version-pattern version = \"(.*)\" matches no version outside comments in " + df},
 		{map[string]string{"INPUT_VERSION-ARG": "A", "INPUT_VERSION-FILE": "Dockerfile"}, "version-arg: and version-file are both set"},
 		{map[string]string{"INPUT_VERSION": "v1.0.0", "INPUT_VERSION-PATTERN": "v(.*)"}, "version-pattern: needs version-file"},
 		{map[string]string{}, "version: required; set it to the tag to publish, e.g. v1.2.0, or read it from the sources with version-arg or version-file"},

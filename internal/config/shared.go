@@ -75,17 +75,18 @@ func parseSource(errs *inputErrs, raw map[string]string) version.Source {
 }
 
 // ReadVersion reads the version of the image built from dir with
-// dockerfile from src, checked like the version input; errors name the
-// input and the file.
-func ReadVersion(src version.Source, dir, dockerfile string) (string, error) {
-	v, err := src.Read(dir, dockerfile)
+// dockerfile from src, checked like the version input, and where it was
+// read; errors name the input and the file. Both commands read versions
+// through it, so they read the same one.
+func ReadVersion(src version.Source, dir, dockerfile string) (version.Found, error) {
+	f, err := src.Read(dir, dockerfile)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", src.Input(), err)
+		return version.Found{}, fmt.Errorf("%s: %w", src.Input(), err)
 	}
-	if err := validateTag(v); err != nil {
-		return "", fmt.Errorf("%s: the version read from %s: %w", src.Input(), src.Path(dir, dockerfile), err)
+	if err := validateTag(f.Version); err != nil {
+		return version.Found{}, fmt.Errorf("%s: the version read from %s: %w", src.Input(), f.Where(), err)
 	}
-	return v, nil
+	return f, nil
 }
 
 // VersionTag is the tag that names version: the version with the tag

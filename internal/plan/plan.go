@@ -22,6 +22,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/version"
 )
 
 // Image is one image directory: what a leg of the build matrix needs.
@@ -34,6 +35,8 @@ type Image struct {
 	Version string `json:"version"` // the release version, e.g. v1.2.0
 	// Tag is the version tag looked up: Version with the tag suffix.
 	Tag string `json:"-"`
+	// From is where the version was read, for the log.
+	From *version.Found `json:"-"`
 }
 
 // Status is an Image and whether its version tag is in the registry.
@@ -109,15 +112,16 @@ func read(cfg config.Plan, dir string) (Image, error) {
 		}
 		file = ""
 	}
-	v, err := config.ReadVersion(cfg.Source, dir, file)
+	from, err := config.ReadVersion(cfg.Source, dir, file)
 	if err != nil {
 		return Image{}, err
 	}
+	v := from.Version
 	tag, err := config.VersionTag(v, cfg.TagSuffix)
 	if err != nil {
 		return Image{}, fmt.Errorf("%s: %w", dir, err)
 	}
-	return Image{Name: name, Context: dir, File: file, Image: image, Version: v, Tag: tag}, nil
+	return Image{Name: name, Context: dir, File: file, Image: image, Version: v, Tag: tag, From: &from}, nil
 }
 
 // Lookup says whether tag names an image in repository.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -37,10 +38,12 @@ func TestFindDockerfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Image{
-		{Name: "a", Context: "containers/a", File: "containers/a/Dockerfile", Image: "registry.example/team/a", Version: "v1.0.0", Tag: "v1.0.0"},
-		{Name: "b", Context: "containers/b", File: "containers/b/Dockerfile", Image: "registry.example/team/b", Version: "v2.0.0", Tag: "v2.0.0"},
+		{Name: "a", Context: "containers/a", File: "containers/a/Dockerfile", Image: "registry.example/team/a", Version: "v1.0.0", Tag: "v1.0.0",
+			From: &version.Found{Version: "v1.0.0", Path: "containers/a/Dockerfile", Line: 3}},
+		{Name: "b", Context: "containers/b", File: "containers/b/Dockerfile", Image: "registry.example/team/b", Version: "v2.0.0", Tag: "v2.0.0",
+			From: &version.Found{Version: "v2.0.0", Path: "containers/b/Dockerfile", Line: 1}},
 	}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Find = %+v\nwant %+v", got, want)
 	}
 }
@@ -88,7 +91,7 @@ func TestFindBadInput(t *testing.T) {
 		`image: directory "Upper": "registry.example/team/Upper" must be lowercase`,
 		`contexts: "none/*" matches no directory`,
 		`contexts: "files/*" matches no directory`,
-		`version-arg: the version read from f/plus/Dockerfile: "v1.0+1" contains '+'`,
+		`version-arg: the version read from f/plus/Dockerfile:1: "v1.0+1" contains '+'`,
 	}
 	got := config.ErrorList(err)
 	if len(got) != len(want) {

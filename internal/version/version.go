@@ -55,54 +55,137 @@ func (s Source) Path(dir, dockerfile string) string {
 	return filepath.Join(dir, s.File)
 }
 
-// Read returns the version of the image built from dir with dockerfile.
-func (s Source) Read(dir, dockerfile string) (string, error) {
-	var v string
+// Found is a version and where it was read: the file and its line
+// (1-based), and the other lines of the file that matched with another
+// value, which a notice names (a dependency's version further down).
+type Found struct {
+	Version string
+	Path    string
+	Line    int
+	Others  []Match
+}
+
+// Match is one line's match of a version-pattern.
+type Match struct {
+	Line  int
+	Value string
+}
+
+// Where is the file and line the version was read from, as a log names
+// it: default.nix:4.
+func (f Found) Where() string { return fmt.Sprintf("%s:%d", f.Path, f.Line) }
+
+// Notice says, when other lines matched with other values, which line was
+// used and which were not; "" when none did.
+func (f Found) Notice() string {
+	if len(f.Others) == 0 {
+		return ""
+	}
+	others := make([]string, len(f.Others))
+	for i, o := range f.Others {
+		others[i] = fmt.Sprintf("line %d (%q)", o.Line, o.Value)
+	}
+	return fmt.Sprintf("version %s read from %s, the first match in the file; also matched, not used: %s (make version-pattern match only the image's own version line if that is not it)",
+		f.Version, f.Where(), strings.Join(others, ", "))
+}
+
+// Read returns the version of the image built from dir with dockerfile,
+// and where it was read.
+func (s Source) Read(dir, dockerfile string) (Found, error) {
+	var f Found
 	var err error
 	if s.Arg != "" {
-		v, err = s.fromDockerfile(dockerfile)
+		f, err = s.fromDockerfile(dockerfile)
 	} else {
-		v, err = s.fromFile(s.Path(dir, dockerfile))
+		f, err = s.fromFile(s.Path(dir, dockerfile))
 	}
 	if err != nil {
-		return "", err
+		return Found{}, err
 	}
-	if !strings.HasPrefix(v, s.Prefix) {
-		v = s.Prefix + v
+	if !strings.HasPrefix(f.Version, s.Prefix) {
+		f.Version = s.Prefix + f.Version
 	}
-	return v, nil
+	return f, nil
 }
 
-func (s Source) fromDockerfile(path string) (string, error) {
+func (s Source) fromDockerfile(path string) (Found, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read the Dockerfile %s; check the path (is the repository checked out?)", path)
+		return Found{}, fmt.Errorf("cannot read the Dockerfile %s; check the path (is the repository checked out?)", path)
 	}
-	v, err := FromArg(b, s.Arg)
+	v, line, err := fromArg(b, s.Arg)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return Found{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return v, nil
+	return Found{Version: v, Path: path, Line: line}, nil
 }
 
-func (s Source) fromFile(path string) (string, error) {
+func (s Source) fromFile(path string) (Found, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read %s; check version-file (relative to the context)", path)
+		return Found{}, fmt.Errorf("cannot read %s; check version-file (relative to the context)", path)
 	}
 	if s.Pattern == nil {
 		v := strings.TrimSpace(string(b))
 		if v == "" || strings.ContainsAny(v, "\r\n") {
-			return "", fmt.Errorf("%s holds no version on one line; give version-pattern to find it in the file", path)
+			return Found{}, fmt.Errorf("%s holds no version on one line; give version-pattern to find it in the file", path)
 		}
-		return v, nil
+		return Found{Version: v, Path: path, Line: lineOf(b, bytes.Index(b, []byte(v)))}, nil
 	}
-	m := s.Pattern.FindSubmatch(b)
-	if m == nil || len(m[1]) == 0 {
-		return "", fmt.Errorf("version-pattern %s matches no version in %s; check the pattern against the file", s.Pattern, path)
+	f, ok := Find(b, s.Pattern)
+	if !ok {
+		return Found{}, fmt.Errorf("version-pattern %s matches no version outside comments in %s; check the pattern against the file", s.Pattern, path)
 	}
-	return string(m[1]), nil
+	f.Path = path
+	return f, nil
 }
+
+// Find returns the first match of pattern's first group in file order,
+// outside comments, with the lines that matched with other values. A line
+// whose first character other than a blank is # is a comment (nix, shell,
+// YAML, TOML), and so is the rest of a line from a # that follows a blank
+// outside quotes: code before it still matches.
+func Find(file []byte, pattern *regexp.Regexp) (Found, bool) {
+	var f Found
+	for _, m := range pattern.FindAllSubmatchIndex(file, -1) {
+		if m[2] < 0 || m[3] == m[2] || inComment(file, m[0]) {
+			continue
+		}
+		v, line := string(file[m[2]:m[3]]), lineOf(file, m[0])
+		switch {
+		case f.Line == 0:
+			f.Version, f.Line = v, line
+		case v != f.Version:
+			f.Others = append(f.Others, Match{Line: line, Value: v})
+		}
+	}
+	return f, f.Line != 0
+}
+
+// inComment reports whether offset at of file is inside a # comment: a #
+// at the start of its line (after blanks), or after a blank outside
+// single or double quotes.
+func inComment(file []byte, at int) bool {
+	start := bytes.LastIndexByte(file[:at], '\n') + 1
+	var quote byte
+	for i := start; i < at; i++ {
+		switch c := file[i]; {
+		case quote != 0 && c == '\\':
+			i++
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == start || file[i-1] == ' ' || file[i-1] == '\t'):
+			return true
+		}
+	}
+	return false
+}
+
+// lineOf is the 1-based line of offset at in file.
+func lineOf(file []byte, at int) int { return bytes.Count(file[:at], []byte("\n")) + 1 }
 
 // ParsePattern compiles a version-pattern: a regular expression (Go
 // syntax) with at least one group, the version.
@@ -127,28 +210,40 @@ var ErrNoDefault = errors.New("no default")
 // (before the first FROM), else the first stage's. A default may be quoted
 // and may use ARGs declared before it, as BuildKit expands it.
 func FromArg(dockerfile []byte, name string) (string, error) {
+	v, _, err := fromArg(dockerfile, name)
+	return v, err
+}
+
+// fromArg is FromArg with the line of the ARG that set the default.
+func fromArg(dockerfile []byte, name string) (string, int, error) {
 	res, err := parser.Parse(bytes.NewReader(dockerfile))
 	if err != nil {
-		return "", fmt.Errorf("not a Dockerfile BuildKit can parse: %w", err)
+		return "", 0, fmt.Errorf("not a Dockerfile BuildKit can parse: %w", err)
 	}
 	lex := shell.NewLex(res.EscapeToken)
 	env := map[string]string{} // the defaults so far, for expansion
-	found, stages := false, 0
+	found, stages, line := false, 0, 0
 	for _, n := range res.AST.Children {
 		switch strings.ToLower(n.Value) {
 		case "from": // the global scope ends, then the first stage
 			if stages++; env[name] != "" || stages > 1 {
-				return result(env, name, found)
+				v, err := result(env, name, found)
+				return v, line, err
 			}
 		case "arg":
 			declared, err := args(lex, n, env)
 			if err != nil {
-				return "", err
+				return "", 0, err
 			}
-			found = found || declared[name]
+			valued, ok := declared[name]
+			found = found || ok
+			if valued {
+				line = n.StartLine
+			}
 		}
 	}
-	return result(env, name, found)
+	v, err := result(env, name, found)
+	return v, line, err
 }
 
 // result is the ARG's default once its scope has been read.
@@ -164,7 +259,7 @@ func result(env map[string]string, name string, declared bool) (string, error) {
 }
 
 // args reads one ARG instruction (ARG A=1 B="2 x" C) into env and says
-// which names it declared.
+// which names it declared, true for those it gave a value.
 func args(lex *shell.Lex, n *parser.Node, env map[string]string) (map[string]bool, error) {
 	declared := map[string]bool{}
 	if n.Next == nil {
@@ -175,7 +270,7 @@ func args(lex *shell.Lex, n *parser.Node, env map[string]string) (map[string]boo
 		if !argName.MatchString(key) {
 			return nil, fmt.Errorf("line %d: %q is not NAME or NAME=value", n.StartLine, w.Value)
 		}
-		declared[key] = true
+		declared[key] = hasValue
 		if !hasValue {
 			continue // keeps an earlier default, as a stage's ARG keeps the global one
 		}

@@ -90,15 +90,15 @@ func TestRead(t *testing.T) {
 		{"whole file, prefix already there", Source{File: "VERSION", Prefix: "v"}, "v3.0.0"},
 	}
 	for _, tc := range cases {
-		if got, err := tc.src.Read(dir, df); err != nil || got != tc.want {
-			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		if got, err := tc.src.Read(dir, df); err != nil || got.Version != tc.want {
+			t.Errorf("%s: %+v, %v; want %q", tc.name, got, err, tc.want)
 		}
 	}
 	for name, tc := range map[string]struct {
 		src  Source
 		want string
 	}{
-		"no match":        {Source{File: "default.nix", Pattern: mustPattern(t, `release = "([^"]+)"`)}, `matches no version in ` + filepath.Join(dir, "default.nix")},
+		"no match":        {Source{File: "default.nix", Pattern: mustPattern(t, `release = "([^"]+)"`)}, `matches no version outside comments in ` + filepath.Join(dir, "default.nix")},
 		"missing file":    {Source{File: "nope.nix", Pattern: nix}, "cannot read " + filepath.Join(dir, "nope.nix")},
 		"no Dockerfile":   {Source{Arg: "APP_VERSION"}, "cannot read the Dockerfile " + filepath.Join(dir, "Nope")},
 		"file not a line": {Source{File: "default.nix"}, "holds no version on one line"},
@@ -109,6 +109,78 @@ func TestRead(t *testing.T) {
 		}
 		if _, err := tc.src.Read(dir, path); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestFindSkipsComments: issue 25's default.nix, a commented-out version
+// above the real one, gives the real one; code before the version on its
+// line still matches; a # inside a string is no comment.
+func TestFindSkipsComments(t *testing.T) {
+	nix := mustPattern(t, nixPattern)
+	for name, tc := range map[string]struct {
+		file string
+		want string
+		line int
+	}{
+		"comment line above":   {"{ pkgs }:\n  # pinned: version = \"0.0.0\"; was the old one\n  version = \"2.0.1\";\n", "2.0.1", 3},
+		"indented shell":       {"\t# version = \"0.0.0\"\nversion = \"1.0.0\"\n", "1.0.0", 2},
+		"trailing comment":     {"name = \"x\"; # version = \"0.0.0\"\nversion = \"3.0.0\";\n", "3.0.0", 2},
+		"code before version":  {"# version = \"0.0.0\"\n  pname = \"app\"; version = \"4.1.0\";\n", "4.1.0", 2},
+		"# inside a string":    {"url = \"https://x/#a\"; version = \"5.0.0\";\n", "5.0.0", 1},
+		"#-comment in a value": {"src = \"a #b\"; version = \"6.0.0\";\n", "6.0.0", 1},
+	} {
+		f, ok := Find([]byte(tc.file), nix)
+		if !ok || f.Version != tc.want || f.Line != tc.line || len(f.Others) != 0 {
+			t.Errorf("%s: %+v, %t; want %s on line %d, no others", name, f, ok, tc.want, tc.line)
+		}
+	}
+	if f, ok := Find([]byte("# version = \"1.0.0\"\n  # version = \"2.0.0\"\n"), nix); ok {
+		t.Errorf("only comments: %+v, want no version", f)
+	}
+}
+
+// TestFindFirstOfSeveral: as in the users' files, a dependency's version
+// further down does not win; the notice names the line used and the
+// others with other values (not those with the same value).
+func TestFindFirstOfSeveral(t *testing.T) {
+	file := "{ pkgs }:\nlet\n  version = \"0.18.0\";\n  heph = pkgs.buildGoModule {\n    version = \"1.7.0\";\n  };\n  again = { version = \"0.18.0\"; };\nin {}\n"
+	dir := t.TempDir()
+	write(t, dir, "default.nix", file)
+	f, err := Source{File: "default.nix", Pattern: mustPattern(t, nixPattern), Prefix: "v"}.Read(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "default.nix")
+	want := Found{Version: "v0.18.0", Path: path, Line: 3, Others: []Match{{Line: 5, Value: "1.7.0"}}}
+	if f.Version != want.Version || f.Where() != want.Where() || len(f.Others) != 1 || f.Others[0] != want.Others[0] {
+		t.Fatalf("Read = %+v, want %+v", f, want)
+	}
+	n := f.Notice()
+	for _, part := range []string{"version v0.18.0 read from " + path + ":3", `line 5 ("1.7.0")`} {
+		if !strings.Contains(n, part) {
+			t.Errorf("notice %q lacks %q", n, part)
+		}
+	}
+	if strings.Contains(n, "line 7") {
+		t.Errorf("notice %q names a line with the same value", n)
+	}
+	if (Found{Version: "1", Path: path, Line: 1}).Notice() != "" {
+		t.Error("a single match gives a notice")
+	}
+}
+
+// TestReadWhere: every source says the line it read.
+func TestReadWhere(t *testing.T) {
+	dir := t.TempDir()
+	df := write(t, dir, "Dockerfile", "# syntax\nARG BASE=x\nARG APP_VERSION=1.2.3\nFROM scratch\n")
+	write(t, dir, "VERSION", "\n3.0.0\n")
+	for src, want := range map[Source]string{
+		{Arg: "APP_VERSION"}: df + ":3",
+		{File: "VERSION"}:    filepath.Join(dir, "VERSION") + ":2",
+	} {
+		if f, err := src.Read(dir, df); err != nil || f.Where() != want {
+			t.Errorf("%+v: %+v, %v; want %s", src, f, err, want)
 		}
 	}
 }
