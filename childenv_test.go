@@ -19,7 +19,7 @@ func TestOwnEnvironmentScrubbed(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	if code := realMain(nil, testcheck.Env(env), &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
+	if code := realMain(nil, testcheck.Lookup(env), &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
 		t.Fatalf("exit %d, want 1 (no buildkitd)", code)
 	}
 	for _, kv := range os.Environ() {
@@ -40,7 +40,7 @@ func TestConnectionHelperEnvironment(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	if code := realMain(nil, testcheck.Env(env), &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
+	if code := realMain(nil, testcheck.Lookup(env), &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
 		t.Fatalf("exit %d, want 1 (the recorder is no docker)", code)
 	}
 	b, err := os.ReadFile(environ)

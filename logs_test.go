@@ -33,7 +33,7 @@ func TestBadInputErrorsReadAsText(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	env["INPUT_SOURCE-DATE-EPOCH"] = "yesterday"
 	var stdout, stderr bytes.Buffer
-	if code := realMain(nil, testcheck.Env(env), &stdout, &stderr); code != 2 {
+	if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 2 {
 		t.Fatalf("exit %d, want 2; stdout:\n%s", code, stdout.String())
 	}
 	want := "::error::source-date-epoch: \"yesterday\" is not a number of seconds since 1970; use e.g. $(git log -1 --format=%ct)\n"

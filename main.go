@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -37,12 +38,14 @@ import (
 )
 
 func main() {
-	os.Exit(realMain(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(realMain(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 }
 
 // realMain is main with its dependencies injected, so tests can run the
-// whole program in-process.
-func realMain(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// whole program in-process. lookupEnv is os.LookupEnv: an input not set
+// at all takes its default (config.LookupEnv).
+func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Writer) int {
+	getenv := lookupEnv.Getenv
 	if isVersionFlag(args) {
 		fmt.Fprintln(stdout, versionLine())
 		return 0
@@ -56,9 +59,9 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 	}
 	if len(args) > 0 && args[0] == "plan" {
-		return planMain(args[1:], getenv, action, stdout, stderr)
+		return planMain(args[1:], lookupEnv, action, stdout, stderr)
 	}
-	cfg, err := config.Load(inputs, args, getenv, stderr)
+	cfg, err := config.Load(inputs, args, lookupEnv, stderr)
 	if err != nil {
 		return inputFailure(stdout, err)
 	}
@@ -85,8 +88,8 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 // planMain is the plan command (plan/action.yml): which images need
 // publishing, as outputs for the build job's matrix. The key is masked
 // already.
-func planMain(args []string, getenv func(string) string, action *githubactions.Action, stdout, stderr io.Writer) int {
-	cfg, err := config.LoadPlan(planInputs, args, getenv, stderr)
+func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.Action, stdout, stderr io.Writer) int {
+	cfg, err := config.LoadPlan(planInputs, args, lookupEnv, stderr)
 	if err != nil {
 		return inputFailure(stdout, err)
 	}
@@ -101,11 +104,18 @@ func planMain(args []string, getenv func(string) string, action *githubactions.A
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	res, err := plan.Check(ctx, images, plan.Registry(cfg.Access, debugLog(cfg.Debug, stderr)))
+	regs := plan.NewRegistries(cfg.Access, debugLog(cfg.Debug, stderr))
+	res, err := plan.Check(ctx, images, regs.Lookup)
 	if err != nil {
 		printError(stdout, planLine(ctx, cfg, err))
 		return 1
 	}
+	var logins []login
+	hosts := regs.Hosts()
+	for _, host := range slices.Sorted(maps.Keys(hosts)) {
+		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
+	}
+	warnKeyExpiry(ctx, action, cfg.Access, logins, time.Since(start))
 	setOutputs(action, plan.Result(res).Outputs())
 	logPlan(action, res, time.Since(start))
 	return 0

@@ -12,7 +12,7 @@ import (
 func TestAPIKeyFlagRefused(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	var stdout, stderr bytes.Buffer
-	code := realMain([]string{"--api-key", "zak_on_the_command_line"}, testcheck.Env(env), &stdout, &stderr)
+	code := realMain([]string{"--api-key", "zak_on_the_command_line"}, testcheck.Lookup(env), &stdout, &stderr)
 	if code == 0 {
 		t.Fatal("exit 0 with --api-key on the command line")
 	}
@@ -22,7 +22,7 @@ func TestAPIKeyFlagRefused(t *testing.T) {
 
 func TestHelpListsEveryInput(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"--help"}, testcheck.Env(nil), &stdout, &stderr); code != 0 {
+	if code := realMain([]string{"--help"}, testcheck.Lookup(nil), &stdout, &stderr); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
 	for _, in := range inputs {
@@ -35,7 +35,7 @@ func TestHelpListsEveryInput(t *testing.T) {
 func TestUnreachableBuildkit(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	var stdout, stderr bytes.Buffer
-	if code := realMain(nil, testcheck.Env(env), &stdout, &stderr); code != 1 {
+	if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
 	testcheck.OneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers at unix:///nonexistent/buildkitd.sock")
@@ -63,7 +63,7 @@ func TestEveryBadInputReported(t *testing.T) {
 	env["INPUT_REGISTRY-TLS"] = "off"
 	env["INPUT_SECRETS"] = "a=env:UNSET_1\nb=file:/nonexistent/x"
 	var stdout, stderr bytes.Buffer
-	if code := realMain(nil, testcheck.Env(env), &stdout, &stderr); code != 2 {
+	if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
 	var lines []string

@@ -45,7 +45,7 @@ func TestByHandNothingEchoed(t *testing.T) {
 				env[runner] = "true"
 			}
 			var stdout, stderr bytes.Buffer
-			if code := realMain(nil, testcheck.Env(env), &stdout, &stderr); code != 1 {
+			if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 1 {
 				t.Fatalf("exit %d, want 1 (no buildkitd)\n%s", code, stdout.String())
 			}
 			testcheck.OneErrorLine(t, stdout.String(), "buildkit-address: no buildkitd answers")
@@ -77,7 +77,7 @@ func TestPlanMasksKeyFirst(t *testing.T) {
 	const key = "zak_plan_key_for_unit_tests"
 	env := map[string]string{"GITHUB_ACTIONS": "true", "INPUT_API-KEY": key, "INPUT_USERNAME": "ci", "INPUT_IMAGE": "registry.example/{name}", "INPUT_VERSION-ARG": "V"}
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"plan"}, testcheck.Env(env), &stdout, &stderr); code != 2 {
+	if code := realMain([]string{"plan"}, testcheck.Lookup(env), &stdout, &stderr); code != 2 {
 		t.Fatalf("exit %d, want 2 (no contexts)\n%s", code, stdout.String())
 	}
 	if !strings.HasPrefix(stdout.String(), "::add-mask::"+key+"\n") {

@@ -14,6 +14,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/tags"
+	"github.com/blumeops/build-push-image/internal/zotkey"
 )
 
 // This file is the one place the lines a user reads about a failure are
@@ -84,9 +85,25 @@ func planLine(ctx context.Context, cfg config.Plan, err error) string {
 	return registryLine(host, le.Err)
 }
 
-// rejected: the registry refused the login.
+// rejected: the registry refused the login. On zot that is a wrong key or
+// one that expired (zot answers both with the same 401), and zot API keys
+// expire: the line says where to see when.
 func rejected(registry, username string) string {
-	return fmt.Sprintf("api-key: credentials rejected by %s for username %q; check that username and api-key belong together and the key has not expired", registry, username)
+	return fmt.Sprintf("api-key: credentials rejected by %s for username %q (HTTP 401): a wrong, revoked or expired key; zot API keys expire: see each key's expiry in zot's UI (API keys) or with GET /zot/auth/apikey as %q, then check that username and api-key belong together or mint a new key and update the secret",
+		registry, username, username)
+}
+
+// keyExpiryLine warns that the zot API key in use expires soon.
+func keyExpiryLine(registry, username string, e zotkey.Expiry) string {
+	return fmt.Sprintf("api-key: the zot API key %q of %q on %s expires on %s (%d %s left); mint a new one (zot's UI, API keys, or POST /zot/auth/apikey) and update the secret before then (key-expiry-warning: 0 turns this warning off)",
+		e.Label, username, registry, e.Date.UTC().Format("2006-01-02 15:04 UTC"), e.DaysLeft, plural(e.DaysLeft, "day", "days"))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // archiveLine explains what is wrong with the archive input, when that

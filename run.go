@@ -100,6 +100,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
 			return err
 		}
+		warnKeyExpiry(ctx, p.action, cfg.Access, p.logins(targets), time.Since(start))
 	}
 	res, err := p.build(ctx, p.publisher(builder, targets, compareOnly))
 	if err != nil {
@@ -206,6 +207,16 @@ func connectRegistries(cfg config.Config, log *slog.Logger) ([]target, error) {
 		targets = append(targets, target{image: image, reg: reg, guard: guard.New(reg, image, guard.WithPolicy(cfg.OnExisting))})
 	}
 	return targets, nil
+}
+
+// logins are the registries of targets with the credentials of each.
+func (p *pipeline) logins(targets []target) []login {
+	out := make([]login, 0, len(targets))
+	for _, t := range targets {
+		user, key := p.cfg.LoginFor(t.image)
+		out = append(out, login{host: config.RegistryOf(t.image), user: user, key: key, reg: t.reg})
+	}
+	return out
 }
 
 func closeAll(targets []target) {

@@ -16,7 +16,7 @@ func TestVersionPrintsCommit(t *testing.T) {
 	commit = testcheck.SHA
 	t.Cleanup(func() { commit = old })
 	var stdout, stderr bytes.Buffer
-	if code := realMain([]string{"--version"}, testcheck.Env(nil), &stdout, &stderr); code != 0 {
+	if code := realMain([]string{"--version"}, testcheck.Lookup(nil), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d; stderr: %s", code, stderr.String())
 	}
 	if got := stdout.String(); !strings.HasPrefix(got, "build-push-image ") || !strings.HasSuffix(got, " commit "+testcheck.SHA+"\n") {

@@ -23,7 +23,7 @@ func TestPlaintextRemoteRefusedBeforeConnecting(t *testing.T) {
 			env["INPUT_PUSH"], env["INPUT_USERNAME"], env["INPUT_API-KEY"] = "false", "", ""
 		}
 		var stdout bytes.Buffer
-		code := realMain(nil, testcheck.Env(env), &stdout, &bytes.Buffer{})
+		code := realMain(nil, testcheck.Lookup(env), &stdout, &bytes.Buffer{})
 		dials := l.before(t)
 		if !withCredentials {
 			if code != 1 || dials == 0 {

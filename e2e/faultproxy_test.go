@@ -101,6 +101,7 @@ const (
 	kindTagHead      = "tag-head"      // HEAD /v2/<name>/manifests/<tag>
 	kindManifestGet  = "manifest-get"  // GET /v2/<name>/manifests/<digest or tag>
 	kindTagsList     = "tags-list"     // GET /v2/<name>/tags/list
+	kindZotAPI       = "zot-api"       // /zot/... (zot's own API: its API keys)
 	kindOther        = "other"
 )
 
@@ -109,6 +110,8 @@ func requestKind(r *http.Request) string {
 	switch {
 	case p == "/v2/" || p == "/v2":
 		return kindPing
+	case strings.HasPrefix(p, "/zot/"):
+		return kindZotAPI
 	case strings.HasSuffix(p, "/tags/list"):
 		return kindTagsList
 	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost:

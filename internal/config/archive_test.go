@@ -35,7 +35,7 @@ func TestArchiveNeedsNoBuild(t *testing.T) {
 	env["BUILDKIT_HOST"] = "not an address" // not read: no buildkitd is contacted
 	env["INPUT_REUSE-FROM"] = "v1.1.0\nv1.0.0-nix"
 	env["INPUT_ARCHIVE-IMAGE"] = "app:1.2"
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,12 +16,12 @@ func TestBadContextIsOneError(t *testing.T) {
 	dir := testcheck.Workspace(t)
 	env := testcheck.ValidInputs(dir)
 	env["INPUT_CONTEXT"] = dir + "/nope"
-	_, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	_, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if got := ErrorList(err); len(got) != 1 {
 		t.Errorf("%d errors, want 1: %v", len(got), got)
 	}
 	env["INPUT_FILE"] = dir + "/Nope"
-	_, err = loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	_, err = loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if got := ErrorList(err); len(got) != 2 {
 		t.Errorf("%d errors, want 2 (context and file): %v", len(got), got)
 	}
@@ -69,7 +69,7 @@ func TestBuildkitAddress(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	env["INPUT_BUILDKIT-ADDRESS"] = "tcp://[::1]:1234"
 	env["INPUT_BUILDKIT-TLS-CA"] = "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil || cfg.BuildkitTLS == nil || cfg.BuildkitTLS.ServerName != "::1" {
 		t.Errorf("TLS to tcp://[::1]:1234: %+v %v, want server name ::1", cfg.BuildkitTLS, err)
 	}
@@ -78,7 +78,7 @@ func TestBuildkitAddress(t *testing.T) {
 func TestPlatformsNormalised(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	env["INPUT_PLATFORMS"] = "linux/x86_64,linux/aarch64"
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil || !slices.Equal(cfg.Platforms, []string{"linux/amd64", "linux/arm64"}) {
 		t.Errorf("platforms %v %v, want linux/amd64 and linux/arm64", cfg.Platforms, err)
 	}
@@ -88,7 +88,7 @@ func TestMissingUsernameAndKeyBothReported(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	delete(env, "INPUT_USERNAME")
 	delete(env, "INPUT_API-KEY")
-	_, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	_, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	got := ErrorList(err)
 	if len(got) != 2 || !strings.HasPrefix(got[0].Error(), "username: required") || !strings.HasPrefix(got[1].Error(), "api-key: required") {
 		t.Errorf("errors %v, want username and api-key, each on its own", got)
@@ -101,7 +101,7 @@ func TestUnreadableTLSFilesAllReported(t *testing.T) {
 	env["INPUT_BUILDKIT-TLS-CA"] = "/nonexistent/ca.pem"
 	env["INPUT_BUILDKIT-TLS-CERT"] = "/nonexistent/cert.pem"
 	env["INPUT_BUILDKIT-TLS-KEY"] = "/nonexistent/key.pem"
-	_, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	_, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	got := ErrorList(err)
 	if len(got) != 3 {
 		t.Fatalf("%d errors, want one per unreadable file: %v", len(got), got)
@@ -122,7 +122,7 @@ func TestTagSuffix(t *testing.T) {
 	env["INPUT_SHA-LENGTH"] = "12"
 	env["INPUT_SEMVER-TAGS"] = "true"
 	env["INPUT_TAGS"] = "latest"
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

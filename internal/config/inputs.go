@@ -53,14 +53,25 @@ func ParseInputs(b []byte) (Inputs, error) {
 	return out, nil
 }
 
+// LookupEnv reads the environment as os.LookupEnv does: a variable's
+// value, and whether it is set at all. Under a runner an input that is not
+// set takes action.yml's default, and one set to "" stays empty.
+type LookupEnv func(string) (string, bool)
+
+// Getenv is l as os.Getenv: unset and empty read the same.
+func (l LookupEnv) Getenv(name string) string {
+	v, _ := l(name)
+	return v
+}
+
 // Load reads every input from flags, falling back to INPUT_* and
 // then to the defaults, and validates the result.
-func Load(inputs Inputs, args []string, getenv func(string) string, usage io.Writer) (Config, error) {
-	raw, err := inputs.Read(args, getenv, usage)
+func Load(inputs Inputs, args []string, env LookupEnv, usage io.Writer) (Config, error) {
+	raw, err := inputs.Read(args, env, usage)
 	if err != nil {
 		return Config{}, err
 	}
-	c, err := Parse(raw, getenv)
+	c, err := Parse(raw, env.Getenv)
 	if given := inputs.checkArchiveInputs(raw); given != nil {
 		return Config{}, errors.Join(given, err)
 	}
@@ -69,7 +80,7 @@ func Load(inputs Inputs, args []string, getenv func(string) string, usage io.Wri
 
 // Read reads every input: a flag, else INPUT_<NAME>, else the default.
 // usage gets --help and the flag package's complaints.
-func (inputs Inputs) Read(args []string, getenv func(string) string, usage io.Writer) (map[string]string, error) {
+func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[string]string, error) {
 	fs := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.Usage = func() {
@@ -95,12 +106,13 @@ func (inputs Inputs) Read(args []string, getenv func(string) string, usage io.Wr
 		return nil, errors.New("api-key: not accepted as a flag, since a command line is visible to every process on the machine; set INPUT_API_KEY in the environment instead")
 	}
 	raw := make(map[string]string, len(inputs))
+	runner := UnderRunner(env.Getenv)
 	for _, in := range inputs {
-		v := envInput(getenv, in.Name)
+		v, present := envInput(env, in.Name)
 		if set[in.Name] {
 			v = strings.TrimSpace(*flags[in.Name])
 		}
-		if v == "" && (!keepsEmpty[in.Name] || !(set[in.Name] || UnderRunner(getenv))) {
+		if v == "" && (!keepsEmpty[in.Name] || !(set[in.Name] || runner && present)) {
 			v = in.Default
 		}
 		raw[in.Name] = v
@@ -109,9 +121,11 @@ func (inputs Inputs) Read(args []string, getenv func(string) string, usage io.Wr
 }
 
 // keepsEmpty are the inputs whose empty value means something
-// (version-prefix: none). A runner applies action.yml's defaults itself, so
-// there an empty value is the user's; by hand, an empty flag is
-// (--version-prefix=), and an unset variable takes the default.
+// (version-prefix: none). A runner passes every input of the action,
+// action.yml's defaults applied, so there an input set to "" is the
+// user's; one not set at all (a run: step calling the binary with a few
+// INPUT_*) takes the default, as by hand, where only an empty flag
+// (--version-prefix=) is empty.
 var keepsEmpty = map[string]bool{"version-prefix": true}
 
 // UnderRunner is true in a GitHub, Forgejo or Gitea Actions job (act sets
@@ -126,13 +140,15 @@ func UnderRunner(getenv func(string) string) bool {
 	return false
 }
 
-// envInput reads INPUT_<NAME>. Runners keep the hyphens of an input's name
-// (INPUT_API-KEY), which a shell cannot export, so the underscore spelling
-// is accepted too.
-func envInput(getenv func(string) string, name string) string {
+// envInput reads INPUT_<NAME>, and whether it is set. Runners keep the
+// hyphens of an input's name (INPUT_API-KEY), which a shell cannot export,
+// so the underscore spelling is accepted too.
+func envInput(env LookupEnv, name string) (string, bool) {
 	upper := strings.ToUpper(name)
-	if v := getenv("INPUT_" + upper); v != "" {
-		return strings.TrimSpace(v)
+	v, ok := env("INPUT_" + upper)
+	if v != "" {
+		return strings.TrimSpace(v), true
 	}
-	return strings.TrimSpace(getenv("INPUT_" + strings.ReplaceAll(upper, "-", "_")))
+	v2, ok2 := env("INPUT_" + strings.ReplaceAll(upper, "-", "_"))
+	return strings.TrimSpace(v2), ok || ok2
 }

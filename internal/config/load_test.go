@@ -23,8 +23,8 @@ var actionInputs = func() Inputs {
 }()
 
 // loadConfig is Load with the action's inputs.
-func loadConfig(args []string, getenv func(string) string, usage *bytes.Buffer) (Config, error) {
-	return Load(actionInputs, args, getenv, usage)
+func loadConfig(args []string, env LookupEnv, usage *bytes.Buffer) (Config, error) {
+	return Load(actionInputs, args, env, usage)
 }
 
 // loadErrors loads env's inputs, which must hold a bad one, and returns
@@ -33,7 +33,7 @@ func loadConfig(args []string, getenv func(string) string, usage *bytes.Buffer) 
 func loadErrors(t *testing.T, env map[string]string) string {
 	t.Helper()
 	var usage bytes.Buffer
-	_, err := loadConfig(nil, testcheck.Env(env), &usage)
+	_, err := loadConfig(nil, testcheck.Lookup(env), &usage)
 	if err == nil {
 		t.Fatal("the inputs were accepted, want an error")
 	}
@@ -113,6 +113,8 @@ func TestBadInputs(t *testing.T) {
 		{"version-pattern without group", "INPUT_VERSION-PATTERN", `version = ".*"`, "version-pattern: \"version = \\\".*\\\"\" has no group"},
 		{"version-pattern not compiling", "INPUT_VERSION-PATTERN", `(`, "version-pattern: \"(\" does not compile"},
 		{"version-prefix bad", "INPUT_VERSION-PREFIX", "v/", `version-prefix: "v/" cannot be part of a tag`},
+		{"key-expiry-warning not days", "INPUT_KEY-EXPIRY-WARNING", "two weeks", `key-expiry-warning: "two weeks" must be a whole number of days from 0 (no warning)`},
+		{"key-expiry-warning negative", "INPUT_KEY-EXPIRY-WARNING", "-1", `key-expiry-warning: "-1" must be a whole number of days`},
 		{"attestations-as-referrers not boolean", "INPUT_ATTESTATIONS-AS-REFERRERS", "maybe", "attestations-as-referrers: \"maybe\" is not a boolean"},
 		{"compression unknown", "INPUT_COMPRESSION", "lz4", "compression: invalid compression setting: \"lz4\" is not one of gzip, zstd, uncompressed"},
 		{"compression-level out of gzip's range", "INPUT_COMPRESSION-LEVEL", "12", "compression-level: invalid compression setting: gzip takes a level from 1 to 9, got \"12\""},
@@ -137,7 +139,7 @@ func TestBadInputs(t *testing.T) {
 
 func TestFlagWinsOverEnv(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
-	cfg, err := loadConfig([]string{"--version", "v9.9.9", "--push=false"}, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig([]string{"--version", "v9.9.9", "--push=false"}, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestDefaults(t *testing.T) {
 	env["GITHUB_SHA"] = testcheck.SHA
 	env["BUILDKIT_HOST"] = "tcp://127.0.0.1:1234"
 	env["INPUT_SHA-LENGTH"] = "12"
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func TestDefaults(t *testing.T) {
 func TestCompressionInputs(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	env["INPUT_COMPRESSION"], env["INPUT_COMPRESSION-LEVEL"], env["INPUT_FORCE-COMPRESSION"] = "zstd", "19", "true"
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +257,7 @@ func TestGitEnvironment(t *testing.T) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +296,7 @@ func TestBuildkitWire(t *testing.T) {
 			for k, v := range tc.change {
 				env[k] = v
 			}
-			_, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+			_, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 			if refused := err != nil && strings.Contains(err.Error(), "buildkit-tls-*"); refused != tc.refused {
 				t.Errorf("refused %t, want %t (err: %v)", refused, tc.refused, err)
 			}
@@ -333,7 +335,7 @@ func TestVersionFromSources(t *testing.T) {
 		if strings.HasPrefix(tc.name, "--") {
 			args = []string{"--version-prefix="}
 		}
-		cfg, err := loadConfig(args, testcheck.Env(env), &bytes.Buffer{})
+		cfg, err := loadConfig(args, testcheck.Lookup(env), &bytes.Buffer{})
 		if err != nil || cfg.Version != tc.want || cfg.VersionTag() != tc.want {
 			t.Errorf("%s: version %q, %v; want %q", tc.name, cfg.Version, err, tc.want)
 		}
@@ -380,7 +382,7 @@ func TestBuildkitdConfig(t *testing.T) {
 	for input, value := range map[string]string{"buildkitd-config": path, "buildkitd-config-inline": toml} {
 		env := testcheck.ValidInputs(dir)
 		env["INPUT_"+strings.ToUpper(input)] = value
-		cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+		cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,7 +395,7 @@ func TestBuildkitdConfig(t *testing.T) {
 	testcheck.OneErrorLine(t, loadErrors(t, env), "buildkitd-config: give it or buildkitd-config-inline, not both")
 	delete(env, "INPUT_BUILDKITD-CONFIG-INLINE")
 	delete(env, "INPUT_BUILDKITD-CONFIG")
-	if cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{}); err != nil || cfg.Buildkitd().DaemonConfig != nil {
+	if cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{}); err != nil || cfg.Buildkitd().DaemonConfig != nil {
 		t.Errorf("no config given: %q, %v", cfg.Buildkitd().DaemonConfig, err)
 	}
 }

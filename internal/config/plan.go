@@ -30,12 +30,12 @@ type Plan struct {
 const NamePlaceholder = "{name}"
 
 // LoadPlan reads the plan command's inputs like Load.
-func LoadPlan(inputs Inputs, args []string, getenv func(string) string, usage io.Writer) (Plan, error) {
-	raw, err := inputs.Read(args, getenv, usage)
+func LoadPlan(inputs Inputs, args []string, env LookupEnv, usage io.Writer) (Plan, error) {
+	raw, err := inputs.Read(args, env, usage)
 	if err != nil {
 		return Plan{}, err
 	}
-	return ParsePlan(raw, getenv)
+	return ParsePlan(raw, env.Getenv)
 }
 
 // ParsePlan turns the plan's raw inputs into a Plan, reporting every bad

@@ -33,7 +33,7 @@ func TestParsePlan(t *testing.T) {
 	env := validPlan()
 	env["INPUT_CONTEXTS"] = "containers/*\n  nix/*  \n"
 	env["INPUT_TAG-SUFFIX"] = "-nix"
-	p, err := LoadPlan(planInputs, nil, testcheck.Env(env), &bytes.Buffer{})
+	p, err := LoadPlan(planInputs, nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPlanBadInputs(t *testing.T) {
 	} {
 		env := validPlan()
 		env[tc.input] = tc.value
-		_, err := LoadPlan(planInputs, nil, testcheck.Env(env), &bytes.Buffer{})
+		_, err := LoadPlan(planInputs, nil, testcheck.Lookup(env), &bytes.Buffer{})
 		if err == nil {
 			t.Errorf("%s=%q accepted", tc.input, tc.value)
 			continue

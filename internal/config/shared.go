@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/blumeops/build-push-image/internal/push"
@@ -15,12 +16,15 @@ import (
 // login and TLS, where the version comes from, and the tag suffix. Each is
 // parsed here once, with the same checks and lines.
 
-// Access is how a command reaches the registry: username, api-key and
-// registry-tls.
+// Access is how a command reaches the registry: username, api-key,
+// registry-tls, and how early to warn that a zot API key expires.
 type Access struct {
 	Username    string
 	APIKey      string // secret: never printed, never in argv
 	RegistryTLS push.TLS
+	// KeyExpiryWarning is key-expiry-warning: warn when the zot API key
+	// expires within that many days; 0 never asks.
+	KeyExpiryWarning int
 }
 
 // parseAccess reads username, api-key and registry-tls. With required (a
@@ -29,6 +33,7 @@ type Access struct {
 func parseAccess(errs *inputErrs, raw map[string]string, required bool) Access {
 	a := Access{Username: raw["username"], APIKey: raw["api-key"]}
 	set(errs, "registry-tls", &a.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
+	set(errs, "key-expiry-warning", &a.KeyExpiryWarning)(parseDays(raw["key-expiry-warning"]))
 	if required && a.Username == "" {
 		errs.add("username", errors.New("required when push is true; set it to the registry user the API key belongs to (or push: false)"))
 	}
@@ -42,6 +47,18 @@ func parseAccess(errs *inputErrs, raw map[string]string, required bool) Access {
 		errs.add("api-key", errors.New("contains a line break; store the key alone in the secret, on one line"))
 	}
 	return a
+}
+
+// maxWarningDays is more than a zot API key is usually made to live.
+const maxWarningDays = 3650
+
+// parseDays reads key-expiry-warning: a whole number of days, 0 for off.
+func parseDays(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxWarningDays {
+		return 0, fmt.Errorf("%q must be a whole number of days from 0 (no warning) to %d, e.g. 14", v, maxWarningDays)
+	}
+	return n, nil
 }
 
 var argName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -161,34 +162,52 @@ func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error)
 	return out, g.Wait()
 }
 
-// Registry is the Lookup of internal/push: one HEAD of the tag, through
-// its retrying transport, with the plan's login (anonymous without a key)
-// and TLS. The repositories of one registry share one client (push's
-// For): one TLS handshake and one login challenge per registry, not per
-// image.
-func Registry(access config.Access, log *slog.Logger) Lookup {
-	var mu sync.Mutex
-	byHost := map[string]*push.Registry{}
-	client := func(repository string) (*push.Registry, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if first, ok := byHost[config.RegistryOf(repository)]; ok {
-			return first.For(repository)
-		}
-		reg, err := push.New(repository, push.WithCredentials(access.Username, access.APIKey), push.WithTLS(access.RegistryTLS), push.WithLogger(log))
-		if err == nil {
-			byHost[config.RegistryOf(repository)] = reg
-		}
-		return reg, err
+// Registries are the clients of internal/push the plan looks up with: one
+// HEAD of the tag, through its retrying transport, with the plan's login
+// (anonymous without a key) and TLS. The repositories of one registry
+// share one client (push's For): one TLS handshake and one login challenge
+// per registry, not per image.
+type Registries struct {
+	access config.Access
+	log    *slog.Logger
+	mu     sync.Mutex
+	byHost map[string]*push.Registry
+}
+
+// NewRegistries makes no client yet: Lookup makes one per registry.
+func NewRegistries(access config.Access, log *slog.Logger) *Registries {
+	return &Registries{access: access, log: log, byHost: map[string]*push.Registry{}}
+}
+
+func (r *Registries) client(repository string) (*push.Registry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if first, ok := r.byHost[config.RegistryOf(repository)]; ok {
+		return first.For(repository)
 	}
-	return func(ctx context.Context, repository, tag string) (bool, error) {
-		reg, err := client(repository)
-		if err != nil {
-			return false, err
-		}
-		_, ok, err := reg.Lookup(ctx, tag)
-		return ok, err
+	a := r.access
+	reg, err := push.New(repository, push.WithCredentials(a.Username, a.APIKey), push.WithTLS(a.RegistryTLS), push.WithLogger(r.log))
+	if err == nil {
+		r.byHost[config.RegistryOf(repository)] = reg
 	}
+	return reg, err
+}
+
+// Lookup is the plan's Lookup.
+func (r *Registries) Lookup(ctx context.Context, repository, tag string) (bool, error) {
+	reg, err := r.client(repository)
+	if err != nil {
+		return false, err
+	}
+	_, ok, err := reg.Lookup(ctx, tag)
+	return ok, err
+}
+
+// Hosts are the registries looked up so far, each with its client.
+func (r *Registries) Hosts() map[string]*push.Registry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.byHost)
 }
 
 // Result is a plan: every image with whether it is published.

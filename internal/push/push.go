@@ -35,6 +35,7 @@ type Registry struct {
 	rc     *regclient.RegClient
 	repo   ref.Ref
 	copies int
+	spot   *spotter
 	// pushed holds the manifests PushLayout uploaded, by digest, so that
 	// Tag needs no GET between the guard's last look and the tag write.
 	mu     sync.Mutex
@@ -126,11 +127,12 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	spot := &spotter{next: newTransport(o)}
 	rc := regclient.New(
 		regclient.WithSlog(logger),
 		regclient.WithConfigHost(*host),
 		regclient.WithRegOpts(
-			reg.WithHTTPClient(&http.Client{Transport: newTransport(o)}),
+			reg.WithHTTPClient(&http.Client{Transport: spot}),
 			// The transport retries; regclient keeps one extra try for the
 			// login round trip (a 401 challenge, then the credentials).
 			// Its backoff delays every later request to the host: the
@@ -140,7 +142,7 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 		),
 		regclient.WithUserAgent("build-push-image"),
 	)
-	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), pushed: map[digest.Digest]manifest.Manifest{}}, nil
+	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), spot: spot, pushed: map[digest.Digest]manifest.Manifest{}}, nil
 }
 
 // For is a Registry for another repository of the same registry that
@@ -155,7 +157,7 @@ func (r *Registry) For(repository string) (*Registry, error) {
 	if other.Registry != r.repo.Registry {
 		return nil, fmt.Errorf("image %q: not on %s", repository, r.repo.Registry)
 	}
-	return &Registry{rc: r.rc, repo: other.SetTag(""), copies: r.copies, pushed: map[digest.Digest]manifest.Manifest{}}, nil
+	return &Registry{rc: r.rc, repo: other.SetTag(""), copies: r.copies, spot: r.spot, pushed: map[digest.Digest]manifest.Manifest{}}, nil
 }
 
 // call runs one regclient call and gives its failure the typed error that

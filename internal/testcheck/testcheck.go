@@ -21,6 +21,15 @@ func Env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// Lookup is an os.LookupEnv over a map: a key absent from m is unset, one
+// mapped to "" is set and empty.
+func Lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
 // ValidInputs is a complete, valid set of inputs (as a runner's INPUT_*)
 // for a workspace dir holding a Dockerfile.
 func ValidInputs(dir string) map[string]string {
