@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 // actionDoc is the part of action.yml the docs are checked against.
 type actionDoc struct {
+	Inputs  map[string]struct{ Required bool }
 	Outputs map[string]struct{ Description, Value string }
 	Runs    struct {
 		Using string
@@ -32,50 +34,85 @@ func readAction(t *testing.T, b []byte) actionDoc {
 	return a
 }
 
-// readmeTable returns the first column of the README table under heading.
-func readmeTable(t *testing.T, heading string) []string {
-	t.Helper()
-	var names []string
-	for _, row := range readmeRows(t, heading) {
-		names = append(names, row[0])
-	}
-	return names
-}
-
 // readmeRows returns the name and second cell of each row of the README
 // table under heading.
 func readmeRows(t *testing.T, heading string) [][2]string {
 	t.Helper()
-	b, err := os.ReadFile("README.md")
+	rows, ok := docRows(t, "README.md", heading)
+	if !ok {
+		t.Fatalf("README has no %q section", heading)
+	}
+	return rows
+}
+
+// docRows returns the name and second cell of each row of the table under
+// the ## heading of the Markdown file doc, and whether it has the heading.
+func docRows(t *testing.T, doc, heading string) ([][2]string, bool) {
+	t.Helper()
+	b, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, section, ok := strings.Cut(string(b), "\n## "+heading+"\n")
 	if !ok {
-		t.Fatalf("README has no %q section", heading)
+		return nil, false
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	var rows [][2]string
 	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\|([^|]*)").FindAllStringSubmatch(section, -1) {
 		rows = append(rows, [2]string{m[1], strings.TrimSpace(m[2])})
 	}
-	return rows
+	return rows, true
+}
+
+// docTables are the tables under heading in the README and in docs/: file
+// → rows. A file without that heading, or whose section holds no table
+// (it points at another), is left out; the README must have it.
+func docTables(t *testing.T, heading string) map[string][][2]string {
+	t.Helper()
+	docs, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][][2]string{"README.md": readmeRows(t, heading)}
+	for _, doc := range docs {
+		if rows, _ := docRows(t, doc, heading); len(rows) > 0 {
+			out[doc] = rows
+		}
+	}
+	return out
 }
 
 // TestReadmeDefaults: where action.yml (or plan/action.yml) gives an
-// input a default, the README's default column shows that value.
+// input a default, every table of inputs shows that value; "required"
+// alone is for inputs the action marks required.
 func TestReadmeDefaults(t *testing.T) {
-	for heading, in := range map[string]config.Inputs{"Inputs": inputs, "Plan inputs": planInputs} {
-		readme := map[string]string{}
-		for _, row := range readmeRows(t, heading) {
-			readme[row[0]] = row[1]
-		}
-		for _, in := range in {
-			if in.Default != "" && readme[in.Name] != "`"+in.Default+"`" {
-				t.Errorf("README %s: input %s shows default %q, the action has %q", heading, in.Name, readme[in.Name], in.Default)
+	for heading, a := range map[string][]byte{"Inputs": actionYAML, "Plan inputs": planActionYAML} {
+		required := readAction(t, a).Inputs
+		in := config.MustInputs(a)
+		for doc, rows := range docTables(t, heading) {
+			shown := map[string]string{}
+			for _, row := range rows {
+				shown[row[0]] = row[1]
+			}
+			for _, in := range in {
+				if in.Default != "" && shown[in.Name] != "`"+in.Default+"`" {
+					t.Errorf("%s %s: input %s shows default %q, the action has %q", doc, heading, in.Name, shown[in.Name], in.Default)
+				}
+				if (shown[in.Name] == "required") != required[in.Name].Required {
+					t.Errorf("%s %s: input %s shows default %q, the action marks it required: %t", doc, heading, in.Name, shown[in.Name], required[in.Name].Required)
+				}
 			}
 		}
 	}
+}
+
+func firstColumn(rows [][2]string) []string {
+	var names []string
+	for _, row := range rows {
+		names = append(names, row[0])
+	}
+	return names
 }
 
 func sorted(s []string) []string {
@@ -114,10 +151,11 @@ func checkAction(t *testing.T, action []byte, in config.Inputs, inputsHeading, o
 		}
 	}
 	want := sorted(program)
-	for what, got := range map[string][]string{
-		"env INPUT_*":               mapped,
-		"README's " + inputsHeading: readmeTable(t, inputsHeading),
-	} {
+	lists := map[string][]string{"env INPUT_*": mapped}
+	for doc, rows := range docTables(t, inputsHeading) {
+		lists[doc+"'s "+inputsHeading] = firstColumn(rows)
+	}
+	for what, got := range lists {
 		if !slices.Equal(sorted(got), want) {
 			t.Errorf("%s: %v\nthe action's inputs: %v", what, sorted(got), want)
 		}
@@ -129,7 +167,11 @@ func checkAction(t *testing.T, action []byte, in config.Inputs, inputsHeading, o
 			t.Errorf("%s: output %s lacks a description or is not wired to the step (%q)", outputsHeading, name, o.Value)
 		}
 	}
-	for what, got := range map[string][]string{"declared " + outputsHeading: declaredOut, "README's " + outputsHeading: readmeTable(t, outputsHeading)} {
+	lists = map[string][]string{"declared " + outputsHeading: declaredOut}
+	for doc, rows := range docTables(t, outputsHeading) {
+		lists[doc+"'s "+outputsHeading] = firstColumn(rows)
+	}
+	for what, got := range lists {
 		if !slices.Equal(sorted(got), outputs) {
 			t.Errorf("%s: %v, want %v", what, sorted(got), outputs)
 		}

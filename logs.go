@@ -96,14 +96,28 @@ func logVersion(action *githubactions.Action, from vsource.Found) {
 	}
 }
 
-// logPlan says what the plan found: one line per image, then the count.
-func logPlan(action *githubactions.Action, res []plan.Status, took time.Duration) {
+// logPlan says what the plan found: one line per directory, then the
+// count, then one warning naming every directory left out and why.
+func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) {
+	looked := 0
 	for _, s := range res {
 		state := "to publish"
-		if s.Published {
+		switch {
+		case s.Skipped != "":
+			action.Infof("plan: %-10s %s: %s", "left out", s.Context, s.Skipped)
+			continue
+		case s.Published:
 			state = "published"
 		}
+		looked++
 		action.Infof("plan: %-10s %s:%s %s", state, s.Image.Image, s.Tag, s.Context)
 	}
-	action.Infof("plan: %d of %d images to publish (%d look-ups in %s)", len(plan.Result(res).Pending()), len(res), len(res), took.Round(time.Millisecond))
+	action.Infof("plan: %d of %d images to publish (%d look-ups in %s)", len(res.Pending()), looked, looked, took.Round(time.Millisecond))
+	if skipped := res.Skipped(); len(skipped) > 0 {
+		why := make([]string, len(skipped))
+		for i, s := range skipped {
+			why[i] = fmt.Sprintf("%s (%s)", s.Context, s.Skipped)
+		}
+		action.Warningf("plan: left out, no version found (%d): %s; exclude a directory that is no image with !<directory> in contexts, or set on-unversioned: fail to make this an error", len(skipped), strings.Join(why, ", "))
+	}
 }

@@ -99,7 +99,9 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 		return inputFailure(stdout, err)
 	}
 	for _, img := range images {
-		logVersion(action, *img.From)
+		if img.From != nil { // nil: left out, it names no version
+			logVersion(action, *img.From)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -117,7 +119,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	}
 	warnKeyExpiry(ctx, action, cfg.Access, logins, time.Since(start))
 	setOutputs(action, plan.Result(res).Outputs())
-	logPlan(action, res, time.Since(start))
+	logPlan(action, plan.Result(res), time.Since(start))
 	return 0
 }
 

@@ -41,7 +41,7 @@ func TestForgePlan(t *testing.T) {
 
 	sha := forgeGit(t, dir, nil, "rev-parse", "HEAD")
 	f.push(t, dir, app, "HEAD:refs/heads/main")
-	built := wantPlanRun(t, f, app, f.waitRun(t, app, sha), r.key, 2)
+	built := wantPlanRun(t, f, app, f.waitRun(t, app, sha), r.key, 2, 3)
 	if strings.Join(built, " ") != "web worker" {
 		t.Errorf("the build legs published %v, want web and worker", built)
 	}
@@ -56,17 +56,18 @@ func TestForgePlan(t *testing.T) {
 	forgeCommit(t, dir, "notes.txt", "no version changed\n")
 	sha2 := forgeGit(t, dir, nil, "rev-parse", "HEAD")
 	f.push(t, dir, app, "HEAD:refs/heads/main")
-	if built := wantPlanRun(t, f, app, f.waitRun(t, app, sha2), r.key, 0); len(built) != 0 {
+	if built := wantPlanRun(t, f, app, f.waitRun(t, app, sha2), r.key, 0, 3); len(built) != 0 {
 		t.Errorf("the second push built %v, want nothing", built)
 	}
 	f.wantNoKeyInLogs(t, r.key)
 }
 
 // wantPlanRun checks a run of the plan workflow: the plan job succeeded
-// and planned n images; the build job published them (Gitea's runner runs
-// the legs of a matrix it expands itself in one job) or, when n is 0, was
-// skipped. It returns the names the legs published, sorted.
-func wantPlanRun(t *testing.T, f *forge, app string, jobs []forgeJob, key string, n int) []string {
+// and planned n of its images; the build job published them (Gitea's
+// runner runs the legs of a matrix it expands itself in one job) or, when
+// n is 0, was skipped. It returns the names the legs published, sorted,
+// and the plan job's log.
+func wantPlanRun(t *testing.T, f *forge, app string, jobs []forgeJob, key string, n, of int) []string {
 	t.Helper()
 	var ran []forgeJob // a skipped job has no log
 	for _, j := range jobs {
@@ -85,13 +86,13 @@ func wantPlanRun(t *testing.T, f *forge, app string, jobs []forgeJob, key string
 	for i, j := range ran {
 		switch {
 		case j.Name == "plan":
-			if j.Conclusion != "success" || !strings.Contains(logs[i], fmt.Sprintf("plan: %d of 3 images to publish", n)) {
-				t.Fatalf("plan job: %s, want success planning %d of 3; log:\n%s", j.Conclusion, n, logs[i])
+			if j.Conclusion != "success" || !strings.Contains(logs[i], fmt.Sprintf("plan: %d of %d images to publish", n, of)) {
+				t.Fatalf("plan job: %s, want success planning %d of %d; log:\n%s", j.Conclusion, n, of, logs[i])
 			}
 		case j.Conclusion != "success":
 			t.Fatalf("job %q: %s, want success; log:\n%s", j.Name, j.Conclusion, logs[i])
 		default:
-			for _, m := range regexp.MustCompile(`Tagged \S+/(\w+):v1\.0\.0\b`).FindAllStringSubmatch(logs[i], -1) {
+			for _, m := range regexp.MustCompile(`Tagged \S+/(\w+):v1\.0\.0(-nix)?\b`).FindAllStringSubmatch(logs[i], -1) {
 				built = append(built, m[1])
 			}
 		}
@@ -107,13 +108,21 @@ func wantPlanRun(t *testing.T, f *forge, app string, jobs []forgeJob, key string
 // where a test must: runs-on, the registry and the credentials.
 func readmePlanWorkflow(t *testing.T, r rig, prefix string) string {
 	t.Helper()
+	return readmeWorkflowWith(t, r, prefix, "uses: blumeops/build-push-image/plan@v2", "ubuntu-latest")
+}
+
+// readmeWorkflowWith is the README's first workflow holding marker,
+// changed only where a test must: runs-on (runsOn in the README), the
+// registry and the credentials.
+func readmeWorkflowWith(t *testing.T, r rig, prefix, marker, runsOn string) string {
+	t.Helper()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wf string
 	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
-		if strings.Contains(block[1], "uses: blumeops/build-push-image/plan@v2") {
+		if strings.Contains(block[1], marker) {
 			wf = block[1]
 			break
 		}
@@ -122,7 +131,7 @@ func readmePlanWorkflow(t *testing.T, r rig, prefix string) string {
 		old, new string
 		n        int
 	}{
-		{"runs-on: ubuntu-latest\n", "runs-on: " + forgeLabel + "\n", 2},
+		{"runs-on: " + runsOn + "\n", "runs-on: " + forgeLabel + "\n", 2},
 		{"registry.example/team/{name}", r.registry + "/" + prefix + "/{name}", 1},
 		{"username: ci-bot\n", "username: " + r.user + "\n", 2},
 		{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n", 2},

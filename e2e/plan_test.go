@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -10,8 +11,8 @@ import (
 
 // planEntry is one entry of the plan's matrix or all output.
 type planEntry struct {
-	Name, Context, File, Image, Version string
-	Published                           *bool
+	Name, Context, File, Image, Version, Skipped string
+	Published                                    *bool
 }
 
 // runPlan runs `build-push-image plan` in dir with env as its inputs.
@@ -40,7 +41,10 @@ func nixFile(version string) string {
 // TestPlanNix: nix-style directories (default.nix, tag-suffix -nix)
 // against the rig's registry: the plan lists exactly those whose
 // v<version>-nix is not published, the one that is as published in all;
-// the unsuffixed tag of the same version does not count.
+// the unsuffixed tag of the same version does not count. As in a real
+// tree, a directory that is no image (lib/) and an image tagged latest
+// (no version) are left out with one warning, an excluded one is not
+// read at all.
 func TestPlanNix(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
@@ -60,9 +64,12 @@ func TestPlanNix(t *testing.T) {
 		"nix/web/default.nix":    nixFile("2.0.0"),
 		"nix/worker/default.nix": nixFile("0.3.1"),
 		"nix/README.md":          "not an image",
+		"nix/lib/common.nix":     "{ }\n",
+		"nix/dex/default.nix":    "pkgs.dockerTools.buildLayeredImage {\n  name = \"dex\";\n  tag = \"latest\";\n}\n",
+		"nix/old/default.nix":    "version = \"1.0\";\nnot read: it is excluded\n",
 	})
 	env := map[string]string{
-		"INPUT_CONTEXTS":        "nix/*",
+		"INPUT_CONTEXTS":        "nix/*\n!nix/old",
 		"INPUT_IMAGE":           r.registry + "/" + prefix + "/{name}",
 		"INPUT_VERSION-FILE":    "default.nix",
 		"INPUT_VERSION-PATTERN": `version\s*=\s*"([^"]+)"`,
@@ -85,8 +92,18 @@ func TestPlanNix(t *testing.T) {
 		t.Errorf("worker: %+v, want %+v", m[1], want)
 	}
 	var all []planEntry
-	if err := json.Unmarshal([]byte(res.outputs["all"]), &all); err != nil || len(all) != 3 || all[0].Name != "api" || all[0].Published == nil || !*all[0].Published || *all[1].Published {
-		t.Errorf("all %s (%v), want api published, web and worker not", res.outputs["all"], err)
+	if err := json.Unmarshal([]byte(res.outputs["all"]), &all); err != nil || len(all) != 5 || all[0].Name != "api" || all[0].Published == nil || !*all[0].Published || *all[3].Published {
+		t.Fatalf("all %s (%v), want api published, dex and lib left out, web and worker not published", res.outputs["all"], err)
+	}
+	if all[1].Name != "dex" || !strings.Contains(all[1].Skipped, "matches no version in nix/dex/default.nix") || all[2].Name != "lib" || all[2].Skipped != "no default.nix" {
+		t.Errorf("all: dex %+v, lib %+v; want each with the reason it is left out", all[1], all[2])
+	}
+	warnings := regexp.MustCompile(`(?m)^::warning::.*$`).FindAllString(res.stdout, -1)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "nix/dex (") || !strings.Contains(warnings[0], "nix/lib (no default.nix)") {
+		t.Errorf("warnings %q, want one naming nix/dex and nix/lib with their reasons", warnings)
+	}
+	if !strings.Contains(res.stdout, "plan: 2 of 3 images to publish") {
+		t.Errorf("no count of 2 of 3 images in:\n%s", res.stdout)
 	}
 	testcheck.NoSecret(t, r.key, res.stdout, res.stderr, res.outputFile)
 
@@ -100,8 +117,9 @@ func TestPlanNix(t *testing.T) {
 	testcheck.OneErrorLine(t, anon.stdout, "api-key: "+r.registry+" asks for a login to read")
 }
 
-// TestPlanBadInput: a directory without its Dockerfile and a glob that
-// matches nothing are one line each, exit 2, before any look-up.
+// TestPlanBadInput: a directory without its Dockerfile (on-unversioned:
+// fail) and a glob that matches nothing are one line each, exit 2, before
+// any look-up.
 func TestPlanBadInput(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
@@ -115,6 +133,7 @@ func TestPlanBadInput(t *testing.T) {
 		"INPUT_VERSION-ARG":    "APP_VERSION",
 		"INPUT_VERSION-PREFIX": "v",
 		"INPUT_REGISTRY-TLS":   "disabled",
+		"INPUT_ON-UNVERSIONED": "fail",
 	})
 	if res.code != 2 {
 		t.Fatalf("exit %d, want 2:\n%s", res.code, res.stdout)

@@ -31,7 +31,7 @@ func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
 		if raw[in.Name] == in.Default {
 			continue
 		}
-		switch build := slices.Contains(buildOnly, in.Name) || strings.HasPrefix(in.Name, "buildkit"); {
+		switch build := (slices.Contains(buildOnly, in.Name) || strings.HasPrefix(in.Name, "buildkit")) && !versionContext(in.Name, raw); {
 		case raw["archive"] != "" && build:
 			given = append(given, in.Name)
 		case raw["archive"] == "" && slices.Contains(archiveOnly, in.Name):
@@ -42,6 +42,13 @@ func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
 		return nil
 	}
 	return fmt.Errorf("archive: %s %s for building an image, and archive pushes one already built; remove %s, or remove archive to build", strings.Join(given, ", "), agree(len(given), "is", "are"), agree(len(given), "it", "them"))
+}
+
+// versionContext says whether name is context read as the directory
+// version-file is in: with archive nothing is built, but the version is
+// still read from the image's sources (a plan row's context).
+func versionContext(name string, raw map[string]string) bool {
+	return name == "context" && raw["version-file"] != ""
 }
 
 // agree picks the word that agrees with how many inputs the line names.

@@ -44,6 +44,37 @@ func TestArchiveNeedsNoBuild(t *testing.T) {
 	}
 }
 
+// TestArchiveVersionFileInContext: with archive, context is where
+// version-file is read from (a plan row's context), so a plan row drives
+// an archive leg as it drives a build.
+func TestArchiveVersionFileInContext(t *testing.T) {
+	env := archiveInputs(t)
+	dir := filepath.Dir(env["INPUT_ARCHIVE"])
+	if err := os.MkdirAll(filepath.Join(dir, "containers/app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "containers/app/default.nix"), []byte("{ version = \"2.0.1\"; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	delete(env, "INPUT_VERSION")
+	env["INPUT_CONTEXT"] = "containers/app"
+	env["INPUT_VERSION-FILE"] = "default.nix"
+	env["INPUT_VERSION-PATTERN"] = `version\s*=\s*"([^"]+)"`
+	env["INPUT_VERSION-PREFIX"] = "v"
+	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	if err != nil || cfg.Version != "v2.0.1" {
+		t.Fatalf("version %q, %v: want v2.0.1 from containers/app/default.nix", cfg.Version, err)
+	}
+	env["INPUT_CONTEXT"] = "containers/gone"
+	testcheck.OneErrorLine(t, loadErrors(t, env), `context: directory "containers/gone" not found`)
+	delete(env, "INPUT_VERSION-FILE")
+	delete(env, "INPUT_VERSION-PATTERN")
+	env["INPUT_VERSION"] = "v1.0.0"
+	env["INPUT_CONTEXT"] = "containers/app"
+	testcheck.OneErrorLine(t, loadErrors(t, env), "archive: context is for building an image")
+}
+
 func TestArchiveInputErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -208,6 +208,8 @@ func (c *Config) parseVersion(errs *inputErrs, raw map[string]string) {
 		if contextErr == nil || raw["file"] != "" { // else the context's error says it all
 			errs.add("file", fileErr)
 		}
+	} else if versionContext("context", raw) { // an archive's version-file is in the context
+		errs.add("context", contextErr)
 	}
 	bad := len(*errs)
 	c.Source = parseSource(errs, raw)

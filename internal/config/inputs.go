@@ -83,13 +83,20 @@ func Load(inputs Inputs, args []string, env LookupEnv, usage io.Writer) (Config,
 func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[string]string, error) {
 	fs := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
 	fs.SetOutput(usage)
+	// --help lists every flag but api-key, which is defined only to be
+	// refused in one clear line rather than as an unknown flag.
+	listed := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
+	listed.SetOutput(usage)
 	fs.Usage = func() {
-		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n       build-push-image plan [--input value ...]\n\nEvery input of action.yml (plan/action.yml for plan) is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key is read from the environment only: INPUT_API-KEY or INPUT_API_KEY.")
-		fs.PrintDefaults()
+		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n       build-push-image plan [--input value ...]\n\nEvery input of action.yml (plan/action.yml for plan) is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key is no flag: it is read from the environment only, INPUT_API-KEY or INPUT_API_KEY.")
+		listed.PrintDefaults()
 	}
 	flags := make(map[string]*string, len(inputs))
 	for _, in := range inputs {
 		flags[in.Name] = fs.String(in.Name, in.Default, in.Description)
+		if in.Name != secretInput {
+			listed.String(in.Name, in.Default, in.Description)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -102,7 +109,7 @@ func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[st
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["api-key"] {
+	if set[secretInput] {
 		return nil, errors.New("api-key: not accepted as a flag, since a command line is visible to every process on the machine; set INPUT_API_KEY in the environment instead")
 	}
 	raw := make(map[string]string, len(inputs))
@@ -119,6 +126,10 @@ func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[st
 	}
 	return raw, nil
 }
+
+// secretInput is the input never taken from the command line, which
+// every process on the machine can read.
+const secretInput = "api-key"
 
 // keepsEmpty are the inputs whose empty value means something
 // (version-prefix: none). A runner passes every input of the action,

@@ -18,6 +18,13 @@ type Plan struct {
 	Access
 	// Contexts are globs of image directories (containers/*), in order.
 	Contexts []string
+	// Exclude are globs of directories left out (contexts' !containers/lib
+	// lines): a directory they match, or one inside it, is no image.
+	Exclude []string
+	// FailUnversioned (on-unversioned: fail) makes a directory that names
+	// no version an error; else it is left out with a warning, since a
+	// real tree holds directories that are no image (a shared lib/).
+	FailUnversioned bool
 	// Image is the repository of each, {name} standing for the directory's
 	// name: registry.example/team/{name}.
 	Image     string
@@ -43,7 +50,8 @@ func LoadPlan(inputs Inputs, args []string, env LookupEnv, usage io.Writer) (Pla
 func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) {
 	p := Plan{Image: raw["image"], TagSuffix: raw["tag-suffix"], Debug: runnerDebug(getenv)}
 	var errs inputErrs
-	set(&errs, "contexts", &p.Contexts)(parseGlobs(raw["contexts"]))
+	p.Contexts, p.Exclude = parseGlobs(&errs, raw["contexts"])
+	set(&errs, "on-unversioned", &p.FailUnversioned)(parseOnUnversioned(raw["on-unversioned"]))
 	errs.add("image", validateImageTemplate(p.Image))
 	p.Source = parseSource(&errs, raw)
 	if p.Source.IsZero() {
@@ -58,21 +66,43 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 }
 
 // parseGlobs reads contexts: globs of directories, one per line (or
-// space-separated), inside the workspace.
-func parseGlobs(text string) ([]string, error) {
-	globs := strings.Fields(text)
-	if len(globs) == 0 {
-		return nil, errors.New("required; set it to the directories that hold an image each, e.g. containers/*")
-	}
-	var errs []error
-	for _, g := range globs {
-		if _, err := filepath.Match(g, ""); err != nil {
-			errs = append(errs, fmt.Errorf("%q is not a valid glob (%w); use *, ? and [...] as the shell does", g, err))
-		} else if _, err := cleanPath(g); err != nil {
-			errs = append(errs, err)
+// space-separated), inside the workspace; a glob after ! leaves the
+// directories it matches out, as in .gitignore and upload-artifact's path.
+func parseGlobs(errs *inputErrs, text string) (include, exclude []string) {
+	includes := 0
+	for _, g := range strings.Fields(text) {
+		pattern, excluded := strings.CutPrefix(g, "!")
+		if !excluded {
+			includes++
+		}
+		if _, err := filepath.Match(pattern, ""); err != nil {
+			errs.add("contexts", fmt.Errorf("%q is not a valid glob (%w); use *, ? and [...] as the shell does", g, err))
+			continue
+		}
+		clean, err := cleanPath(pattern)
+		errs.add("contexts", err)
+		if excluded {
+			exclude = append(exclude, clean)
+		} else {
+			include = append(include, pattern)
 		}
 	}
-	return globs, errors.Join(errs...)
+	if includes == 0 {
+		errs.add("contexts", errors.New("required; set it to the directories that hold an image each, e.g. containers/* (and !containers/lib to leave one out)"))
+	}
+	return include, exclude
+}
+
+// parseOnUnversioned reads on-unversioned: skip (a directory that names
+// no version is left out, with a warning) or fail.
+func parseOnUnversioned(s string) (bool, error) {
+	switch s {
+	case "skip":
+		return false, nil
+	case "fail":
+		return true, nil
+	}
+	return false, fmt.Errorf("%q is not skip or fail; skip leaves a directory without a version out of the matrix (with a warning), fail makes it an error", s)
 }
 
 // validateImageTemplate checks the image input of the plan: a repository

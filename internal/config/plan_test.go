@@ -31,17 +31,25 @@ func validPlan() map[string]string {
 
 func TestParsePlan(t *testing.T) {
 	env := validPlan()
-	env["INPUT_CONTEXTS"] = "containers/*\n  nix/*  \n"
+	env["INPUT_CONTEXTS"] = "containers/*\n  nix/*  \n!./containers/lib\n"
 	env["INPUT_TAG-SUFFIX"] = "-nix"
 	p, err := LoadPlan(planInputs, nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Contexts) != 2 || p.Contexts[1] != "nix/*" || p.TagSuffix != "-nix" || p.Source.Arg != "APP_VERSION" || p.Source.Prefix != "v" || p.RegistryTLS != push.TLSDisabled || p.APIKey != "" {
+	if len(p.Contexts) != 2 || p.Contexts[1] != "nix/*" || len(p.Exclude) != 1 || p.Exclude[0] != "containers/lib" || p.FailUnversioned || p.TagSuffix != "-nix" || p.Source.Arg != "APP_VERSION" || p.Source.Prefix != "v" || p.RegistryTLS != push.TLSDisabled || p.APIKey != "" {
 		t.Errorf("plan %+v", p)
 	}
 	if img, err := p.ImageOf("app"); err != nil || img != "registry.example/team/app" {
 		t.Errorf("ImageOf(app) = %q, %v", img, err)
+	}
+}
+
+func TestPlanOnUnversioned(t *testing.T) {
+	env := validPlan()
+	env["INPUT_ON-UNVERSIONED"] = "fail"
+	if p, err := LoadPlan(planInputs, nil, testcheck.Env(env), &bytes.Buffer{}); err != nil || !p.FailUnversioned {
+		t.Errorf("on-unversioned: fail gives %+v, %v", p, err)
 	}
 }
 
@@ -50,6 +58,9 @@ func TestPlanBadInputs(t *testing.T) {
 		{"INPUT_CONTEXTS", "", "contexts: required"},
 		{"INPUT_CONTEXTS", "containers/[", `contexts: "containers/[" is not a valid glob`},
 		{"INPUT_CONTEXTS", "../other/*", `contexts: "../other/*" leaves the workspace`},
+		{"INPUT_CONTEXTS", "!containers/lib", "contexts: required; set it to the directories that hold an image each"},
+		{"INPUT_CONTEXTS", "containers/*\n!containers/[", `contexts: "!containers/[" is not a valid glob`},
+		{"INPUT_ON-UNVERSIONED", "error", `on-unversioned: "error" is not skip or fail`},
 		{"INPUT_IMAGE", "", "image: required"},
 		{"INPUT_IMAGE", "team/{name}", "image: \"team/name\" is not a valid repository: it names no registry host"},
 		{"INPUT_VERSION-ARG", "", "version-arg: or version-file is required"},

@@ -34,6 +34,9 @@ type Image struct {
 	File    string `json:"file"`    // its Dockerfile ("" when it has none)
 	Image   string `json:"image"`   // the repository
 	Version string `json:"version"` // the release version, e.g. v1.2.0
+	// Skipped says why the directory is left out of the plan (it names no
+	// version: on-unversioned: skip); empty for an image.
+	Skipped string `json:"skipped,omitempty"`
 	// Tag is the version tag looked up: Version with the tag suffix.
 	Tag string `json:"-"`
 	// From is where the version was read, for the log.
@@ -47,18 +50,23 @@ type Status struct {
 }
 
 // Find reads the image directories the globs of cfg match, in glob order:
-// their names, images and versions. Every bad one is reported, one error
-// each: a glob matching no directory, a directory without its Dockerfile
-// or version file, a version that cannot be read, two directories giving
-// the same image.
+// their names, images and versions. A directory that names no version (no
+// version file or Dockerfile, or none in it) is returned with Skipped set,
+// unless cfg.FailUnversioned. Every bad one is reported, one error each: a
+// glob matching no directory, an exclusion leaving none out, a version
+// that cannot be read, two directories giving the same image.
 func Find(cfg config.Plan) ([]Image, error) {
 	var out []Image
 	var errs []error
 	seen := map[string]string{} // image → the directory that gave it
-	for _, dir := range directories(cfg.Contexts, &errs) {
+	for _, dir := range directories(cfg, &errs) {
 		img, err := read(cfg, dir)
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if img.Skipped != "" {
+			out = append(out, img)
 			continue
 		}
 		if other, ok := seen[img.Image]; ok {
@@ -71,12 +79,13 @@ func Find(cfg config.Plan) ([]Image, error) {
 	return out, errors.Join(errs...)
 }
 
-// directories are the directories the globs match, each once, in order.
-// As in a shell, * does not match a hidden directory (.git, .cache) unless
+// directories are the directories the globs match, each once, in order,
+// less those an exclusion matches (or that lie inside one it matches). As
+// in a shell, * does not match a hidden directory (.git, .cache) unless
 // the pattern's last element starts with a dot itself.
-func directories(globs []string, errs *[]error) []string {
+func directories(cfg config.Plan, errs *[]error) []string {
 	var dirs []string
-	for _, g := range globs {
+	for _, g := range cfg.Contexts {
 		matches, _ := filepath.Glob(g) // the pattern is valid: config checked it
 		n := 0
 		for _, m := range matches {
@@ -94,7 +103,25 @@ func directories(globs []string, errs *[]error) []string {
 			*errs = append(*errs, fmt.Errorf("contexts: %q matches no directory; check the glob against the checkout (is the repository checked out?)", g))
 		}
 	}
+	for _, x := range cfg.Exclude {
+		kept := slices.DeleteFunc(dirs, func(dir string) bool { return excludes(x, dir) })
+		if len(kept) == len(dirs) {
+			*errs = append(*errs, fmt.Errorf("contexts: \"!%s\" leaves out no directory the other globs match; check it against them, or remove it", x))
+		}
+		dirs = kept
+	}
 	return dirs
+}
+
+// excludes says whether the exclusion glob x matches dir or a directory
+// dir is inside.
+func excludes(x, dir string) bool {
+	for d := filepath.Clean(dir); d != "." && d != string(filepath.Separator); d = filepath.Dir(d) {
+		if ok, _ := filepath.Match(x, d); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func hidden(path string) bool { return strings.HasPrefix(filepath.Base(path), ".") }
@@ -106,15 +133,22 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
+	img := Image{Name: name, Context: dir, Image: image}
 	file := filepath.Join(dir, config.Dockerfile)
 	if _, err := os.Stat(file); err != nil {
 		if cfg.Source.Arg != "" {
-			return Image{}, fmt.Errorf("contexts: directory %s has no %s; version-arg reads the version from it: add one, or narrow contexts", dir, config.Dockerfile)
+			return unversioned(cfg, img, fmt.Sprintf("no %s", config.Dockerfile), fmt.Errorf("contexts: directory %s has no %s; version-arg reads the version from it: add one, or leave the directory out with !%s", dir, config.Dockerfile, dir))
 		}
 		file = ""
 	}
+	img.File = file
 	from, err := config.ReadVersion(cfg.Source, dir, file)
-	if err != nil {
+	switch {
+	case errors.Is(err, version.ErrMissing):
+		return unversioned(cfg, img, "no "+cfg.Source.File, err)
+	case errors.Is(err, version.ErrNoVersion):
+		return unversioned(cfg, img, errors.Unwrap(err).Error(), err)
+	case err != nil:
 		return Image{}, err
 	}
 	v := from.Version
@@ -122,7 +156,18 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("%s: %w", dir, err)
 	}
-	return Image{Name: name, Context: dir, File: file, Image: image, Version: v, Tag: tag, From: &from}, nil
+	img.Version, img.Tag, img.From = v, tag, &from
+	return img, nil
+}
+
+// unversioned is a directory that names no version: left out with the
+// reason why, or, with on-unversioned: fail, the error err.
+func unversioned(cfg config.Plan, img Image, why string, err error) (Image, error) {
+	if cfg.FailUnversioned {
+		return Image{}, err
+	}
+	img.Skipped = why
+	return img, nil
 }
 
 // Lookup says whether tag names an image in repository.
@@ -143,13 +188,18 @@ func (e *LookupError) Unwrap() error { return e.Err }
 const Concurrency = 16
 
 // Check looks every image's version tag up, Concurrency at a time, and
-// returns each image with whether it is published, in Find's order. The
+// returns each image with whether it is published, in Find's order (a
+// skipped directory is not looked up, and is not published). The
 // first failed look-up stops the others and is returned.
 func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error) {
 	out := make([]Status, len(images))
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(Concurrency)
 	for i, img := range images {
+		if img.Skipped != "" {
+			out[i] = Status{Image: img}
+			continue
+		}
 		g.Go(func() error {
 			ok, err := lookup(ctx, img.Image, img.Tag)
 			if err != nil {
@@ -217,7 +267,18 @@ type Result []Status
 func (r Result) Pending() []Image {
 	out := []Image{}
 	for _, s := range r {
-		if !s.Published {
+		if !s.Published && s.Skipped == "" {
+			out = append(out, s.Image)
+		}
+	}
+	return out
+}
+
+// Skipped are the directories left out: they name no version.
+func (r Result) Skipped() []Image {
+	var out []Image
+	for _, s := range r {
+		if s.Skipped != "" {
 			out = append(out, s.Image)
 		}
 	}

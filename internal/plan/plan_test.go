@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -82,10 +83,14 @@ func TestFindBadInput(t *testing.T) {
 		"files/not-a-dir.txt": "x",
 		"f/plus/Dockerfile":   "ARG APP_VERSION=1.0+1\nFROM scratch\n",
 	})
-	_, err := Find(argPlan("c/*", "d/*", "e/*", "none/*", "files/*", "f/*"))
+	cfg := argPlan("c/*", "d/*", "e/*", "none/*", "files/*", "f/*")
+	cfg.Exclude = []string{"d/gone"}
+	cfg.FailUnversioned = true
+	_, err := Find(cfg)
 	want := []string{
 		"version-arg: c/broken/Dockerfile: line 1: ARG APP_VERSION:",
-		"contexts: directory c/empty has no Dockerfile",
+		"contexts: directory c/empty has no Dockerfile; version-arg reads the version from it: add one, or leave the directory out with !c/empty",
+		`contexts: "!d/gone" leaves out no directory the other globs match`,
 		"version-arg: c/noarg/Dockerfile: no ARG APP_VERSION",
 		"image: directories c/ok and d/ok both give registry.example/team/ok",
 		`image: directory "Upper": "registry.example/team/Upper" must be lowercase`,
@@ -101,6 +106,112 @@ func TestFindBadInput(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("no error %q in:\n%v", w, err)
 		}
+	}
+}
+
+// nixPlan is the users' plan: default.nix and the README's pattern.
+func nixPlan(t *testing.T, globs ...string) config.Plan {
+	t.Helper()
+	pattern, err := version.ParsePattern(`version\s*=\s*"([^"]+)"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Plan{Image: "registry.example/team/{name}", TagSuffix: "-nix",
+		Source: version.Source{File: "default.nix", Pattern: pattern, Prefix: "v"}}
+	for _, g := range globs {
+		if x, ok := strings.CutPrefix(g, "!"); ok {
+			cfg.Exclude = append(cfg.Exclude, x)
+		} else {
+			cfg.Contexts = append(cfg.Contexts, g)
+		}
+	}
+	return cfg
+}
+
+// TestFindRealTree: a tree as the users' is: a directory that is no image
+// (lib/, no default.nix), images tagged latest whose file names no
+// version, and exclusions. Those that name no version are left out with
+// the reason, the others planned, nothing fails; with FailUnversioned each
+// is an error.
+func TestFindRealTree(t *testing.T) {
+	tree(t, map[string]string{
+		"containers/app/default.nix":        "{ pkgs }:\nlet\n  version = \"2.0.1\";\nin pkgs.dockerTools.buildLayeredImage { name = \"app\"; tag = version; }\n",
+		"containers/dex/default.nix":        "pkgs.dockerTools.buildLayeredImage {\n  name = \"team/dex\";\n  tag = \"latest\";\n}\n",
+		"containers/lib/common.nix":         "{ }\n",
+		"containers/old/default.nix":        "{ version = \"0.1.0\"; }\n",
+		"containers/old/sub/default.nix":    "{ version = \"0.2.0\"; }\n",
+		"containers/tools/cli/default.nix":  "{ version = \"1.4.0\"; }\n",
+		"containers/tools/test/default.nix": "{ version = \"9.9.9\"; }\n",
+	})
+	got, err := Find(nixPlan(t, "containers/*", "containers/*/*", "!containers/old", "!containers/*/test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planned, left []string
+	for _, img := range got {
+		if img.Skipped != "" {
+			left = append(left, img.Context+": "+img.Skipped)
+		} else {
+			planned = append(planned, img.Name+":"+img.Tag)
+		}
+	}
+	if want := []string{"app:v2.0.1-nix", "cli:v1.4.0-nix"}; !slices.Equal(planned, want) {
+		t.Errorf("planned %v, want %v (old and everything in it, tools/test excluded)", planned, want)
+	}
+	wantLeft := []string{
+		`containers/dex: version-pattern version\s*=\s*"([^"]+)" matches no version in containers/dex/default.nix`,
+		"containers/lib: no default.nix",
+		"containers/tools: no default.nix",
+	}
+	if len(left) != len(wantLeft) {
+		t.Fatalf("left out %q, want %q", left, wantLeft)
+	}
+	for i := range left {
+		if !strings.HasPrefix(left[i], wantLeft[i]) {
+			t.Errorf("left out %q, want %q", left[i], wantLeft[i])
+		}
+	}
+
+	strict := nixPlan(t, "containers/*", "!containers/old")
+	strict.FailUnversioned = true
+	_, err = Find(strict)
+	for _, w := range []string{
+		"version-file: version-pattern", "matches no version in containers/dex/default.nix",
+		"version-file: cannot read containers/lib/default.nix", "version-file: cannot read containers/tools/default.nix",
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("on-unversioned: fail: err %v, want %q", err, w)
+		}
+	}
+	if n := len(config.ErrorList(err)); n != 3 {
+		t.Errorf("on-unversioned: fail: %d errors, want one per directory without a version (3):\n%v", n, err)
+	}
+}
+
+// TestSkippedIsNotLookedUp: a directory left out is not looked up, not in
+// the matrix, and in all with its reason.
+func TestSkippedIsNotLookedUp(t *testing.T) {
+	images := []Image{
+		{Name: "a", Context: "c/a", Image: "r.example/a", Version: "v1.0.0", Tag: "v1.0.0"},
+		{Name: "lib", Context: "c/lib", Image: "r.example/lib", Skipped: "no default.nix"},
+	}
+	var looked []string
+	res, err := Check(context.Background(), images, func(_ context.Context, repo, tag string) (bool, error) {
+		looked = append(looked, repo+":"+tag)
+		return false, nil
+	})
+	if err != nil || !slices.Equal(looked, []string{"r.example/a:v1.0.0"}) {
+		t.Fatalf("looked up %v (%v), want a alone", looked, err)
+	}
+	out := map[string]string{}
+	for _, kv := range Result(res).Outputs() {
+		out[kv[0]] = kv[1]
+	}
+	if out["count"] != "1" || strings.Contains(out["images"], "lib") {
+		t.Errorf("count %s, images %s: want a alone", out["count"], out["images"])
+	}
+	if want := `{"name":"lib","context":"c/lib","file":"","image":"r.example/lib","version":"","skipped":"no default.nix","published":false}`; !strings.Contains(out["all"], want) {
+		t.Errorf("all %s\nlacks %s", out["all"], want)
 	}
 }
 

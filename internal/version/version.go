@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,7 +112,7 @@ func (s Source) Read(dir, dockerfile string) (Found, error) {
 func (s Source) fromDockerfile(path string) (Found, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Found{}, fmt.Errorf("cannot read the Dockerfile %s; check the path (is the repository checked out?)", path)
+		return Found{}, sourceErr(err, fmt.Errorf("cannot read the Dockerfile %s; check the path (is the repository checked out?)", path))
 	}
 	v, line, err := fromArg(b, s.Arg)
 	if err != nil {
@@ -123,18 +124,18 @@ func (s Source) fromDockerfile(path string) (Found, error) {
 func (s Source) fromFile(path string) (Found, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Found{}, fmt.Errorf("cannot read %s; check version-file (relative to the context)", path)
+		return Found{}, sourceErr(err, fmt.Errorf("cannot read %s; check version-file (relative to the context)", path))
 	}
 	if s.Pattern == nil {
 		v := strings.TrimSpace(string(b))
 		if v == "" || strings.ContainsAny(v, "\r\n") {
-			return Found{}, fmt.Errorf("%s holds no version on one line; give version-pattern to find it in the file", path)
+			return Found{}, &kindError{fmt.Errorf("%s holds no version on one line; give version-pattern to find it in the file", path), ErrNoVersion}
 		}
 		return Found{Version: v, Path: path, Line: lineOf(b, bytes.Index(b, []byte(v)))}, nil
 	}
 	f, ok := Find(b, s.Pattern)
 	if !ok {
-		return Found{}, fmt.Errorf("version-pattern %s matches no version outside comments in %s; check the pattern against the file", s.Pattern, path)
+		return Found{}, &kindError{fmt.Errorf("version-pattern %s matches no version outside comments in %s; check the pattern against the file", s.Pattern, path), ErrNoVersion}
 	}
 	f.Path = path
 	return f, nil
@@ -203,8 +204,34 @@ func ParsePattern(expr string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// ErrNoDefault means the Dockerfile holds no default for the ARG.
-var ErrNoDefault = errors.New("no default")
+// The ways a source names no version, which a caller may tell apart
+// (errors.Is): the plan leaves such a directory out instead of failing.
+var (
+	// ErrMissing means the file the version is read from is not there.
+	ErrMissing = errors.New("no such file")
+	// ErrNoVersion means the file is there but names no version: the
+	// pattern matches nothing, the file is empty, the ARG has no default.
+	ErrNoVersion = errors.New("names no version")
+	// ErrNoDefault means the Dockerfile holds no default for the ARG.
+	ErrNoDefault error = &kindError{errors.New("no default"), ErrNoVersion}
+)
+
+// kindError is an error whose text is Err's and which is also Kind
+// (errors.Is), so that a message keeps its wording and hint.
+type kindError struct{ err, kind error }
+
+func (e *kindError) Error() string        { return e.err.Error() }
+func (e *kindError) Unwrap() error        { return e.err }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// sourceErr is msg, also ErrMissing when the read failed because the
+// file does not exist.
+func sourceErr(read, msg error) error {
+	if errors.Is(read, fs.ErrNotExist) {
+		return &kindError{msg, ErrMissing}
+	}
+	return msg
+}
 
 // FromArg returns the default of ARG name in a Dockerfile: the global one
 // (before the first FROM), else the first stage's. A default may be quoted

@@ -207,3 +207,42 @@ func TestParsePattern(t *testing.T) {
 		t.Errorf("empty pattern: %v %v, want none (the whole file)", re, err)
 	}
 }
+
+// TestNoVersionKinds: a source that is not there and one that names no
+// version are told apart (the plan leaves such a directory out), and a
+// file that cannot be read for another reason is neither.
+func TestNoVersionKinds(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"default.nix": "{ tag = \"latest\"; }\n", "Dockerfile": "ARG V\nFROM scratch\n", "empty": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pattern := stdregexp.MustCompile(`version\s*=\s*"([^"]+)"`)
+	for _, tc := range []struct {
+		name      string
+		src       Source
+		missing   bool
+		noVersion bool
+	}{
+		{"no file", Source{File: "gone.nix", Pattern: pattern}, true, false},
+		{"ARG without default", Source{Arg: "V"}, false, true},
+		{"pattern matches nothing", Source{File: "default.nix", Pattern: pattern}, false, true},
+		{"empty file", Source{File: "empty"}, false, true},
+		{"a directory", Source{File: "adir"}, false, false},
+	} {
+		_, err := tc.src.Read(dir, filepath.Join(dir, "Dockerfile"))
+		if err == nil || errors.Is(err, ErrMissing) != tc.missing || errors.Is(err, ErrNoVersion) != tc.noVersion {
+			t.Errorf("%s: %v: missing %t, no version %t; want %t, %t", tc.name, err, errors.Is(err, ErrMissing), errors.Is(err, ErrNoVersion), tc.missing, tc.noVersion)
+		}
+	}
+	if _, err := (Source{Arg: "V"}).Read(dir, filepath.Join(dir, "gone")); !errors.Is(err, ErrMissing) {
+		t.Errorf("no Dockerfile: %v, want ErrMissing", err)
+	}
+	if !errors.Is(ErrNoDefault, ErrNoVersion) || ErrNoDefault.Error() != "no default" {
+		t.Errorf("ErrNoDefault %q is not ErrNoVersion", ErrNoDefault)
+	}
+}
