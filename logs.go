@@ -118,6 +118,6 @@ func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) 
 		for i, s := range skipped {
 			why[i] = fmt.Sprintf("%s (%s)", s.Context, s.Skipped)
 		}
-		action.Warningf("plan: left out, no version found (%d): %s; exclude a directory that is no image with !<directory> in contexts, or set on-unversioned: fail to make this an error", len(skipped), strings.Join(why, ", "))
+		action.Warningf("plan: left out, no version in them (%d): %s; leave out a directory that is no image with !<directory> in contexts, check version-file and version-pattern against one that is, or set on-unversioned: fail to make this an error", len(skipped), strings.Join(why, ", "))
 	}
 }

@@ -147,7 +147,7 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	case errors.Is(err, version.ErrMissing):
 		return unversioned(cfg, img, "no "+cfg.Source.File, err)
 	case errors.Is(err, version.ErrNoVersion):
-		return unversioned(cfg, img, errors.Unwrap(err).Error(), err)
+		return unversioned(cfg, img, filepath.Base(cfg.Source.Path(dir, file))+" names no version", err)
 	case err != nil:
 		return Image{}, err
 	}
