@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,46 +65,17 @@ func TestActReadmeCommand(t *testing.T) {
 	}
 }
 
-// readmeActCommand is the README's act command: the sh block after
-// "Locally with [act]".
+// readmeActCommand is the README's act command.
 func readmeActCommand(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(readme), "Locally with [act]")
-	m := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(after)
-	if !ok || m == nil {
-		t.Fatal("README.md has no act command after \"Locally with [act]\"")
-	}
-	return m[1]
+	return readmeBlock(t, "sh", "act push")
 }
 
 // readmeUsageWorkflow is the README's first workflow (Usage), changed only
 // where a test must: the registry, the user and plain HTTP.
 func readmeUsageWorkflow(t *testing.T, r rig, prefix string) string {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindStringSubmatch(string(readme))
-	if m == nil {
-		t.Fatal("README.md has no workflow")
-	}
-	wf := m[1]
-	for _, edit := range [][2]string{
-		{"registry.example/team/app", r.registry + "/" + prefix + "/app"},
-		{"username: ci-bot\n", "username: " + r.user + "\n"},
-		{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n"},
-	} {
-		if strings.Count(wf, edit[0]) != 1 {
-			t.Fatalf("README.md's first workflow has %d of %q, want 1:\n%s", strings.Count(wf, edit[0]), edit[0], wf)
-		}
-		wf = strings.Replace(wf, edit[0], edit[1], 1)
-	}
-	return wf
+	return editReadme(t, readmeBlocks(t, "yaml")[0], readmeCredentials(r, prefix, 1)...)
 }
 
 func goEnv(t *testing.T, name string) string {

@@ -39,7 +39,7 @@ func TestForgePlanNix(t *testing.T) {
 	prefix := randomName("forge/nix")
 	app := f.createRepo(t, "", "nix-images", true)
 	f.api(t, http.MethodPut, "/repos/"+app+"/actions/secrets/REGISTRY_API_KEY", map[string]string{"data": r.key}, nil)
-	wf := readmeWorkflowWith(t, r, prefix, "archive: result", "nix")
+	wf := readmeMatrixWorkflow(t, r, prefix, "archive: result", "nix")
 	files := map[string]string{
 		".forgejo/workflows/images.yml": wf,
 		"containers/lib/common.nix":     "{ }\n",

@@ -108,40 +108,16 @@ func wantPlanRun(t *testing.T, f *forge, app string, jobs []forgeJob, key string
 // where a test must: runs-on, the registry and the credentials.
 func readmePlanWorkflow(t *testing.T, r rig, prefix string) string {
 	t.Helper()
-	return readmeWorkflowWith(t, r, prefix, "uses: blumeops/build-push-image/plan@v2", "ubuntu-latest")
+	return readmeMatrixWorkflow(t, r, prefix, "uses: blumeops/build-push-image/plan@v2", "ubuntu-latest")
 }
 
-// readmeWorkflowWith is the README's first workflow holding marker,
-// changed only where a test must: runs-on (runsOn in the README), the
-// registry and the credentials.
-func readmeWorkflowWith(t *testing.T, r rig, prefix, marker, runsOn string) string {
+// readmeMatrixWorkflow is the README's first workflow holding marker, a
+// plan job and a build job running on runsOn, changed only where a test
+// must: runs-on, the registry and the credentials.
+func readmeMatrixWorkflow(t *testing.T, r rig, prefix, marker, runsOn string) string {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wf string
-	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
-		if strings.Contains(block[1], marker) {
-			wf = block[1]
-			break
-		}
-	}
-	for _, edit := range []struct {
-		old, new string
-		n        int
-	}{
-		{"runs-on: " + runsOn + "\n", "runs-on: " + forgeLabel + "\n", 2},
-		{"registry.example/team/{name}", r.registry + "/" + prefix + "/{name}", 1},
-		{"username: ci-bot\n", "username: " + r.user + "\n", 2},
-		{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n", 2},
-	} {
-		if strings.Count(wf, edit.old) != edit.n {
-			t.Fatalf("README.md's plan workflow has %d of %q, want %d:\n%s", strings.Count(wf, edit.old), edit.old, edit.n, wf)
-		}
-		wf = strings.ReplaceAll(wf, edit.old, edit.new)
-	}
-	return wf
+	edits := append([]readmeEdit{{"runs-on: " + runsOn + "\n", "runs-on: " + forgeLabel + "\n", 2}}, readmeCredentials(r, prefix, 2)...)
+	return editReadme(t, readmeBlock(t, "yaml", marker), edits...)
 }
 
 // forgePlanTree is the repository: the workflow and three image

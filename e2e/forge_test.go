@@ -153,17 +153,13 @@ func wantConclusions(t *testing.T, jobs []forgeJob, want string, logs []string) 
 // registry and the credentials. A README that no longer fits fails here.
 func readmeWorkflow(t *testing.T, r rig, prefix string) string {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var head, matrix string
-	for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+	for _, block := range readmeBlocks(t, "yaml") {
 		switch {
-		case head == "" && strings.Contains(block[1], "\njobs:\n"):
-			head = block[1]
-		case matrix == "" && strings.Contains(block[1], "matrix:"):
-			matrix = block[1]
+		case head == "" && strings.Contains(block, "\njobs:\n"):
+			head = block
+		case matrix == "" && strings.Contains(block, "matrix:"):
+			matrix = block
 		}
 	}
 	runsOn := regexp.MustCompile(`(?m)^    runs-on: .*\n`)
@@ -172,17 +168,7 @@ func readmeWorkflow(t *testing.T, r rig, prefix string) string {
 		t.Fatalf("README.md: no usage workflow with runs-on, or no matrix example")
 	}
 	wf := head[:loc[0]] + "    runs-on: " + forgeLabel + "\n" + matrix
-	for _, edit := range []struct{ old, new string }{
-		{"registry.example/team/", r.registry + "/" + prefix + "/"},
-		{"username: ci-bot\n", "username: " + r.user + "\n"},
-		{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n"},
-	} {
-		if strings.Count(wf, edit.old) != 1 {
-			t.Fatalf("README.md's workflow has %d of %q, want 1:\n%s", strings.Count(wf, edit.old), edit.old, wf)
-		}
-		wf = strings.Replace(wf, edit.old, edit.new, 1)
-	}
-	return wf
+	return editReadme(t, wf, readmeCredentials(r, prefix, 1)...)
 }
 
 // forgeAppTree is the application: the workflow and one image per leg.
