@@ -176,7 +176,7 @@ func TestFindRealTree(t *testing.T) {
 	strict.FailUnversioned = true
 	_, err = Find(strict)
 	for _, w := range []string{
-		"version-file: version-pattern", "matches no version in containers/dex/default.nix",
+		"version-file: version-pattern", "matches no version outside comments in containers/dex/default.nix",
 		"version-file: cannot read containers/lib/default.nix", "version-file: cannot read containers/tools/default.nix",
 	} {
 		if err == nil || !strings.Contains(err.Error(), w) {
