@@ -62,7 +62,7 @@ func TestArchiveVersionFileInContext(t *testing.T) {
 	env["INPUT_VERSION-FILE"] = "default.nix"
 	env["INPUT_VERSION-PATTERN"] = `version\s*=\s*"([^"]+)"`
 	env["INPUT_VERSION-PREFIX"] = "v"
-	cfg, err := loadConfig(nil, testcheck.Env(env), &bytes.Buffer{})
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
 	if err != nil || cfg.Version != "v2.0.1" {
 		t.Fatalf("version %q, %v: want v2.0.1 from containers/app/default.nix", cfg.Version, err)
 	}

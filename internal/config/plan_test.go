@@ -48,7 +48,7 @@ func TestParsePlan(t *testing.T) {
 func TestPlanOnUnversioned(t *testing.T) {
 	env := validPlan()
 	env["INPUT_ON-UNVERSIONED"] = "fail"
-	if p, err := LoadPlan(planInputs, nil, testcheck.Env(env), &bytes.Buffer{}); err != nil || !p.FailUnversioned {
+	if p, err := LoadPlan(planInputs, nil, testcheck.Lookup(env), &bytes.Buffer{}); err != nil || !p.FailUnversioned {
 		t.Errorf("on-unversioned: fail gives %+v, %v", p, err)
 	}
 }
