@@ -268,7 +268,7 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	return publish.Archive{
 		Path: cfg.Archive, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: cfg.ReuseFrom, TagSuffix: cfg.TagSuffix,
-		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Targets: regs,
+		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
 	}
 }
 

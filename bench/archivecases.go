@@ -81,13 +81,14 @@ const (
 	phaseDecompress    = "read: waiting on decompression of the archive"
 	phaseCompress      = "read: waiting on compression of layers"
 	phaseBacklog       = "read: waiting on uploads (every upload slot busy)"
+	phaseProve         = "read: proving reused layers (each known blob streamed, unpacked, hashed)"
 	phaseReadRest      = "read: the rest (tar entries, hashing, writing compressed layers)"
 	phaseArchiveUpload = "upload left after the read: last layers, config, manifest"
 )
 
 var (
 	readLine     = regexp.MustCompile(`^Read .* in (\S+): `)
-	readWaits    = regexp.MustCompile(`; waited (\S+) on decompression, (\S+) on compression, (\S+) on uploads$`)
+	readWaits    = regexp.MustCompile(`; waited (\S+) on decompression, (\S+) on compression, (\S+) on uploads, (\S+) proving `)
 	uploadedMore = regexp.MustCompile(`^Uploaded .* in (\S+) more$`)
 )
 
@@ -105,12 +106,14 @@ func archivePhases(lines []line, total time.Duration) []phase {
 	// Reading is one pass: each wait is the time the reader spent blocked
 	// on that stage, the rest its own work.
 	decompress, compress, backlog := durationIn(lines, readWaits, 1), durationIn(lines, readWaits, 2), durationIn(lines, readWaits, 3)
+	prove := durationIn(lines, readWaits, 4)
 	return []phase{
 		{phaseArchiveBefore, group},
 		{phaseDecompress, decompress},
 		{phaseCompress, compress},
 		{phaseBacklog, backlog},
-		{phaseReadRest, max(read-decompress-compress-backlog, 0)},
+		{phaseProve, prove},
+		{phaseReadRest, max(read-decompress-compress-backlog-prove, 0)},
 		{phaseArchiveUpload, upload},
 		{phaseTags, max(tagged-published, 0)},
 		{phaseReport, total - max(tagged, published)},

@@ -3,6 +3,7 @@ package archive
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,13 +36,19 @@ type store interface {
 }
 
 // ociImage is the image chosen from an OCI layout: its top manifest (an
-// image manifest or an index, pushed whole), and every blob and manifest
-// under it, children before parents, as they must be uploaded.
+// image manifest or an index, pushed whole), and every distinct blob and
+// manifest under it, children before parents, as they must be uploaded.
 type ociImage struct {
 	top       ocispec.Descriptor
 	blobs     []ocispec.Descriptor
 	manifests []manifestBlob
 	store     store
+	// seen are the sizes of the blobs and manifests walked, by digest: a
+	// graph, each walked once however often it is named; read is how many
+	// manifests were read, descriptors how many they list.
+	seen              map[digest.Digest]int64
+	read, descriptors int
+	limits            Limits
 }
 
 type manifestBlob struct {
@@ -58,7 +65,7 @@ const (
 
 // readOCI chooses the image of the layout's index.json and checks every
 // blob under it.
-func readOCI(s store, choice string) (*ociImage, error) {
+func readOCI(s store, choice string, limits Limits) (*ociImage, error) {
 	if _, found, err := s.file(ocispec.ImageLayoutFile); err != nil || !found {
 		return nil, cmp.Or(err, bad("it has no oci-layout file: not an OCI layout"))
 	}
@@ -74,7 +81,7 @@ func readOCI(s store, choice string) (*ociImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &ociImage{top: top, store: s}
+	img := &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits}
 	return img, img.walk(top, 0)
 }
 
@@ -127,9 +134,16 @@ func isManifest(mediaType string) bool {
 // maxDepth is how deep indexes may nest (an index of indexes of images).
 const maxDepth = 4
 
-// walk checks desc and everything under it, and records them in upload
-// order.
+// walk checks desc and everything under it, each distinct blob and
+// manifest once, and records them in upload order.
 func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
+	if size, seen := img.seen[desc.Digest]; seen {
+		if size != desc.Size {
+			return bad("blob %s is named with two sizes, %d and %d", desc.Digest, size, desc.Size)
+		}
+		return nil
+	}
+	img.seen[desc.Digest] = desc.Size
 	if !isIndex(desc.MediaType) && !isManifest(desc.MediaType) {
 		if err := img.store.check(desc); err != nil {
 			return err
@@ -137,27 +151,9 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 		img.blobs = append(img.blobs, desc)
 		return nil
 	}
-	if depth > maxDepth {
-		return bad("its indexes nest more than %d deep", maxDepth)
-	}
-	raw, err := img.store.small(desc)
+	children, raw, err := img.children(desc, depth)
 	if err != nil {
 		return err
-	}
-	var m struct {
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return bad("manifest %s is not JSON (%v)", desc.Digest, err)
-	}
-	children := m.Manifests
-	if isManifest(desc.MediaType) {
-		if m.Config == nil {
-			return bad("manifest %s has no config", desc.Digest)
-		}
-		children = append([]ocispec.Descriptor{*m.Config}, m.Layers...)
 	}
 	for _, child := range children {
 		if err := img.walk(child, depth+1); err != nil {
@@ -166,6 +162,40 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 	}
 	img.manifests = append(img.manifests, manifestBlob{desc: desc, raw: raw})
 	return nil
+}
+
+// children reads the manifest or index desc: what it names, within the
+// limits on depth, on distinct manifests and on descriptors.
+func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Descriptor, []byte, error) {
+	if depth > maxDepth {
+		return nil, nil, bad("its indexes nest more than %d deep", maxDepth)
+	}
+	if img.read++; img.read > img.limits.Manifests {
+		return nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("it holds more than %d distinct manifests and indexes (the limit)", img.limits.Manifests)}
+	}
+	raw, err := img.store.small(desc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m struct {
+		Config    *ocispec.Descriptor  `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, nil, bad("manifest %s is not JSON (%v)", desc.Digest, err)
+	}
+	children := m.Manifests
+	if isManifest(desc.MediaType) {
+		if m.Config == nil {
+			return nil, nil, bad("manifest %s has no config", desc.Digest)
+		}
+		children = append([]ocispec.Descriptor{*m.Config}, m.Layers...)
+	}
+	if img.descriptors += len(children); img.descriptors > img.limits.Descriptors {
+		return nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its manifests and indexes list more than %d descriptors in all (the limit)", img.limits.Descriptors)}
+	}
+	return children, raw, nil
 }
 
 // blobName is where a layout keeps the blob d.
@@ -268,17 +298,27 @@ func (r readCloser) Close() error { return r.close() }
 
 // dirStore is an OCI layout directory. Every file is opened through an
 // os.Root: a symlink leading out of the directory is refused.
+// ctx stops a long read (a SIGTERM).
 type dirStore struct {
+	ctx  context.Context
 	root *os.Root
 	dir  string
 }
 
+// openFile opens a regular file of the layout; anything else (a FIFO, a
+// device) is refused before it is opened for reading.
 func (s dirStore) openFile(name string) (*os.File, error) {
-	f, err := s.root.Open(name)
+	st, err := s.root.Stat(name)
 	if err == nil {
-		return f, nil
+		if kind := notRegular(st.Mode()); kind != "" || st.IsDir() {
+			return nil, bad("its %s is %s, not a regular file", name, cmp.Or(kind, "a directory"))
+		}
+		var f *os.File
+		if f, err = openRegular(func(flag int) (*os.File, error) { return s.root.OpenFile(name, flag, 0) }, "its "+name); err == nil {
+			return f, nil
+		}
 	}
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.As(err, new(*Error)) {
 		return nil, err
 	}
 	if _, serr := os.Stat(path.Join(s.dir, name)); serr == nil {
@@ -323,7 +363,7 @@ func (s dirStore) read(desc ocispec.Descriptor, sink io.Writer) error {
 	}
 	defer func() { _ = f.Close() }()
 	d := digest.SHA256.Digester()
-	n, err := io.Copy(io.MultiWriter(d.Hash(), sink), io.LimitReader(f, desc.Size+1))
+	n, err := io.Copy(io.MultiWriter(d.Hash(), sink), stopping{s.ctx, io.LimitReader(f, desc.Size+1)})
 	switch {
 	case err != nil:
 		return bad("cannot read blob %s (%v)", desc.Digest, err)

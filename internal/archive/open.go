@@ -39,15 +39,22 @@ func (rd *reader) open(ctx context.Context, name, choice string) (*image, error)
 	if err != nil {
 		return nil, bad("cannot read it (%v)", err)
 	}
-	if st.IsDir() {
-		return openDir(real, choice)
+	rd.unpacked = rd.limits.budget(st.Size())
+	if kind := notRegular(st.Mode()); kind != "" {
+		return nil, bad("it is %s, not a file or directory", kind)
 	}
-	f, err := os.Open(real)
+	if st.IsDir() {
+		return rd.openDir(ctx, real, choice)
+	}
+	f, err := openRegular(func(flag int) (*os.File, error) { return os.OpenFile(real, flag, 0) }, "it")
+	if ae := (*Error)(nil); err != nil && !errors.As(err, &ae) {
+		err = bad("cannot read it (%v)", err)
+	}
 	if err != nil {
-		return nil, bad("cannot read it (%v)", err)
+		return nil, err
 	}
 	defer func() { _ = f.Close() }()
-	c, err := rd.readFile(ctx, f, st.Size())
+	c, err := rd.readFile(ctx, stopping{ctx, f}, st.Size())
 	if err != nil {
 		return nil, err
 	}
@@ -61,9 +68,9 @@ func (rd *reader) readFile(ctx context.Context, f io.Reader, size int64) (*conte
 		return nil, bad("it starts as %s but is not (%v)", alg, err)
 	}
 	defer func() { _ = zr.Close() }()
-	var stream io.Reader = zr
+	var stream io.Reader = stopping{ctx, zr}
 	if alg != compression.Uncompressed {
-		stream = rd.limits.cap(zr, size)
+		stream = rd.limits.budget(size).reader(stream) // headers and padding too
 	}
 	c, err := rd.readTar(ctx, stream)
 	var ae *Error
@@ -88,7 +95,7 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 		if !hasOCI || (err == nil && d.plain()) {
 			return &image{format: "docker-archive", docker: d, close: noClose}, err
 		}
-		if o, oerr := readOCI(tarStore{c}, choice); oerr == nil || err != nil {
+		if o, oerr := readOCI(tarStore{c}, choice, rd.limits); oerr == nil || err != nil {
 			return &image{format: "OCI archive", oci: o, close: noClose}, oerr
 		}
 		return &image{format: "docker-archive", docker: d, close: noClose}, nil
@@ -96,16 +103,16 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 	if !hasOCI {
 		return nil, bad("it is a tar archive but not of an image: it has neither manifest.json nor index.json")
 	}
-	o, err := readOCI(tarStore{c}, choice)
+	o, err := readOCI(tarStore{c}, choice, rd.limits)
 	return &image{format: "OCI archive", oci: o, close: noClose}, err
 }
 
-func openDir(dir, choice string) (*image, error) {
+func (rd *reader) openDir(ctx context.Context, dir, choice string) (*image, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, bad("cannot read the directory (%v)", err)
 	}
-	o, err := readOCI(dirStore{root: root, dir: dir}, choice)
+	o, err := readOCI(dirStore{ctx: ctx, root: root, dir: dir}, choice, rd.limits)
 	if err != nil {
 		_ = root.Close()
 		return nil, err
@@ -116,8 +123,12 @@ func openDir(dir, choice string) (*image, error) {
 func noClose() error { return nil }
 
 // diffID is the diff ID of a compressed layer: the sha256 of it unpacked,
-// read back from its copy on disk (within the limits of a bomb).
+// read back from its copy on disk once, however often it is named, and
+// counted in what the whole archive may unpack to.
 func (rd *reader) diffID(f *file) (digest.Digest, error) {
+	if f.diffID != "" {
+		return f.diffID, nil
+	}
 	in, err := os.Open(f.raw)
 	if err != nil {
 		return "", err
@@ -129,8 +140,10 @@ func (rd *reader) diffID(f *file) (digest.Digest, error) {
 	}
 	defer func() { _ = zr.Close() }()
 	d := digest.SHA256.Digester()
-	if _, err := io.CopyBuffer(d.Hash(), sourceReader{rd.limits.cap(zr, f.size)}, rd.buf); err != nil {
+	n, err := io.CopyBuffer(d.Hash(), sourceReader{rd.unpacked.reader(stopping{rd.ctx, zr})}, rd.buf)
+	if err != nil {
 		return "", err
 	}
-	return d.Digest(), nil
+	f.diffID, f.unpacked = d.Digest(), n
+	return f.diffID, nil
 }

@@ -53,6 +53,12 @@ type Options struct {
 	Annotations map[string]string
 	// Known are the layers the repositories hold (Learn).
 	Known *Known
+	// Prover proves each claim of Known before a manifest names its blob;
+	// nil is Unpacked (the blob streamed, unpacked and hashed).
+	Prover Prover
+	// Warn gets one line per claim that failed its proof: that layer is
+	// compressed and uploaded anew.
+	Warn func(format string, args ...any)
 	// CompareOnly computes the digest and uploads nothing.
 	CompareOnly bool
 	// TempDir is where compressed layers wait for their upload; what is
@@ -75,14 +81,17 @@ type Stats struct {
 	// this run compressed.
 	Layers, Reused, Compressed int
 	// In is the uncompressed size of the compressed layers, Out their
-	// compressed size.
-	In, Out int64
+	// compressed size; Unpacked what the archive unpacked to in all, as
+	// Limits count it (each distinct layer once).
+	In, Out, Unpacked int64
 	// Read is the time to read (decompress, hash, compress) the archive;
 	// Upload the time after it until every blob and manifest was in.
 	Read, Upload time.Duration
 	// Of Read, the time waiting on decompression, on compression, and on
-	// uploads (when as many as run at once were busy).
-	Decompress, Compress, Backlog time.Duration
+	// uploads (when as many as run at once were busy); Prove the time
+	// proving the claims of Known (Prover), Proved how many held.
+	Decompress, Compress, Backlog, Prove time.Duration
+	Proved                               int
 }
 
 // uploads is how many blob uploads run at once.
@@ -96,15 +105,18 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		return "", Stats{}, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx, sent: map[digest.Digest]bool{}}
+	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx, sent: map[digest.Digest]bool{}, proofs: map[digest.Digest]bool{}}
+	if p.o.Prover == nil {
+		p.o.Prover = Unpacked{}
+	}
 	// A bad archive stops the uploads of its blobs at once.
 	uctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(uctx)
 	g.SetLimit(uploads)
 	p.g, p.ctx = g, gctx
-	rd := &reader{dir: dir, comp: o.Compression, limits: o.Limits.orDefault(), hashOnly: o.CompareOnly, known: func(d digest.Digest) bool {
-		_, ok := o.Known.lookup(d)
+	rd := &reader{ctx: gctx, dir: dir, comp: o.Compression, limits: o.Limits.orDefault(), hashOnly: o.CompareOnly, known: func(d digest.Digest, size int64) bool {
+		_, ok := p.reuse(d, size)
 		return ok
 	}}
 	if !o.CompareOnly {
@@ -136,6 +148,31 @@ type publisher struct {
 	// sent are the blobs whose uploads are started (by the one
 	// goroutine that reads the archive and then puts the manifests).
 	sent map[digest.Digest]bool
+	// proofs are the claims of Known proven (true) or not, by diff ID.
+	proofs map[digest.Digest]bool
+}
+
+// reuse is the blob a repository holds for the layer diffID of size
+// bytes, once its claim is proven; false when none is known, or its
+// proof failed (one warning, and the layer is compressed anew).
+func (p *publisher) reuse(diffID digest.Digest, size int64) (holding, bool) {
+	h, ok := p.o.Known.lookup(diffID)
+	if !ok {
+		return h, false
+	}
+	if proven, done := p.proofs[diffID]; done {
+		return h, proven
+	}
+	start := time.Now()
+	err := p.o.Prover.Prove(p.ctx, h.Claim, size)
+	p.stats.Prove += time.Since(start)
+	if p.proofs[diffID] = err == nil; err == nil {
+		p.stats.Proved++
+	} else if p.ctx.Err() == nil && p.o.Warn != nil {
+		p.o.Warn("Not reusing layer %s from %s: its blob %s is not proven to be it (%v); the layer is compressed and uploaded anew: check who pushed %s",
+			diffID, h.Image, h.Blob.Digest, err, h.Image)
+	}
+	return h, err == nil
 }
 
 func (p *publisher) publish(rd *reader) (digest.Digest, error) {
@@ -146,6 +183,7 @@ func (p *publisher) publish(rd *reader) (digest.Digest, error) {
 	defer func() { _ = img.close() }()
 	p.stats.Format, p.stats.Read = img.format, time.Since(p.start)
 	p.stats.Decompress, p.stats.Compress = rd.waits.decompress, rd.waits.compress
+	p.stats.Unpacked = rd.unpacked.used
 	if img.docker != nil {
 		return p.docker(img.docker)
 	}
@@ -172,15 +210,15 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 // known one is in every repository.
 func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 	p.stats.Layers++
-	if h, ok := p.o.Known.lookup(diffID); ok {
+	if h, ok := p.reuse(diffID, f.unpackedSize()); ok {
 		p.stats.Reused++
 		if !p.o.CompareOnly {
 			from := p.targets[h.from]
-			p.spread(h.desc, func() (io.ReadCloser, error) {
-				return &lazy{open: func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.desc.Digest) }}, nil
+			p.spread(h.Blob, func() (io.ReadCloser, error) {
+				return &lazy{open: func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.Blob.Digest) }}, nil
 			}, h.from, true)
 		}
-		return h.desc
+		return h.Blob
 	}
 	if f.packed == nil { // compressed in the archive already: as it is
 		desc := f.desc(f.mediaType)
@@ -300,9 +338,9 @@ func (p *publisher) logRead(d digest.Digest) {
 	s := p.stats
 	line := fmt.Sprintf("Read %s (%s) in %s: %s, %d blobs", p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers)
 	if s.Format == "docker-archive" {
-		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers, %d reused from the registry, %d compressed (%s) from %s to %s; waited %s on decompression, %s on compression, %s on uploads",
-			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression, human(s.In), human(s.Out),
-			s.Decompress.Round(time.Millisecond), s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond))
+		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers, %d reused from the registry, %d compressed (%s) from %s to %s, %s unpacked in all; waited %s on decompression, %s on compression, %s on uploads, %s proving %d reused layers",
+			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression, human(s.In), human(s.Out), human(s.Unpacked),
+			s.Decompress.Round(time.Millisecond), s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond), s.Prove.Round(time.Millisecond), s.Proved)
 	}
 	p.log("%s", line)
 }

@@ -39,6 +39,18 @@ type file struct {
 	// other): a docker-archive written by ko or crane holds its layers
 	// compressed, and they are pushed as they are.
 	mediaType string
+	// diffID is such a layer's diff ID, once it was unpacked, and
+	// unpacked its size then.
+	diffID   digest.Digest
+	unpacked int64
+}
+
+// unpackedSize is the size of the layer uncompressed.
+func (f *file) unpackedSize() int64 {
+	if f.mediaType != "" {
+		return f.unpacked
+	}
+	return f.size
 }
 
 // desc is the descriptor of the file as it is in the archive, with
@@ -76,12 +88,17 @@ func (c *contents) lookup(name string) (*file, bool) {
 
 // reader reads an archive's tar stream in one pass.
 type reader struct {
+	// ctx stops the passes over the archive's layers (a SIGTERM).
+	ctx    context.Context
 	dir    string // where copies and compressed layers go
 	comp   compression.Compression
 	limits Limits
-	// known says whether the repository holds a blob of this diff ID;
-	// such layers are only hashed.
-	known func(digest.Digest) bool
+	// unpacked is what the archive may still unpack to: every entry at
+	// its declared size, every compressed layer unpacked.
+	unpacked *budget
+	// known says whether the repository holds a blob of this diff ID
+	// (of this size unpacked), proven; such layers are only hashed.
+	known func(digest.Digest, int64) bool
 	// ready is told of every blob on disk that will likely be pushed, as
 	// soon as it is there: a layer compressed, or a blob whose name is
 	// its digest (an OCI archive's), so its upload overlaps the reading
@@ -152,6 +169,9 @@ func (rd *reader) readTar(ctx context.Context, r io.Reader) (*contents, error) {
 		}
 		if n >= rd.limits.Entries {
 			return nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("it has more than %d entries", rd.limits.Entries)}
+		}
+		if err := rd.unpacked.spend(h.Size); err != nil { // before a byte of it is written
+			return nil, err
 		}
 		if err := rd.entry(c, h, tr); err != nil {
 			return nil, err
@@ -241,15 +261,15 @@ func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
 	switch {
 	case size >= 1024 && isTar(head):
 		f.layer = true
-		if claimed := claimedDigest(name); claimed != "" && rd.known(claimed) {
-			return f, rd.hash(f)
+		if claimed := claimedDigest(name); claimed != "" && rd.known(claimed, size) {
+			return f, rd.keepKnown(f)
 		}
 		return f, rd.pack(f)
 	case compression.Detect(head) != compression.Uncompressed:
 		f.mediaType = compression.Compression{Algorithm: compression.Detect(head)}.MediaType()
-		return f, rd.copy(f)
+		return f, rd.copy(f, true)
 	case size > smallFile:
-		return f, rd.copy(f)
+		return f, rd.copy(f, true)
 	}
 	return f, rd.keep(f)
 }
@@ -276,6 +296,17 @@ func claimedDigest(name string) digest.Digest {
 		}
 	}
 	return ""
+}
+
+// keepKnown reads a layer the repositories hold: a docker-archive's is
+// only hashed, but a plain-tar blob of an OCI archive (or of docker save,
+// which writes both) is kept as it is, unannounced, since an OCI archive
+// pushes its blobs as they are and the known one is another blob.
+func (rd *reader) keepKnown(f *file) error {
+	if rd.hashOnly || !strings.HasPrefix(f.name, ocispec.ImageBlobsDir+"/") {
+		return rd.hash(f)
+	}
+	return rd.copy(f, false)
 }
 
 // hash reads the file for its digest only.
@@ -323,8 +354,9 @@ func (rd *reader) spool(discard bool) (spooled, error) {
 	return spooled{w: out, name: out.Name(), Close: out.Close}, nil
 }
 
-// copy copies the file to disk as it is.
-func (rd *reader) copy(f *file) error {
+// copy copies the file to disk as it is; announce tells ready of it when
+// its name is its digest (an OCI archive's blob, pushed as it is).
+func (rd *reader) copy(f *file, announce bool) error {
 	out, err := rd.spool(false)
 	if err != nil {
 		return err
@@ -335,7 +367,7 @@ func (rd *reader) copy(f *file) error {
 		return err
 	}
 	f.raw, f.digest = out.name, d.Digest()
-	if rd.ready != nil && claimedDigest(f.name) == f.digest {
+	if announce && rd.ready != nil && claimedDigest(f.name) == f.digest {
 		rd.ready(f.desc(f.mediaType), f.raw)
 	}
 	return nil

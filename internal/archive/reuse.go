@@ -16,9 +16,10 @@ import (
 )
 
 // Known is which uncompressed layers (diff IDs) the repositories already
-// hold, and as which blob: learnt from images already there, so that
-// those layers are neither compressed nor uploaded again. Nothing is kept
-// on the runner: a fresh runner learns the same.
+// hold, and as which blob, as images there claim: learnt from them, so
+// that those layers are neither compressed nor uploaded again once the
+// claim is proven (Prover). Nothing is kept on the runner: a fresh runner
+// learns the same.
 type Known struct {
 	byDiffID map[digest.Digest]holding
 	// From are the images layers were learnt from (repository:tag), for
@@ -26,9 +27,10 @@ type Known struct {
 	From []string
 }
 
-// holding is a blob of a layer, in one of the repositories.
+// holding is a blob of a layer, in one of the repositories, as an image
+// there claims.
 type holding struct {
-	desc ocispec.Descriptor
+	Claim
 	from int // index of the repository holding it
 }
 
@@ -72,7 +74,7 @@ func Learn(ctx context.Context, targets []Registry, refs []string, suffix string
 		}
 		for _, ref := range append(slices.Clone(refs), Newest(all, suffix, releases)...) {
 			before := len(k.byDiffID)
-			err := k.learn(ctx, t, i, ref)
+			err := k.learn(ctx, t, i, ref, ref)
 			if len(k.byDiffID) > before {
 				k.From = append(k.From, ref)
 			}
@@ -113,8 +115,9 @@ func Newest(all []string, suffix string, n int) []string {
 // maxChildren bounds how many manifests of one index are read.
 const maxChildren = 16
 
-// learn records the layers of the image ref names in target i.
-func (k *Known) learn(ctx context.Context, t Registry, i int, ref string) error {
+// learn records the layers of the image ref names in target i; image is
+// the tag it was reached from, for the log.
+func (k *Known) learn(ctx context.Context, t Registry, i int, ref, image string) error {
 	mediaType, raw, found, err := t.Manifest(ctx, ref)
 	if err != nil || !found {
 		return err
@@ -130,7 +133,7 @@ func (k *Known) learn(ctx context.Context, t Registry, i int, ref string) error 
 	if isIndex(mediaType) {
 		for _, child := range m.Manifests[:min(len(m.Manifests), maxChildren)] {
 			if isManifest(child.MediaType) {
-				if err := k.learn(ctx, t, i, child.Digest.String()); err != nil {
+				if err := k.learn(ctx, t, i, child.Digest.String(), image+"@"+child.Digest.String()); err != nil {
 					return err
 				}
 			}
@@ -144,10 +147,21 @@ func (k *Known) learn(ctx context.Context, t Registry, i int, ref string) error 
 	for j, layer := range m.Layers {
 		layer.MediaType = ociLayerType(layer.MediaType)
 		if _, seen := k.byDiffID[diffIDs[j]]; !seen && layer.MediaType != "" {
-			k.byDiffID[diffIDs[j]] = holding{desc: ocispec.Descriptor{MediaType: layer.MediaType, Digest: layer.Digest, Size: layer.Size}, from: i}
+			k.byDiffID[diffIDs[j]] = holding{from: i, Claim: Claim{
+				DiffID: diffIDs[j], Blob: ocispec.Descriptor{MediaType: layer.MediaType, Digest: layer.Digest, Size: layer.Size},
+				Image: repository(t) + image, Manifest: digest.FromBytes(raw), Registry: t,
+			}}
 		}
 	}
 	return nil
+}
+
+// repository is "host/path:" of t when it says (Mounter), for the log.
+func repository(t Registry) string {
+	if m, ok := t.(Mounter); ok {
+		return m.Repository() + ":"
+	}
+	return ""
 }
 
 // diffIDs reads an image config's rootfs.diff_ids.

@@ -41,6 +41,9 @@ type Archive struct {
 	TempDir string
 	// Log gets the archive's progress: read, reused, uploaded.
 	Log Logger
+	// Warn gets a layer an image in a repository claimed falsely (its
+	// blob is not that layer): not reused, compressed anew.
+	Warn func(format string, args ...any)
 	// Targets are the repositories (internal/push's Registry), in the
 	// order of the image input.
 	Targets []archive.Registry
@@ -59,7 +62,7 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 	}
 	d, _, err := archive.Publish(ctx, p.Targets, archive.Options{
 		Path: p.Path, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
-		Known: known, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof,
+		Known: known, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
 	return build.Result{Digest: d}, err
 }

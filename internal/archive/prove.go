@@ -1,0 +1,87 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/blumeops/build-push-image/internal/compression"
+)
+
+// Claim is an image's word, in a repository, that one of its blobs is a
+// layer: its manifest names the blob where its config names the diff ID.
+// Anyone who may create a tag there can claim anything, so a claim is
+// proven before a manifest of this run names the blob.
+type Claim struct {
+	// DiffID is the layer, uncompressed, as the config names it.
+	DiffID digest.Digest
+	// Blob is the blob the manifest names for it (an OCI layer type).
+	Blob ocispec.Descriptor
+	// Image is the repository:tag (or @digest) whose manifest names it;
+	// Manifest is that manifest's digest.
+	Image    string
+	Manifest digest.Digest
+	// Registry is the repository holding it.
+	Registry Registry
+}
+
+// Prover says whether a claim holds. Unpacked proves it from the blob
+// itself; a prover that trusts a manifest signed with the run's own key
+// (and verified) would prove it from Claim.Manifest without a download.
+type Prover interface {
+	// Prove returns nil when the claim holds, else why not. size is the
+	// layer's uncompressed size as the archive holds it: a blob that
+	// unpacks to more is not the layer.
+	Prove(ctx context.Context, c Claim, size int64) error
+}
+
+// ErrFalseClaim is a claim that does not hold: the blob is not the layer
+// (errors.Is). A claim that cannot be checked (the registry fails) is
+// not proven either, but is not false.
+var ErrFalseClaim = errors.New("the blob is not that layer")
+
+// Unpacked proves a claim by streaming the blob once: its bytes hashed
+// against its digest, unpacked as its media type says and hashed against
+// the diff ID. Nothing is stored.
+type Unpacked struct{}
+
+// Prove streams, unpacks and hashes the blob.
+func (Unpacked) Prove(ctx context.Context, c Claim, size int64) error {
+	body, err := c.Registry.Blob(ctx, c.Blob.Digest)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = body.Close() }()
+	packed, count := digest.SHA256.Digester(), &counter{}
+	src := io.TeeReader(stopping{ctx, io.LimitReader(body, c.Blob.Size+1)}, io.MultiWriter(packed.Hash(), count))
+	zr, alg, err := compression.NewReader(src)
+	if err != nil {
+		return fmt.Errorf("%w: it is not %s (%v)", ErrFalseClaim, c.Blob.MediaType, err)
+	}
+	defer func() { _ = zr.Close() }()
+	if got := (compression.Compression{Algorithm: alg}).MediaType(); got != c.Blob.MediaType {
+		return fmt.Errorf("%w: it is %s, not the %s its manifest says", ErrFalseClaim, got, c.Blob.MediaType)
+	}
+	unpacked := digest.SHA256.Digester()
+	n, err := io.Copy(unpacked.Hash(), io.LimitReader(zr, size+1))
+	if err == nil && n <= size {
+		_, err = io.Copy(io.Discard, src) // the rest of the blob, for its digest
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case n > size:
+		return fmt.Errorf("%w: it unpacks to more than the layer's %d bytes", ErrFalseClaim, size)
+	case err != nil:
+		return fmt.Errorf("cannot read it: %w", err)
+	case count.n != c.Blob.Size || packed.Digest() != c.Blob.Digest:
+		return fmt.Errorf("%w: the registry sent %d bytes of sha256 %s for it", ErrFalseClaim, count.n, packed.Digest().Encoded())
+	case unpacked.Digest() != c.DiffID:
+		return fmt.Errorf("%w: it unpacks to sha256 %s", ErrFalseClaim, unpacked.Digest().Encoded())
+	}
+	return nil
+}
