@@ -140,10 +140,9 @@ func (rd *reader) diffID(f *file) (digest.Digest, error) {
 	}
 	defer func() { _ = zr.Close() }()
 	d := digest.SHA256.Digester()
-	n, err := io.CopyBuffer(d.Hash(), sourceReader{rd.unpacked.reader(stopping{rd.ctx, zr})}, rd.buf)
-	if err != nil {
+	if _, err := io.CopyBuffer(d.Hash(), sourceReader{rd.unpacked.reader(stopping{rd.ctx, zr})}, rd.buf); err != nil {
 		return "", err
 	}
-	f.diffID, f.unpacked = d.Digest(), n
+	f.diffID = d.Digest()
 	return f.diffID, nil
 }

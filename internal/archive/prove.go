@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -33,10 +35,10 @@ type Claim struct {
 // itself; a prover that trusts a manifest signed with the run's own key
 // (and verified) would prove it from Claim.Manifest without a download.
 type Prover interface {
-	// Prove returns nil when the claim holds, else why not. size is the
-	// layer's uncompressed size as the archive holds it: a blob that
-	// unpacks to more is not the layer.
-	Prove(ctx context.Context, c Claim, size int64) error
+	// Prove returns nil when the claim holds, else why not. limit is the
+	// most bytes the blob may unpack to (Limits): one that unpacks to
+	// more is not proven.
+	Prove(ctx context.Context, c Claim, limit int64) error
 }
 
 // ErrFalseClaim is a claim that does not hold: the blob is not the layer
@@ -50,7 +52,7 @@ var ErrFalseClaim = errors.New("the blob is not that layer")
 type Unpacked struct{}
 
 // Prove streams, unpacks and hashes the blob.
-func (Unpacked) Prove(ctx context.Context, c Claim, size int64) error {
+func (Unpacked) Prove(ctx context.Context, c Claim, limit int64) error {
 	body, err := c.Registry.Blob(ctx, c.Blob.Digest)
 	if err != nil {
 		return err
@@ -67,15 +69,15 @@ func (Unpacked) Prove(ctx context.Context, c Claim, size int64) error {
 		return fmt.Errorf("%w: it is %s, not the %s its manifest says", ErrFalseClaim, got, c.Blob.MediaType)
 	}
 	unpacked := digest.SHA256.Digester()
-	n, err := io.Copy(unpacked.Hash(), io.LimitReader(zr, size+1))
-	if err == nil && n <= size {
+	n, err := io.Copy(unpacked.Hash(), io.LimitReader(zr, limit+1))
+	if err == nil && n <= limit {
 		_, err = io.Copy(io.Discard, src) // the rest of the blob, for its digest
 	}
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case n > size:
-		return fmt.Errorf("%w: it unpacks to more than the layer's %d bytes", ErrFalseClaim, size)
+	case n > limit:
+		return fmt.Errorf("%w: it unpacks to more than %s", ErrFalseClaim, human(limit))
 	case err != nil:
 		return fmt.Errorf("cannot read it: %w", err)
 	case count.n != c.Blob.Size || packed.Digest() != c.Blob.Digest:
@@ -85,3 +87,74 @@ func (Unpacked) Prove(ctx context.Context, c Claim, size int64) error {
 	}
 	return nil
 }
+
+// proving is how many claims are proven at once, ahead of the reader.
+const proving = 2
+
+// proofs are the proofs of Known's claims for one Publish: each run at
+// most once, in the background ahead of the reader (in the order learnt:
+// an image's layers bottom up, as archives hold them) once it first asks,
+// or at once when it asks for one not yet started.
+type proofs struct {
+	ctx    context.Context
+	prover Prover
+	limits Limits
+	known  *Known
+	each   map[digest.Digest]*proof // made up front: read-only after
+	next   atomic.Int64             // the next of known.order to start
+	start  sync.Once
+	// over stops the background: the reader is done, Publish returns.
+	over atomic.Bool
+	wg   sync.WaitGroup
+}
+
+type proof struct {
+	once sync.Once
+	err  error
+}
+
+func newProofs(ctx context.Context, prover Prover, limits Limits, known *Known) *proofs {
+	ps := &proofs{ctx: ctx, prover: prover, limits: limits, known: known, each: map[digest.Digest]*proof{}}
+	if known != nil {
+		for _, d := range known.order {
+			ps.each[d] = &proof{}
+		}
+	}
+	return ps
+}
+
+// result proves the claim for diffID unless it was (waiting while it is
+// being proven); the first call starts the background.
+func (ps *proofs) result(h holding) error {
+	ps.start.Do(func() {
+		for range proving {
+			ps.wg.Go(ps.background)
+		}
+	})
+	return ps.run(h)
+}
+
+func (ps *proofs) run(h holding) error {
+	pr := ps.each[h.DiffID]
+	pr.once.Do(func() {
+		limit := min(ps.limits.Unpacked, max(h.Blob.Size, 1<<20)*ps.limits.Ratio)
+		pr.err = ps.prover.Prove(ps.ctx, h.Claim, limit)
+	})
+	return pr.err
+}
+
+func (ps *proofs) background() {
+	for !ps.over.Load() {
+		i := int(ps.next.Add(1) - 1)
+		if i >= len(ps.known.order) {
+			return
+		}
+		h, _ := ps.known.lookup(ps.known.order[i])
+		_ = ps.run(h)
+	}
+}
+
+// stop starts no more in the background; wait also waits for those
+// running (cancel their context first).
+func (ps *proofs) stop() { ps.over.Store(true) }
+func (ps *proofs) wait() { ps.wg.Wait() }

@@ -9,6 +9,7 @@
 package archive
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,8 +54,9 @@ type Options struct {
 	Annotations map[string]string
 	// Known are the layers the repositories hold (Learn).
 	Known *Known
-	// Prover proves each claim of Known before a manifest names its blob;
-	// nil is Unpacked (the blob streamed, unpacked and hashed).
+	// Prover proves each claim of Known before a manifest names its blob
+	// (ahead of the reader, a few at once); nil is Unpacked (the blob
+	// streamed, unpacked and hashed).
 	Prover Prover
 	// Warn gets one line per claim that failed its proof: that layer is
 	// compressed and uploaded anew.
@@ -105,18 +107,19 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		return "", Stats{}, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx, sent: map[digest.Digest]bool{}, proofs: map[digest.Digest]bool{}}
-	if p.o.Prover == nil {
-		p.o.Prover = Unpacked{}
-	}
+	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx, sent: map[digest.Digest]bool{}, proven: map[digest.Digest]bool{}}
 	// A bad archive stops the uploads of its blobs at once.
 	uctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(uctx)
 	g.SetLimit(uploads)
 	p.g, p.ctx = g, gctx
-	rd := &reader{ctx: gctx, dir: dir, comp: o.Compression, limits: o.Limits.orDefault(), hashOnly: o.CompareOnly, known: func(d digest.Digest, size int64) bool {
-		_, ok := p.reuse(d, size)
+	limits := o.Limits.orDefault()
+	pctx, unprove := context.WithCancel(gctx)
+	p.proofs = newProofs(pctx, cmp.Or(o.Prover, Prover(Unpacked{})), limits, o.Known)
+	defer func() { p.proofs.stop(); unprove(); p.proofs.wait() }()
+	rd := &reader{ctx: gctx, dir: dir, comp: o.Compression, limits: limits, hashOnly: o.CompareOnly, known: func(d digest.Digest) bool {
+		_, ok := p.reuse(d)
 		return ok
 	}}
 	if !o.CompareOnly {
@@ -148,25 +151,27 @@ type publisher struct {
 	// sent are the blobs whose uploads are started (by the one
 	// goroutine that reads the archive and then puts the manifests).
 	sent map[digest.Digest]bool
-	// proofs are the claims of Known proven (true) or not, by diff ID.
-	proofs map[digest.Digest]bool
+	// proofs prove the claims of Known; proven is what they said, by
+	// diff ID, once the publisher asked.
+	proofs *proofs
+	proven map[digest.Digest]bool
 }
 
-// reuse is the blob a repository holds for the layer diffID of size
-// bytes, once its claim is proven; false when none is known, or its
-// proof failed (one warning, and the layer is compressed anew).
-func (p *publisher) reuse(diffID digest.Digest, size int64) (holding, bool) {
+// reuse is the blob a repository holds for the layer diffID, once its
+// claim is proven; false when none is known, or its proof failed (one
+// warning, and the layer is compressed anew).
+func (p *publisher) reuse(diffID digest.Digest) (holding, bool) {
 	h, ok := p.o.Known.lookup(diffID)
 	if !ok {
 		return h, false
 	}
-	if proven, done := p.proofs[diffID]; done {
+	if proven, done := p.proven[diffID]; done {
 		return h, proven
 	}
 	start := time.Now()
-	err := p.o.Prover.Prove(p.ctx, h.Claim, size)
+	err := p.proofs.result(h)
 	p.stats.Prove += time.Since(start)
-	if p.proofs[diffID] = err == nil; err == nil {
+	if p.proven[diffID] = err == nil; err == nil {
 		p.stats.Proved++
 	} else if p.ctx.Err() == nil && p.o.Warn != nil {
 		p.o.Warn("Not reusing layer %s from %s: its blob %s is not proven to be it (%v); the layer is compressed and uploaded anew: check who pushed %s",
@@ -177,6 +182,7 @@ func (p *publisher) reuse(diffID digest.Digest, size int64) (holding, bool) {
 
 func (p *publisher) publish(rd *reader) (digest.Digest, error) {
 	img, err := rd.open(p.ctx, p.o.Path, p.o.Choice)
+	p.proofs.stop() // what is left to prove, the reader asked for
 	if err != nil {
 		return "", err
 	}
@@ -210,7 +216,7 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 // known one is in every repository.
 func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 	p.stats.Layers++
-	if h, ok := p.reuse(diffID, f.unpackedSize()); ok {
+	if h, ok := p.reuse(diffID); ok {
 		p.stats.Reused++
 		if !p.o.CompareOnly {
 			from := p.targets[h.from]

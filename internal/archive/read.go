@@ -39,18 +39,8 @@ type file struct {
 	// other): a docker-archive written by ko or crane holds its layers
 	// compressed, and they are pushed as they are.
 	mediaType string
-	// diffID is such a layer's diff ID, once it was unpacked, and
-	// unpacked its size then.
-	diffID   digest.Digest
-	unpacked int64
-}
-
-// unpackedSize is the size of the layer uncompressed.
-func (f *file) unpackedSize() int64 {
-	if f.mediaType != "" {
-		return f.unpacked
-	}
-	return f.size
+	// diffID is such a layer's diff ID, once it was unpacked.
+	diffID digest.Digest
 }
 
 // desc is the descriptor of the file as it is in the archive, with
@@ -96,9 +86,9 @@ type reader struct {
 	// unpacked is what the archive may still unpack to: every entry at
 	// its declared size, every compressed layer unpacked.
 	unpacked *budget
-	// known says whether the repository holds a blob of this diff ID
-	// (of this size unpacked), proven; such layers are only hashed.
-	known func(digest.Digest, int64) bool
+	// known says whether the repository holds a blob of this diff ID,
+	// proven; such layers are only hashed.
+	known func(digest.Digest) bool
 	// ready is told of every blob on disk that will likely be pushed, as
 	// soon as it is there: a layer compressed, or a blob whose name is
 	// its digest (an OCI archive's), so its upload overlaps the reading
@@ -261,7 +251,7 @@ func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
 	switch {
 	case size >= 1024 && isTar(head):
 		f.layer = true
-		if claimed := claimedDigest(name); claimed != "" && rd.known(claimed, size) {
+		if claimed := claimedDigest(name); claimed != "" && rd.known(claimed) {
 			return f, rd.keepKnown(f)
 		}
 		return f, rd.pack(f)

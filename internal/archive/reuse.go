@@ -22,6 +22,9 @@ import (
 // learns the same.
 type Known struct {
 	byDiffID map[digest.Digest]holding
+	// order is the diff IDs in the order learnt: the newest images first,
+	// each image's layers bottom up, as archives hold them.
+	order []digest.Digest
 	// From are the images layers were learnt from (repository:tag), for
 	// the log.
 	From []string
@@ -147,6 +150,7 @@ func (k *Known) learn(ctx context.Context, t Registry, i int, ref, image string)
 	for j, layer := range m.Layers {
 		layer.MediaType = ociLayerType(layer.MediaType)
 		if _, seen := k.byDiffID[diffIDs[j]]; !seen && layer.MediaType != "" {
+			k.order = append(k.order, diffIDs[j])
 			k.byDiffID[diffIDs[j]] = holding{from: i, Claim: Claim{
 				DiffID: diffIDs[j], Blob: ocispec.Descriptor{MediaType: layer.MediaType, Digest: layer.Digest, Size: layer.Size},
 				Image: repository(t) + image, Manifest: digest.FromBytes(raw), Registry: t,
