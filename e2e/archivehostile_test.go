@@ -431,7 +431,7 @@ func TestArchiveNotRegularFiles(t *testing.T) {
 	blobFIFO := layout()
 	blobs, _ := filepath.Glob(filepath.Join(blobFIFO, "blobs", "sha256", "*"))
 	for _, b := range blobs {
-		if st, _ := os.Stat(b); st.Size() > 0 && !strings.Contains(string(readAll(t, b)), "schemaVersion") && !strings.Contains(string(readAll(t, b)), "rootfs") {
+		if bytes.HasPrefix(readAll(t, b), []byte{0x1f, 0x8b}) { // the layer
 			fifo(b)
 		}
 	}
@@ -503,19 +503,24 @@ func TestArchiveSIGTERM(t *testing.T) {
 	cmd := actionCommand(t, context.Background(), archiveInputs(t, r, image, "v1.0.0", path))
 	temp := envValue(cmd.Env, "RUNNER_TEMP")
 	var sent atomic.Int64
-	go func() {
-		// Once the layer's compressed copy is growing, it is being unpacked.
+	signal := func() {
+		// Once the layer's compressed copy is being written, it is being
+		// unpacked.
 		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			spools, _ := filepath.Glob(filepath.Join(temp, "build-push-image-archive-*", "spool-*"))
-			if len(spools) > 0 && cmd.Process != nil {
+			if len(spools) > 1 { // the noise's copy, then the layer's
 				time.Sleep(200 * time.Millisecond)
 				sent.Store(time.Now().UnixNano())
 				_ = cmd.Process.Signal(syscall.SIGTERM)
 				return
 			}
 		}
-	}()
-	res := runCommand(t, cmd, nil)
+	}
+	res := runCommand(t, cmd, func(line string) {
+		if strings.HasPrefix(line, "::group::Publish") {
+			go signal()
+		}
+	})
 	took := time.Since(time.Unix(0, sent.Load()))
 	if sent.Load() == 0 {
 		t.Fatalf("the layer was never seen being unpacked\n%s", res.stdout)

@@ -185,6 +185,9 @@ func readFailed(err error, first bool) error {
 
 // entry records one tar entry.
 func (rd *reader) entry(c *contents, h *tar.Header, r io.Reader) error {
+	if h.Typeflag == tar.TypeDir && path.Clean(h.Name) == "." { // tar -C layout -cf image.tar . writes "./"
+		return nil
+	}
 	name, err := entryName(h.Name)
 	if err != nil {
 		return err
