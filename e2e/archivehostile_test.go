@@ -135,7 +135,7 @@ func ociDir(t *testing.T, top ociDescriptor, blobs ...[]byte) string {
 func ociArchive(t *testing.T, dir string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "oci.tar")
-	tool(t, "tar", "-C", dir, "-cf", out, ".")
+	tool(t, "tar", "-C", dir, "-cf", out, "oci-layout", "index.json", "blobs")
 	return out
 }
 

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
@@ -86,7 +87,8 @@ func TestNotRegularFilesRefused(t *testing.T) {
 }
 
 // An OCI archive whose layer is a plain tar the repository holds
-// compressed (an earlier release) keeps that blob to push it as it is.
+// compressed (an earlier release) keeps that blob to push it as it is;
+// its "./" entry (tar -C layout -cf image.tar .) is no problem.
 func TestKnownPlainLayerOfOCIArchiveKept(t *testing.T) {
 	l := layer(t, "plain")
 	reg := newMem()
@@ -107,7 +109,7 @@ func TestKnownPlainLayerOfOCIArchiveKept(t *testing.T) {
 	mb := jsonOf(t, m)
 	idx := ocispec.Index{Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageManifest, Digest: sha(mb), Size: int64(len(mb))}}}
 	idx.SchemaVersion = 2
-	archive := tarOf(t, entry{name: "blobs/sha256/" + sha(l).Encoded(), data: l}, entry{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg},
+	archive := tarOf(t, entry{name: "./", typeflag: tar.TypeDir}, entry{name: "blobs/sha256/" + sha(l).Encoded(), data: l}, entry{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg},
 		entry{name: "blobs/sha256/" + sha(mb).Encoded(), data: mb}, entry{name: "index.json", data: jsonOf(t, idx)},
 		entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	d, _, err := publish(t, writeFile(t, "oci.tar", archive), Options{Known: known}, reg)
