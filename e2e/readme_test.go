@@ -14,7 +14,13 @@ import (
 // readmeBlocks are the README's code blocks in lang (yaml, sh), in order.
 func readmeBlocks(t *testing.T, lang string) []string {
 	t.Helper()
-	readme, err := os.ReadFile("README.md")
+	return docBlocks(t, "README.md", lang)
+}
+
+// docBlocks are the code blocks in lang of the Markdown file doc, in order.
+func docBlocks(t *testing.T, doc, lang string) []string {
+	t.Helper()
+	readme, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,12 +34,18 @@ func readmeBlocks(t *testing.T, lang string) []string {
 // readmeBlock is the first of the README's blocks in lang holding marker.
 func readmeBlock(t *testing.T, lang, marker string) string {
 	t.Helper()
-	for _, b := range readmeBlocks(t, lang) {
+	return docBlock(t, "README.md", lang, marker)
+}
+
+// docBlock is the first block in lang of doc holding marker.
+func docBlock(t *testing.T, doc, lang, marker string) string {
+	t.Helper()
+	for _, b := range docBlocks(t, doc, lang) {
 		if strings.Contains(b, marker) {
 			return b
 		}
 	}
-	t.Fatalf("README.md has no %s block holding %q", lang, marker)
+	t.Fatalf("%s has no %s block holding %q", doc, lang, marker)
 	return ""
 }
 
