@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/blumeops/build-push-image/internal/archive"
@@ -57,7 +58,9 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, build.ErrUnreachable):
 		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
 	case errors.Is(err, push.ErrUnauthorized):
-		return rejected(cfg.Registry(), cfg.Username)
+		return rejected(cfg.Registry(), cfg.Username, err)
+	case errors.As(err, &refused) && refused.Status == http.StatusUnsupportedMediaType:
+		return mediaTypeLine(cfg, refused)
 	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
 		return fmt.Sprintf("username: the registry refused to write a tag of %s for %q (%s); nothing that names a release was written; grant it create (and update, for the SHA tag) on that repository, or check the registry's tag policy, then re-run",
 			cfg.Image, cfg.Username, registrySaid(refused))
@@ -78,7 +81,7 @@ func planLine(ctx context.Context, cfg config.Plan, err error) string {
 	case errors.Is(err, push.ErrUnauthorized) && cfg.APIKey == "":
 		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, le.Image)
 	case errors.Is(err, push.ErrUnauthorized):
-		return rejected(host, cfg.Username)
+		return rejected(host, cfg.Username, err)
 	case errors.Is(err, push.ErrDenied):
 		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, le.Image, registrySaid(err))
 	}
@@ -88,9 +91,25 @@ func planLine(ctx context.Context, cfg config.Plan, err error) string {
 // rejected: the registry refused the login. On zot that is a wrong key or
 // one that expired (zot answers both with the same 401), and zot API keys
 // expire: the line says where to see when.
-func rejected(registry, username string) string {
-	return fmt.Sprintf("api-key: credentials rejected by %s for username %q (HTTP 401): a wrong, revoked or expired key; zot API keys expire: see each key's expiry in zot's UI (API keys) or with GET /zot/auth/apikey as %q, then check that username and api-key belong together or mint a new key and update the secret",
-		registry, username, username)
+func rejected(registry, username string, err error) string {
+	said := "HTTP 401"
+	var re *push.ResponseError
+	if errors.As(err, &re) {
+		said = re.Said()
+	}
+	return fmt.Sprintf("api-key: credentials rejected by %s for username %q (%s): a wrong, revoked or expired key; zot API keys expire: see each key's expiry in zot's UI (API keys) or with GET /zot/auth/apikey as %q, then check that username and api-key belong together or mint a new key and update the secret",
+		registry, username, said, username)
+}
+
+// mediaTypeLine: the registry refused a manifest's media type (415), as
+// zot does a Docker one without its docker2s2 compatibility setting.
+func mediaTypeLine(cfg config.Config, re *push.ResponseError) string {
+	input := "image"
+	if cfg.Archive != "" {
+		input = "archive: " + cfg.Archive
+	}
+	return fmt.Sprintf("%s: the registry refused the image's manifest (%s): it takes OCI media types only, as zot does without http.compat [\"docker2s2\"], and this manifest has another (a Docker schema 2 one); publish the image with OCI media types (a docker-archive, which the action converts, or skopeo copy --format oci), or have the registry's operator enable docker2s2",
+		input, re.Said())
 }
 
 // keyExpiryLine warns that the zot API key in use expires soon.

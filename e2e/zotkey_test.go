@@ -136,9 +136,23 @@ func wantExpiryWarning(t *testing.T, res result, label string, expires time.Time
 	t.Logf("%v", warnings)
 }
 
+// mediaTypes are the manifest, config and layer media types of an image.
+type mediaTypes struct{ manifest, config, layer string }
+
+var (
+	ociTypes    = mediaTypes{"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip"}
+	dockerTypes = mediaTypes{"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json", "application/vnd.docker.image.rootfs.diff.tar.gzip"}
+)
+
 // tinyLayout writes an OCI layout directory of a one-layer image whose
 // layer holds seed: a different seed, a different image.
 func tinyLayout(t *testing.T, seed string) string {
+	t.Helper()
+	return tinyLayoutOf(t, seed, ociTypes)
+}
+
+// tinyLayoutOf is tinyLayout with the media types of types.
+func tinyLayoutOf(t *testing.T, seed string, types mediaTypes) string {
 	t.Helper()
 	var tarBuf, gzBuf bytes.Buffer
 	tw := tar.NewWriter(&tarBuf)
@@ -169,11 +183,11 @@ func tinyLayout(t *testing.T, seed string) string {
 	}
 	config := blob(asJSON(map[string]any{"architecture": "amd64", "os": "linux", "config": map[string]any{},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{godigest.FromBytes(tarBuf.Bytes()).String()}}}))
-	config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+	config["mediaType"] = types.config
 	layer := blob(gzBuf.Bytes())
-	layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
-	manifest := blob(asJSON(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []any{layer}}))
-	manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+	layer["mediaType"] = types.layer
+	manifest := blob(asJSON(map[string]any{"schemaVersion": 2, "mediaType": types.manifest, "config": config, "layers": []any{layer}}))
+	manifest["mediaType"] = types.manifest
 	for name, b := range map[string][]byte{
 		"oci-layout": []byte(`{"imageLayoutVersion":"1.0.0"}`),
 		"index.json": asJSON(map[string]any{"schemaVersion": 2, "manifests": []any{manifest}}),
