@@ -7,6 +7,7 @@ REGISTRY_VERSION := v3.1.2
 REGCLIENT_VERSION := v0.11.7
 ACT_VERSION := v0.2.89
 STATICCHECK_VERSION := v0.8.2
+COSIGN_VERSION := v3.1.3
 GITEA_VERSION := v1.27.3
 GITEA_PROTO_VERSION := v0.6.0
 GITEA_RUNNER_VERSION := v1.0.8
@@ -45,7 +46,7 @@ dist:
 	done
 
 ## tools: pinned test tools into .tools/ (idempotent, fast when cached)
-tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act $(BIN)/static/buildkitd forge-tools
+tools: rig-tools $(BIN)/regctl $(BIN)/staticcheck $(BIN)/act $(BIN)/cosign $(BIN)/static/buildkitd forge-tools
 
 # forge-tools: a Gitea server and Gitea's act-based runner for the real-forge
 # test (TestForge), built from the Go module proxy by tools/forge/build.sh,
@@ -108,6 +109,11 @@ $(BIN)/registry:
 
 $(BIN)/regctl:
 	GOBIN=$(BIN) go install github.com/regclient/regclient/cmd/regctl@$(REGCLIENT_VERSION)
+
+# cosign: the only verifier of the signatures the action writes
+# (e2e/signing_test.go), as a cluster's admission check would run it.
+$(BIN)/cosign:
+	GOBIN=$(BIN) go install github.com/sigstore/cosign/v3/cmd/cosign@$(COSIGN_VERSION)
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

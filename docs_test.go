@@ -126,7 +126,7 @@ func sorted(s []string) []string {
 // the runs: step does not map never reaches the program. The same for the
 // plan action.
 func TestDocsMatchAction(t *testing.T) {
-	checkAction(t, actionYAML, inputs, "Inputs", "Outputs", []string{"digest", "image", "metadata", "sha-tag", "tags", "version-tag"})
+	checkAction(t, actionYAML, inputs, "Inputs", "Outputs", []string{"digest", "image", "metadata", "sha-tag", "signature", "tags", "version-tag"})
 	checkAction(t, planActionYAML, planInputs, "Plan inputs", "Plan outputs", []string{"all", "count", "images", "matrix"})
 }
 

@@ -23,8 +23,11 @@ func summaryRows(out published) [][2]string {
 	for _, t := range out.Tags {
 		rows = append(rows, [2]string{"tag", t})
 	}
+	rows = append(rows, [2]string{"digest", out.Digest})
+	if out.Signature != "" {
+		rows = append(rows, [2]string{"signature", out.Signature}, [2]string{"verify", out.Verify})
+	}
 	return append(rows,
-		[2]string{"digest", out.Digest},
 		[2]string{"pushed", fmt.Sprint(out.Pushed)},
 		[2]string{"time", fmt.Sprintf("%.1f s", out.Seconds)})
 }

@@ -52,10 +52,13 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 	}
 	action := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(stdout))
 	mask := masker(action, getenv)
-	// Mask the key before anything else is printed, even a usage error.
-	for _, name := range []string{"INPUT_API-KEY", "INPUT_API_KEY"} {
-		if key := getenv(name); strings.TrimSpace(key) != "" {
-			mask(key)
+	// Mask the keys before anything else is printed, even a usage error.
+	for _, input := range config.SecretInputs {
+		upper := "INPUT_" + strings.ToUpper(input)
+		for _, name := range []string{upper, strings.ReplaceAll(upper, "-", "_")} {
+			if key := getenv(name); strings.TrimSpace(key) != "" {
+				mask(key)
+			}
 		}
 	}
 	if len(args) > 0 && args[0] == "plan" {

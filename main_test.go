@@ -2,10 +2,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
+
+	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
@@ -26,8 +34,9 @@ func TestHelpListsEveryInput(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	for _, in := range inputs {
-		// api-key is refused as a flag (TestAPIKeyFlagRefused), so not listed.
-		if listed := strings.Contains(stderr.String(), "-"+in.Name+" "); listed != (in.Name != "api-key") {
+		// The secret inputs are refused as flags (TestAPIKeyFlagRefused,
+		// TestSigningKeyMaskedFirst), so not listed.
+		if listed := strings.Contains(stderr.String(), "-"+in.Name+" "); listed != !slices.Contains(config.SecretInputs, in.Name) {
 			t.Errorf("--help lists %s: %t", in.Name, listed)
 		}
 	}
@@ -92,5 +101,41 @@ func TestEveryBadInputReported(t *testing.T) {
 	}
 	if len(lines) != len(want) {
 		t.Errorf("%d error lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
+	}
+}
+
+// TestSigningKeyMaskedFirst: under a runner the signing key (each of its
+// lines) and its password are masked before anything else is printed, a
+// wrong password is one line naming signing-key, and neither is a flag.
+func TestSigningKeyMaskedFirst(t *testing.T) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	sealed, err := encrypted.Encrypt(der, []byte("right password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := string(pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED SIGSTORE PRIVATE KEY", Bytes: sealed}))
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	env["GITHUB_ACTIONS"] = "true"
+	env["INPUT_SIGNING-KEY"], env["INPUT_SIGNING-KEY-PASSWORD"] = key, "wrong password"
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2 (bad input)\n%s", code, stdout.String())
+	}
+	testcheck.OneErrorLine(t, stdout.String(), "signing-key: does not open with signing-key-password")
+	before, _, _ := strings.Cut(stdout.String(), "::error::")
+	lines := strings.Split(strings.TrimSpace(key), "\n")
+	for _, want := range append([]string{"wrong password"}, lines[1:len(lines)-1]...) {
+		if !strings.Contains(before, "::add-mask::"+want+"\n") {
+			t.Errorf("%q is not masked before the error line:\n%s", want, before)
+		}
+	}
+	for _, flag := range []string{"--signing-key", "--signing-key-password"} {
+		stdout.Reset()
+		if code := realMain([]string{flag, "secret_on_the_command_line"}, testcheck.Lookup(env), &stdout, &stderr); code == 0 {
+			t.Fatalf("exit 0 with %s on the command line", flag)
+		}
+		testcheck.OneErrorLine(t, stdout.String(), flag[2:]+": not accepted as a flag")
+		testcheck.NoSecret(t, "secret_on_the_command_line", stdout.String())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/archive"
@@ -22,6 +23,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/sign"
 	"github.com/blumeops/build-push-image/internal/tags"
 )
 
@@ -39,6 +41,10 @@ type published struct {
 	Written   []string `json:"written"`
 	Unchanged []string `json:"unchanged"`
 	Pushed    bool     `json:"pushed"`
+	// Signature is the first repository's signature (signing-key), and
+	// Verify the cosign command that checks it.
+	Signature string   `json:"signature,omitempty"`
+	Verify    string   `json:"-"`
 	Platforms []string `json:"platforms,omitempty"`
 	Seconds   float64  `json:"seconds"`
 }
@@ -50,6 +56,10 @@ type pipeline struct {
 	progress io.Writer    // BuildKit's plain progress goes here
 	log      *slog.Logger // regclient's log, when debugging
 	done     []imageTag   // what became of each tag, for the messages
+	// signer signs the image in each repository before its tags (nil
+	// without signing-key); signatures are what it stored or found.
+	signer     *sign.Signer
+	signatures []sign.Signature
 }
 
 // target is one repository the image goes to, with its guard.
@@ -79,6 +89,9 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	}()
 	start := time.Now()
 	logVersion(p.action, cfg.VersionFrom)
+	if cfg.Signing.Key != nil {
+		p.signer = sign.New(cfg.Signing.Key)
+	}
 	var builder *build.Builder
 	if cfg.Archive == "" { // an archive is built already: no buildkitd is looked for
 		b, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.action)
@@ -150,7 +163,11 @@ func (p *pipeline) commit(ctx context.Context, targets []target, res build.Resul
 	cfg := p.cfg
 	plan := tags.Plan{Digest: res.Digest, Version: cfg.VersionTag(), Release: cfg.Version, Before: []string{cfg.SHATag()}, After: cfg.Follow()}
 	for _, t := range targets {
-		done, err := tags.New(t.reg, t.guard, tags.WithNoDowngrade(t.reg)).Commit(ctx, plan)
+		opts := []tags.Opt{tags.WithNoDowngrade(t.reg)}
+		if p.signer != nil {
+			opts = append(opts, tags.WithSigner(signing{p, t}))
+		}
+		done, err := tags.New(t.reg, t.guard, opts...).Commit(ctx, plan)
 		for _, d := range done {
 			p.done = append(p.done, imageTag{t.image, d})
 		}
@@ -161,10 +178,35 @@ func (p *pipeline) commit(ctx context.Context, targets []target, res build.Resul
 	return nil
 }
 
+// signing signs the image in one repository before its tags
+// (tags.Signer), and says what it did.
+type signing struct {
+	p *pipeline
+	t target
+}
+
+func (s signing) Sign(ctx context.Context, d digest.Digest) error {
+	sig, err := s.p.signer.Ensure(ctx, s.t.reg, d)
+	if err != nil {
+		return fmt.Errorf("%s@%s: %w", s.t.image, d, err)
+	}
+	s.p.signatures = append(s.p.signatures, sig)
+	if sig.State == sign.Unchanged {
+		s.p.action.Infof("%s@%s is signed by the key already (signature %s): no second signature", s.t.image, d, sig.Digest)
+	} else {
+		s.p.action.Infof("Signed %s@%s: signature %s stored before its tags", s.t.image, d, sig.Digest)
+	}
+	return nil
+}
+
 // record lists the tags in the outputs, per repository the version tag
 // first, and says what became of each.
 func (p *pipeline) record(out *published) {
 	out.Pushed = true
+	if len(p.signatures) > 0 {
+		out.Signature = p.signatures[0].Digest.String()
+		out.Verify = verifyLine(p.cfg, out.Image+"@"+out.Digest)
+	}
 	slices.SortStableFunc(p.done, func(a, b imageTag) int {
 		return cmp.Or(cmp.Compare(slices.Index(p.cfg.Images, a.image), slices.Index(p.cfg.Images, b.image)), cmp.Compare(rank(p.cfg, a.Name), rank(p.cfg, b.Name)))
 	})
@@ -181,6 +223,13 @@ func (p *pipeline) record(out *published) {
 		}
 		p.action.Infof("%s", tagInfo(t, out.Digest))
 	}
+}
+
+// verifyLine is the command a consumer runs to check the signature of
+// image (by digest) with the public key, offline.
+func verifyLine(cfg config.Config, image string) string {
+	flags := [...]string{push.TLSInsecure: " --allow-insecure-registry", push.TLSDisabled: " --allow-http-registry"}[cfg.RegistryTLS]
+	return "cosign verify --key cosign.pub --insecure-ignore-tlog" + flags + " " + image
 }
 
 // rank orders tags for the outputs: the version tag, the SHA tag, the rest.
@@ -320,6 +369,7 @@ func report(action *githubactions.Action, out published) {
 		{"tags", strings.Join(out.Tags, "\n")},
 		{"version-tag", out.VersionTag},
 		{"sha-tag", out.SHATag},
+		{"signature", out.Signature},
 		{"metadata", string(meta)},
 	})
 	if action.Getenv("GITHUB_STEP_SUMMARY") != "" {

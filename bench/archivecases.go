@@ -20,6 +20,7 @@ import (
 type archiveJob struct {
 	archive, repo, version string
 	extra                  []string // the action's flags
+	env                    []string // more of its environment (secret inputs)
 }
 
 func (j archiveJob) sha() string { return job{repo: j.repo, version: j.version}.sha() }
@@ -52,7 +53,7 @@ func runArchiveAction(ctx context.Context, b *bench, j archiveJob) (sample, erro
 		b.bin, "--image", j.repo, "--version", j.version, "--sha", j.sha(), "--archive", j.archive,
 		"--username", b.user, "--registry-tls", "disabled",
 	}, j.extra...)
-	s, err := execTimed(ctx, command{argv: args, env: []string{"INPUT_API_KEY=" + b.key, "RUNNER_TEMP=" + b.work}})
+	s, err := execTimed(ctx, command{argv: args, env: append([]string{"INPUT_API_KEY=" + b.key, "RUNNER_TEMP=" + b.work}, j.env...)})
 	s.phases = archivePhases(s.lines, s.total)
 	return s, err
 }

@@ -26,6 +26,7 @@ var cases = []benchCase{
 	{"7", "second release of an 8-layer archive, 1 layer changed, vs skopeo with its cache warm", caseSecondRelease},
 	{"8", "cold archive push (every layer new): gzip, zstd, BuildKit's own push", caseColdArchive},
 	{"9", "plan of 200 images vs the hand-written detect loop (sed + curl -I)", casePlan},
+	{"10", "signing-key: the same archive push signed and unsigned", caseSigning},
 }
 
 // pushTools are the ways to push compared side by side.

@@ -99,6 +99,8 @@ type Config struct {
 	// BuildkitdConfigInput); nil for none.
 	BuildkitdConfig      []byte
 	BuildkitdConfigInput string
+	// Signing is the key the image is signed with, if any.
+	Signing Signing
 }
 
 // Registry is the host[:port] part of the image.
@@ -172,6 +174,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		}
 	}
 	c.Access = parseAccess(&errs, raw, c.Push)
+	c.Signing = parseSigning(&errs, raw)
 	parseBuildkitdConfig(&errs, raw, &c)
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
 	set(&errs, "push-via", &c.PushVia)(publish.ParseVia(raw["push-via"]))
@@ -261,10 +264,11 @@ func childEnv(c Config, getenv func(string) string) []string {
 }
 
 // SecretValues are the values never printed nor passed on: the key, every
-// registry login's secret, the build secrets, the buildkit TLS key (some
-// may be empty).
+// registry login's secret, the build secrets, the buildkit TLS key, the
+// signing key and its password (some may be empty).
 func (c Config) SecretValues() []string {
 	out := append([]string{c.APIKey}, build.Secrets(c.RegistryCredentials())...)
+	out = append(out, c.Signing.secrets...)
 	for _, v := range c.Secrets {
 		out = append(out, string(v))
 	}

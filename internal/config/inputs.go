@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -83,18 +84,18 @@ func Load(inputs Inputs, args []string, env LookupEnv, usage io.Writer) (Config,
 func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[string]string, error) {
 	fs := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
 	fs.SetOutput(usage)
-	// --help lists every flag but api-key, which is defined only to be
-	// refused in one clear line rather than as an unknown flag.
+	// --help lists every flag but the secret inputs, which are defined
+	// only to be refused in one clear line rather than as unknown flags.
 	listed := flag.NewFlagSet("build-push-image", flag.ContinueOnError)
 	listed.SetOutput(usage)
 	fs.Usage = func() {
-		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n       build-push-image plan [--input value ...]\n\nEvery input of action.yml (plan/action.yml for plan) is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key is no flag: it is read from the environment only, INPUT_API-KEY or INPUT_API_KEY.")
+		fmt.Fprintln(usage, "Usage: build-push-image [--input value ...]\n       build-push-image plan [--input value ...]\n\nEvery input of action.yml (plan/action.yml for plan) is a flag, or INPUT_<NAME> in the environment; a flag wins.\napi-key, signing-key and signing-key-password are no flags: they are read from the environment only, INPUT_API-KEY or INPUT_API_KEY and so on.")
 		listed.PrintDefaults()
 	}
 	flags := make(map[string]*string, len(inputs))
 	for _, in := range inputs {
 		flags[in.Name] = fs.String(in.Name, in.Default, in.Description)
-		if in.Name != secretInput {
+		if !slices.Contains(SecretInputs, in.Name) {
 			listed.String(in.Name, in.Default, in.Description)
 		}
 	}
@@ -109,8 +110,10 @@ func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[st
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set[secretInput] {
-		return nil, errors.New("api-key: not accepted as a flag, since a command line is visible to every process on the machine; set INPUT_API_KEY in the environment instead")
+	for _, name := range SecretInputs {
+		if set[name] {
+			return nil, fmt.Errorf("%s: not accepted as a flag, since a command line is visible to every process on the machine; set INPUT_%s in the environment instead", name, strings.ReplaceAll(strings.ToUpper(name), "-", "_"))
+		}
 	}
 	raw := make(map[string]string, len(inputs))
 	runner := UnderRunner(env.Getenv)
@@ -127,9 +130,10 @@ func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[st
 	return raw, nil
 }
 
-// secretInput is the input never taken from the command line, which
-// every process on the machine can read.
-const secretInput = "api-key"
+// SecretInputs are the inputs that hold a secret: never taken from the
+// command line, which every process on the machine can read, and masked
+// before anything else is printed.
+var SecretInputs = []string{"api-key", "signing-key", "signing-key-password"}
 
 // keepsEmpty are the inputs whose empty value means something
 // (version-prefix: none). A runner passes every input of the action,

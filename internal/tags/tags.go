@@ -1,6 +1,7 @@
 // Package tags writes the tags of one pushed image as one transaction. The
-// version tag is the commit point: mutable tags that must exist with the
-// image (the commit SHA tag) are written before it, tags that follow
+// version tag is the commit point: the image's signature (when it is
+// signed) and mutable tags that must exist with the image (the commit SHA
+// tag) are written before it, tags that follow
 // releases (latest, v1) after it, best-effort. Until the version tag is
 // written, a failure leaves no release behind and a re-run repairs; after
 // it, only a verified lost race fails. Every failed write is checked
@@ -83,10 +84,19 @@ type VersionReader interface {
 	Version(ctx context.Context, d digest.Digest) (string, error)
 }
 
+// Signer stores a signature of the image in the repository before any
+// tag names it (internal/sign's Signer, bound to one repository): a
+// release is never without its signature.
+type Signer interface {
+	Sign(ctx context.Context, d digest.Digest) error
+}
+
 // Writer commits plans to one repository.
 type Writer struct {
 	reg   Registry
 	guard *guard.Guard
+	// signer, when set, signs the image before its first tag.
+	signer Signer
 	// versions, when set, keeps tags that follow releases from moving to
 	// an older release than the one they name.
 	versions VersionReader
@@ -111,6 +121,13 @@ func WithNoDowngrade(r VersionReader) Opt {
 	return func(w *Writer) { w.versions = r }
 }
 
+// WithSigner signs the image before its first tag is written: a
+// signature that cannot be stored fails the commit with no tag written,
+// and the re-run repairs it.
+func WithSigner(s Signer) Opt {
+	return func(w *Writer) { w.signer = s }
+}
+
 // New returns a Writer that writes through reg, deciding with g.
 func New(reg Registry, g *guard.Guard, opts ...Opt) *Writer {
 	w := &Writer{reg: reg, guard: g, settleMin: 100 * time.Millisecond, settleMax: 2 * time.Second}
@@ -120,13 +137,18 @@ func New(reg Registry, g *guard.Guard, opts ...Opt) *Writer {
 	return w
 }
 
-// Commit writes plan's tags in order and returns what became of each. An
+// Commit signs the image (WithSigner), writes plan's tags in order and returns what became of each. An
 // error means the release did not happen (or was lost to a race); the tags
 // returned with it say what was written before it.
 func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 	published, err := w.guard.CheckVersion(ctx, plan.Version, plan.Digest)
 	if err != nil {
 		return nil, err
+	}
+	if w.signer != nil {
+		if err := w.signer.Sign(ctx, plan.Digest); err != nil {
+			return nil, err
+		}
 	}
 	var out []Tag
 	for _, name := range plan.Before {

@@ -161,3 +161,34 @@ func TestRerunRepairs(t *testing.T) {
 		t.Errorf("policy fail: %v", err)
 	}
 }
+
+// signer records when it signed, among the tag writes, and fails with err.
+type signer struct {
+	r   *registry
+	err error
+}
+
+func (s signer) Sign(_ context.Context, d digest.Digest) error {
+	s.r.writes = append(s.r.writes, "signature of "+string(d))
+	return s.err
+}
+
+func TestSignatureBeforeEveryTag(t *testing.T) {
+	r := &registry{tags: map[string]digest.Digest{}}
+	g := guard.New(r, "reg.example/app", guard.WithReread(time.Millisecond))
+	if _, err := New(r, g, WithSettle(0, 0), WithSigner(signer{r: r})).Commit(context.Background(), plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.writes) != 5 || r.writes[0] != "signature of "+string(ours) || r.writes[1] != "sha" {
+		t.Errorf("writes %v, want the signature first, then the tags", r.writes)
+	}
+}
+
+func TestUnstoredSignatureWritesNoTag(t *testing.T) {
+	r := &registry{tags: map[string]digest.Digest{}}
+	g := guard.New(r, "reg.example/app", guard.WithReread(time.Millisecond))
+	_, err := New(r, g, WithSettle(0, 0), WithSigner(signer{r: r, err: errRefused})).Commit(context.Background(), plan)
+	if !errors.Is(err, errRefused) || len(r.tags) != 0 {
+		t.Errorf("err %v, tags %v: want the signature's failure and no tag", err, r.tags)
+	}
+}
