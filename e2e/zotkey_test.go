@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,28 @@ func TestZotKeyExpiry(t *testing.T) {
 			t.Errorf("%d requests to zot's API with the warning off, want none", n)
 		}
 	})
+	// The look-up never fails the job: refused, not JSON, or held past its
+	// bound (zotkey.Timeout, 5 s), the run succeeds without a warning.
+	for name, f := range map[string]fault{
+		"a refused look-up":      {status: http.StatusForbidden},
+		"an answer that is HTML": {status: http.StatusOK, contentType: "text/html", body: "<html>login</html>"},
+		"a stalled look-up":      {stall: time.Minute},
+	} {
+		t.Run(name+" does not fail the job", func(t *testing.T) {
+			key := mint("ci five days, "+name, soon)
+			fp.fail(kindZotAPI, 1, f)
+			start := time.Now()
+			res := push(key, "")
+			if res.code != 0 || strings.Contains(res.stdout, "expires on") {
+				t.Errorf("exit %d, want 0 and no expiry warning:\n%s", res.code, res.stdout)
+			}
+			// Ending before the held request would be let go shows the
+			// action stopped waiting for it.
+			if took := time.Since(start); took >= time.Minute {
+				t.Errorf("took %s: the action waited for the held look-up", took)
+			}
+		})
+	}
 	t.Run("the plan warns too", func(t *testing.T) {
 		key := mint("ci plan five days", soon)
 		dir := testcheck.WriteTree(t, map[string]string{"nix/api/default.nix": nixFile("1.0.0")})
