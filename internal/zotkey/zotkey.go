@@ -128,6 +128,7 @@ func (c Client) Keys(ctx context.Context) ([]Key, error) {
 	req.SetBasicAuth(c.User, c.Key)
 	req.Header.Set("User-Agent", "build-push-image")
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	defer transport.CloseIdleConnections() // one request: nothing to keep alive
 	if c.SkipVerify {
 		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for it
 	}
