@@ -242,10 +242,12 @@ func tagWarning(t imageTag) string {
 
 // tagInfo says what became of a tag that needs no warning.
 func tagInfo(t imageTag, d string) string {
-	switch t.State {
-	case tags.Unchanged:
+	switch {
+	case t.State == tags.Unchanged && t.Other != "":
+		return fmt.Sprintf("%s already names this image as first published (%s: the same config and layers, other annotations): kept, and the other tags name it too", t.ref(), t.Other)
+	case t.State == tags.Unchanged:
 		return fmt.Sprintf("%s already is this exact image (%s): nothing to write", t.ref(), d)
-	case tags.Kept:
+	case t.State == tags.Kept:
 		return fmt.Sprintf("%s names %s, a newer release than this one: left where it is (a tag that follows releases never moves backwards)", t.ref(), t.Version)
 	}
 	return "Tagged " + t.ref()

@@ -92,6 +92,9 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	if cfg.Signing.Key != nil {
 		p.signer = sign.New(cfg.Signing.Key)
 	}
+	if cfg.SHAFromGit {
+		p.action.Infof("sha %s: git rev-parse HEAD in %s (neither sha nor $GITHUB_SHA is set)", cfg.SHA, cfg.Context)
+	}
 	var builder *build.Builder
 	if cfg.Archive == "" { // an archive is built already: no buildkitd is looked for
 		b, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.action)
@@ -115,7 +118,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 		warnKeyExpiry(ctx, p.action, cfg.Access, p.logins(targets), time.Since(start))
 	}
-	res, err := p.build(ctx, p.publisher(builder, targets, compareOnly))
+	res, err := p.build(ctx, p.publisher(builder, targets, compareOnly), compareOnly)
 	if err != nil {
 		return err
 	}
@@ -148,11 +151,11 @@ func newPublished(cfg config.Config, res build.Result) published {
 func checkVersions(ctx context.Context, targets []target, versionTag string) (compareOnly bool, err error) {
 	compareOnly = true
 	for _, t := range targets {
-		matches, err := t.guard.CheckVersion(ctx, versionTag, "")
+		names, err := t.guard.CheckVersion(ctx, versionTag, guard.Image{})
 		if err != nil {
 			return false, err
 		}
-		compareOnly = compareOnly && matches
+		compareOnly = compareOnly && names != ""
 	}
 	return compareOnly, nil
 }
@@ -161,7 +164,7 @@ func checkVersions(ctx context.Context, targets []target, versionTag string) (co
 // order: SHA tag, version tag, tags that follow releases.
 func (p *pipeline) commit(ctx context.Context, targets []target, res build.Result) error {
 	cfg := p.cfg
-	plan := tags.Plan{Digest: res.Digest, Version: cfg.VersionTag(), Release: cfg.Version, Before: []string{cfg.SHATag()}, After: cfg.Follow()}
+	plan := tags.Plan{Digest: res.Digest, Manifest: res.Manifest, Version: cfg.VersionTag(), Release: cfg.Version, Before: []string{cfg.SHATag()}, After: cfg.Follow()}
 	for _, t := range targets {
 		opts := []tags.Opt{tags.WithNoDowngrade(t.reg)}
 		if p.signer != nil {
@@ -200,9 +203,15 @@ func (s signing) Sign(ctx context.Context, d digest.Digest) error {
 }
 
 // record lists the tags in the outputs, per repository the version tag
-// first, and says what became of each.
+// first, and says what became of each. When the version tag keeps the same
+// image by another digest (guard.Same), the outputs name that image: it
+// is what every tag names.
 func (p *pipeline) record(out *published) {
-	out.Pushed = true
+	for _, t := range p.done {
+		if t.image == p.cfg.Image && t.Name == p.cfg.VersionTag() && t.Other != "" {
+			out.Digest = t.Other.String() // the same image, published first: every tag names it
+		}
+	}
 	if len(p.signatures) > 0 {
 		out.Signature = p.signatures[0].Digest.String()
 		out.Verify = verifyLine(p.cfg, out.Image+"@"+out.Digest)
@@ -214,6 +223,7 @@ func (p *pipeline) record(out *published) {
 		switch t.State {
 		case tags.Written:
 			out.Tags, out.Written = append(out.Tags, t.ref()), append(out.Written, t.ref())
+			out.Pushed = true // pushed: a tag was written
 		case tags.Unchanged:
 			out.Tags, out.Unchanged = append(out.Tags, t.ref()), append(out.Unchanged, t.ref())
 		}
@@ -253,7 +263,7 @@ func connectRegistries(cfg config.Config, log *slog.Logger) ([]target, error) {
 		if err != nil {
 			return targets, err
 		}
-		targets = append(targets, target{image: image, reg: reg, guard: guard.New(reg, image, guard.WithPolicy(cfg.OnExisting))})
+		targets = append(targets, target{image: image, reg: reg, guard: guard.New(reg, image, guard.WithPolicy(cfg.OnExisting), guard.WithManifests(reg))})
 	}
 	return targets, nil
 }
@@ -322,19 +332,33 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 }
 
 // step is how the log names getting the image: building it, or reading
-// it from the archive.
-type step struct{ doing, title, done string }
+// it from the archive; got is the image got, published is it in the
+// registry by digest.
+type step struct{ doing, title, got, published string }
 
 func (p *pipeline) step() step {
 	if p.cfg.Archive != "" {
-		return step{"reading the archive", "Publish " + p.cfg.Archive + " to " + p.cfg.Image, "Published the archive's image"}
+		return step{"reading the archive", "Publish " + p.cfg.Archive + " to " + p.cfg.Image, "Read the archive's image", "Published the archive's image"}
 	}
-	return step{"building", "Build " + p.cfg.Image, "Built and published"}
+	return step{"building", "Build " + p.cfg.Image, "Built", "Built and published"}
+}
+
+// doneLine says what became of the image got: published by digest only
+// when it was uploaded.
+func (p *pipeline) doneLine(s step, d digest.Digest, took time.Duration, compareOnly bool) string {
+	took = took.Round(time.Millisecond)
+	switch {
+	case !p.cfg.Push:
+		return fmt.Sprintf("%s %s in %s: checked, not published (push: false)", s.got, d, took)
+	case compareOnly:
+		return fmt.Sprintf("%s %s in %s: compared with %s, nothing uploaded", s.got, d, took, p.cfg.VersionTag())
+	}
+	return fmt.Sprintf("%s %s by digest in %s", s.published, d, took)
 }
 
 // build runs the build (or reads the archive) through the publisher, in a
 // log group.
-func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Result, error) {
+func (p *pipeline) build(ctx context.Context, pub publish.Publisher, compareOnly bool) (build.Result, error) {
 	cfg, action, step := p.cfg, p.action, p.step()
 	if cfg.Epoch.IsZero() && cfg.Archive == "" { // an archive's digest does not depend on the time
 		action.Noticef("no commit time for sha %s (is the context a git checkout holding it?): the image carries build-time timestamps and its digest will differ between builds; set source-date-epoch for a reproducible digest", cfg.SHA)
@@ -355,7 +379,7 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher) (build.Resu
 	}))
 	action.EndGroup()
 	if err == nil {
-		action.Infof("%s %s by digest in %s", step.done, res.Digest, time.Since(start).Round(time.Millisecond))
+		action.Infof("%s", p.doneLine(step, res.Digest, time.Since(start), compareOnly))
 	}
 	return res, err
 }

@@ -237,7 +237,7 @@ func reuseFrom(t *testing.T, r rig, f archiveFixture) {
 		env["INPUT_SHA"], env["INPUT_REUSE-FROM"] = strings.Repeat(sha, 40), reuse
 		return runArchive(t, env)
 	}
-	for reuse, want := range map[string]string{"candidate": "2 layers, 2 reused from the registry, 0 compressed", "": "2 layers, 0 reused from the registry, 2 compressed"} {
+	for reuse, want := range map[string]string{"candidate": "2 layers: 2 reused from the registry, 0 compressed", "": "2 layers: 0 reused from the registry, 2 compressed"} {
 		image := randomName("it/archive-reuse")
 		run(image, "candidate", "a", "")
 		wantLine(t, run(image, "v1.0.0", "b", reuse).stdout, want)

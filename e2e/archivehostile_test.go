@@ -189,7 +189,7 @@ func TestArchivePoisonedRelease(t *testing.T) {
 	if len(warnings) != 1 || !strings.Contains(warnings[0], image+":v99.0.0") || !strings.Contains(warnings[0], godigest.FromBytes(evil).String()) {
 		t.Errorf("warnings %q, want one naming %s:v99.0.0 and its blob", warnings, image)
 	}
-	wantLine(t, res.stdout, "2 layers, 1 reused from the registry, 1 compressed")
+	wantLine(t, res.stdout, "2 layers: 1 reused from the registry, 1 compressed")
 	p := pull(t, r, image, "v1.1.0")
 	for i, want := range [][]byte{kept, genuine} {
 		l := p.manifest.Layers[i]

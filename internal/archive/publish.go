@@ -80,8 +80,10 @@ type Stats struct {
 	Format string
 	// Layers are a docker-archive's layers (an OCI archive's blobs):
 	// Reused the ones a repository held already, Compressed the ones
-	// this run compressed.
-	Layers, Reused, Compressed int
+	// this run compressed, Packed the ones compressed in the archive
+	// already (sent as they are). For a docker-archive they add up:
+	// Layers = Reused + Compressed + Packed.
+	Layers, Reused, Compressed, Packed int
 	// In is the uncompressed size of the compressed layers, Out their
 	// compressed size; Unpacked what the archive unpacked to in all, as
 	// Limits count it (each distinct layer once).
@@ -94,6 +96,9 @@ type Stats struct {
 	// proving the claims of Known (Prover), Proved how many held.
 	Decompress, Compress, Backlog, Prove time.Duration
 	Proved                               int
+	// Manifest is the top manifest as put, or (CompareOnly) as it would
+	// be: what a caller compares with the image a tag names.
+	Manifest []byte
 }
 
 // uploads is how many blob uploads run at once.
@@ -204,6 +209,7 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 		return "", err
 	}
 	d := digest.FromBytes(raw)
+	p.stats.Manifest = raw
 	p.logRead(d)
 	if p.o.CompareOnly {
 		return d, nil
@@ -227,6 +233,7 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 		return h.Blob
 	}
 	if f.packed == nil { // compressed in the archive already: as it is
+		p.stats.Packed++
 		desc := f.desc(f.mediaType)
 		if !p.o.CompareOnly {
 			p.blob(desc, f.open)
@@ -241,6 +248,11 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 // oci pushes an OCI layout's image as it is.
 func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
 	p.stats.Layers = len(img.blobs)
+	for _, m := range img.manifests {
+		if m.desc.Digest == img.top.Digest {
+			p.stats.Manifest = m.raw
+		}
+	}
 	p.logRead(img.top.Digest)
 	if p.o.CompareOnly {
 		return img.top.Digest, nil
@@ -336,6 +348,10 @@ func (p *publisher) manifests(ms []manifestBlob) error {
 		}
 	}
 	p.stats.Upload = time.Since(p.start) - p.stats.Read
+	if s := p.stats; s.Format == "docker-archive" {
+		p.log("Uploaded %d of the %d layers (%d reused), the config and the manifest of %s in %s more", s.Layers-s.Reused, s.Layers, s.Reused, p.o.Path, s.Upload.Round(time.Millisecond))
+		return nil
+	}
 	p.log("Uploaded %s in %s more", p.o.Path, p.stats.Upload.Round(time.Millisecond))
 	return nil
 }
@@ -344,8 +360,8 @@ func (p *publisher) logRead(d digest.Digest) {
 	s := p.stats
 	line := fmt.Sprintf("Read %s (%s) in %s: %s, %d blobs", p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers)
 	if s.Format == "docker-archive" {
-		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers, %d reused from the registry, %d compressed (%s) from %s to %s, %s unpacked in all; waited %s on decompression, %s on compression, %s on uploads, %s proving %d reused layers",
-			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression, human(s.In), human(s.Out), human(s.Unpacked),
+		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers: %d reused from the registry, %d compressed (%s) from %s to %s, %d compressed in the archive already; %s unpacked in all; waited %s on decompression, %s on compression, %s on uploads, %s proving %d reused layers",
+			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression, human(s.In), human(s.Out), s.Packed, human(s.Unpacked),
 			s.Decompress.Round(time.Millisecond), s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond), s.Prove.Round(time.Millisecond), s.Proved)
 	}
 	p.log("%s", line)

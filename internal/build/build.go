@@ -224,6 +224,10 @@ type Export struct {
 // image manifest, or an index for several platforms).
 type Result struct {
 	Digest digest.Digest
+	// Manifest is the image's manifest when the publisher has it (an
+	// archive's, uploaded or not): the guard compares it with what a
+	// version tag names.
+	Manifest []byte
 }
 
 // Build runs req and exports the image as req.Export says. A failure after

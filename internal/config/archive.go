@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 )
@@ -59,14 +60,30 @@ func agree(n int, one, many string) string {
 	return many
 }
 
+// transports are skopeo's names of the formats archive reads, written
+// before the path (docker-archive:result): the path is what follows, the
+// format is read from the content all the same.
+var transports = []string{"docker-archive:", "oci-archive:", "oci:"}
+
 // parseArchive checks the archive input: a file or a directory (symlinks
 // followed, as nix-build's result is one) inside the workspace when
-// relative. What it holds is checked when it is read, after the guard.
+// relative, with or without skopeo's transport before it. What it holds
+// is checked when it is read, after the guard.
 func parseArchive(p string) (string, error) {
 	if p == "" {
 		return "", nil
 	}
-	clean, _, err := statInput(p, fmt.Sprintf("%q not found; give the path of a docker-archive (docker save, nix-build's result), an OCI archive or an OCI layout directory", p))
+	notFound := fmt.Sprintf("%q not found; give the path of a docker-archive (docker save, nix-build's result), an OCI archive or an OCI layout directory", p)
+	if _, err := os.Stat(p); err != nil {
+		for _, t := range transports {
+			if path, ok := strings.CutPrefix(p, t); ok {
+				p = path
+				notFound = fmt.Sprintf("%q not found after %s; give the path of the archive (skopeo's image name after it goes in archive-image)", p, t)
+				break
+			}
+		}
+	}
+	clean, _, err := statInput(p, notFound)
 	return clean, err
 }
 

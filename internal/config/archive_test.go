@@ -75,6 +75,20 @@ func TestArchiveVersionFileInContext(t *testing.T) {
 	testcheck.OneErrorLine(t, loadErrors(t, env), "archive: context is for building an image")
 }
 
+// TestArchiveTransports: skopeo's docker-archive:, oci-archive: and oci:
+// before the path name the same archive.
+func TestArchiveTransports(t *testing.T) {
+	env := archiveInputs(t)
+	path := env["INPUT_ARCHIVE"]
+	for _, transport := range []string{"docker-archive:", "oci-archive:", "oci:"} {
+		env["INPUT_ARCHIVE"] = transport + path
+		cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
+		if err != nil || cfg.Archive != path {
+			t.Errorf("%s: archive %q, %v; want %s", transport, cfg.Archive, err, path)
+		}
+	}
+}
+
 func TestArchiveInputErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -86,6 +100,7 @@ func TestArchiveInputErrors(t *testing.T) {
 		{"one build input", map[string]string{"INPUT_NO-CACHE": "true"}, "archive: no-cache is for building an image, and archive pushes one already built; remove it, or remove archive to build"},
 		{"archive missing", map[string]string{"INPUT_ARCHIVE": "nope/result"}, `archive: "nope/result" not found; give the path of a docker-archive`},
 		{"archive leaves the workspace", map[string]string{"INPUT_ARCHIVE": "../result"}, `archive: "../result" leaves the workspace`},
+		{"transport, then a path not found", map[string]string{"INPUT_ARCHIVE": "docker-archive:nope/result"}, `archive: "nope/result" not found after docker-archive:; give the path of the archive (skopeo's image name after it goes in archive-image)`},
 		{"archive-image of two lines", map[string]string{"INPUT_ARCHIVE-IMAGE": "app:1\napp:2"}, "archive-image: one image"},
 		{"reuse-from not a tag", map[string]string{"INPUT_REUSE-FROM": "v1\n-bad"}, `reuse-from: line 2: "-bad" is not a valid tag`},
 	} {

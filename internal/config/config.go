@@ -45,8 +45,14 @@ type Config struct {
 	// TagSuffix is appended to every tag the run writes (tag-suffix), so
 	// that variants of one commit (a Dockerfile and a nix build) sit side
 	// by side: VersionTag, SHATag and Follow are the one place it is added.
-	TagSuffix       string
+	TagSuffix string
+	// TagSuffixOnLatest appends the suffix to latest too
+	// (tag-suffix-on-latest): by default latest is written as it is.
+	TagSuffixOnLatest bool
+	// SHA is the commit; SHAFromGit says it was read with git rev-parse
+	// HEAD (neither sha nor $GITHUB_SHA was set), for the log.
 	SHA             string
+	SHAFromGit      bool
 	SHALength       int
 	Context         string
 	File            string
@@ -154,6 +160,11 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, Dockerfile))
 	var errs inputErrs
 	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
+	set(&errs, "tag-suffix-on-latest", &c.TagSuffixOnLatest)(parseBool(raw["tag-suffix-on-latest"]))
+	if c.SHA == "" {
+		c.SHA = headCommit(firstNonEmpty(c.Context, "."), getenv, raw["api-key"])
+		c.SHAFromGit = c.SHA != ""
+	}
 	set(&errs, "image", &c.Images)(parseImages(raw["image"]))
 	c.Image = firstNonEmpty(append(c.Images, "")...)
 	errs.add("sha", validateSHA(c.SHA))
@@ -258,7 +269,7 @@ func parseCompression(errs *inputErrs, raw map[string]string, c *compression.Com
 // variable that holds the key or another secret.
 func childEnv(c Config, getenv func(string) string) []string {
 	return procenv.Environ(getenv,
-		procenv.WithVars("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"),
+		procenv.WithVars(gitVars...),
 		procenv.WithVars(buildkitd.DockerEnv...),
 		procenv.WithoutValues(c.SecretValues()...))
 }

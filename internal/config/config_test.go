@@ -129,11 +129,29 @@ func TestTagSuffix(t *testing.T) {
 	if cfg.VersionTag() != "v1.2.0-nix" || cfg.SHATag() != testcheck.SHA[:12]+"-nix" || cfg.Version != "v1.2.0" {
 		t.Errorf("version tag %q, SHA tag %q, version %q; want v1.2.0-nix, %s-nix, v1.2.0", cfg.VersionTag(), cfg.SHATag(), cfg.Version, testcheck.SHA[:12])
 	}
-	if got, want := cfg.Follow(), []string{"v1-nix", "v1.2-nix", "latest-nix"}; !slices.Equal(got, want) {
-		t.Errorf("tags that follow releases %v, want %v", got, want)
+	if got, want := cfg.Follow(), []string{"v1-nix", "v1.2-nix", "latest"}; !slices.Equal(got, want) {
+		t.Errorf("tags that follow releases %v, want %v (latest as it is, as metadata-action's onlatest=false)", got, want)
+	}
+	env["INPUT_TAG-SUFFIX-ON-LATEST"] = "true"
+	if cfg, err = loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{}); err != nil || !slices.Contains(cfg.Follow(), "latest-nix") {
+		t.Errorf("tag-suffix-on-latest: true: %v %v, want latest-nix", cfg.Follow(), err)
 	}
 	if v := cfg.Annotations["org.opencontainers.image.version"]; v != "v1.2.0" {
 		t.Errorf("version annotation %q, want the version itself, v1.2.0", v)
+	}
+}
+
+// TestSHAFromGit: by hand, with neither sha nor $GITHUB_SHA, the SHA is
+// git rev-parse HEAD in the context; outside a checkout it is required.
+func TestSHAFromGit(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	env := testcheck.ValidInputs(dir)
+	delete(env, "INPUT_SHA")
+	testcheck.OneErrorLine(t, loadErrors(t, env), "sha: required; set it to the commit SHA (the default, $GITHUB_SHA, is not set here, and the context is no git checkout)")
+	head := testcheck.Commit(t, dir)
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
+	if err != nil || cfg.SHA != head || !cfg.SHAFromGit || cfg.SHATag() != head {
+		t.Errorf("sha %q (from git %t), tag %q, %v; want %s from git rev-parse HEAD", cfg.SHA, cfg.SHAFromGit, cfg.SHATag(), err, head)
 	}
 }
 

@@ -76,7 +76,7 @@ func validateTag(tag string) error {
 func validateSHA(sha string) error {
 	switch {
 	case sha == "":
-		return errors.New("required; set it to the commit SHA (the default, $GITHUB_SHA, is not set here)")
+		return errors.New("required; set it to the commit SHA (the default, $GITHUB_SHA, is not set here, and the context is no git checkout)")
 	case !shaPattern.MatchString(sha):
 		return fmt.Errorf("%q is not a full commit SHA; use the 40 (or 64) lowercase hex digits of `git rev-parse HEAD`", sha)
 	}
@@ -137,7 +137,8 @@ func validateSemverTags(on bool, version string) error {
 
 // Follow is the tags that follow releases: the moving tags of the version
 // (v1, v1.2) when semver-tags is on, then the extra tags, each with the tag
-// suffix.
+// suffix, except latest unless TagSuffixOnLatest (metadata-action's
+// onlatest): variants side by side share latest.
 func (c Config) Follow() []string {
 	var out []string
 	if c.SemverTags {
@@ -149,7 +150,9 @@ func (c Config) Follow() []string {
 		}
 	}
 	for i := range out {
-		out[i] += c.TagSuffix
+		if out[i] != "latest" || c.TagSuffixOnLatest {
+			out[i] += c.TagSuffix
+		}
 	}
 	return out
 }

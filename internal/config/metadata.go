@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/procenv"
 )
 
 // This file holds what the image says about its source: the
@@ -42,6 +44,23 @@ func commitTime(dir, sha string, env []string) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(n, 0).UTC()
+}
+
+// gitVars are the variables git may need besides procenv's allow list.
+var gitVars = []string{"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"}
+
+// headCommit is the commit checked out in dir (git rev-parse HEAD), the
+// SHA of a run by hand where $GITHUB_SHA is not set; "" when dir is no
+// git checkout. git gets no input and not the key (the other secrets
+// are not parsed yet; git gets the allow list alone).
+func headCommit(dir string, getenv func(string) string, key string) string {
+	git := exec.Command("git", "-C", dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+	git.Env = procenv.Environ(getenv, procenv.WithVars(gitVars...), procenv.WithoutValues(key))
+	out, err := git.Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // ociMetadata is the org.opencontainers.image.* set, from the CI context

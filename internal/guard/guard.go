@@ -55,17 +55,19 @@ const (
 	// Fail fails, before anything is built.
 	Fail Policy = iota
 	// SkipIdentical builds anyway, and succeeds without writing anything
-	// when the tag already names exactly the image built (a re-run of a
-	// job whose later step failed). Any other image is still a failure.
+	// when the tag already names the image built (a re-run of a job whose
+	// later step failed; a reproducible build published again from a
+	// later commit: see Same). Any other image is still a failure.
 	SkipIdentical
 )
 
 // Guard protects the tags of one repository.
 type Guard struct {
-	r      Resolver
-	image  string
-	policy Policy
-	reread []time.Duration
+	r         Resolver
+	manifests Manifests
+	image     string
+	policy    Policy
+	reread    []time.Duration
 }
 
 // Opt configures New.
@@ -89,24 +91,34 @@ func New(r Resolver, image string, opts ...Opt) *Guard {
 func (g *Guard) Image() string { return g.image }
 
 // CheckVersion decides whether tag may be written to point at ours, the
-// digest built ("" before the build). It fails with an *ExistsError when
-// the tag exists, except under SkipIdentical, where matches is true when
-// the tag already names ours, or, before the build, any image: then the
-// build only has to compute its digest to compare (an identical image is
-// complete in the registry, any other one fails). It is called before the
-// build (fail fast), after it, and right before tagging (another job may
-// have pushed the tag meanwhile).
-func (g *Guard) CheckVersion(ctx context.Context, tag string, ours digest.Digest) (matches bool, err error) {
+// image built (zero before the build). It fails with an *ExistsError when
+// the tag exists, except under SkipIdentical, where it returns what the tag
+// names when that is ours (Same) or, before the build, any image: then
+// the build only has to compute its digest to compare (an identical
+// image is complete in the registry, any other one fails). "" means the
+// tag is free. The image the tag names keeps it: the caller points its
+// other tags there. It is called before the build (fail fast), after it,
+// and right before tagging (another job may have pushed the tag
+// meanwhile).
+func (g *Guard) CheckVersion(ctx context.Context, tag string, ours Image) (names digest.Digest, err error) {
 	d, ok, err := g.r.Lookup(ctx, tag)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("check version tag %s: %w", tag, err)
+		return "", fmt.Errorf("check version tag %s: %w", tag, err)
 	case !ok:
-		return false, nil
-	case g.policy == SkipIdentical && (ours == "" || d == ours):
-		return true, nil
+		return "", nil
+	case g.policy == SkipIdentical && ours.Digest == "":
+		return d, nil
+	case g.policy == SkipIdentical:
+		same, err := g.Same(ctx, d, ours)
+		if err != nil {
+			return "", fmt.Errorf("check version tag %s: %w", tag, err)
+		}
+		if same {
+			return d, nil
+		}
 	}
-	return false, &ExistsError{Image: g.image, Tag: tag, Digest: d}
+	return "", &ExistsError{Image: g.image, Tag: tag, Digest: d}
 }
 
 // VerifyVersion re-reads tag after it was written. On a registry that lets

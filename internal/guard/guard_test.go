@@ -8,6 +8,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // tags is a Resolver over a map, for the guard's decisions alone; the
@@ -29,10 +30,10 @@ const (
 
 func TestCheckVersion(t *testing.T) {
 	g := New(tags{"v1": theirs, "bad": "broken"}, "reg.example/app")
-	if _, err := g.CheckVersion(context.Background(), "v2", ""); err != nil {
+	if _, err := g.CheckVersion(context.Background(), "v2", Image{}); err != nil {
 		t.Errorf("new tag: %v", err)
 	}
-	_, err := g.CheckVersion(context.Background(), "v1", "")
+	_, err := g.CheckVersion(context.Background(), "v1", Image{})
 	var exists *ExistsError
 	if !errors.Is(err, ErrVersionExists) || !errors.As(err, &exists) || exists.Digest != theirs {
 		t.Fatalf("existing tag: %v", err)
@@ -41,7 +42,7 @@ func TestCheckVersion(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("message %q, want %q", err, want)
 	}
-	if _, err := g.CheckVersion(context.Background(), "bad", ""); err == nil || errors.Is(err, ErrVersionExists) {
+	if _, err := g.CheckVersion(context.Background(), "bad", Image{}); err == nil || errors.Is(err, ErrVersionExists) {
 		t.Errorf("lookup failure must fail without guessing: %v", err)
 	}
 }
@@ -49,23 +50,74 @@ func TestCheckVersion(t *testing.T) {
 func TestCheckVersionSkipIdentical(t *testing.T) {
 	g := New(tags{"same": ours, "other": theirs}, "reg.example/app", WithPolicy(SkipIdentical))
 	cases := []struct {
-		tag     string
-		built   digest.Digest
-		matches bool
-		exists  bool
+		tag    string
+		built  digest.Digest
+		names  digest.Digest
+		exists bool
 	}{
-		{"other", "", true, false}, // before the build: build to find out
-		{"same", "", true, false},
-		{"new", "", false, false},
-		{"same", ours, true, false}, // our image is already there
-		{"other", ours, false, true},
-		{"new", ours, false, false},
+		{"other", "", theirs, false}, // before the build: build to find out
+		{"same", "", ours, false},
+		{"new", "", "", false},
+		{"same", ours, ours, false}, // our image is already there
+		{"other", ours, "", true},
+		{"new", ours, "", false},
 	}
 	for _, c := range cases {
-		matches, err := g.CheckVersion(context.Background(), c.tag, c.built)
-		if matches != c.matches || errors.Is(err, ErrVersionExists) != c.exists {
-			t.Errorf("%s built %q: matches %t err %v; want %t exists %t", c.tag, c.built, matches, err, c.matches, c.exists)
+		names, err := g.CheckVersion(context.Background(), c.tag, Image{Digest: c.built})
+		if names != c.names || errors.Is(err, ErrVersionExists) != c.exists {
+			t.Errorf("%s built %q: names %q err %v; want %q exists %t", c.tag, c.built, names, err, c.names, c.exists)
 		}
+	}
+}
+
+// manifests is a repository's manifests by digest.
+type manifests map[digest.Digest]string
+
+func (m manifests) Manifest(_ context.Context, ref string) (string, []byte, bool, error) {
+	raw, ok := m[digest.Digest(ref)]
+	if raw == "broken" {
+		return "", nil, false, errors.New("registry on fire")
+	}
+	return ocispec.MediaTypeImageManifest, []byte(raw), ok, nil
+}
+
+// TestSameImageOtherAnnotations: a reproducible build published again
+// from another commit differs only in its annotations: the same image,
+// whose digest keeps the tag; another layer or config is another image.
+func TestSameImageOtherAnnotations(t *testing.T) {
+	image := func(config, layer, revision string) string {
+		return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat(config, 64) + `","size":1},` +
+			`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:` + strings.Repeat(layer, 64) + `","size":2,"annotations":{"x":"` + revision + `"}}],` +
+			`"annotations":{"org.opencontainers.image.revision":"` + revision + `"}}`
+	}
+	first := image("a", "b", "commit1")
+	published := digest.FromString(first)
+	repo := manifests{published: first, theirs: image("a", "c", "commit1"), ours: "broken"}
+	g := New(tags{"v1": published, "v2": theirs, "v3": ours}, "reg.example/app", WithPolicy(SkipIdentical), WithManifests(repo))
+	rebuilt := image("a", "b", "commit2")
+	cases := []struct {
+		name, tag string
+		ours      Image
+		names     digest.Digest
+		exists    bool
+	}{
+		{"annotations differ", "v1", Image{Digest: digest.FromString(rebuilt), Manifest: []byte(rebuilt)}, published, false},
+		{"a layer differs", "v2", Image{Digest: digest.FromString(rebuilt), Manifest: []byte(rebuilt)}, "", true},
+		{"the config differs", "v1", Image{Digest: digest.FromString(image("d", "b", "commit2")), Manifest: []byte(image("d", "b", "commit2"))}, "", true},
+		{"ours read from the repository", "v1", Image{Digest: theirs}, "", true},
+		{"ours in neither", "v1", Image{Digest: "sha256:" + digest.Digest(strings.Repeat("9", 64))}, "", true},
+	}
+	for _, c := range cases {
+		names, err := g.CheckVersion(context.Background(), c.tag, c.ours)
+		if names != c.names || errors.Is(err, ErrVersionExists) != c.exists {
+			t.Errorf("%s: names %q err %v; want %q exists %t", c.name, names, err, c.names, c.exists)
+		}
+	}
+	if _, err := g.CheckVersion(context.Background(), "v3", Image{Digest: digest.FromString(rebuilt)}); err == nil || errors.Is(err, ErrVersionExists) {
+		t.Errorf("a manifest that cannot be read: %v, want the read's error, no guess", err)
+	}
+	if same, err := New(tags{}, "reg.example/app").Same(context.Background(), published, Image{Digest: digest.FromString(rebuilt), Manifest: []byte(rebuilt)}); same || err != nil {
+		t.Errorf("without WithManifests: same %t %v, want only equal digests", same, err)
 	}
 }
 

@@ -58,11 +58,11 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 		return build.Result{}, err
 	}
 	if known.Len() > 0 {
-		p.Log.Infof("%d layers are in the registry already (from %s): they are neither compressed nor uploaded again", known.Len(), strings.Join(known.From, ", "))
+		p.Log.Infof("Learned %d layers the registry holds (from %s): those of this image are neither compressed nor uploaded again", known.Len(), strings.Join(known.From, ", "))
 	}
-	d, _, err := archive.Publish(ctx, p.Targets, archive.Options{
+	d, stats, err := archive.Publish(ctx, p.Targets, archive.Options{
 		Path: p.Path, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
 		Known: known, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
-	return build.Result{Digest: d}, err
+	return build.Result{Digest: d, Manifest: stats.Manifest}, err
 }

@@ -54,8 +54,10 @@ const (
 type Tag struct {
 	Name  string
 	State State
-	// Other is what a Taken or Kept tag names; Version is the release a
-	// Kept tag's image says it is.
+	// Other is what a Taken or Kept tag names, or the image an Unchanged
+	// version tag names when it is the same image as ours by another
+	// digest (guard.Same): then every tag of the plan names Other.
+	// Version is the release a Kept tag's image says it is.
 	Other   digest.Digest
 	Version string
 	Err     error
@@ -64,6 +66,10 @@ type Tag struct {
 // Plan is what to write for one image.
 type Plan struct {
 	Digest digest.Digest
+	// Manifest is the image's manifest when the caller has it (one never
+	// uploaded, compared only): the guard compares it with the image the
+	// version tag names.
+	Manifest []byte
 	// Version is the version tag, the commit point.
 	Version string
 	// Release is the release version the image is, which the
@@ -141,27 +147,32 @@ func New(reg Registry, g *guard.Guard, opts ...Opt) *Writer {
 // error means the release did not happen (or was lost to a race); the tags
 // returned with it say what was written before it.
 func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
-	published, err := w.guard.CheckVersion(ctx, plan.Version, plan.Digest)
+	names, err := w.guard.CheckVersion(ctx, plan.Version, plan.image())
 	if err != nil {
 		return nil, err
+	}
+	version := Tag{Name: plan.Version, State: Unchanged}
+	if names != "" && names != plan.Digest { // the same image, published first: it keeps the tag, the others follow
+		version.Other, plan.Digest = names, names
 	}
 	if w.signer != nil {
 		if err := w.signer.Sign(ctx, plan.Digest); err != nil {
 			return nil, err
 		}
 	}
-	var out []Tag
-	for _, name := range plan.Before {
-		t := w.ensure(ctx, name, plan, false)
-		out = append(out, t)
-		if t.State == Failed {
-			return out, fmt.Errorf("tag %s: %w", name, t.Err)
-		}
+	out, err := w.before(ctx, plan)
+	if err != nil {
+		return out, err
 	}
-	version := Tag{Name: plan.Version, State: Unchanged}
-	if !published {
+	if names == "" {
 		if version, err = w.commit(ctx, plan); err != nil {
 			return out, err
+		}
+		if version.Other != "" { // an identical job was first, by another digest
+			plan.Digest = version.Other
+			if out, err = w.before(ctx, plan); err != nil {
+				return out, err
+			}
 		}
 	}
 	out = append(out, version)
@@ -171,25 +182,32 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 	return out, nil
 }
 
+// before writes the tags before the commit point: a failure there fails
+// the run.
+func (w *Writer) before(ctx context.Context, plan Plan) ([]Tag, error) {
+	var out []Tag
+	for _, name := range plan.Before {
+		t := w.ensure(ctx, name, plan, false)
+		out = append(out, t)
+		if t.State == Failed {
+			return out, fmt.Errorf("tag %s: %w", name, t.Err)
+		}
+	}
+	return out, nil
+}
+
 // commit writes the version tag, the commit point, and reads it back.
 func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	start := time.Now()
-	published, err := w.guard.CheckVersion(ctx, plan.Version, plan.Digest)
-	if err != nil || published {
-		return Tag{Name: plan.Version, State: Unchanged}, err
+	names, err := w.guard.CheckVersion(ctx, plan.Version, plan.image())
+	if err != nil || names != "" {
+		return unchanged(plan, names), err
 	}
 	// A job that passed its own check just before this one writes about
 	// one round trip later: pause a few of those before reading back.
 	settle := min(max(3*time.Since(start), w.settleMin), w.settleMax)
 	if err := w.reg.Tag(ctx, plan.Digest, plan.Version); err != nil {
-		d, ok, lerr := w.reg.Lookup(ctx, plan.Version)
-		switch {
-		case lerr == nil && ok && d == plan.Digest:
-			return Tag{Name: plan.Version, State: Written}, nil // an identical job was first
-		case lerr == nil && ok:
-			return Tag{}, &guard.ExistsError{Image: w.guard.Image(), Tag: plan.Version, Digest: d, Refusal: err}
-		}
-		return Tag{}, fmt.Errorf("tag %s: %w", plan.Version, err)
+		return w.refused(ctx, plan, err)
 	}
 	// Committed: from here on only a verified lost race fails the run.
 	ctx = context.WithoutCancel(ctx)
@@ -200,6 +218,39 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	}
 	return Tag{Name: plan.Version, State: Written, Err: err}, nil
 }
+
+// refused re-checks a refused write of the version tag against what the
+// tag names now: ours (an identical job was first), the same image by
+// another digest (kept: it was first), or another image.
+func (w *Writer) refused(ctx context.Context, plan Plan, werr error) (Tag, error) {
+	d, ok, err := w.reg.Lookup(ctx, plan.Version)
+	if err != nil || !ok {
+		return Tag{}, fmt.Errorf("tag %s: %w", plan.Version, werr)
+	}
+	if d == plan.Digest {
+		return Tag{Name: plan.Version, State: Written}, nil
+	}
+	same, err := w.guard.Same(ctx, d, plan.image())
+	switch {
+	case err != nil:
+		return Tag{}, fmt.Errorf("tag %s: %w", plan.Version, werr)
+	case same:
+		return unchanged(plan, d), nil
+	}
+	return Tag{}, &guard.ExistsError{Image: w.guard.Image(), Tag: plan.Version, Digest: d, Refusal: werr}
+}
+
+// unchanged is the version tag left as it is, naming d: Other when that
+// is the same image by another digest.
+func unchanged(plan Plan, d digest.Digest) Tag {
+	t := Tag{Name: plan.Version, State: Unchanged}
+	if d != plan.Digest {
+		t.Other = d
+	}
+	return t
+}
+
+func (p Plan) image() guard.Image { return guard.Image{Digest: p.Digest, Manifest: p.Manifest} }
 
 func (p Plan) release() string {
 	if p.Release != "" {

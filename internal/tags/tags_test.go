@@ -30,6 +30,23 @@ type registry struct {
 	writes []string
 	// versions: what each image says it is.
 	versions map[digest.Digest]string
+	// same: images whose manifest is sameManifest; any other is an image
+	// of its own.
+	same map[digest.Digest]bool
+}
+
+// sameManifest and otherManifest are two images' manifests by content:
+// ours, and one with another layer.
+const (
+	sameManifest  = `{"config":{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"layers":[{"digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}]}`
+	otherManifest = `{"config":{"digest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"layers":[{"digest":"sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"}]}`
+)
+
+func (r *registry) Manifest(_ context.Context, ref string) (string, []byte, bool, error) {
+	if r.same[digest.Digest(ref)] {
+		return "", []byte(sameManifest), true, nil
+	}
+	return "", []byte(`{"config":{"digest":"` + ref + `"}}`), true, nil // an image of its own
 }
 
 func (r *registry) Lookup(_ context.Context, tag string) (digest.Digest, bool, error) {
@@ -54,7 +71,7 @@ func (r *registry) Version(_ context.Context, d digest.Digest) (string, error) {
 }
 
 func writer(r *registry, opts ...guard.Opt) *Writer {
-	g := guard.New(r, "reg.example/app", append(opts, guard.WithReread(time.Millisecond))...)
+	g := guard.New(r, "reg.example/app", append(opts, guard.WithReread(time.Millisecond), guard.WithManifests(r))...)
 	return New(r, g, WithSettle(0, 0), WithNoDowngrade(r))
 }
 
@@ -103,6 +120,42 @@ func TestRefusedButOurs(t *testing.T) {
 	done, err := writer(r).Commit(context.Background(), plan)
 	if err != nil || states(done)["v1.2.0"] != Written || states(done)["sha"] != Written {
 		t.Fatalf("err %v, states %v: a refused write that names our image is a success", err, states(done))
+	}
+}
+
+// TestSameImageByAnotherDigest: the version tag names our image with
+// other annotations (published from an earlier commit): under
+// skip-identical it keeps it, the SHA tag and the followers name it too;
+// a refused write finds the same (an identical job was first). Another
+// layer is refused still.
+func TestSameImageByAnotherDigest(t *testing.T) {
+	first := digest.FromString("first")
+	ourPlan := plan
+	ourPlan.Manifest = []byte(sameManifest)
+	r := &registry{tags: map[string]digest.Digest{"v1.2.0": first}, same: map[digest.Digest]bool{first: true}}
+	done, err := writer(r, guard.WithPolicy(guard.SkipIdentical)).Commit(context.Background(), ourPlan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := states(done); s["v1.2.0"] != Unchanged || s["sha"] != Written || done[1].Other != first {
+		t.Errorf("states %v %+v: the version kept, naming the first image", s, done)
+	}
+	for _, tag := range []string{"v1.2.0", "sha", "v1", "latest"} {
+		if r.tags[tag] != first {
+			t.Errorf("%s names %s, want the image first published %s", tag, r.tags[tag], first)
+		}
+	}
+
+	raced := &registry{tags: map[string]digest.Digest{}, refuse: map[string]digest.Digest{"v1.2.0": first}, same: map[digest.Digest]bool{first: true}}
+	done, err = writer(raced).Commit(context.Background(), ourPlan)
+	if err != nil || states(done)["v1.2.0"] != Unchanged || raced.tags["sha"] != first || raced.tags["latest"] != first {
+		t.Errorf("refused, the same image first: %v %+v %v; want kept, every tag naming it", err, done, raced.tags)
+	}
+
+	ourPlan.Manifest = []byte(otherManifest)
+	r = &registry{tags: map[string]digest.Digest{"v1.2.0": first}, same: map[digest.Digest]bool{first: true}}
+	if _, err := writer(r, guard.WithPolicy(guard.SkipIdentical)).Commit(context.Background(), ourPlan); !errors.Is(err, guard.ErrVersionExists) || len(r.writes) != 0 {
+		t.Errorf("another layer: %v after writes %v, want refused before any write", err, r.writes)
 	}
 }
 
