@@ -324,11 +324,37 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	for _, t := range targets {
 		regs = append(regs, t.reg)
 	}
+	own, elsewhere := p.reuse(targets)
 	return publish.Archive{
 		Path: cfg.Archive, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
-		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: cfg.ReuseFrom, TagSuffix: cfg.TagSuffix,
+		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
 	}
+}
+
+// reuse splits reuse-from into tags of the image's own repository and
+// other repositories of its registry, each read through the first
+// target's client (one login for all).
+func (p *pipeline) reuse(targets []target) (own []string, elsewhere []archive.Elsewhere) {
+	for _, line := range p.cfg.ReuseFrom {
+		repo, tag := config.SplitReuse(line)
+		switch {
+		case repo == "":
+			own = append(own, tag)
+		case len(targets) > 0: // none with push: false, which reuses nothing
+			reg, err := targets[0].reg.For(repo)
+			if err != nil {
+				p.action.Warningf("Not reusing the layers of %s: %v", line, err)
+				continue
+			}
+			e := archive.Elsewhere{Registry: reg}
+			if tag != "" {
+				e.Refs = []string{tag}
+			}
+			elsewhere = append(elsewhere, e)
+		}
+	}
+	return own, elsewhere
 }
 
 // step is how the log names getting the image: building it, or reading

@@ -93,7 +93,7 @@ func TestArchivePush(t *testing.T) {
 }
 
 // writes are the requests that change a registry.
-var writes = []string{kindBlobPost, kindBlobPatch, kindBlobPut, kindManifestPut, kindTagPut}
+var writes = []string{kindBlobPost, kindBlobMount, kindBlobPatch, kindBlobPut, kindManifestPut, kindTagPut}
 
 // countWrites is how many writes the proxy has seen.
 func countWrites(fp *faultProxy) int {

@@ -91,6 +91,7 @@ func (f *fault) applies(req *http.Request, counts map[string]int) bool {
 const (
 	kindPing         = "ping"          // GET /v2/
 	kindBlobPost     = "blob-post"     // POST /v2/<name>/blobs/uploads/
+	kindBlobMount    = "blob-mount"    // POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other name> (a POST with mount= alone is an upload that offers the digest)
 	kindBlobPatch    = "blob-patch"    // PATCH /v2/<name>/blobs/uploads/<id>
 	kindBlobPut      = "blob-put"      // PUT /v2/<name>/blobs/uploads/<id>?digest=
 	kindBlobHead     = "blob-head"     // HEAD /v2/<name>/blobs/<digest>
@@ -114,6 +115,8 @@ func requestKind(r *http.Request) string {
 		return kindZotAPI
 	case strings.HasSuffix(p, "/tags/list"):
 		return kindTagsList
+	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost && r.URL.Query().Has("mount") && r.URL.Query().Has("from"):
+		return kindBlobMount
 	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost:
 		return kindBlobPost
 	case strings.Contains(p, "/blobs/uploads/") && r.Method == http.MethodPatch:

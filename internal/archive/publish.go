@@ -224,11 +224,15 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 	p.stats.Layers++
 	if h, ok := p.reuse(diffID); ok {
 		p.stats.Reused++
-		if !p.o.CompareOnly {
-			from := p.targets[h.from]
-			p.spread(h.Blob, func() (io.ReadCloser, error) {
-				return &lazy{open: func() (io.ReadCloser, error) { return from.Blob(p.ctx, h.Blob.Digest) }}, nil
-			}, h.from, true)
+		open := func() (io.ReadCloser, error) {
+			return &lazy{open: func() (io.ReadCloser, error) { return h.Registry.Blob(p.ctx, h.Blob.Digest) }}, nil
+		}
+		switch {
+		case p.o.CompareOnly:
+		case h.from < 0:
+			p.mount(h.Blob, h.Registry, open)
+		default:
+			p.spread(h.Blob, open, h.from, true)
 		}
 		return h.Blob
 	}
@@ -328,6 +332,30 @@ func (p *publisher) spread(desc ocispec.Descriptor, open func() (io.ReadCloser, 
 		}
 		return nil
 	})
+}
+
+// mount links a layer that another repository of the registry holds
+// into every repository, in the background: a mount, not an upload; where
+// the registry does not mount it, it is read from there and uploaded.
+func (p *publisher) mount(desc ocispec.Descriptor, from Registry, open func() (io.ReadCloser, error)) {
+	if p.sent[desc.Digest] {
+		return
+	}
+	p.sent[desc.Digest] = true
+	src := "" // a registry that cannot mount: every repository uploads it
+	if m, ok := from.(Mounter); ok {
+		src = m.Repository()
+	}
+	for _, t := range p.targets {
+		p.g.Go(func() error {
+			if m, ok := t.(Mounter); ok {
+				if done, err := m.MountBlob(p.ctx, src, desc); done || err != nil {
+					return err
+				}
+			}
+			return t.PutBlob(p.ctx, desc, open)
+		})
+	}
 }
 
 // manifests waits for every blob, then puts the manifests in order in

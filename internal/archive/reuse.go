@@ -30,11 +30,12 @@ type Known struct {
 	From []string
 }
 
-// holding is a blob of a layer, in one of the repositories, as an image
-// there claims.
+// holding is a blob of a layer, in one of the repositories (from, their
+// index), or in another repository of their registry (from -1: mounted
+// from Claim.Registry), as an image there claims.
 type holding struct {
 	Claim
-	from int // index of the repository holding it
+	from int // index of the repository holding it, -1 for another
 }
 
 func (k *Known) lookup(diffID digest.Digest) (holding, bool) {
@@ -68,28 +69,41 @@ const releases = 3
 func Learn(ctx context.Context, targets []Registry, refs []string, suffix string, warn func(format string, args ...any)) (*Known, error) {
 	k := &Known{byDiffID: map[digest.Digest]holding{}}
 	for i, t := range targets {
-		all, err := t.Tags(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			warn("Not reusing layers of earlier releases: %v", err)
-		}
-		for _, ref := range append(slices.Clone(refs), Newest(all, suffix, releases)...) {
-			before := len(k.byDiffID)
-			err := k.learn(ctx, t, i, ref, ref)
-			if len(k.byDiffID) > before {
-				k.From = append(k.From, ref)
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				warn("Not reusing the layers of %s: %v", ref, err)
-			}
+		if err := k.learnAll(ctx, t, i, refs, suffix, warn); err != nil {
+			return nil, err
 		}
 	}
 	return k, nil
+}
+
+// learnAll learns the images refs name in t, then its newest releases;
+// only a cancelled ctx is an error.
+func (k *Known) learnAll(ctx context.Context, t Registry, i int, refs []string, suffix string, warn func(format string, args ...any)) error {
+	all, err := t.Tags(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		warn("Not reusing layers of earlier releases: %v", err)
+	}
+	name := "" // a tag of the repositories themselves goes by its name alone
+	if i < 0 {
+		name = repository(t)
+	}
+	for _, ref := range append(slices.Clone(refs), Newest(all, suffix, releases)...) {
+		before := len(k.byDiffID)
+		err := k.learn(ctx, t, i, ref, ref)
+		if len(k.byDiffID) > before {
+			k.From = append(k.From, name+ref)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			warn("Not reusing the layers of %s: %v", name+ref, err)
+		}
+	}
+	return nil
 }
 
 // Newest returns the n highest semantic-version tags of all that end in
@@ -113,6 +127,27 @@ func Newest(all []string, suffix string, n int) []string {
 		return strings.Compare(a, b)
 	})
 	return found[:min(n, len(found))]
+}
+
+// Elsewhere is another repository of the registry whose layers may be
+// mounted into the repositories instead of uploaded (reuse-from's
+// repositories: a base image, the plan's other images).
+type Elsewhere struct {
+	Registry Registry
+	// Refs are its tags to read before its newest releases.
+	Refs []string
+}
+
+// LearnElsewhere adds the layers of other repositories of the registry,
+// after those the repositories hold themselves: the images refs name,
+// then the newest releases ending in suffix, as Learn reads them.
+func (k *Known) LearnElsewhere(ctx context.Context, others []Elsewhere, suffix string, warn func(format string, args ...any)) error {
+	for _, e := range others {
+		if err := k.learnAll(ctx, e.Registry, -1, e.Refs, suffix, warn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // maxChildren bounds how many manifests of one index are read.

@@ -96,7 +96,39 @@ func parseArchiveImage(s string) (string, error) {
 	return s, nil
 }
 
-// reuseTag reads one line of reuse-from: a tag of the image's repository.
-func reuseTag(tag string) (string, error) {
-	return tag, validateTag(tag)
+// reuseFrom reads one line of reuse-from: a tag of the image's
+// repository, or another repository of its registry (host/path, e.g. the
+// plan's other images or a base), with a tag, or without one for its
+// newest releases. Layers are mounted from there, so it must be on the
+// image's registry.
+func reuseFrom(image string) func(string) (string, error) {
+	return func(line string) (string, error) {
+		repo, tag := SplitReuse(line)
+		if repo == "" {
+			return tag, validateTag(tag)
+		}
+		if err := validateImage(repo); err != nil {
+			return "", err
+		}
+		if RegistryOf(repo) != RegistryOf(image) {
+			return "", fmt.Errorf("%q is not on %s, the image's registry; a layer is mounted from another repository of the same registry only", line, RegistryOf(image))
+		}
+		if tag != "" {
+			return line, validateTag(tag)
+		}
+		return line, nil
+	}
+}
+
+// SplitReuse splits a line of reuse-from into a repository ("" for a tag
+// of the image's own) and a tag ("" for a repository's newest releases).
+func SplitReuse(line string) (repository, tag string) {
+	if !strings.Contains(line, "/") {
+		return "", line
+	}
+	slash := strings.LastIndex(line, "/")
+	if colon := strings.LastIndex(line, ":"); colon > slash {
+		return line[:colon], line[colon+1:]
+	}
+	return line, ""
 }

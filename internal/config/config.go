@@ -72,8 +72,9 @@ type Config struct {
 	PushVia            publish.Via // who uploads: BuildKit, the action, or BuildKit falling back
 	// Archive is a pre-built image to push instead of a build (a
 	// docker-archive, OCI archive or OCI layout directory); ArchiveImage
-	// chooses one of several in it; ReuseFrom are tags of the repository
-	// whose layers the push may reuse.
+	// chooses one of several in it; ReuseFrom are tags of the repository,
+	// or other repositories of its registry (SplitReuse), whose layers the
+	// push may reuse.
 	Archive      string
 	ArchiveImage string
 	ReuseFrom    []string
@@ -171,7 +172,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
 	set(&errs, "archive", &c.Archive)(parseArchive(raw["archive"]))
 	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
-	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseTag))
+	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseFrom(c.Image)))
 	c.parseVersion(&errs, raw)
 	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
 	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))

@@ -30,6 +30,9 @@ type Archive struct {
 	OwnTags []string
 	// ReuseFrom are more tags whose layers may be reused (reuse-from).
 	ReuseFrom []string
+	// Elsewhere are other repositories of the registry whose layers are
+	// mounted instead of uploaded (reuse-from's repositories).
+	Elsewhere []archive.Elsewhere
 	// TagSuffix picks the newest releases to reuse layers from: the
 	// highest semantic-version tags ending in it.
 	TagSuffix string
@@ -55,6 +58,9 @@ type Archive struct {
 func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
 	known, err := archive.Learn(ctx, p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
 	if err != nil {
+		return build.Result{}, err
+	}
+	if err := known.LearnElsewhere(ctx, p.Elsewhere, p.TagSuffix, p.Log.Infof); err != nil {
 		return build.Result{}, err
 	}
 	if known.Len() > 0 {
