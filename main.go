@@ -35,6 +35,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/procenv"
+	"github.com/blumeops/build-push-image/internal/redact"
 )
 
 func main() {
@@ -51,25 +52,27 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 		return 0
 	}
 	action := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(stdout))
-	mask := masker(action, getenv)
-	// Mask the keys before anything else is printed, even a usage error.
+	s := newSecrets(action, getenv)
+	// Mask the keys before anything else is printed, even a usage error;
+	// the api-key's Basic-auth header with the username too.
 	for _, input := range config.SecretInputs {
 		upper := "INPUT_" + strings.ToUpper(input)
 		for _, name := range []string{upper, strings.ReplaceAll(upper, "-", "_")} {
-			if key := getenv(name); strings.TrimSpace(key) != "" {
-				mask(key)
-			}
+			s.add(getenv(name), getenv("INPUT_USERNAME"))
 		}
 	}
 	if len(args) > 0 && args[0] == "plan" {
-		return planMain(args[1:], lookupEnv, action, stdout, stderr)
+		return planMain(args[1:], lookupEnv, action, s, stdout, stderr)
 	}
 	cfg, err := config.Load(inputs, args, lookupEnv, stderr)
 	if err != nil {
-		return inputFailure(stdout, err)
+		return inputFailure(stdout, s, err)
+	}
+	for _, c := range cfg.RegistryCredentials() {
+		s.add(c.Password, c.Username)
 	}
 	for _, v := range cfg.SecretValues() {
-		mask(v)
+		s.add(v)
 	}
 	// What starts a process with os.Environ() (BuildKit's connection
 	// helpers do: docker, kubectl, ssh) then passes on no input and no
@@ -82,7 +85,7 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 	defer stop()
 	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg.Debug, stderr)}
 	if err := p.run(ctx); err != nil {
-		printError(stdout, p.explain(ctx, err))
+		printError(stdout, s.redact(p.explain(ctx, err)))
 		return 1
 	}
 	return 0
@@ -91,15 +94,15 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 // planMain is the plan command (plan/action.yml): which images need
 // publishing, as outputs for the build job's matrix. The key is masked
 // already.
-func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.Action, stdout, stderr io.Writer) int {
+func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.Action, s *secrets, stdout, stderr io.Writer) int {
 	cfg, err := config.LoadPlan(planInputs, args, lookupEnv, stderr)
 	if err != nil {
-		return inputFailure(stdout, err)
+		return inputFailure(stdout, s, err)
 	}
 	procenv.Scrub(cfg.APIKey)
 	images, err := plan.Find(cfg)
 	if err != nil {
-		return inputFailure(stdout, err)
+		return inputFailure(stdout, s, err)
 	}
 	for _, img := range images {
 		if img.From != nil { // nil: left out, it names no version
@@ -112,7 +115,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	regs := plan.NewRegistries(cfg.Access, debugLog(cfg.Debug, stderr))
 	res, err := plan.Check(ctx, images, regs.Lookup)
 	if err != nil {
-		printError(stdout, planLine(ctx, cfg, err))
+		printError(stdout, s.redact(planLine(ctx, cfg, err)))
 		return 1
 	}
 	var logins []login
@@ -128,44 +131,63 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 
 // inputFailure prints every bad input, one ::error:: line each: exit 2.
 // --help is no failure.
-func inputFailure(stdout io.Writer, err error) int {
+func inputFailure(stdout io.Writer, s *secrets, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	for _, e := range config.ErrorList(err) {
-		printError(stdout, e.Error())
+		printError(stdout, s.redact(e.Error()))
 	}
 	return 2
 }
 
-// masker returns how secrets are masked: under a runner, an ::add-mask::
-// command per value (see maskValues); by hand, nothing at all, since
-// there is no runner to read the command and it would echo the secret to
-// the terminal, its scrollback and any log of a non-Actions CI.
-func masker(action *githubactions.Action, getenv func(string) string) func(string) {
-	if !config.UnderRunner(getenv) {
-		return func(string) {}
+// secrets are the run's secrets. Under a runner each is masked as soon
+// as it is known, in every form (see maskValues); by hand nothing is
+// masked, since there is no runner to read the command and it would echo
+// the secret to the terminal, its scrollback and any log of a non-Actions
+// CI. Runner or not, every error line has every form cut out (redact):
+// a line may quote what the program did not write (a registry's answer).
+type secrets struct {
+	set    redact.Set
+	action *githubactions.Action // nil by hand
+	masked map[string]bool
+}
+
+func newSecrets(action *githubactions.Action, getenv func(string) string) *secrets {
+	s := &secrets{masked: map[string]bool{}}
+	if config.UnderRunner(getenv) {
+		s.action = action
 	}
-	masked := map[string]bool{}
-	return func(secret string) {
-		if strings.TrimSpace(secret) == "" {
-			return
-		}
-		for _, v := range maskValues(secret) {
-			if !masked[v] {
-				masked[v] = true
-				action.AddMask(v)
+	return s
+}
+
+// add keeps secret, and masks it under a runner; users are those it is
+// the password of (its Basic-auth header is masked whole).
+func (s *secrets) add(secret string, users ...string) {
+	if strings.TrimSpace(secret) == "" {
+		return
+	}
+	for _, v := range maskValues(secret) {
+		s.set.Add(v, users...)
+		for _, form := range redact.Forms(v, users...) {
+			if s.action != nil && !s.masked[form] {
+				s.masked[form] = true
+				s.action.AddMask(form)
 			}
 		}
 	}
 }
+
+// redact cuts every form of every secret out of line.
+func (s *secrets) redact(line string) string { return s.set.Redact(line) }
 
 // minMaskedLine is how many letters and digits a line of a multi-line
 // secret needs to be masked on its own: shorter lines ("{", "},", "a: 1")
 // carry nothing secret, and masking them would blank them in every log.
 const minMaskedLine = 4
 
-// maskValues is what to mask for secret: the whole value and, since a
+// maskValues is what to mask for secret (each in every form, see
+// secrets.add): the whole value and, since a
 // runner masks line by line, each of its meaningful lines, trimmed. A
 // line is meaningful when it holds at least minMaskedLine letters or
 // digits and is not a PEM armor line (-----BEGIN ...-----), which is the

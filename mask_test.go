@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"slices"
 	"strings"
 	"testing"
@@ -64,8 +65,17 @@ func TestByHandNothingEchoed(t *testing.T) {
 			if !strings.Contains(stdout.String(), "::add-mask::\"token\": \"build_secret_value_42\"\n") {
 				t.Errorf("the secret's meaningful line is not masked:\n%s", stdout.String())
 			}
-			if masks != 3 {
-				t.Errorf("%d ::add-mask:: commands, want 3 (key, secret, its one meaningful line):\n%s", masks, stdout.String())
+			for _, form := range []string{
+				"zak+secret+for+unit+tests", // '_' and '+' swapped
+				base64.StdEncoding.EncodeToString([]byte("ci:zak_secret_for_unit_tests")), // the Basic header's
+				`\"token\": \"build_secret_value_42\"`,                                    // quoted
+			} {
+				if !strings.Contains(stdout.String(), "::add-mask::"+form+"\n") {
+					t.Errorf("form %s is not masked:\n%s", form, stdout.String())
+				}
+			}
+			if errLine := strings.Index(stdout.String(), "::error::"); masks != strings.Count(stdout.String()[:errLine], "\n") {
+				t.Errorf("not every line before the error is a mask:\n%s", stdout.String())
 			}
 		})
 	}
@@ -85,4 +95,25 @@ func TestPlanMasksKeyFirst(t *testing.T) {
 	}
 	testcheck.OneErrorLine(t, stdout.String(), "contexts: required")
 	testcheck.NoSecret(t, key, stdout.String(), stderr.String())
+}
+
+// TestErrorLinesRedacted: an error line that quotes a secret in any form
+// (here the tag hint's, which quotes the value and turns '+' into '_')
+// has every form cut out, by hand as under a runner.
+func TestErrorLinesRedacted(t *testing.T) {
+	const key = `zak_key+with"quote\and+plus`
+	for _, runner := range []string{"", "GITHUB_ACTIONS"} {
+		env := testcheck.ValidInputs(testcheck.Workspace(t))
+		env["INPUT_API-KEY"] = key
+		env["INPUT_VERSION"] = key
+		if runner != "" {
+			env[runner] = "true"
+		}
+		var stdout, stderr bytes.Buffer
+		if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 2 {
+			t.Fatalf("exit %d, want 2\n%s", code, stdout.String())
+		}
+		testcheck.OneErrorLine(t, stdout.String(), "version: \"***\" contains '+'")
+		testcheck.NoSecret(t, key, stdout.String(), stderr.String())
+	}
 }

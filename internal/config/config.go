@@ -217,7 +217,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 // It reads nothing when an error before it (the context's, the file's,
 // the sources') already says why it could not.
 func (c *Config) parseVersion(errs *inputErrs, raw map[string]string) {
-	contextErr, fileErr := validateDir(c.Context), validateFile(c.File)
+	contextErr, fileErr := validateDir(c.Context), validateFile(c.File, c.Context)
 	if raw["archive"] == "" { // a build: its context and Dockerfile must be there
 		errs.add("context", contextErr)
 		if contextErr == nil || raw["file"] != "" { // else the context's error says it all

@@ -124,7 +124,7 @@ func TestBadInputs(t *testing.T) {
 		{"buildkitd-config-inline not TOML", "INPUT_BUILDKITD-CONFIG-INLINE", "debug = true\n[registry.\"docker.io\"\n", "buildkitd-config-inline: not a buildkitd.toml: line 2, column"},
 	}
 	if os.Geteuid() != 0 { // root reads any file
-		cases = append(cases, struct{ name, input, value, want string }{"unreadable Dockerfile", "INPUT_FILE", filepath.Join(dir, "Unreadable"), "cannot be read"})
+		cases = append(cases, struct{ name, input, value, want string }{"unreadable Dockerfile", "INPUT_FILE", filepath.Join(dir, "Unreadable"), "check its permissions"})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

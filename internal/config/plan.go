@@ -66,7 +66,8 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 }
 
 // parseGlobs reads contexts: globs of directories, one per line (or
-// space-separated), inside the workspace; a glob after ! leaves the
+// space-separated), relative and inside the workspace (the files the plan
+// reads are confined to it, internal/repofile); a glob after ! leaves the
 // directories it matches out, as in .gitignore and upload-artifact's path.
 func parseGlobs(errs *inputErrs, text string) (include, exclude []string) {
 	includes := 0
@@ -80,6 +81,9 @@ func parseGlobs(errs *inputErrs, text string) (include, exclude []string) {
 			continue
 		}
 		clean, err := cleanPath(pattern)
+		if err == nil && filepath.IsAbs(clean) {
+			err = fmt.Errorf("%q is absolute: the plan reads only the workspace; give a glob relative to it, e.g. containers/*", g)
+		}
 		errs.add("contexts", err)
 		if excluded {
 			exclude = append(exclude, clean)

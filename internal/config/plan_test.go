@@ -58,6 +58,8 @@ func TestPlanBadInputs(t *testing.T) {
 		{"INPUT_CONTEXTS", "", "contexts: required"},
 		{"INPUT_CONTEXTS", "containers/[", `contexts: "containers/[" is not a valid glob`},
 		{"INPUT_CONTEXTS", "../other/*", `contexts: "../other/*" leaves the workspace`},
+		{"INPUT_CONTEXTS", "/etc", `contexts: "/etc" is absolute: the plan reads only the workspace; give a glob relative to it, e.g. containers/*`},
+		{"INPUT_CONTEXTS", "containers/* /e*", `contexts: "/e*" is absolute`},
 		{"INPUT_CONTEXTS", "!containers/lib", "contexts: required; set it to the directories that hold an image each"},
 		{"INPUT_CONTEXTS", "containers/*\n!containers/[", `contexts: "!containers/[" is not a valid glob`},
 		{"INPUT_ON-UNVERSIONED", "error", `on-unversioned: "error" is not skip or fail`},

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/blumeops/build-push-image/internal/repofile"
 )
 
 // The context and file inputs: paths in the workspace.
@@ -44,7 +46,10 @@ func validateDir(p string) error {
 	return nil
 }
 
-func validateFile(p string) error {
+// validateFile checks the Dockerfile of context: there, and a regular
+// file inside the workspace (internal/repofile), since version-arg reads
+// it and a FIFO or device would hang or flood the read.
+func validateFile(p, context string) error {
 	clean, st, err := statInput(p, fmt.Sprintf("Dockerfile %q not found; set file to its path", p))
 	if err != nil {
 		return err
@@ -52,9 +57,5 @@ func validateFile(p string) error {
 	if st.IsDir() {
 		return fmt.Errorf("%q is a directory; give the path of the Dockerfile itself", p)
 	}
-	f, err := os.Open(clean)
-	if err != nil {
-		return fmt.Errorf("the Dockerfile %q cannot be read (%v); check its permissions", p, errors.Unwrap(err))
-	}
-	return f.Close()
+	return repofile.Check(repofile.Root(clean, context), clean)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/compression"
+	"github.com/blumeops/build-push-image/internal/push"
 )
 
 // Archive publishes an image the runner already built (the archive
@@ -52,11 +53,13 @@ type Archive struct {
 	Targets []archive.Registry
 }
 
-// Publish reads the archive, learns which layers the repositories hold,
-// and uploads the rest by digest. req gives the annotations of the
+// Publish reads the archive, learns which layers the repositories hold
+// (an optional look-up: a registry that stalls it is not waited for
+// twice, and the run goes on without reuse), and uploads the rest by
+// digest. req gives the annotations of the
 // manifest made for a docker-archive.
 func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
-	known, err := archive.Learn(ctx, p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
+	known, err := archive.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
 	if err != nil {
 		return build.Result{}, err
 	}

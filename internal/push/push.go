@@ -132,7 +132,7 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 		regclient.WithSlog(logger),
 		regclient.WithConfigHost(*host),
 		regclient.WithRegOpts(
-			reg.WithHTTPClient(&http.Client{Transport: spot}),
+			reg.WithHTTPClient(&http.Client{Transport: spot, CheckRedirect: keepAuthInOrigin}),
 			// The transport retries; regclient keeps one extra try for the
 			// login round trip (a 401 challenge, then the credentials).
 			// Its backoff delays every later request to the host: the

@@ -10,11 +10,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/redact"
 )
 
 // The transport is the one place requests are retried. regclient's own
@@ -35,12 +38,17 @@ import (
 // layout); a request whose body cannot be replayed is sent once.
 //
 // An attempt that moves no byte in either direction for the stall timeout
-// is abandoned, so a registry that stops answering fails the job (or is
-// retried) instead of hanging it.
+// (or moves fewer than minProgress: a trickle) is abandoned, so a registry
+// that stops answering fails the job (or is retried) instead of hanging
+// it. A request made with Optional is never retried: what it fetches only
+// saves work.
 
 const (
 	// bufferLimit is the largest request body kept in memory for replay.
 	bufferLimit = 4 << 20
+	// minProgress is how many bytes must move within the stall timeout
+	// for an attempt to be alive (a floor of about 0.5 KiB/s at 30 s).
+	minProgress = 16 << 10
 	// commitRate is how fast a registry is assumed to at least verify an
 	// uploaded blob: waiting for the answer to a large upload may take
 	// longer than the stall timeout by size/commitRate.
@@ -129,6 +137,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	session := isUploadSession(req)
+	opt, _ := req.Context().Value(optionalKey{}).(*optional)
+	if opt != nil && opt.stalled.Load() {
+		return nil, &StallError{after: t.stall}
+	}
 	for try := 1; ; try++ {
 		rc, err := body.next()
 		if err != nil {
@@ -137,6 +149,10 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.attempt(req, rc, body.size)
 		if err == nil {
 			err = bufferSmall(req, resp)
+		}
+		if se := (*StallError)(nil); opt != nil && errors.As(err, &se) {
+			opt.stalled.Store(true)
+			return nil, err
 		}
 		wait, retry := time.Duration(0), false
 		fail := &AttemptsError{method: req.Method, path: req.URL.Path, tries: try, elapsed: time.Since(start), cause: err}
@@ -183,6 +199,18 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// Optional marks the requests made with ctx as an optimisation (the
+// reuse look-up): a stall is not retried, and once one stalled every
+// later one gives up at once, since the registry is not answering them.
+func Optional(ctx context.Context) context.Context {
+	return context.WithValue(ctx, optionalKey{}, &optional{})
+}
+
+type optionalKey struct{}
+
+// optional is what the requests of one Optional context share.
+type optional struct{ stalled atomic.Bool }
+
 // backoff is delayInit doubled per try, capped at delayMax, with ±20 %
 // jitter so that jobs failing together do not retry together.
 func (t *retryTransport) backoff(try int) time.Duration {
@@ -207,7 +235,7 @@ func (t *retryTransport) attempt(req *http.Request, body io.ReadCloser, size int
 	w.touch()
 	r := req.Clone(ctx)
 	if body != nil {
-		r.Body = &progressBody{ReadCloser: body, w: w, size: size, eofSeen: func() { w.sent.Store(true) }}
+		r.Body = &progressBody{ReadCloser: body, w: w, size: size, eofSeen: func() { w.sent.Store(true); w.touch() }}
 	} else {
 		w.sent.Store(true)
 	}
@@ -229,13 +257,23 @@ func (t *retryTransport) attempt(req *http.Request, body io.ReadCloser, size int
 type watchdog struct {
 	cancel        context.CancelCauseFunc
 	limit, grace  time.Duration
-	last          atomic.Int64 // unix nanos of the last byte moved
+	last          atomic.Int64 // unix nanos of the last sign of life
+	moved         atomic.Int64 // bytes moved since then
 	sent, headers atomic.Bool
 	once          sync.Once
 	done          chan struct{}
 }
 
-func (w *watchdog) touch() { w.last.Store(time.Now().UnixNano()) }
+func (w *watchdog) touch() { w.moved.Store(0); w.last.Store(time.Now().UnixNano()) }
+
+// progress counts n bytes moved: every minProgress of them is a sign of
+// life, so that a registry trickling its answer (a byte a second) stalls
+// like a silent one.
+func (w *watchdog) progress(n int) {
+	if w.moved.Add(int64(n)) >= minProgress {
+		w.touch()
+	}
+}
 
 func (w *watchdog) stop() {
 	w.once.Do(func() { close(w.done); w.cancel(nil) })
@@ -284,11 +322,14 @@ type progressBody struct {
 func (b *progressBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		b.w.touch()
+		b.w.progress(n)
 		b.read += int64(n)
 	}
 	if b.eofSeen != nil && (err == io.EOF || (b.size > 0 && b.read >= b.size)) {
 		b.eofSeen()
+	}
+	if err == io.EOF && b.onClose != nil { // the whole answer is in
+		b.onClose()
 	}
 	if err != nil && err != io.EOF && b.ctx != nil {
 		if se := b.w.stalled(b.ctx); se != nil {
@@ -380,8 +421,9 @@ func (n *notifyClose) Close() error {
 const refusalLimit = 64 << 10
 
 // refusal records a 4xx answer as a *ResponseError for the call that sent
-// it (see classify) and hands the response on with its body intact, so
-// regclient still sees it. A plain-HTTP request answered by an HTTPS server
+// it (see classify) and hands the response on with its body, so
+// regclient still sees it; any credential the request carried is cut out
+// of the body first (unechoed). A plain-HTTP request answered by an HTTPS server
 // (Go's servers say so in a 400) is a TLS mismatch instead.
 func refusal(req *http.Request, resp *http.Response) (*http.Response, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, refusalLimit))
@@ -392,12 +434,55 @@ func refusal(req *http.Request, resp *http.Response) (*http.Response, error) {
 	if req.URL.Scheme == "http" && resp.StatusCode == http.StatusBadRequest && bytes.HasPrefix(body, []byte("Client sent an HTTP request to an HTTPS server")) {
 		return nil, &TLSError{HTTPS: true, Cause: errors.New(string(body))}
 	}
+	body = []byte(unechoed(req, string(body)))
 	re := &ResponseError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode}
 	parseOCIError(body, re)
 	recordRefusal(req.Context(), re)
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	return resp, nil
+}
+
+// unechoed is a registry's text with the credentials req carried cut
+// out in every form: a registry (or a proxy before it) may quote the
+// request's Authorization header back, and its text is printed.
+func unechoed(req *http.Request, text string) string {
+	auth := req.Header.Get("Authorization")
+	if auth == "" || text == "" {
+		return text
+	}
+	var set redact.Set
+	set.Add(auth)
+	if user, secret, ok := redact.Basic(auth); ok {
+		set.Add(secret, user)
+	}
+	_, token, _ := strings.Cut(auth, " ") // a Bearer token
+	set.Add(token)
+	return set.Redact(text)
+}
+
+// keepAuthInOrigin is the client's redirect policy: a redirect keeps the
+// Authorization header only to the origin (scheme, host and port) of the
+// first request. Go's own keeps it for the same host name on any port or
+// scheme; a blob redirect to storage elsewhere needs none. regclient runs
+// it after adding its own headers, so it has the last word.
+func keepAuthInOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if origin(req.URL) != origin(via[0].URL) {
+		req.Header.Del("Authorization")
+	}
+	return nil
+}
+
+// origin is a URL's scheme, host and port, the port explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // bufferSmall reads a small successful GET answer (a manifest) into memory

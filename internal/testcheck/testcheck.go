@@ -6,9 +6,13 @@ package testcheck
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,17 +80,32 @@ func OneErrorLine(t testing.TB, out, want string) {
 	}
 }
 
-// secretForms are the ways a key could leak: as is, and base64-encoded
-// alone or inside a Basic-auth header value (at each alignment).
+// secretForms are the ways a key could leak: as is; quoted or escaped
+// (Go's %q, JSON); with '+' and '_' swapped (as a tag hint would);
+// URL-encoded; base64-encoded alone or inside a Basic-auth header value
+// (at each alignment).
 func secretForms(key string) []string {
 	forms := []string{key}
+	add := func(f string) {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	quoted := strconv.Quote(key)
+	add(quoted[1 : len(quoted)-1])
+	js, _ := json.Marshal(key)
+	add(string(js[1 : len(js)-1]))
+	add(strings.ReplaceAll(key, "+", "_"))
+	add(strings.ReplaceAll(key, "_", "+"))
+	add(url.QueryEscape(key))
+	add(url.PathEscape(key))
 	for _, prefix := range []string{"", "ci:", "x:", "xx:"} {
 		enc := base64.StdEncoding.EncodeToString([]byte(prefix + key))
 		// Skip the characters that depend on the prefix; the rest encodes
 		// the key alone.
 		skip := (len(prefix) + 2) / 3 * 4
 		if len(enc) > skip+8 {
-			forms = append(forms, strings.TrimRight(enc[skip:len(enc)-4], "="))
+			add(strings.TrimRight(enc[skip:len(enc)-4], "="))
 		}
 	}
 	return forms

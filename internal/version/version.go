@@ -11,13 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/blumeops/build-push-image/internal/repofile"
 )
 
 // Source is where the version comes from: an ARG of the Dockerfile, or a
@@ -85,6 +88,9 @@ func (f Found) Notice() string {
 	others := make([]string, len(f.Others))
 	for i, o := range f.Others {
 		others[i] = fmt.Sprintf("line %d (%q)", o.Line, o.Value)
+		if plausible(o.Value) != nil { // named, not quoted
+			others[i] = fmt.Sprintf("line %d", o.Line)
+		}
 	}
 	return fmt.Sprintf("version %s read from %s, the first match in the file; also matched, not used: %s (make version-pattern match only the image's own version line if that is not it)",
 		f.Version, f.Where(), strings.Join(others, ", "))
@@ -93,15 +99,22 @@ func (f Found) Notice() string {
 // Read returns the version of the image built from dir with dockerfile,
 // and where it was read.
 func (s Source) Read(dir, dockerfile string) (Found, error) {
+	path := s.Path(dir, dockerfile)
+	b, err := repofile.Read(repofile.Root(path, dir), path)
+	if err != nil {
+		return Found{}, s.readError(err)
+	}
 	var f Found
-	var err error
 	if s.Arg != "" {
-		f, err = s.fromDockerfile(dockerfile)
+		f, err = s.fromDockerfile(path, b)
 	} else {
-		f, err = s.fromFile(s.Path(dir, dockerfile))
+		f, err = s.fromFile(path, b)
 	}
 	if err != nil {
 		return Found{}, err
+	}
+	if err := plausible(f.Version); err != nil {
+		return Found{}, fmt.Errorf("%s: %w", f.Where(), err)
 	}
 	if !strings.HasPrefix(f.Version, s.Prefix) {
 		f.Version = s.Prefix + f.Version
@@ -109,11 +122,39 @@ func (s Source) Read(dir, dockerfile string) (Found, error) {
 	return f, nil
 }
 
-func (s Source) fromDockerfile(path string) (Found, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Found{}, sourceErr(err, fmt.Errorf("cannot read the Dockerfile %s; check the path (is the repository checked out?)", path))
+// readError says which file could not be read and, when it is missing
+// (ErrMissing), how to fix that; repofile's errors say it for the other
+// problems (a link out of the workspace, a FIFO, a file over 1 MiB).
+func (s Source) readError(err error) error {
+	what, fix := "", "check version-file (relative to the context)"
+	if s.Arg != "" {
+		what, fix = "the Dockerfile ", "check the path (is the repository checked out?)"
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return sourceErr(err, fmt.Errorf("cannot read %s%w; %s", what, err, fix))
+	}
+	return fmt.Errorf("%s%w", what, err)
+}
+
+// MaxLength is the longest value taken for a version: a tag's length.
+const MaxLength = 128
+
+// plausible refuses a value that cannot be a version before anything
+// prints it: a file that is not what version-file says it is (the
+// environment, a binary) is never echoed.
+func plausible(v string) error {
+	if len(v) > MaxLength {
+		return fmt.Errorf("what was read is %d bytes long, not a version (at most %d); check that the file holds the version", len(v), MaxLength)
+	}
+	for _, r := range v {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return errors.New("what was read holds control characters or invalid text, not a version; check that the file holds the version")
+		}
+	}
+	return nil
+}
+
+func (s Source) fromDockerfile(path string, b []byte) (Found, error) {
 	v, line, err := fromArg(b, s.Arg)
 	if err != nil {
 		return Found{}, fmt.Errorf("%s: %w", path, err)
@@ -121,11 +162,7 @@ func (s Source) fromDockerfile(path string) (Found, error) {
 	return Found{Version: v, Path: path, Line: line}, nil
 }
 
-func (s Source) fromFile(path string) (Found, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Found{}, sourceErr(err, fmt.Errorf("cannot read %s; check version-file (relative to the context)", path))
-	}
+func (s Source) fromFile(path string, b []byte) (Found, error) {
 	if s.Pattern == nil {
 		v := strings.TrimSpace(string(b))
 		if v == "" || strings.ContainsAny(v, "\r\n") {
