@@ -7,9 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +76,11 @@ type fault struct {
 	// notAction: only requests that do not come from the action itself
 	// (buildkitd's pusher), as when buildkitd cannot reach the registry.
 	notAction bool
+	// authorized: only requests that carry an Authorization header.
+	authorized bool
+	redirect   string // answer 307 to this host:port, same path and query
+	echoAuth   bool   // the status's OCI error quotes the request's Authorization
+	trickle    bool   // forward, then send the registry's answer a byte a second
 }
 
 // applies says whether f breaks req, of kind, given the counts so far.
@@ -82,6 +89,9 @@ func (f *fault) applies(req *http.Request, counts map[string]int) bool {
 		return false
 	}
 	if f.notAction && strings.HasPrefix(req.UserAgent(), "build-push-image") {
+		return false
+	}
+	if f.authorized && req.Header.Get("Authorization") == "" {
 		return false
 	}
 	return f.after == "" || counts[f.after] > 0
@@ -263,6 +273,11 @@ func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case f != nil && f.forward:
 		fp.proxy.ServeHTTP(discardAnswer{}, req)
 		fp.answer(w, req, f)
+	case f != nil && f.redirect != "":
+		w.Header().Set("Location", "http://"+f.redirect+req.URL.RequestURI())
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	case f != nil && f.trickle:
+		fp.trickle(w, req)
 	case f != nil && f.status != 0:
 		fp.answer(w, req, f)
 	case f != nil && f.reset:
@@ -286,6 +301,10 @@ func (discardAnswer) WriteHeader(int)             {}
 func (fp *faultProxy) answer(w http.ResponseWriter, req *http.Request, f *fault) {
 	_, _ = io.Copy(io.Discard, req.Body)
 	ct, body := "application/json", fmt.Sprintf(`{"errors":[{"code":"UNAVAILABLE","message":"injected %d"}]}`, f.status)
+	if f.echoAuth {
+		msg, _ := json.Marshal("you sent Authorization: " + req.Header.Get("Authorization"))
+		body = `{"errors":[{"code":"DENIED","message":` + string(msg) + `}]}`
+	}
 	if f.contentType != "" {
 		ct, body = f.contentType, f.body
 	}
@@ -296,6 +315,27 @@ func (fp *faultProxy) answer(w http.ResponseWriter, req *http.Request, f *fault)
 	w.WriteHeader(f.status)
 	if req.Method != http.MethodHead {
 		_, _ = io.WriteString(w, body)
+	}
+}
+
+// trickle forwards req to the registry and sends its answer back a byte
+// a second, headers first, until the client gives up.
+func (fp *faultProxy) trickle(w http.ResponseWriter, req *http.Request) {
+	rec := httptest.NewRecorder()
+	fp.proxy.ServeHTTP(rec, req)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(rec.Body.Len()))
+	w.WriteHeader(rec.Code)
+	for _, b := range rec.Body.Bytes() {
+		select {
+		case <-req.Context().Done():
+			return
+		case <-time.After(time.Second):
+		}
+		_, _ = w.Write([]byte{b})
+		http.NewResponseController(w).Flush()
 	}
 }
 
