@@ -246,3 +246,25 @@ func TestNoVersionKinds(t *testing.T) {
 		t.Errorf("ErrNoDefault %q is not ErrNoVersion", ErrNoDefault)
 	}
 }
+
+// TestNothingEchoed: a value that cannot be a version (the environment
+// read through a file, a binary, a line of 200 bytes) is refused naming
+// the file and line, never quoted; a notice names such a line without
+// its value either.
+func TestNothingEchoed(t *testing.T) {
+	const secret = "zak_not_to_be_echoed"
+	dir := t.TempDir()
+	write(t, dir, "environ", "PATH=/bin\x00INPUT_API-KEY="+secret+"\x00")
+	write(t, dir, "long", strings.Repeat(secret, 10)+"\n")
+	write(t, dir, "two.nix", "version = \"1.0.0\";\nversion = \""+strings.Repeat(secret, 10)+"\";\n")
+	for _, src := range []Source{{File: "environ"}, {File: "long"}, {File: "long", Pattern: mustPattern(t, `(.+)`)}} {
+		_, err := src.Read(dir, "")
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, src.File)+":1: what was read") || strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: %v, want the file and line named, nothing quoted", src.File, err)
+		}
+	}
+	f, err := Source{File: "two.nix", Pattern: mustPattern(t, nixPattern)}.Read(dir, "")
+	if n := f.Notice(); err != nil || !strings.Contains(n, "not used: line 2 (make") || strings.Contains(n, secret) {
+		t.Errorf("notice %q (%v), want line 2 named, its value not quoted", n, err)
+	}
+}
