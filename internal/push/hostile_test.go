@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -146,4 +148,37 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestVerdict: the retry decision alone, from a try's outcome.
+func TestVerdict(t *testing.T) {
+	tr := fastTransport()
+	status := func(code int, retryAfter string) *http.Response {
+		return &http.Response{StatusCode: code, Header: http.Header{"Retry-After": {retryAfter}}}
+	}
+	dial := &net.OpError{Op: "dial", Err: errors.New("refused")}
+	stall := &StallError{after: time.Second}
+	for _, tc := range []struct {
+		name              string
+		resp              *http.Response
+		err               error
+		session, optional bool
+		retry             bool
+		wait              time.Duration
+	}{
+		{"503", status(503, ""), nil, false, false, true, 0},
+		{"429 Retry-After 2", status(429, "2"), nil, false, false, true, 2 * time.Second},
+		{"503 Retry-After too long", status(503, "3600"), nil, false, false, false, time.Hour},
+		{"dial failure in a session", nil, dial, true, false, true, 0},
+		{"stall", nil, stall, false, false, true, 0},
+		{"stall in a session", nil, stall, true, false, false, 0},
+		{"stall, optional", nil, stall, false, true, false, 0},
+		{"cut short", nil, io.ErrUnexpectedEOF, false, false, true, 0},
+		{"cut short, optional", nil, io.ErrUnexpectedEOF, false, true, true, 0},
+		{"not a network failure", nil, errors.New("bad digest"), false, false, false, 0},
+	} {
+		if retry, wait := tr.verdict(tc.resp, tc.err, tc.session, tc.optional); retry != tc.retry || wait != tc.wait {
+			t.Errorf("%s: retry %v after %s, want %v after %s", tc.name, retry, wait, tc.retry, tc.wait)
+		}
+	}
 }

@@ -150,43 +150,20 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			err = bufferSmall(req, resp)
 		}
-		if se := (*StallError)(nil); opt != nil && errors.As(err, &se) {
-			opt.stalled.Store(true)
-			return nil, err
-		}
-		wait, retry := time.Duration(0), false
-		fail := &AttemptsError{method: req.Method, path: req.URL.Path, tries: try, elapsed: time.Since(start), cause: err}
 		switch {
+		case err == nil && !retryableStatus(resp.StatusCode):
+			return answer(req, resp)
 		case err != nil && req.Context().Err() != nil:
 			return nil, err
-		case err != nil:
-			var se *StallError
-			retry = isDialError(err) || (!session && (errors.As(err, &se) || isNetError(err)))
-		case retryableStatus(resp.StatusCode):
-			fail.status = resp.StatusCode
-			retry = true
-			if ra, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
-				if ra > t.maxRetryAfter {
-					retry, fail.retryAfter = false, resp.Header.Get("Retry-After")
-				}
-				wait = ra
-			}
-		case isHTML(resp):
-			drain(resp)
-			return nil, &NotRegistryError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
-		case resp.StatusCode/100 == 4:
-			return refusal(req, resp)
-		default:
-			return resp, nil
+		case opt != nil && isStall(err):
+			opt.stalled.Store(true)
 		}
+		retry, wait := t.verdict(resp, err, session, opt != nil)
 		if resp != nil {
 			drain(resp)
 		}
 		if !retry || try > t.retries || !body.replayable() {
-			if err != nil && !retry {
-				return nil, err // not ours to retry: regclient and PushLayout decide
-			}
-			return nil, fail
+			return nil, giveUp(req, resp, err, retry, try, time.Since(start))
 		}
 		if wait == 0 {
 			wait = t.backoff(try)
@@ -197,6 +174,51 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// verdict decides from a failed try (err) or an answer that asks to be
+// retried (a retryable status), touching neither, whether the request is
+// tried again and after how long (0: the backoff's). Retried: a failure
+// to connect; other network failures and stalls, except inside a blob
+// upload session and for an optional request's stall; a retryable
+// status, as long as its Retry-After asks for no more than maxRetryAfter.
+func (t *retryTransport) verdict(resp *http.Response, err error, session, optional bool) (retry bool, wait time.Duration) {
+	if err != nil {
+		stall := isStall(err)
+		return isDialError(err) || (!session && !(optional && stall) && (stall || isNetError(err))), 0
+	}
+	ra, _ := retryAfter(resp.Header.Get("Retry-After"))
+	return ra <= t.maxRetryAfter, ra
+}
+
+// giveUp is the error of a request's last try: a network failure not ours
+// to retry as it is (regclient and PushLayout decide), else an
+// AttemptsError saying how it failed and how often it was tried.
+func giveUp(req *http.Request, resp *http.Response, err error, retry bool, tries int, elapsed time.Duration) error {
+	if err != nil && !retry {
+		return err
+	}
+	fail := &AttemptsError{method: req.Method, path: req.URL.Path, tries: tries, elapsed: elapsed, cause: err}
+	if resp != nil {
+		fail.status = resp.StatusCode
+		if !retry { // Retry-After asked for too long
+			fail.retryAfter = resp.Header.Get("Retry-After")
+		}
+	}
+	return fail
+}
+
+// answer hands on an answer not to retry: an HTML page is no registry's,
+// a 4xx a refusal to record, anything else goes to regclient as it is.
+func answer(req *http.Request, resp *http.Response) (*http.Response, error) {
+	switch {
+	case isHTML(resp):
+		drain(resp)
+		return nil, &NotRegistryError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	case resp.StatusCode/100 == 4:
+		return refusal(req, resp)
+	}
+	return resp, nil
 }
 
 // Optional marks the requests made with ctx as an optimisation (the
