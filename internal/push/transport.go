@@ -86,13 +86,14 @@ func (e *AttemptsError) Error() string {
 
 func (e *AttemptsError) Unwrap() error { return e.cause }
 
-// StallError is an attempt abandoned because no byte moved for too long.
+// StallError is an attempt abandoned because too little moved for too
+// long: a registry that stopped answering, or trickles.
 type StallError struct {
 	after time.Duration
 }
 
 func (e *StallError) Error() string {
-	return fmt.Sprintf("no data moved for %s: the registry stopped answering", e.after.Round(time.Second))
+	return fmt.Sprintf("fewer than %d KiB moved in %s", minProgress>>10, e.after.Round(time.Second))
 }
 
 // Timeout makes a stall a timeout for net.Error users.
