@@ -271,6 +271,33 @@ func TestGitEnvironment(t *testing.T) {
 	testcheck.CleanEnviron(t, "git", b, env["INPUT_API-KEY"], "build_secret_value_42")
 }
 
+// TestGitEnvironmentSHAFromGit: the git that reads HEAD when no sha is
+// given runs before the secrets are parsed: it gets PATH, HOME and git's
+// own variables only, so no secret in a proxy variable reaches it either.
+func TestGitEnvironmentSHAFromGit(t *testing.T) {
+	dir := testcheck.Workspace(t)
+	head := testcheck.Commit(t, dir)
+	bin, environ := testcheck.Recorder(t, "git")
+	env := testcheck.ValidInputs(dir)
+	delete(env, "INPUT_SHA")
+	env["INPUT_SECRETS"] = "token=build_secret_value_42"
+	env["PATH"] = bin + ":" + os.Getenv("PATH")
+	env["HTTPS_PROXY"] = "http://ci:" + env["INPUT_API-KEY"] + "@proxy.example:3128"
+	env["HTTP_PROXY"] = "http://ci:build_secret_value_42@proxy.example:3128"
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
+	if err != nil || cfg.SHA != head {
+		t.Fatalf("sha %q, %v; want %s from git", cfg.SHA, err, head)
+	}
+	b, err := os.ReadFile(environ)
+	if err != nil {
+		t.Fatalf("the git wrapper left no environment: %v", err)
+	}
+	testcheck.CleanEnviron(t, "git", b, env["INPUT_API-KEY"], "build_secret_value_42")
+}
+
 func TestBuildkitWire(t *testing.T) {
 	cases := []struct {
 		name, addr string

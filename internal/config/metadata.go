@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/blumeops/build-push-image/internal/procenv"
 )
 
 // This file holds what the image says about its source: the
@@ -46,16 +44,24 @@ func commitTime(dir, sha string, env []string) time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
-// gitVars are the variables git may need besides procenv's allow list.
+// gitVars are git's own variables, which its children may need besides
+// procenv's allow list.
 var gitVars = []string{"GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "GIT_CEILING_DIRECTORIES"}
 
 // headCommit is the commit checked out in dir (git rev-parse HEAD), the
 // SHA of a run by hand where $GITHUB_SHA is not set; "" when dir is no
-// git checkout. git gets no input and not the key (the other secrets
-// are not parsed yet; git gets the allow list alone).
+// git checkout. The inputs, secrets among them, are not all parsed yet,
+// so git gets less than the allow list: PATH, HOME (its config, where
+// safe.directory is) and git's own variables, none holding the key. It
+// reads the local repository only: no proxy, no CA bundle.
 func headCommit(dir string, getenv func(string) string, key string) string {
 	git := exec.Command("git", "-C", dir, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
-	git.Env = procenv.Environ(getenv, procenv.WithVars(gitVars...), procenv.WithoutValues(key))
+	git.Env = []string{} // never nil: nil inherits everything
+	for _, name := range append([]string{"PATH", "HOME"}, gitVars...) {
+		if v := getenv(name); v != "" && (key == "" || !strings.Contains(v, key)) {
+			git.Env = append(git.Env, name+"="+v)
+		}
+	}
 	out, err := git.Output()
 	if err != nil {
 		return ""
