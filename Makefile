@@ -62,7 +62,8 @@ rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
 # rootlesskit and uidmap (newuidmap) run buildkitd rootless
 # (e2e/rootless_test.go), zstd reads zstd layers and makes the zstd
 # archives of the archive tests (e2e/archive*_test.go), xz-utils unpacks
-# the real zot .ci/run hands the zot tests (../shared/tools/zot).
+# the real zot .ci/run hands the zot tests (../shared/tools/zot), pigz is
+# how nix's buildLayeredImage compresses (the bench's stream cases).
 apt-deps:
 	@missing=""; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
@@ -73,6 +74,7 @@ apt-deps:
 	command -v dockerd >/dev/null || missing="$$missing docker.io"; \
 	command -v zstd >/dev/null || missing="$$missing zstd"; \
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
+	command -v pigz >/dev/null || missing="$$missing pigz"; \
 	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
 	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
 	if [ -n "$$missing" ]; then \

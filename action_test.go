@@ -21,14 +21,16 @@ func TestActionDescriptionsHaveNoExpressions(t *testing.T) {
 // TestActionStepIsOneLine: each action's composite step runs the shipped
 // script in one line (a runner echoes the step's script into the job log),
 // and hands it the job token through the environment only. The plan action
-// runs the same script, one directory up, as `build-push-image plan`.
+// runs the same script, one directory up, as `build-push-image plan`. The
+// step's shell execs it (as the script execs the program): no process is
+// left behind whose environment holds the key.
 func TestActionStepIsOneLine(t *testing.T) {
 	for _, a := range []struct {
 		yaml      []byte
 		run, path string
 	}{
-		{actionYAML, `bash "$BPI_ACTION_PATH/scripts/action.sh"`, "${{ github.action_path }}"},
-		{planActionYAML, `bash "$BPI_ACTION_PATH/scripts/action.sh" plan`, "${{ github.action_path }}/.."},
+		{actionYAML, `exec bash "$BPI_ACTION_PATH/scripts/action.sh"`, "${{ github.action_path }}"},
+		{planActionYAML, `exec bash "$BPI_ACTION_PATH/scripts/action.sh" plan`, "${{ github.action_path }}/.."},
 	} {
 		var doc struct {
 			Runs struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
+	"github.com/blumeops/build-push-image/internal/stream"
 	"github.com/blumeops/build-push-image/internal/tags"
 	"github.com/blumeops/build-push-image/internal/zotkey"
 )
@@ -41,7 +42,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.As(err, &exists) && exists.Refusal != nil:
 		return fmt.Sprintf("version tag %s already exists in %s (%s): the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
 			exists.Tag, exists.Image, exists.Digest, registrySaid(exists.Refusal))
-	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace):
+	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace), errors.Is(err, ErrAlreadyPublished):
 		return err.Error()
 	case errors.Is(err, build.ErrExport):
 		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.Registry(), err)
@@ -133,16 +134,24 @@ func plural(n int, one, many string) string {
 // neither the input nor the path.
 func archiveLine(cfg config.Config, err error) (string, bool) {
 	var bad *archive.Error
+	var failed *stream.Error
+	if errors.As(err, &failed) {
+		return fmt.Sprintf("archive: %s: %s", cfg.Archive, failed.Reason), true
+	}
 	if !errors.As(err, &bad) {
 		return "", false
 	}
 	switch {
+	case errors.Is(err, archive.ErrPlatform):
+		return fmt.Sprintf("platforms: archive %s: %s; build the image for %s (nix: on a machine of that platform, or with its pkgsCross), or correct platforms", cfg.Archive, bad.Reason, strings.Join(cfg.Platforms, ", ")), true
 	case errors.Is(err, archive.ErrChoose):
 		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push (its name:tag, or its platform os/arch in an index)", cfg.Archive, bad.Reason), true
 	case errors.Is(err, archive.ErrHostile):
 		return fmt.Sprintf("archive: %s: %s; refused, nothing outside it was read or written: check what built it", cfg.Archive, bad.Reason), true
 	case errors.Is(err, archive.ErrTooLarge):
 		return fmt.Sprintf("archive: %s: %s", cfg.Archive, bad.Reason), true
+	case cfg.Archive == "-" || stream.IsProgram(cfg.Archive):
+		return fmt.Sprintf("archive: %s: %s; nothing was tagged: check the program that writes the image", cfg.Archive, bad.Reason), true
 	}
 	return fmt.Sprintf("archive: %s: %s; give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it", cfg.Archive, bad.Reason), true
 }

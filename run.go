@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -118,9 +119,22 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		}
 		warnKeyExpiry(ctx, p.action, cfg.Access, p.logins(targets), time.Since(start))
 	}
+	var published map[string]digest.Digest // the pull-request check's
+	if !cfg.Push && cfg.Archive != "" {
+		targets, published, err = p.anonymousTargets(ctx)
+		defer closeAll(targets)
+		if err != nil {
+			return err
+		}
+	}
 	res, err := p.build(ctx, p.publisher(builder, targets, compareOnly), compareOnly)
 	if err != nil {
 		return err
+	}
+	if published != nil {
+		if err := p.checkPublished(targets, published, res.Digest); err != nil {
+			return err
+		}
 	}
 	out := newPublished(cfg, res)
 	if cfg.Push {
@@ -326,7 +340,7 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	}
 	own, elsewhere := p.reuse(targets)
 	return publish.Archive{
-		Path: cfg.Archive, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
+		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
 	}

@@ -27,6 +27,8 @@ var cases = []benchCase{
 	{"8", "cold archive push (every layer new): gzip, zstd, BuildKit's own push", caseColdArchive},
 	{"9", "plan of 200 images vs the hand-written detect loop (sed + curl -I)", casePlan},
 	{"10", "signing-key: the same archive push signed and unsigned", caseSigning},
+	{"11", "nix stream, first release: users' pigz + gunzip + skopeo vs archive: vs the stream (8 × 24 MiB; RSS at 1 GiB)", caseStream},
+	{"12", "nix stream, next release with one store path changed: the same three", caseStreamNext},
 }
 
 // pushTools are the ways to push compared side by side.

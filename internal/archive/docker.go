@@ -29,8 +29,10 @@ type dockerConfig struct {
 // dockerImage is the image chosen from a docker-archive: its config file
 // and its layers, each checked against the config's diff ID.
 type dockerImage struct {
-	config *file
-	layers []*file
+	// platform is the config's os/arch[/variant].
+	platform string
+	config   *file
+	layers   []*file
 	// diffIDs are the layers' diff IDs, as the config lists them.
 	diffIDs []digest.Digest
 }
@@ -57,6 +59,7 @@ func readDocker(c *contents, manifestJSON *file, choice string, diffID func(*fil
 	if err != nil {
 		return nil, err
 	}
+	images[i].platform = cands[i].platform
 	return images[i], images[i].resolve(c, entries[i], configs[i], diffID)
 }
 

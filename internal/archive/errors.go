@@ -22,6 +22,9 @@ var (
 	// ErrChoose is an archive holding several images and no (or no
 	// matching) choice among them.
 	ErrChoose = fmt.Errorf("%w: which image", ErrBad)
+	// ErrPlatform is an image that is not for a platform it must be for
+	// (Options.Platforms).
+	ErrPlatform = fmt.Errorf("%w: another platform", ErrBad)
 )
 
 // Error is what is wrong with an archive, in one line that names neither

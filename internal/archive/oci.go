@@ -39,6 +39,8 @@ type store interface {
 // image manifest or an index, pushed whole), and every distinct blob and
 // manifest under it, children before parents, as they must be uploaded.
 type ociImage struct {
+	// platforms are those of its images' configs.
+	platforms []string
 	top       ocispec.Descriptor
 	blobs     []ocispec.Descriptor
 	manifests []manifestBlob
@@ -191,6 +193,12 @@ func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Des
 			return nil, nil, bad("manifest %s has no config", desc.Digest)
 		}
 		children = append([]ocispec.Descriptor{*m.Config}, m.Layers...)
+		if cfg, err := img.store.small(*m.Config); err == nil {
+			var c dockerConfig
+			if json.Unmarshal(cfg, &c) == nil {
+				img.platforms = append(img.platforms, path.Join(c.OS, c.Architecture, c.Variant))
+			}
+		}
 	}
 	if img.descriptors += len(children); img.descriptors > img.limits.Descriptors {
 		return nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its manifests and indexes list more than %d descriptors in all (the limit)", img.limits.Descriptors)}

@@ -61,6 +61,30 @@ func (rd *reader) open(ctx context.Context, name, choice string) (*image, error)
 	return rd.fromTar(c, choice)
 }
 
+// Stream is an archive read as it is written, once, its size unknown: a
+// program's output or standard input (internal/stream).
+type Stream interface {
+	io.Reader
+	// Finish is told how reading ended (nil: the whole tar was read) and
+	// returns the writer's own failure, which explains a short read
+	// better; it stops the writer.
+	Finish(readErr error) error
+}
+
+// openStream reads a stream to its tar's end and has its writer finish
+// before anything of it is trusted.
+func (rd *reader) openStream(ctx context.Context, s Stream, choice string) (*image, error) {
+	rd.unpacked = rd.limits.budget(rd.limits.Unpacked) // its size is not known
+	c, err := rd.readFile(ctx, s, -1)
+	if ferr := s.Finish(err); ferr != nil {
+		return nil, ferr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rd.fromTar(c, choice)
+}
+
 // readFile reads a tar file, decompressing it as its content says.
 func (rd *reader) readFile(ctx context.Context, f io.Reader, size int64) (*contents, error) {
 	zr, alg, err := compression.NewReader(f)
@@ -69,7 +93,10 @@ func (rd *reader) readFile(ctx context.Context, f io.Reader, size int64) (*conte
 	}
 	defer func() { _ = zr.Close() }()
 	var stream io.Reader = stopping{ctx, zr}
-	if alg != compression.Uncompressed {
+	switch {
+	case size < 0: // a stream: bounded, as it could be a bomb or never end
+		stream = rd.limits.budget(rd.limits.Unpacked).reader(stream)
+	case alg != compression.Uncompressed:
 		stream = rd.limits.budget(size).reader(stream) // headers and padding too
 	}
 	c, err := rd.readTar(ctx, stream)

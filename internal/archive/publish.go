@@ -43,8 +43,11 @@ type Registry interface {
 
 // Options say what to publish and how.
 type Options struct {
-	// Path is the archive: a file or an OCI layout directory.
+	// Path is the archive: a file or an OCI layout directory; with
+	// Stream, only what the log calls it.
 	Path string
+	// Stream, when set, is the archive, read as it is written.
+	Stream Stream
 	// Choice picks one of several images: name:tag or os/arch[/variant].
 	Choice string
 	// Compression is how a docker-archive's new layers are compressed.
@@ -52,6 +55,10 @@ type Options struct {
 	// Annotations go on the manifest made for a docker-archive (an OCI
 	// archive is pushed as it is).
 	Annotations map[string]string
+	// Platforms are the platforms (os/arch[/variant]) the image must be
+	// for: one image's config, or manifests of an index; none: any. With
+	// them, nothing is uploaded before the platform is checked.
+	Platforms []string
 	// Known are the layers the repositories hold (Learn).
 	Known *Known
 	// Prover proves each claim of Known before a manifest names its blob
@@ -127,7 +134,7 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		_, ok := p.reuse(d)
 		return ok
 	}}
-	if !o.CompareOnly {
+	if !o.CompareOnly && len(o.Platforms) == 0 { // else uploads wait for the platform
 		rd.ready = func(desc ocispec.Descriptor, name string) {
 			start := time.Now()
 			p.upload(desc, name)
@@ -186,12 +193,21 @@ func (p *publisher) reuse(diffID digest.Digest) (holding, bool) {
 }
 
 func (p *publisher) publish(rd *reader) (digest.Digest, error) {
-	img, err := rd.open(p.ctx, p.o.Path, p.o.Choice)
+	var img *image
+	var err error
+	if p.o.Stream != nil {
+		img, err = rd.openStream(p.ctx, p.o.Stream, p.o.Choice)
+	} else {
+		img, err = rd.open(p.ctx, p.o.Path, p.o.Choice)
+	}
 	p.proofs.stop() // what is left to prove, the reader asked for
 	if err != nil {
 		return "", err
 	}
 	defer func() { _ = img.close() }()
+	if err := checkPlatforms(img.platforms(), p.o.Platforms); err != nil {
+		return "", err
+	}
 	p.stats.Format, p.stats.Read = img.format, time.Since(p.start)
 	p.stats.Decompress, p.stats.Compress = rd.waits.decompress, rd.waits.compress
 	p.stats.Unpacked = rd.unpacked.used
@@ -246,6 +262,9 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 	}
 	p.stats.Compressed++
 	p.stats.In, p.stats.Out = p.stats.In+f.size, p.stats.Out+f.packed.desc.Size
+	if !p.o.CompareOnly { // started already unless it waited for the platform
+		p.upload(f.packed.desc, f.packed.path)
+	}
 	return f.packed.desc
 }
 

@@ -255,7 +255,12 @@ func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
 	case size >= 1024 && isTar(head):
 		f.layer = true
 		if claimed := claimedDigest(name); claimed != "" && rd.known(claimed) {
-			return f, rd.keepKnown(f)
+			// Its name says the registry holds it: its bytes must say
+			// so too.
+			if err := rd.keepKnown(f); err != nil || f.digest == claimed {
+				return f, err
+			}
+			return nil, bad("layer %s is named for sha256 %s but its bytes have sha256 %s", name, claimed.Encoded(), f.digest.Encoded())
 		}
 		return f, rd.pack(f)
 	case compression.Detect(head) != compression.Uncompressed:

@@ -15,7 +15,7 @@ import (
 // something other than its default) is refused: it would be silently
 // ignored otherwise.
 var buildOnly = []string{
-	"context", "file", "target", "build-args", "labels", "platforms", "secrets", "cache-from", "cache-to",
+	"context", "file", "target", "build-args", "labels", "secrets", "cache-from", "cache-to",
 	"build-contexts", "no-cache", "pull", "ssh", "network", "add-hosts", "shm-size", "ulimit", "output",
 	"attestations-as-referrers", "provenance", "sbom", "push-via", "force-compression", "version-arg",
 }
@@ -67,13 +67,15 @@ var transports = []string{"docker-archive:", "oci-archive:", "oci:"}
 
 // parseArchive checks the archive input: a file or a directory (symlinks
 // followed, as nix-build's result is one) inside the workspace when
-// relative, with or without skopeo's transport before it. What it holds
-// is checked when it is read, after the guard.
+// relative, with or without skopeo's transport before it, or "-"
+// (standard input). A file may be a program that writes the archive
+// (internal/stream decides). What it holds is checked when it is read,
+// after the guard.
 func parseArchive(p string) (string, error) {
-	if p == "" {
-		return "", nil
+	if p == "" || p == "-" { // "-": standard input
+		return p, nil
 	}
-	notFound := fmt.Sprintf("%q not found; give the path of a docker-archive (docker save, nix-build's result), an OCI archive or an OCI layout directory", p)
+	notFound := fmt.Sprintf("%q not found; give the path of a docker-archive (docker save, nix-build's result), an OCI archive, an OCI layout directory, a program writing a docker-archive (streamLayeredImage's result), or - for standard input", p)
 	if _, err := os.Stat(p); err != nil {
 		for _, t := range transports {
 			if path, ok := strings.CutPrefix(p, t); ok {

@@ -96,7 +96,7 @@ func TestArchiveInputErrors(t *testing.T) {
 		want string
 	}{
 		{"build inputs given", map[string]string{"INPUT_FILE": "Dockerfile", "INPUT_PLATFORMS": "linux/amd64", "INPUT_BUILDKIT-ADDRESS": "tcp://127.0.0.1:1234", "INPUT_PUSH-VIA": "action"},
-			"archive: file, platforms, push-via, buildkit-address are for building an image, and archive pushes one already built; remove them, or remove archive to build"},
+			"archive: file, push-via, buildkit-address are for building an image, and archive pushes one already built; remove them, or remove archive to build"},
 		{"one build input", map[string]string{"INPUT_NO-CACHE": "true"}, "archive: no-cache is for building an image, and archive pushes one already built; remove it, or remove archive to build"},
 		{"archive missing", map[string]string{"INPUT_ARCHIVE": "nope/result"}, `archive: "nope/result" not found; give the path of a docker-archive`},
 		{"archive leaves the workspace", map[string]string{"INPUT_ARCHIVE": "../result"}, `archive: "../result" leaves the workspace`},

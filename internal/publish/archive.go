@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/stream"
 )
 
 // Archive publishes an image the runner already built (the archive
@@ -17,11 +19,20 @@ import (
 // the same archive gives the same digest) unless a repository holds them
 // already; an OCI archive or layout is pushed as it is.
 type Archive struct {
-	// Path is the archive: a file (symlinks followed) or an OCI layout
-	// directory.
+	// Path is the archive: a file (symlinks followed), an OCI layout
+	// directory, a program that writes it to its standard output (nix's
+	// streamLayeredImage result, run in the working directory with Env),
+	// or "-": Stdin.
 	Path string
+	// Env is the whole environment of a program the archive is
+	// (procenv's: neither the key nor any input).
+	Env []string
+	// Stdin is what "-" reads.
+	Stdin io.Reader
 	// Choice is archive-image: which of several images.
 	Choice string
+	// Platforms are the platforms the image must be for (platforms).
+	Platforms []string
 	// Compression is how a docker-archive's layers are compressed
 	// (compression, compression-level); an OCI archive's are kept.
 	Compression compression.Compression
@@ -69,9 +80,34 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 	if known.Len() > 0 {
 		p.Log.Infof("Learned %d layers the registry holds (from %s): those of this image are neither compressed nor uploaded again", known.Len(), strings.Join(known.From, ", "))
 	}
+	src, err := p.stream(ctx)
+	if err != nil {
+		return build.Result{}, err
+	}
 	d, stats, err := archive.Publish(ctx, p.Targets, archive.Options{
-		Path: p.Path, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
+		Path: p.Path, Stream: src, Platforms: p.Platforms, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
 		Known: known, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
 	return build.Result{Digest: d, Manifest: stats.Manifest}, err
+}
+
+// stream is the archive when it is read as it is written: standard input,
+// or the output of the program Path names, started now (after the guard
+// and the look-ups: nothing of the user's runs for a release refused).
+// Its stderr goes to the log as it comes.
+func (p Archive) stream(ctx context.Context) (archive.Stream, error) {
+	switch {
+	case p.Path == "-":
+		return stream.Stdin{Reader: p.Stdin}, nil
+	case !stream.IsProgram(p.Path):
+		return nil, nil
+	}
+	p.Log.Infof("Running %s: the image is read from its output as it writes it", p.Path)
+	prog, err := stream.Start(ctx, p.Path, stream.WithEnv(p.Env), stream.WithStderr(func(line string) {
+		p.Log.Infof("%s", line)
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return prog, nil
 }

@@ -1,0 +1,110 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+)
+
+// fakeStream is an archive as a program writes it, with the program's
+// verdict.
+type fakeStream struct {
+	io.Reader
+	verdict  error
+	finished []error
+}
+
+func (s *fakeStream) Finish(readErr error) error {
+	s.finished = append(s.finished, readErr)
+	return s.verdict
+}
+
+func TestStreamGivesTheFilesDigest(t *testing.T) {
+	layers := [][]byte{layer(t, "nix/store/a"), layer(t, "nix/store/b")}
+	tarball := nixArchive(t, "app:1", layers...)
+	file := writeFile(t, "image.tar.gz", compressDefault(t, tarball))
+	want, _, err := publish(t, file, Options{}, newMem())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newMem()
+	s := &fakeStream{Reader: bytes.NewReader(tarball)}
+	got, _, err := publish(t, "result", Options{Stream: s}, reg)
+	if err != nil || got != want {
+		t.Fatalf("stream: %s %v, want the gzipped file's %s", got, err, want)
+	}
+	if len(s.finished) != 1 || s.finished[0] != nil {
+		t.Errorf("Finish told %v, want once, nil", s.finished)
+	}
+	pushed(t, reg, got, configOf(t, layers...), layers...)
+}
+
+func TestStreamWritersFailureComesFirst(t *testing.T) {
+	tarball := nixArchive(t, "app:1", layer(t, "nix/store/a"))
+	failed := errors.New("the program exited with status 3")
+	for name, s := range map[string]*fakeStream{
+		"whole image, then failed": {Reader: bytes.NewReader(tarball), verdict: failed},
+		"cut short, then failed":   {Reader: bytes.NewReader(tarball[:len(tarball)/2]), verdict: failed},
+	} {
+		reg := newMem()
+		if _, _, err := publish(t, "result", Options{Stream: s}, reg); !errors.Is(err, failed) {
+			t.Errorf("%s: %v, want the program's failure", name, err)
+		}
+		if len(reg.manifests) != 0 {
+			t.Errorf("%s: %d manifests put", name, len(reg.manifests))
+		}
+	}
+	s := &fakeStream{Reader: bytes.NewReader(tarball[:len(tarball)/2])}
+	if _, _, err := publish(t, "result", Options{Stream: s}, newMem()); !errors.Is(err, ErrBad) || len(s.finished) != 1 || s.finished[0] == nil {
+		t.Errorf("cut short, exit 0: %v (Finish told %v), want a bad archive and Finish told why", err, s.finished)
+	}
+}
+
+func TestKnownLayerMustHaveTheBytesItsNameSays(t *testing.T) {
+	a, b := layer(t, "nix/store/a"), layer(t, "nix/store/b")
+	reg := newMem()
+	d, _, err := publish(t, writeFile(t, "1.tar", nixArchive(t, "app:1", a)), Options{}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.tag(d, "v1.0.0")
+	known, err := Learn(context.Background(), []Registry{reg}, nil, "", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b's bytes under a's name (a known diff ID), the config saying b.
+	lying := members(t, nixArchive(t, "app:2", b), "")
+	for i := range lying {
+		if lying[i].name == sha(b).Encoded()+"/layer.tar" {
+			lying[i].name = sha(a).Encoded() + "/layer.tar"
+		}
+		if lying[i].name == "manifest.json" {
+			lying[i].data = bytes.ReplaceAll(lying[i].data, []byte(sha(b).Encoded()+"/layer.tar"), []byte(sha(a).Encoded()+"/layer.tar"))
+		}
+	}
+	_, _, err = publish(t, writeFile(t, "2.tar", tarOf(t, lying...)), Options{Known: known}, reg)
+	if !errors.Is(err, ErrBad) || !bytes.Contains([]byte(err.Error()), []byte("is named for sha256 "+sha(a).Encoded())) {
+		t.Errorf("%v, want the name refused", err)
+	}
+}
+
+func TestPlatformsChecked(t *testing.T) {
+	tarball := nixArchive(t, "app:1", layer(t, "nix/store/a"))
+	for _, c := range []struct {
+		platforms []string
+		ok        bool
+	}{{nil, true}, {[]string{"linux/amd64"}, true}, {[]string{"linux/arm64"}, false}, {[]string{"linux/amd64", "linux/arm64"}, false}} {
+		reg := newMem()
+		_, _, err := publish(t, "result", Options{Stream: &fakeStream{Reader: bytes.NewReader(tarball)}, Platforms: c.platforms}, reg)
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%v: %v", c.platforms, err)
+		case !c.ok && (!errors.Is(err, ErrPlatform) || err.Error() != "it is an image for linux/amd64, not for linux/arm64"):
+			t.Errorf("%v: %v, want ErrPlatform naming both", c.platforms, err)
+		case !c.ok && (len(reg.blobs) != 0 || len(reg.manifests) != 0):
+			t.Errorf("%v: %d blobs uploaded, want none", c.platforms, len(reg.blobs))
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// script writes an executable shell script and returns its path.
+func script(t *testing.T, body string) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "result")
+	if err := os.WriteFile(name, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// run starts the program, reads its output whole and finishes it.
+func run(t *testing.T, name string, opts ...Option) (string, error) {
+	t.Helper()
+	p, err := Start(context.Background(), name, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(p)
+	return string(out), p.Finish(err)
+}
+
+func TestIsProgram(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		data string
+		mode os.FileMode
+		want bool
+	}{
+		"script":          {"#!/bin/sh\n", 0o755, true},
+		"elf":             {"\x7fELF....", 0o755, true},
+		"not executable":  {"#!/bin/sh\n", 0o644, false},
+		"executable gzip": {"\x1f\x8b\x08\x00", 0o755, false},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
+		if err := os.WriteFile(p, []byte(c.data), c.mode); err != nil {
+			t.Fatal(err)
+		}
+		if got := IsProgram(p); got != c.want {
+			t.Errorf("%s: IsProgram = %v, want %v", name, got, c.want)
+		}
+	}
+	if IsProgram(dir) {
+		t.Error("a directory is a program")
+	}
+}
+
+func TestStreamReadsOutputInEnvAndDir(t *testing.T) {
+	dir := t.TempDir()
+	var lines []string
+	out, err := run(t, script(t, `echo "$#:$FOO:$(pwd)"; echo warming >&2`),
+		WithEnv([]string{"FOO=bar", "PATH=/usr/bin:/bin"}), WithDir(dir), WithStderr(func(l string) { lines = append(lines, l) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "0:bar:" + dir + "\n"; out != want {
+		t.Errorf("output %q, want %q (no argument, the given environment and directory)", out, want)
+	}
+	if len(lines) != 1 || lines[0] != "warming" {
+		t.Errorf("stderr lines %q, want [warming]", lines)
+	}
+}
+
+func TestStreamRelativeNameIsNotLookedUpInPath(t *testing.T) {
+	name := script(t, "echo mine\n")
+	t.Chdir(filepath.Dir(name))
+	t.Setenv("PATH", "/usr/bin:/bin")
+	out, err := run(t, "result")
+	if err != nil || out != "mine\n" {
+		t.Errorf("out %q err %v, want ./result run", out, err)
+	}
+}
+
+func TestStreamFailureQuotesLastLines(t *testing.T) {
+	_, err := run(t, script(t, "for i in 1 2 3 4 5 6 7; do echo line$i >&2; done; echo partial; exit 3\n"))
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("err = %v, want ErrFailed", err)
+	}
+	for _, want := range []string{"exited with status 3", "line3 | line4 | line5 | line6 | line7"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "line2") {
+		t.Errorf("%q quotes more than the last %d lines", err, keptLines)
+	}
+}
+
+func TestStreamIdleStopsProgramAndChildren(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	start := time.Now()
+	_, err := run(t, script(t, "sleep 300 & echo $! > "+pidFile+"; echo started; wait\n"), WithIdle(300*time.Millisecond))
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "wrote nothing for 300ms") {
+		t.Fatalf("err = %v, want the idle limit", err)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("stopped after %s", time.Since(start))
+	}
+	wantGone(t, pidFile)
+}
+
+// wantGone fails when the process whose PID the file holds still runs
+// (a zombie waiting for init to reap it has stopped).
+func wantGone(t *testing.T, pidFile string) {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	for range 50 {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return
+		}
+		if _, after, _ := strings.Cut(string(stat), ") "); strings.HasPrefix(after, "Z") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("the program's child %s still runs", pid)
+}
+
+func TestStreamChildLeftBehindIsStopped(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	out, err := run(t, script(t, "sleep 300 >/dev/null 2>&1 & echo $! > "+pidFile+"; echo image\n"))
+	if err != nil || out != "image\n" {
+		t.Fatalf("out %q, err %v", out, err)
+	}
+	wantGone(t, pidFile)
+}
+
+func TestStreamCancelStopsProgram(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := Start(ctx, script(t, "echo a; sleep 300\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(p, buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	_, err = io.ReadAll(p)
+	if ferr := p.Finish(io.ErrUnexpectedEOF); !errors.Is(ferr, ErrFailed) || !strings.Contains(ferr.Error(), "killed") {
+		t.Errorf("Finish = %v (read %v), want killed", ferr, err)
+	}
+}
+
+func TestStreamNonDumpableWhileRunning(t *testing.T) {
+	out, err := run(t, script(t, "cat /proc/$PPID/status | grep -c . >/dev/null; echo ok\n"))
+	if err != nil || out != "ok\n" {
+		t.Fatalf("out %q err %v", out, err)
+	}
+	// PR_GET_DUMPABLE is 3.
+	r, _, errno := syscall.Syscall(syscall.SYS_PRCTL, 3, 0, 0)
+	if errno != 0 || r != 0 {
+		t.Errorf("dumpable = %d (errno %v), want 0 once a program was started", r, errno)
+	}
+}
