@@ -346,15 +346,18 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	}
 }
 
-// reuse splits reuse-from into tags of the image's own repository and
+// reuse splits reuse-from into tags of the image's own repositories
+// (also when named in full, as a list of a plan's images names them) and
 // other repositories of its registry, each read through the first
 // target's client (one login for all).
 func (p *pipeline) reuse(targets []target) (own []string, elsewhere []archive.Elsewhere) {
 	for _, line := range p.cfg.ReuseFrom {
 		repo, tag := config.SplitReuse(line)
 		switch {
-		case repo == "":
-			own = append(own, tag)
+		case repo == "" || slices.Contains(p.cfg.Images, repo): // the image's own: Learn reads its newest releases
+			if tag != "" {
+				own = append(own, tag)
+			}
 		case len(targets) > 0: // none with push: false, which reuses nothing
 			reg, err := targets[0].reg.For(repo)
 			if err != nil {

@@ -25,7 +25,8 @@ func TestArchiveMountsFromOtherRepository(t *testing.T) {
 	mounts, posts := fp.count(kindBlobMount), fp.count(kindBlobPost)
 	env["INPUT_IMAGE"] = fp.addr + "/" + prefix + "/worker"
 	env["INPUT_ARCHIVE"] = nixStoreImage(t, "worker", glibc, bash, [2]string{"7q1ms2ka6ljdvb4d1a2gk7m2kf9xnb2b-worker-1.0.0", "worker"})
-	env["INPUT_REUSE-FROM"] = fp.addr + "/" + prefix + "/api" // its newest -nix release
+	// The plan's images, the worker's own among them: api's newest -nix release.
+	env["INPUT_REUSE-FROM"] = fp.addr + "/" + prefix + "/api\n" + fp.addr + "/" + prefix + "/worker"
 	worker := runArchive(t, env)
 	if n := fp.count(kindBlobMount) - mounts; n != 2 {
 		t.Errorf("%d mounts at the registry, want 2 (glibc and bash, from the api repository)", n)
