@@ -88,8 +88,11 @@ func (Unpacked) Prove(ctx context.Context, c Claim, limit int64) error {
 	return nil
 }
 
-// proving is how many claims are proven at once, ahead of the reader.
-const proving = 2
+// proving is how many claims are proven at once, ahead of the reader:
+// one, since the reader itself keeps a core and a half busy (the
+// archive's decompression, hashing) and unpacking a blob costs less than
+// reading the same layer from the archive, so one stays ahead.
+const proving = 1
 
 // proofs are the proofs of Known's claims for one Publish: each run at
 // most once, in the background ahead of the reader (in the order learnt:

@@ -186,8 +186,12 @@ func (p *publisher) reuse(diffID digest.Digest) (holding, bool) {
 	if p.proven[diffID] = err == nil; err == nil {
 		p.stats.Proved++
 	} else if p.ctx.Err() == nil && p.o.Warn != nil {
-		p.o.Warn("Not reusing layer %s from %s: its blob %s is not proven to be it (%v); the layer is compressed and uploaded anew: check who pushed %s",
-			diffID, h.Image, h.Blob.Digest, err, h.Image)
+		advice := "the registry could not give it"
+		if errors.Is(err, ErrFalseClaim) {
+			advice = "check who pushed " + h.Image
+		}
+		p.o.Warn("Not reusing layer %s from %s: its blob %s is not proven to be it (%v); the layer is compressed and uploaded anew: %s",
+			diffID, h.Image, h.Blob.Digest, err, advice)
 	}
 	return h, err == nil
 }
