@@ -203,15 +203,17 @@ type signing struct {
 }
 
 func (s signing) Sign(ctx context.Context, d digest.Digest) error {
+	start := time.Now()
 	sig, err := s.p.signer.Ensure(ctx, s.t.reg, d)
 	if err != nil {
 		return fmt.Errorf("%s@%s: %w", s.t.image, d, err)
 	}
 	s.p.signatures = append(s.p.signatures, sig)
+	took := time.Since(start).Round(time.Millisecond)
 	if sig.State == sign.Unchanged {
-		s.p.action.Infof("%s@%s is signed by the key already (signature %s): no second signature", s.t.image, d, sig.Digest)
+		s.p.action.Infof("%s@%s is signed by the key already (signature %s, checked in %s): no second signature", s.t.image, d, sig.Digest, took)
 	} else {
-		s.p.action.Infof("Signed %s@%s: signature %s stored before its tags", s.t.image, d, sig.Digest)
+		s.p.action.Infof("Signed %s@%s: signature %s stored and read back before its tags in %s", s.t.image, d, sig.Digest, took)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Store is one repository where signatures are read and written
@@ -89,11 +90,14 @@ func (s *Signer) ensure(ctx context.Context, store Store, d digest.Digest) (Sign
 	if err != nil {
 		return Signature{}, err
 	}
+	// The two blobs go up side by side: each is a few round trips.
+	g, gctx := errgroup.WithContext(ctx)
 	for _, b := range r.blobs {
 		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.data)), nil }
-		if err := store.PutBlob(ctx, b.desc, open); err != nil {
-			return Signature{}, err
-		}
+		g.Go(func() error { return store.PutBlob(gctx, b.desc, open) })
+	}
+	if err := g.Wait(); err != nil {
+		return Signature{}, err
 	}
 	sd, err := store.PutManifest(ctx, ocispec.MediaTypeImageManifest, r.raw)
 	if err != nil {
