@@ -25,8 +25,8 @@ import (
 // (a) and (b) include the build's pigz: streamLayeredImage does not gzip.
 
 var (
-	toolUsersStream = archiveTool{"users", "(a) stream | pigz -6, gunzip + skopeo copy docker-archive:", runUsersStream}
-	toolBuiltStream = archiveTool{"built-archive", "(b) stream | pigz -6, build-push-image archive: result.tar.gz", runBuiltStream}
+	toolUsersStream = archiveTool{"users", "(a) stream → pigz -6, gunzip + skopeo copy docker-archive:", runUsersStream}
+	toolBuiltStream = archiveTool{"built-archive", "(b) stream → pigz -6, build-push-image archive: result.tar.gz", runBuiltStream}
 	toolStream      = archiveTool{"stream", "(c) build-push-image archive: result (the stream)", runArchiveAction}
 )
 
