@@ -330,7 +330,7 @@ func TestArchiveRepeatedLayer(t *testing.T) {
 	env := archiveInputs(t, r, image, "v1.0.0", path)
 	env["INPUT_IMAGE"] = fp.addr + "/" + image
 	res := runArchive(t, env)
-	m := regexp.MustCompile(`, ([0-9.]+) MiB unpacked in all;`).FindStringSubmatch(res.stdout)
+	m := regexp.MustCompile(` ([0-9.]+) MiB unpacked in all;`).FindStringSubmatch(res.stdout)
 	var mib float64
 	if m != nil {
 		_, _ = fmt.Sscan(m[1], &mib)
