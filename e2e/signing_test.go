@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -301,6 +302,26 @@ func TestSignedArchive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSignedEd25519: an unencrypted PKCS#8 Ed25519 key signs as well;
+// cosign verifies with its public key.
+func TestSignedEd25519(t *testing.T) {
+	r := requireRig(t)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	pubDER, _ := x509.MarshalPKIXPublicKey(pub)
+	k := keyPair{private: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), public: filepath.Join(t.TempDir(), "ed25519.pub")}
+	if err := os.WriteFile(k.public, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	buildkitOCI(t, r, contextDir(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": randomName("ed25519")}), archive)
+	image := randomName("it/signed-ed25519")
+	if res := runAction(t, k.inputs(archiveInputs(t, r, image, "v1.0.0", archive)), nil); res.code != 0 || res.outputs["signature"] == "" {
+		t.Fatalf("exit %d, signature %q\n%s", res.code, res.outputs["signature"], res.stdout)
+	}
+	k.wantVerified(t, r, image, "v1.0.0")
 }
 
 // TestSignatureRefused: a registry refusing the signature's manifest fails

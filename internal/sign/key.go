@@ -24,7 +24,6 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/sigstore/sigstore/pkg/signature/options"
 )
 
 // The PEM types of the encrypted keys `cosign generate-key-pair` writes
@@ -90,8 +89,10 @@ func ParseKey(pemKey, password []byte) (*Key, error) {
 	if err := supported(priv); err != nil {
 		return nil, err
 	}
-	// Ed25519 keys sign pre-hashed (Ed25519ph), as cosign loads them.
-	sv, err := signature.LoadDefaultSignerVerifier(priv, options.WithED25519ph())
+	// Ed25519 signs the DSSE encoding itself (pure Ed25519, not the
+	// Ed25519ph cosign uses for log entries): that is what cosign verify
+	// --key checks a bundle's envelope with.
+	sv, err := signature.LoadDefaultSignerVerifier(priv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
