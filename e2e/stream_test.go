@@ -249,6 +249,20 @@ func TestStreamPush(t *testing.T) {
 		}
 		wantLine(t, res.stdout, "4 layers: 3 reused from the registry, 1 compressed")
 	})
+	t.Run("guard first: a taken version starts no program", func(t *testing.T) {
+		marker := filepath.Join(t.TempDir(), "ran")
+		spy := s.path("stream-spy")
+		s.script(spy, "echo ran > "+marker+"\nexec "+result+"\n")
+		env := archiveInputs(t, r, image, "v1.0.0", s.result(spy))
+		res := runAction(t, env, nil)
+		if res.code != 1 {
+			t.Fatalf("exit %d, want 1\n%s", res.code, res.stdout)
+		}
+		testcheck.OneErrorLine(t, res.stdout, "version tag v1.0.0 already exists")
+		if _, err := os.Stat(marker); err == nil {
+			t.Error("the program ran before the guard refused")
+		}
+	})
 	t.Run("zot", func(t *testing.T) {
 		image := randomName("it/stream")
 		env := archiveInputs(t, zr, image, "v1.0.0", result)
