@@ -6,6 +6,10 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/blumeops/build-push-image/internal/compression"
 )
 
 // fakeStream is an archive as a program writes it, with the program's
@@ -106,5 +110,43 @@ func TestPlatformsChecked(t *testing.T) {
 		case !c.ok && (len(reg.blobs) != 0 || len(reg.manifests) != 0):
 			t.Errorf("%v: %d blobs uploaded, want none", c.platforms, len(reg.blobs))
 		}
+	}
+}
+
+// ociImageFor is the blobs of one image whose config says arch, and its
+// manifest's descriptor.
+func ociImageFor(t *testing.T, arch string) ([]entry, ocispec.Descriptor) {
+	l := compress(t, compression.Compression{Level: 1}, layer(t, "nix/store/"+arch))
+	cfg := bytes.Replace(configOf(t, layer(t, "nix/store/"+arch)), []byte(`"amd64"`), []byte(`"`+arch+`"`), 1)
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest,
+		Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: sha(cfg), Size: int64(len(cfg))},
+		Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(l), Size: int64(len(l))}}}
+	m.SchemaVersion = 2
+	mb := jsonOf(t, m)
+	return []entry{{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg}, {name: "blobs/sha256/" + sha(l).Encoded(), data: l}, {name: "blobs/sha256/" + sha(mb).Encoded(), data: mb}},
+		ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: sha(mb), Size: int64(len(mb))}
+}
+
+func TestPlatformsOfAnIndex(t *testing.T) {
+	var es []entry
+	var idx ocispec.Index
+	for _, arch := range []string{"amd64", "arm64"} {
+		blobs, desc := ociImageFor(t, arch)
+		es, idx.Manifests = append(es, blobs...), append(idx.Manifests, desc)
+	}
+	idx.SchemaVersion, idx.MediaType = 2, ocispec.MediaTypeImageIndex
+	ib := jsonOf(t, idx)
+	top := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageIndex, Digest: sha(ib), Size: int64(len(ib))}}}
+	top.SchemaVersion = 2
+	es = append(es, entry{name: "blobs/sha256/" + sha(ib).Encoded(), data: ib}, entry{name: "index.json", data: jsonOf(t, top)}, entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
+	file := writeFile(t, "index.tar", tarOf(t, es...))
+	reg := newMem()
+	if _, _, err := publish(t, file, Options{Platforms: []string{"linux/arm64"}}, reg); err != nil || len(reg.manifests) != 3 {
+		t.Errorf("an index holding linux/arm64 and more: %v, %d manifests pushed, want the whole index", err, len(reg.manifests))
+	}
+	reg = newMem()
+	_, _, err := publish(t, file, Options{Platforms: []string{"linux/amd64", "linux/s390x"}}, reg)
+	if !errors.Is(err, ErrPlatform) || err.Error() != "it is an image for linux/amd64, linux/arm64, not for linux/s390x" || len(reg.blobs) != 0 {
+		t.Errorf("an index lacking linux/s390x: %v, %d blobs uploaded; want ErrPlatform naming both, nothing uploaded", err, len(reg.blobs))
 	}
 }
