@@ -304,6 +304,21 @@ func TestSignedArchive(t *testing.T) {
 	}
 }
 
+// TestSignedPushViaAction: the action's own upload (push-via: action, the
+// fallback's path) is signed the same way: the signature lives in the
+// transaction, not in a publisher.
+func TestSignedPushViaAction(t *testing.T) {
+	r := requireRig(t)
+	k := generateKeyPair(t)
+	image := randomName("it/signed-via-action")
+	env := k.inputs(r.inputs(image, "v1.0.0", contextDir(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": randomName("via-action")})))
+	env["INPUT_PUSH-VIA"] = "action"
+	if res := runAction(t, env, nil); res.code != 0 || res.outputs["signature"] == "" {
+		t.Fatalf("exit %d, signature %q\n%s", res.code, res.outputs["signature"], res.stdout)
+	}
+	k.wantVerified(t, r, image, "v1.0.0")
+}
+
 // TestSignedEd25519: an unencrypted PKCS#8 Ed25519 key signs as well;
 // cosign verifies with its public key.
 func TestSignedEd25519(t *testing.T) {
