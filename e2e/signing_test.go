@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
@@ -122,7 +123,7 @@ type recorder struct {
 	mu            sync.Mutex
 	writes        []string
 	hideReferrers bool
-	refuseSig     bool
+	refuseSig     atomic.Bool // toggled between runs
 }
 
 func newRecorder(t *testing.T, upstream string) *recorder {
@@ -148,7 +149,7 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 			}
 			if strings.Contains(ref, ":") && strings.Contains(string(body), `"artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"`) {
 				what = "signature"
-				if rec.refuseSig {
+				if rec.refuseSig.Load() {
 					w.Header().Set("Content-Type", "application/json")
 					w.WriteHeader(http.StatusForbidden)
 					_, _ = io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
@@ -346,7 +347,7 @@ func TestSignatureRefused(t *testing.T) {
 	r := requireRig(t)
 	k := generateKeyPair(t)
 	rec := newRecorder(t, r.registry)
-	rec.refuseSig = true
+	rec.refuseSig.Store(true)
 	image := randomName("it/sig-refused")
 	env := k.inputs(r.inputs(image, "v1.0.0", contextDir(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": randomName("refused")})))
 	env["INPUT_IMAGE"] = rec.addr + "/" + image
@@ -362,7 +363,7 @@ func TestSignatureRefused(t *testing.T) {
 			t.Errorf("tag %s: HTTP %d after a refused signature, want 404", tag, status)
 		}
 	}
-	rec.refuseSig = false
+	rec.refuseSig.Store(false)
 	if res := runAction(t, env, nil); res.code != 0 {
 		t.Fatalf("re-run: exit %d\n%s", res.code, res.stdout)
 	}
