@@ -90,14 +90,15 @@ func (Unpacked) Prove(ctx context.Context, c Claim, limit int64) error {
 
 // proving is how many claims are proven at once, ahead of the reader:
 // one, since the reader itself keeps a core and a half busy (the
-// archive's decompression, hashing) and unpacking a blob costs less than
-// reading the same layer from the archive, so one stays ahead.
+// archive's decompression, hashing, the copy of a claimed layer) and
+// unpacking a blob costs less than reading the same layer from the
+// archive, so one keeps up.
 const proving = 1
 
 // proofs are the proofs of Known's claims for one Publish: each run at
 // most once, in the background ahead of the reader (in the order learnt:
-// an image's layers bottom up, as archives hold them) once it first asks,
-// or at once when it asks for one not yet started.
+// an image's layers bottom up, as archives hold them) once it meets the
+// first claimed layer, or at once when it asks for one not yet started.
 type proofs struct {
 	ctx    context.Context
 	prover Prover
@@ -129,12 +130,17 @@ func newProofs(ctx context.Context, prover Prover, limits Limits, known *Known) 
 // result proves the claim for diffID unless it was (waiting while it is
 // being proven); the first call starts the background.
 func (ps *proofs) result(h holding) error {
+	ps.begin()
+	return ps.run(h)
+}
+
+// begin starts the background, once.
+func (ps *proofs) begin() {
 	ps.start.Do(func() {
 		for range proving {
 			ps.wg.Go(ps.background)
 		}
 	})
-	return ps.run(h)
 }
 
 func (ps *proofs) run(h holding) error {

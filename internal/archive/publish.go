@@ -130,7 +130,7 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 	pctx, unprove := context.WithCancel(gctx)
 	p.proofs = newProofs(pctx, cmp.Or(o.Prover, Prover(Unpacked{})), limits, o.Known)
 	defer func() { p.proofs.stop(); unprove(); p.proofs.wait() }()
-	rd := &reader{ctx: gctx, dir: dir, comp: o.Compression, limits: limits, hashOnly: o.CompareOnly, known: func(d digest.Digest) bool {
+	rd := &reader{ctx: gctx, dir: dir, comp: o.Compression, limits: limits, hashOnly: o.CompareOnly, claimed: p.claimed, known: func(d digest.Digest) bool {
 		_, ok := p.reuse(d)
 		return ok
 	}}
@@ -167,6 +167,16 @@ type publisher struct {
 	// diff ID, once the publisher asked.
 	proofs *proofs
 	proven map[digest.Digest]bool
+}
+
+// claimed says whether a repository claims to hold the layer diffID;
+// the first claim starts the proofs.
+func (p *publisher) claimed(diffID digest.Digest) bool {
+	_, ok := p.o.Known.lookup(diffID)
+	if ok {
+		p.proofs.begin()
+	}
+	return ok
 }
 
 // reuse is the blob a repository holds for the layer diffID, once its

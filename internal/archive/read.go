@@ -86,9 +86,10 @@ type reader struct {
 	// unpacked is what the archive may still unpack to: every entry at
 	// its declared size, every compressed layer unpacked.
 	unpacked *budget
-	// known says whether the repository holds a blob of this diff ID,
-	// proven; such layers are only hashed.
-	known func(digest.Digest) bool
+	// claimed says whether a repository claims to hold a blob of this
+	// diff ID (and starts the proofs); known whether it does, proven
+	// (waiting for the proof). Such layers are not compressed.
+	claimed, known func(digest.Digest) bool
 	// ready is told of every blob on disk that will likely be pushed, as
 	// soon as it is there: a layer compressed, or a blob whose name is
 	// its digest (an OCI archive's), so its upload overlaps the reading
@@ -254,15 +255,15 @@ func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
 	switch {
 	case size >= 1024 && isTar(head):
 		f.layer = true
-		if claimed := claimedDigest(name); claimed != "" && rd.known(claimed) {
-			// Its name says the registry holds it: its bytes must say
-			// so too.
-			if err := rd.keepKnown(f); err != nil || f.digest == claimed {
-				return f, err
-			}
-			return nil, bad("layer %s is named for sha256 %s but its bytes have sha256 %s", name, claimed.Encoded(), f.digest.Encoded())
+		claimed := claimedDigest(name)
+		if claimed == "" || !rd.claimed(claimed) {
+			return f, rd.pack(f)
 		}
-		return f, rd.pack(f)
+		// Its name says the registry holds it: its bytes must say so too.
+		if err := rd.whileProving(f, claimed); err != nil || f.digest == claimed {
+			return f, err
+		}
+		return nil, bad("layer %s is named for sha256 %s but its bytes have sha256 %s", name, claimed.Encoded(), f.digest.Encoded())
 	case compression.Detect(head) != compression.Uncompressed:
 		f.mediaType = compression.Compression{Algorithm: compression.Detect(head)}.MediaType()
 		return f, rd.copy(f, true)
@@ -296,25 +297,32 @@ func claimedDigest(name string) digest.Digest {
 	return ""
 }
 
-// keepKnown reads a layer the repositories hold: a docker-archive's is
-// only hashed, but a plain-tar blob of an OCI archive (or of docker save,
-// which writes both) is kept as it is, unannounced, since an OCI archive
-// pushes its blobs as they are and the known one is another blob.
-func (rd *reader) keepKnown(f *file) error {
-	if rd.hashOnly || !strings.HasPrefix(f.name, ocispec.ImageBlobsDir+"/") {
-		return rd.hash(f)
-	}
-	return rd.copy(f, false)
-}
-
-// hash reads the file for its digest only.
-func (rd *reader) hash(f *file) error {
-	d := digest.SHA256.Digester()
-	if _, err := io.CopyBuffer(d.Hash(), rd.br, rd.buf); err != nil {
+// whileProving reads a layer a repository claims to hold: copied as it
+// is (and hashed) while the claim is proven in the background, then the
+// copy is dropped when the claim holds, or compressed when it does not;
+// the reader does not wait for a proof before it reads. A plain-tar blob
+// of an OCI archive (or of docker save, which writes both) keeps its
+// copy: an OCI archive pushes its blobs as they are, and the known one
+// is another blob.
+func (rd *reader) whileProving(f *file, claimed digest.Digest) error {
+	if err := rd.copy(f, false); err != nil {
 		return err
 	}
-	f.digest = d.Digest()
-	return nil
+	raw := f.raw
+	if rd.hashOnly || !strings.HasPrefix(f.name, ocispec.ImageBlobsDir+"/") {
+		f.raw = ""
+		defer func() { _ = os.Remove(raw) }()
+	}
+	if f.digest != claimed || rd.known(claimed) {
+		return nil
+	}
+	in, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	rd.br.Reset(in)
+	return rd.pack(f)
 }
 
 // keep holds a small file in memory.
