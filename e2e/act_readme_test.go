@@ -66,6 +66,26 @@ func TestActUsageNixRecipe(t *testing.T) {
 	}
 }
 
+// TestActReadmeArchiveSteps runs the README's archive steps (changed only
+// where a test must: the registry, the user, plain HTTP) as the job of a
+// workflow on a nix host: v1.2.0-nix is published from the result.
+func TestActReadmeArchiveSteps(t *testing.T) {
+	r := newActRig(t)
+	rr := requireRig(t)
+	prefix, _ := unique(t)
+	steps := editReadme(t, readmeBlock(t, "yaml", "archive: result\n          image: registry.example/team/app"), readmeCredentials(rr, prefix, 1)...)
+	app := actRepo(t, r, map[string]string{
+		".forgejo/workflows/image.yml": "on: push\njobs:\n  image:\n    runs-on: nix\n    steps:\n" + steps,
+	})
+	runActCommand(t, r, app, `act push -W .forgejo/workflows/image.yml -P nix=-self-hosted --secret-file .secrets \
+		--local-repository "blumeops/build-push-image@v2=$PWD/../build-push-image" \
+		--action-offline-mode --env BUILD_PUSH_IMAGE_DOWNLOAD=false --env BUILDKIT_HOST=unix:///nonexistent/buildkitd.sock`,
+		nil, "PATH="+fakeNixBuild(t, []string{"image"})+":"+filepath.Dir(r.act)+":"+os.Getenv("PATH"))
+	if d, code := rr.headDigest(t, prefix+"/app", "v1.2.0-nix"); code != http.StatusOK {
+		t.Errorf("%s/app:v1.2.0-nix: HEAD %d %s, want it published", prefix, code, d)
+	}
+}
+
 // actRepo is a throwaway repository with files, its key in .secrets (as
 // the README says), and a checkout of the action beside it, at
 // ../build-push-image.

@@ -87,7 +87,8 @@ func TestForgePlanNix(t *testing.T) {
 }
 
 // fakeNixBuild is a directory for the runner's PATH holding nix-build:
-// given an image directory, it links ./result to that image's gzipped
+// given an image directory (or -A and an attribute), the last argument
+// names the image: it links ./result to that image's gzipped
 // docker-archive in store/, written here as buildLayeredImage writes one.
 func fakeNixBuild(t *testing.T, names []string) string {
 	t.Helper()
@@ -99,7 +100,7 @@ func fakeNixBuild(t *testing.T, names []string) string {
 	for _, name := range names {
 		writeBytes(t, filepath.Join(store, name+".tar.gz"), nixArchive(t, name))
 	}
-	script := "#!/bin/sh\n# nix-build DIR, as nix would leave it: ./result, a link into the store.\nset -eu\nln -sfn \"" + store + "/$(basename \"$1\").tar.gz\" result\n"
+	script := "#!/bin/sh\n# nix-build DIR or -A ATTR, as nix would leave it: ./result, a link into the store.\nset -eu\nfor last; do :; done\nln -sfn \"" + store + "/$(basename \"$last\").tar.gz\" result\n"
 	if err := os.WriteFile(filepath.Join(bin, "nix-build"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
