@@ -575,3 +575,42 @@ func TestArchivePlainTarOCILayerNextRelease(t *testing.T) {
 		t.Errorf("the plain layer in the registry is %d bytes, want the archive's %d", len(got), len(l))
 	}
 }
+
+// TestArchiveSIGTERMWhileProving: a SIGTERM while the proof of a reused
+// layer waits on the registry (its blob GET held) ends the run within
+// 2 s, in one line, with nothing left in RUNNER_TEMP.
+func TestArchiveSIGTERMWhileProving(t *testing.T) {
+	r := requireRig(t)
+	fp := newFaultProxy(t, r)
+	image := randomName("it/archive-sigterm-proof")
+	l := layerTar(t, "srv/app", strings.Repeat("released before\n", 1000))
+	env := archiveInputs(t, r, image, "v1.0.0", nixStyle(t, l))
+	env["INPUT_IMAGE"], env["INPUT_SHA"] = fp.addr+"/"+image, strings.Repeat("a", 40)
+	runArchive(t, env)
+
+	env = archiveInputs(t, r, image, "v1.1.0", nixStyle(t, l, layerTar(t, "srv/new", "new\n")))
+	env["INPUT_IMAGE"], env["INPUT_SHA"] = fp.addr+"/"+image, strings.Repeat("b", 40)
+	cmd := actionCommand(t, context.Background(), env)
+	var sent atomic.Int64
+	// The first blob GET is the release's config (learning); the next,
+	// the layer's proof: held until the run goes away.
+	fp.fail(kindBlobGet, 1, fault{after: kindBlobGet, stall: time.Minute, inspect: func() {
+		sent.Store(time.Now().UnixNano())
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	}})
+	res := runCommand(t, cmd, nil)
+	if sent.Load() == 0 {
+		t.Fatalf("the proof's blob GET never came\n%s", res.stdout)
+	}
+	took := time.Since(time.Unix(0, sent.Load()))
+	t.Logf("exited %s after the SIGTERM", took.Round(time.Millisecond))
+	if took > 2*time.Second {
+		t.Errorf("exited %s after the SIGTERM, want within 2 s", took.Round(time.Millisecond))
+	}
+	if res.code == 0 || len(lines(res.stdout, "::error")) != 1 {
+		t.Errorf("exit %d, want a failure in one ::error:: line:\n%s", res.code, res.stdout)
+	}
+	if left := actionLeftovers(t, res.runnerTemp); len(left) > 0 {
+		t.Errorf("RUNNER_TEMP holds %v after the SIGTERM, want nothing of the action's", left)
+	}
+}
