@@ -141,16 +141,22 @@ var archiveSeeds uint64 = 1 << 20
 func (b *bench) newArchive(fixed []nixLayer, n int, size int64) (string, []nixLayer, error) {
 	layers := append(append([]nixLayer{}, fixed...), nixLayers(archiveSeeds, n, size)...)
 	archiveSeeds += uint64(n)
+	path, err := b.archiveOf(layers)
+	return path, layers, err
+}
+
+// archiveOf writes the archive of layers and returns its path.
+func (b *bench) archiveOf(layers []nixLayer) (string, error) {
 	path := filepath.Join(b.work, "archives", fmt.Sprintf("image-%d.tar.gz", archiveSeeds))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	start := time.Now()
 	if err := writeNixArchive(path, layers); err != nil {
-		return "", nil, fmt.Errorf("archive %s: %w", path, err)
+		return "", fmt.Errorf("archive %s: %w", path, err)
 	}
 	logf("  generated %s (%d layers) in %s", filepath.Base(path), len(layers), time.Since(start).Round(time.Millisecond))
-	return path, layers, nil
+	return path, nil
 }
 
 // archiveImage is a title for the result rows.
@@ -217,6 +223,35 @@ func caseArchiveVsSkopeo(ctx context.Context, b *bench) error {
 				}
 			}
 			if err := os.Remove(path); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// caseTextArchive (13): caseArchiveVsSkopeo's 8 × 32 MiB with text-like
+// layers (base64), gzipped by pigz -6 as buildLayeredImage does: reading
+// the archive is then a real single-stream inflate, which both sides pay,
+// and gzip level 1 stores the text (docs/benchmarks.md, case 13).
+func caseTextArchive(ctx context.Context, b *bench) error {
+	img := archiveImage("t8", "nix-style archive, 8 × 32 MiB base64 text")
+	tools := []archiveTool{toolArchive, toolArchiveZstd, toolSkopeoArchive}
+	b.archiveRatio("13", "text archive push", img, toolArchive, toolSkopeoArchive, 0.5)
+	b.archiveRatio("13", "text archive push", img, toolArchiveZstd, toolSkopeoArchive, 0)
+	return b.eachRound(min(b.rounds, 3), func(round int) error {
+		path, err := b.archiveOf(textLayers(archiveSeeds, 8, 32*mib))
+		archiveSeeds += 8
+		if err != nil {
+			return err
+		}
+		defer os.Remove(path)
+		for _, t := range rotateArchive(tools, round) {
+			j := archiveJob{archive: path, repo: b.repo("text", t.name, fmt.Sprint(round)), version: "v1.0.0"}
+			if _, err := b.timedArchive(ctx, "13", "text archive push", img, t, j); err != nil {
+				return err
+			}
+			if err := b.forget(ctx, j.repo, j.version); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,10 +33,12 @@ import (
 // klauspost's gzip and zstd, which the action, skopeo and BuildKit use,
 // then store it as it is.)
 
-// nixLayer is one store path: a file of size bytes from seed.
+// nixLayer is one store path: a file of size bytes from seed; text
+// layers are base64 of random bytes instead (see textLayers).
 type nixLayer struct {
 	seed uint64
 	size int64
+	text bool
 }
 
 // nixLayers are n layers of size bytes, seeds from seed on.
@@ -42,6 +46,18 @@ func nixLayers(seed uint64, n int, size int64) []nixLayer {
 	out := make([]nixLayer, n)
 	for i := range out {
 		out[i] = nixLayer{seed: seed + uint64(i), size: size}
+	}
+	return out
+}
+
+// textLayers are n layers of size bytes of base64 text of random bytes,
+// seeds from seed on: text-like content (docs, data, generated sources),
+// which LZ77 finds no repeats in but Huffman coding shrinks to 3/4 (pigz
+// -6 does; klauspost's gzip levels 1-6 store it as it is).
+func textLayers(seed uint64, n int, size int64) []nixLayer {
+	out := nixLayers(seed, n, size)
+	for i := range out {
+		out[i].text = true
 	}
 	return out
 }
@@ -56,6 +72,11 @@ func (l nixLayer) content() []byte {
 	c := loadCorpus()
 	var seed [32]byte
 	binary.LittleEndian.PutUint64(seed[:], l.seed)
+	if l.text {
+		raw := make([]byte, l.size*3/4+3)
+		_, _ = rand.NewChaCha8(seed).Read(raw)
+		return []byte(base64.StdEncoding.EncodeToString(raw)[:l.size])
+	}
 	rng := rand.New(rand.NewChaCha8(seed))
 	out := make([]byte, 0, l.size)
 	for int64(len(out)) < l.size {
@@ -118,14 +139,21 @@ func (l nixLayer) tarball() []byte {
 }
 
 // writeNixArchive writes the gzipped docker-archive of layers to path; a
-// layer is in memory only while it is written.
+// layer is in memory only while it is written. Text layers are gzipped by
+// pigz -6, as buildLayeredImage does: klauspost's pgzip would store their
+// text, and reading the archive would cost nothing.
 func writeNixArchive(path string, layers []nixLayer) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(f, mib)
-	zw := pgzip.NewWriter(bw) // no name, no time: gzip -n
+	var zw io.WriteCloser = pgzip.NewWriter(bw) // no name, no time: gzip -n
+	if len(layers) > 0 && layers[0].text {
+		if zw, err = newPigz(bw); err != nil {
+			return err
+		}
+	}
 	tw := tar.NewWriter(zw)
 	var diffIDs, names []string
 	for _, l := range layers {
@@ -161,6 +189,35 @@ func writeNixArchive(path string, layers []nixLayer) error {
 		return err
 	}
 	return f.Close()
+}
+
+// pigz is `pigz -6 -n` compressing into a writer; Close waits for it.
+type pigz struct {
+	io.WriteCloser // its standard input
+	cmd            *exec.Cmd
+}
+
+func newPigz(w io.Writer) (*pigz, error) {
+	cmd := exec.Command("pigz", "-6", "-n")
+	cmd.Stdout, cmd.Stderr = w, os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("pigz: %w", err)
+	}
+	return &pigz{in, cmd}, nil
+}
+
+func (p *pigz) Close() error {
+	if err := p.WriteCloser.Close(); err != nil {
+		return err
+	}
+	if err := p.cmd.Wait(); err != nil {
+		return fmt.Errorf("pigz: %w", err)
+	}
+	return nil
 }
 
 func writeEntry(tw *tar.Writer, name string, data []byte) error {

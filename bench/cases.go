@@ -29,6 +29,7 @@ var cases = []benchCase{
 	{"10", "signing-key: the same archive push signed and unsigned", caseSigning},
 	{"11", "nix stream, first release: users' pigz + gunzip + skopeo vs archive: vs the stream (8 × 24 MiB; RSS at 1 GiB)", caseStream},
 	{"12", "nix stream, next release with one store path changed: the same three", caseStreamNext},
+	{"13", "text-like archive push (base64 layers, pigz -6) vs gunzip + skopeo copy docker-archive: (8 × 32 MiB)", caseTextArchive},
 }
 
 // pushTools are the ways to push compared side by side.
