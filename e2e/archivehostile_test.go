@@ -438,9 +438,9 @@ func TestArchiveNotRegularFiles(t *testing.T) {
 	indexFIFO := layout()
 	fifo(filepath.Join(indexFIFO, "index.json"))
 	for _, tc := range []struct{ name, path, want string }{
-		{"archive a FIFO", fifo(filepath.Join(t.TempDir(), "image.tar")), "it is a FIFO (named pipe), not a file or directory"},
-		{"layout index.json a FIFO", indexFIFO, "its index.json is a FIFO (named pipe), not a regular file"},
-		{"layout blob a FIFO", blobFIFO, "is a FIFO (named pipe), not a regular file"},
+		{"archive a FIFO", fifo(filepath.Join(t.TempDir(), "image.tar")), "it is a named pipe (FIFO), not a file or directory"},
+		{"layout index.json a FIFO", indexFIFO, "its index.json is a named pipe (FIFO), not a regular file"},
+		{"layout blob a FIFO", blobFIFO, "is a named pipe (FIFO), not a regular file"},
 		{"archive a device", "/dev/zero", "it is a device, not a file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/blumeops/build-push-image/internal/repofile"
 )
 
 // notRegular names what a file is when it is neither a regular file nor
@@ -14,17 +16,10 @@ import (
 // a file is refused before it is opened for reading. "" for a regular
 // file or a directory.
 func notRegular(mode fs.FileMode) string {
-	switch {
-	case mode.IsRegular(), mode.IsDir():
+	if mode.IsDir() {
 		return ""
-	case mode&fs.ModeNamedPipe != 0:
-		return "a FIFO (named pipe)"
-	case mode&fs.ModeSocket != 0:
-		return "a socket"
-	case mode&fs.ModeDevice != 0:
-		return "a device"
 	}
-	return "not a regular file"
+	return repofile.Kind(mode)
 }
 
 // openRegular opens a file that stat said is regular, without blocking

@@ -145,7 +145,7 @@ func (p *problem) Unwrap() error { return p.err }
 
 // check refuses what is not a regular file of at most MaxSize.
 func check(path string, st fs.FileInfo) error {
-	if kind := kindOf(st.Mode()); kind != "" {
+	if kind := Kind(st.Mode()); kind != "" {
 		return fmt.Errorf("%s is %s, %w", path, kind, ErrNotRegular)
 	}
 	if st.Size() > MaxSize {
@@ -154,8 +154,10 @@ func check(path string, st fs.FileInfo) error {
 	return nil
 }
 
-// kindOf names what a file that is not regular is ("" for a regular one).
-func kindOf(m fs.FileMode) string {
+// Kind names what a file that is not regular is ("" for a regular one):
+// the one wording of every refusal of a FIFO, device or socket, here and
+// in internal/archive.
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsRegular():
 		return ""
