@@ -345,7 +345,31 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
+		Prover: p.prover(),
 	}
+}
+
+// prover proves the registry's claims of reused layers: with
+// signing-key, a manifest signed with it is trusted without a download;
+// every other claim is streamed (archive.Unpacked).
+func (p *pipeline) prover() archive.Prover {
+	if p.signer == nil {
+		return archive.Unpacked{}
+	}
+	return archive.NewSigned(vouch{p.signer}, archive.Unpacked{})
+}
+
+// vouch looks for a signature by the run's key among a manifest's
+// referrers in the registry holding the claim (archive.Vouch).
+type vouch struct{ signer *sign.Signer }
+
+func (v vouch) Signed(ctx context.Context, r archive.Registry, manifest digest.Digest) (bool, error) {
+	store, ok := r.(sign.Store)
+	if !ok {
+		return false, nil
+	}
+	found, err := v.signer.Find(ctx, store, manifest)
+	return found != "", err
 }
 
 // reuse splits reuse-from into tags of the image's own repositories

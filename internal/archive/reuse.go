@@ -213,8 +213,17 @@ func diffIDs(ctx context.Context, t Registry, config ocispec.Descriptor) ([]dige
 		return nil, err
 	}
 	defer func() { _ = body.Close() }()
+	// Read whole and checked against its digest: a signed manifest (the
+	// Signed prover) vouches for the config by digest only.
+	raw, err := io.ReadAll(io.LimitReader(body, smallFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if digest.FromBytes(raw) != config.Digest {
+		return nil, errors.New("its config is not the blob its manifest names")
+	}
 	var cfg dockerConfig
-	if err := json.NewDecoder(io.LimitReader(body, smallFile)).Decode(&cfg); err != nil {
+	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, err
 	}
 	return cfg.RootFS.DiffIDs, nil

@@ -59,6 +59,9 @@ type Archive struct {
 	// Warn gets a layer an image in a repository claimed falsely (its
 	// blob is not that layer): not reused, compressed anew.
 	Warn func(format string, args ...any)
+	// Prover proves each layer an image in a repository claims before it
+	// is reused (archive.Unpacked when nil).
+	Prover archive.Prover
 	// Targets are the repositories (internal/push's Registry), in the
 	// order of the image input.
 	Targets []archive.Registry
@@ -86,7 +89,7 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 	}
 	d, stats, err := archive.Publish(ctx, p.Targets, archive.Options{
 		Path: p.Path, Stream: src, Platforms: p.Platforms, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
-		Known: known, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
+		Known: known, Prover: p.Prover, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
 	return build.Result{Digest: d, Manifest: stats.Manifest}, err
 }

@@ -1,0 +1,66 @@
+package archive
+
+import (
+	"context"
+	"sync"
+
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Vouch says whether a manifest carries a signature by the run's own
+// signing-key that verifies (internal/sign's Signer.Find, through the
+// registry holding the claim). Only a failed look-up is an error.
+type Vouch interface {
+	Signed(ctx context.Context, r Registry, manifest digest.Digest) (bool, error)
+}
+
+// Signed proves a claim without a download when the manifest that makes
+// it is signed with the run's own key: that manifest (its digest computed
+// here from the bytes read) was published by a run holding the key, which
+// proved its layers then. Any other claim (unsigned, another key's
+// signature, a look-up that fails) is proven by Else.
+type Signed struct {
+	vouch Vouch
+	els   Prover
+	mu    sync.Mutex
+	// seen is each manifest's look-up: one per distinct manifest, since
+	// an image's layers all share it.
+	seen map[digest.Digest]*vouched
+}
+
+type vouched struct {
+	once   sync.Once
+	signed bool
+}
+
+// NewSigned returns a Signed prover trusting what v vouches for and
+// falling back to els.
+func NewSigned(v Vouch, els Prover) *Signed {
+	return &Signed{vouch: v, els: els, seen: map[digest.Digest]*vouched{}}
+}
+
+// Prove accepts a claim of a manifest signed with the key, else asks
+// Else.
+func (s *Signed) Prove(ctx context.Context, c Claim, limit int64) error {
+	if s.signed(ctx, c) {
+		return nil
+	}
+	return s.els.Prove(ctx, c, limit)
+}
+
+// signed looks the claim's manifest up once; a failed look-up counts as
+// unsigned (the blob is streamed instead).
+func (s *Signed) signed(ctx context.Context, c Claim) bool {
+	s.mu.Lock()
+	v, ok := s.seen[c.Manifest]
+	if !ok {
+		v = &vouched{}
+		s.seen[c.Manifest] = v
+	}
+	s.mu.Unlock()
+	v.once.Do(func() {
+		ok, err := s.vouch.Signed(ctx, c.Registry, c.Manifest)
+		v.signed = ok && err == nil
+	})
+	return v.signed
+}
