@@ -94,6 +94,14 @@ func (r *Registry) PutBlob(ctx context.Context, desc ocispec.Descriptor, open fu
 	if has, err := r.HasBlob(ctx, desc.Digest); err != nil || has {
 		return err
 	}
+	return r.UploadBlob(ctx, desc, open)
+}
+
+// UploadBlob uploads the blob desc with no look-up first: for a small
+// blob that is most likely new (a signature's), the look-up would cost a
+// round trip more than the upload saves. Uploading a blob the repository
+// has already is harmless.
+func (r *Registry) UploadBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error {
 	what := fmt.Sprintf("upload blob %s@%s", r.repo.CommonName(), desc.Digest)
 	for try := 1; ; try++ {
 		err := call(ctx, what, func(ctx context.Context) error {

@@ -25,3 +25,15 @@ func (r *Registry) Referrers(ctx context.Context, d digest.Digest, artifactType 
 	})
 	return out, err
 }
+
+// Descriptor is the image d's descriptor (media type, digest, size), a
+// signature's subject: from the manifest this run pushed or read, with
+// no round trip, or else read from the registry.
+func (r *Registry) Descriptor(ctx context.Context, d digest.Digest) (ocispec.Descriptor, error) {
+	m, err := r.manifest(ctx, d)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc := m.GetDescriptor()
+	return ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, nil
+}

@@ -18,11 +18,14 @@ import (
 // Store is one repository where signatures are read and written
 // (internal/push's Registry). Referrers uses the referrers API, or the
 // referrers tag (sha256-<hex>) where the registry has none; so does
-// PutManifest for a manifest with a subject.
+// PutManifest for a manifest with a subject. Descriptor is the image's,
+// from what the run pushed when it can (no round trip); UploadBlob
+// uploads with no look-up first (a signature's blobs are new).
 type Store interface {
 	Manifest(ctx context.Context, reference string) (mediaType string, raw []byte, found bool, err error)
+	Descriptor(ctx context.Context, d digest.Digest) (ocispec.Descriptor, error)
 	Blob(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
-	PutBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error
+	UploadBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error
 	PutManifest(ctx context.Context, mediaType string, raw []byte) (digest.Digest, error)
 	Referrers(ctx context.Context, d digest.Digest, artifactType string) ([]ocispec.Descriptor, error)
 }
@@ -90,11 +93,12 @@ func (s *Signer) ensure(ctx context.Context, store Store, d digest.Digest) (Sign
 	if err != nil {
 		return Signature{}, err
 	}
-	// The two blobs go up side by side: each is a few round trips.
+	// The two blobs go up side by side, each with no look-up first:
+	// two round trips each (regclient's POST, PUT).
 	g, gctx := errgroup.WithContext(ctx)
 	for _, b := range r.blobs {
 		open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b.data)), nil }
-		g.Go(func() error { return store.PutBlob(gctx, b.desc, open) })
+		g.Go(func() error { return store.UploadBlob(gctx, b.desc, open) })
 	}
 	if err := g.Wait(); err != nil {
 		return Signature{}, err
@@ -156,23 +160,20 @@ func (s *Signer) signs(ctx context.Context, store Store, sd, d digest.Digest) (b
 }
 
 // referrer is the signature of d, made once per run: the image's
-// descriptor is read from store.
+// descriptor comes from store.
 func (s *Signer) referrer(ctx context.Context, store Store, d digest.Digest) (referrer, error) {
 	if r, ok := s.made[d]; ok {
 		return r, nil
 	}
-	mediaType, raw, found, err := store.Manifest(ctx, d.String())
-	switch {
-	case err != nil:
-		return referrer{}, err
-	case !found:
-		return referrer{}, fmt.Errorf("sign %s: the image is not in the repository", d)
+	subject, err := store.Descriptor(ctx, d)
+	if err != nil {
+		return referrer{}, fmt.Errorf("sign %s: %w", d, err)
 	}
 	bundle, err := s.key.Bundle(d)
 	if err != nil {
 		return referrer{}, err
 	}
-	r, err := newReferrer(ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(raw))}, bundle, s.now())
+	r, err := newReferrer(subject, bundle, s.now())
 	if err != nil {
 		return referrer{}, err
 	}
