@@ -65,7 +65,7 @@ var docRuns = []docRun{
 	{doc: "docs/usage.md", marker: "docker rm -f build-push-image-buildkitd\n", exempt: docker},
 	{doc: "docs/usage.md", marker: "nix-image.yml", test: "TestActUsageNixRecipe"},
 	{doc: "docs/usage.md", marker: "pkgs.dockerTools.streamLayeredImage {", exempt: "a nix expression: nix cannot build here; e2e/nixstream writes what its script writes (TestStreamPush)"},
-	{doc: "docs/usage.md", marker: "./result -> /nix/store/…-stream-app, a program", exempt: notYet + "TestStreamPush runs a stream as archive: result, not these steps"},
+	{doc: "docs/usage.md", marker: "./result -> /nix/store/…-stream-app, a program", test: "TestActUsageStreamSteps"},
 	{doc: "docs/usage.md", marker: "nix-pr.yml", exempt: notYet + "TestStreamPullRequestCheck runs its check step's inputs, not the workflow"},
 	{doc: "docs/usage.md", marker: "docker build -t app:ci", exempt: docker},
 	{doc: "docs/usage.md", marker: "buildkitd --addr unix:///run/buildkit/buildkitd.sock --oci-worker-net host", exempt: runner},
