@@ -262,11 +262,19 @@ func caseTextArchive(ctx context.Context, b *bench) error {
 // caseSecondRelease (7): the next release of an 8-layer image with one
 // layer changed, after the first was pushed by both: the action, on a
 // fresh runner (no local state: it learns what the repository holds from
-// the release's tags), against skopeo with its blob-info cache warm.
+// the release's tags), against skopeo with its blob-info cache warm. The
+// action once more with signing-key (both releases): the reused layers are
+// proven by the first release's signature, not streamed.
 func caseSecondRelease(ctx context.Context, b *bench) error {
+	plain, _, _, err := signingKeys()
+	if err != nil {
+		return err
+	}
 	img := archiveImage("r2", "second release, 8 × 32 MiB, 1 layer changed")
-	tools := []archiveTool{toolArchive, toolSkopeoArchive}
+	signed := signedWith("archive-signed", "build-push-image archive:, signing-key (reused layers proven by the release's signature)", "INPUT_SIGNING_KEY="+plain)
+	tools := []archiveTool{toolArchive, signed, toolSkopeoArchive}
 	b.archiveRatio("7", "second release", img, toolArchive, toolSkopeoArchive, 1)
+	b.archiveRatio("7", "second release", img, signed, toolSkopeoArchive, 0)
 	first, layers, err := b.newArchive(nil, 8, 32*mib)
 	if err != nil {
 		return err
