@@ -113,6 +113,12 @@ func actRepo(t *testing.T, r actRig, files map[string]string) string {
 // It returns act's output.
 func runActCommand(t *testing.T, r actRig, app, command string, args []string, env ...string) string {
 	t.Helper()
+	return runActJobs(t, r, app, 1, command, args, env...)
+}
+
+// runActJobs is runActCommand for a workflow of jobs jobs.
+func runActJobs(t *testing.T, r actRig, app string, jobs int, command string, args []string, env ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-euo", "pipefail", "-c", command, "bash"}, args...)...)
@@ -126,7 +132,7 @@ func runActCommand(t *testing.T, r actRig, app, command string, args []string, e
 	if strings.Contains(text, r.key) {
 		t.Errorf("the API key appears unmasked in act's output")
 	}
-	wantJobs(t, text, 1, 0)
+	wantJobs(t, text, jobs, 0)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, text)
 	}
