@@ -126,8 +126,9 @@ func TestSeveralImagesOnTwoRegistries(t *testing.T) {
 	r.wantTag(t, strings.TrimPrefix(first, r.registry+"/"), "v9.9.9", "")
 }
 
-// TestTagSuffix: tag-suffix: -nix puts the suffix on every tag the run
-// writes and writes no unsuffixed one; the guard checks the suffixed
+// TestTagSuffix: tag-suffix: -nix with tag-suffix-on-latest puts the
+// suffix on every tag the run writes and writes no unsuffixed one (latest
+// without the suffix, the default, is TestNeighboursHabits'); the guard checks the suffixed
 // version tag (the unsuffixed variant of the same version is no conflict,
 // a second -nix run is), and the never-backwards rule compares versions.
 func TestTagSuffix(t *testing.T) {
@@ -139,6 +140,7 @@ func TestTagSuffix(t *testing.T) {
 		env["INPUT_TAG-SUFFIX"] = "-nix"
 		env["INPUT_SEMVER-TAGS"] = "true"
 		env["INPUT_TAGS"] = "latest"
+		env["INPUT_TAG-SUFFIX-ON-LATEST"] = "true"
 		return runAction(t, env, nil)
 	}
 	res := nixRun("v1.2.0")
