@@ -78,7 +78,7 @@ var docRuns = []docRun{
 	{doc: "docs/usage.md", marker: "exec /hello: exec format error", exempt: printed},
 	{doc: "docs/usage.md", marker: "# the runner's pod (excerpt)", exempt: runner},
 	{doc: "docs/usage.md", marker: "--tlscacert ca.pem", exempt: runner},
-	{doc: "docs/usage.md", marker: "runs-on: linux-build", exempt: notYet + "a job against a remote buildkitd over mTLS"},
+	{doc: "docs/usage.md", marker: "runs-on: linux-build", test: "TestActUsageRemoteBuildkitd"},
 	{doc: "docs/usage.md", marker: "sudo buildkitd --addr unix:///tmp/buildkitd.sock &", exempt: "what the rig of TestActReadmeCommand starts itself: a buildkitd and a registry"},
 	{doc: "docs/zot.md", marker: "\"http\": {", exempt: zotAdmin},
 	{doc: "docs/zot.md", marker: "htpasswd -bBn ci-bot", exempt: zotAdmin},
