@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode"
@@ -33,6 +34,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/redact"
@@ -61,6 +63,7 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 			s.add(getenv(name), getenv("INPUT_USERNAME"))
 		}
 	}
+	s.add(getenv(oidc.EnvRequestToken)) // the job's, whether oidc-audience asks for it or not
 	if len(args) > 0 && args[0] == "plan" {
 		return planMain(args[1:], lookupEnv, action, s, stdout, stderr)
 	}
@@ -83,7 +86,7 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg.Debug, stderr)}
+	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg.Debug, stderr), ids: idTokens(cfg.Access, s)}
 	if err := p.run(ctx); err != nil {
 		printError(stdout, s.redact(p.explain(ctx, err)))
 		return 1
@@ -99,7 +102,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	if err != nil {
 		return inputFailure(stdout, s, err)
 	}
-	procenv.Scrub(cfg.APIKey)
+	procenv.Scrub(cfg.APIKey, requestToken(cfg.Access))
 	images, err := plan.Find(cfg)
 	if err != nil {
 		return inputFailure(stdout, s, err)
@@ -112,10 +115,16 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	regs := plan.NewRegistries(cfg.Access, debugLog(cfg.Debug, stderr))
+	ids := idTokens(cfg.Access, s)
+	if err := startIdentity(ctx, action, cfg.Access, ids); err != nil {
+		line, _ := identityLine(cfg.Access, ids, cfg.Image, "read", err)
+		printError(stdout, s.redact(line))
+		return 1
+	}
+	regs := plan.NewRegistries(cfg.Access, debugLog(cfg.Debug, stderr), idLogin(ids)...)
 	res, err := plan.Check(ctx, images, regs.Lookup)
 	if err != nil {
-		printError(stdout, s.redact(planLine(ctx, cfg, err)))
+		printError(stdout, s.redact(planLine(ctx, cfg, ids, err)))
 		return 1
 	}
 	var logins []login
@@ -148,6 +157,7 @@ func inputFailure(stdout io.Writer, s *secrets, err error) int {
 // CI. Runner or not, every error line has every form cut out (redact):
 // a line may quote what the program did not write (a registry's answer).
 type secrets struct {
+	mu     sync.Mutex // a renewed ID token is added while the run goes on
 	set    redact.Set
 	action *githubactions.Action // nil by hand
 	masked map[string]bool
@@ -167,6 +177,8 @@ func (s *secrets) add(secret string, users ...string) {
 	if strings.TrimSpace(secret) == "" {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, v := range maskValues(secret) {
 		s.set.Add(v, users...)
 		for _, form := range redact.Forms(v, users...) {
@@ -179,7 +191,11 @@ func (s *secrets) add(secret string, users ...string) {
 }
 
 // redact cuts every form of every secret out of line.
-func (s *secrets) redact(line string) string { return s.set.Redact(line) }
+func (s *secrets) redact(line string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.set.Redact(line)
+}
 
 // minMaskedLine is how many letters and digits a line of a multi-line
 // secret needs to be masked on its own: shorter lines ("{", "},", "a: 1")

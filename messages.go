@@ -12,6 +12,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
@@ -61,6 +62,11 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 		return fmt.Sprintf("buildkit-tls-*: %v; give PEM files (or contents) of the CA, client certificate and key", err)
 	case errors.Is(err, build.ErrUnreachable):
 		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
+	}
+	if line, ok := identityLine(cfg.Access, p.ids, cfg.Image, "push to", err); ok {
+		return line
+	}
+	switch {
 	case errors.Is(err, push.ErrUnauthorized):
 		return rejected(cfg.Registry(), cfg.Username, err)
 	case errors.As(err, &refused) && refused.Status == http.StatusUnsupportedMediaType:
@@ -75,10 +81,13 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 }
 
 // planLine is the one line a user sees when the plan's look-ups fail.
-func planLine(ctx context.Context, cfg config.Plan, err error) string {
+func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
 	var le *plan.LookupError
 	if ctx.Err() != nil || !errors.As(err, &le) {
 		return fmt.Sprintf("plan: %v", err)
+	}
+	if line, ok := identityLine(cfg.Access, ids, le.Image, "read", err); ok {
+		return line
 	}
 	host := config.RegistryOf(le.Image)
 	switch {

@@ -22,6 +22,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
@@ -61,6 +62,9 @@ type pipeline struct {
 	// without signing-key); signatures are what it stored or found.
 	signer     *sign.Signer
 	signatures []sign.Signature
+	// ids are the job's OIDC ID tokens (oidc-audience), the login instead
+	// of a key; nil without.
+	ids *oidc.Source
 }
 
 // target is one repository the image goes to, with its guard.
@@ -109,7 +113,10 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 	var targets []target
 	compareOnly := false
 	if cfg.Push {
-		targets, err = connectRegistries(cfg, p.log)
+		if err := startIdentity(ctx, p.action, cfg.Access, p.ids); err != nil {
+			return err
+		}
+		targets, err = connectRegistries(cfg, p.ids, p.log)
 		defer closeAll(targets)
 		if err != nil {
 			return err
@@ -270,12 +277,17 @@ func rank(cfg config.Config, tag string) int {
 }
 
 // connectRegistries makes a client for each repository, with the login for
-// its registry (config.LoginFor).
-func connectRegistries(cfg config.Config, log *slog.Logger) ([]target, error) {
+// its registry (config.LoginFor): on the first image's registry, with
+// oidc-audience, the job's identity (ids).
+func connectRegistries(cfg config.Config, ids *oidc.Source, log *slog.Logger) ([]target, error) {
 	var targets []target
 	for _, image := range cfg.Images {
 		user, pass := cfg.LoginFor(image)
-		reg, err := push.New(image, push.WithCredentials(user, pass), push.WithTLS(cfg.RegistryTLS), push.WithLogger(log))
+		opts := []push.Opt{push.WithCredentials(user, pass), push.WithTLS(cfg.RegistryTLS), push.WithLogger(log)}
+		if config.RegistryOf(image) == cfg.Registry() {
+			opts = append(opts, idLogin(ids)...)
+		}
+		reg, err := push.New(image, opts...)
 		if err != nil {
 			return targets, err
 		}

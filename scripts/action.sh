@@ -11,8 +11,9 @@
 # Everything comes from the environment (action.yml maps it): inputs are data,
 # never code, and the key reaches the program as INPUT_API-KEY, never in argv.
 # Finding the binary runs in a child of this script whose environment has no
-# INPUT_* (so no curl, git or go process ever holds the key); only the program
-# gets the inputs. BPI_TOKEN (the job token) is sent only to the forge it
+# INPUT_* nor ACTIONS_ID_TOKEN_REQUEST_TOKEN (so no curl, git or go process
+# ever holds the key or the job's ID token request); only the program gets
+# them. BPI_TOKEN (the job token) is sent only to the forge it
 # belongs to, and neither the program nor any other process gets it.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ if [ "${1:-}" != --find ]; then
 	# Neither `env -0` (older macOS env lacks it) nor bash's `compgen -e`
 	# (bash 4 and later leave out names that are no shell identifiers, such
 	# as INPUT_API-KEY) lists them all: awk's ENVIRON does, in every awk.
-	no_inputs=()
+	no_inputs=(-u ACTIONS_ID_TOKEN_REQUEST_TOKEN)
 	while IFS= read -r name; do
 		no_inputs+=(-u "$name")
 	done < <(awk 'BEGIN { for (k in ENVIRON) if (k ~ /^INPUT_/) print k }')

@@ -185,7 +185,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 			set(&errs, "", &c.BuildkitTLS)(parseBuildkitTLS(raw, c.BuildkitAddress))
 		}
 	}
-	c.Access = parseAccess(&errs, raw, c.Push)
+	c.Access = parseAccess(&errs, raw, c.Push, c.Push, getenv)
 	c.Signing = parseSigning(&errs, raw)
 	parseBuildkitdConfig(&errs, raw, &c)
 	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
@@ -277,7 +277,8 @@ func childEnv(c Config, getenv func(string) string) []string {
 
 // SecretValues are the values never printed nor passed on: the key, every
 // registry login's secret, the build secrets, the buildkit TLS key, the
-// signing key and its password (some may be empty).
+// signing key and its password, the ID token request's token (some may
+// be empty).
 func (c Config) SecretValues() []string {
 	out := append([]string{c.APIKey}, build.Secrets(c.RegistryCredentials())...)
 	out = append(out, c.Signing.secrets...)
@@ -286,6 +287,9 @@ func (c Config) SecretValues() []string {
 	}
 	if c.BuildkitTLS != nil {
 		out = append(out, string(c.BuildkitTLS.Key))
+	}
+	if c.IDToken != nil {
+		out = append(out, c.IDToken.RequestToken)
 	}
 	return out
 }

@@ -58,7 +58,7 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 		errs.add("version-arg", errors.New("or version-file is required: the plan reads each image's version from its sources; set version-arg to the Dockerfile ARG holding it, or version-file and version-pattern"))
 	}
 	errs.add("tag-suffix", validateTagSuffix(p.TagSuffix, nil))
-	p.Access = parseAccess(&errs, raw, false)
+	p.Access = parseAccess(&errs, raw, false, true, getenv)
 	if err := errors.Join(errs...); err != nil {
 		return Plan{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/version"
 )
@@ -16,8 +17,9 @@ import (
 // login and TLS, where the version comes from, and the tag suffix. Each is
 // parsed here once, with the same checks and lines.
 
-// Access is how a command reaches the registry: username, api-key,
-// registry-tls, and how early to warn that a zot API key expires.
+// Access is how a command reaches the registry: username, api-key or
+// the job's OIDC identity (oidc-audience), registry-tls, and how early to
+// warn that a zot API key expires.
 type Access struct {
 	Username    string
 	APIKey      string // secret: never printed, never in argv
@@ -25,15 +27,24 @@ type Access struct {
 	// KeyExpiryWarning is key-expiry-warning: warn when the zot API key
 	// expires within that many days; 0 never asks.
 	KeyExpiryWarning int
+	// IDToken is the job's request for an OIDC ID token with the audience
+	// oidc-audience names, the login instead of a key; nil without it.
+	IDToken *oidc.Forge
 }
 
-// parseAccess reads username, api-key and registry-tls. With required (a
-// push) both username and api-key must be given; else (the plan's
-// look-ups) none is needed, and they are anonymous without a key.
-func parseAccess(errs *inputErrs, raw map[string]string, required bool) Access {
+// parseAccess reads username, api-key, oidc-audience and registry-tls.
+// With required (a push) username and api-key, or oidc-audience, must be
+// given; else (the plan's look-ups, a pull-request check) none is needed,
+// and they are anonymous without one. A build that pushes nothing never
+// asks for an ID token (its check is anonymous): it passes identity false.
+func parseAccess(errs *inputErrs, raw map[string]string, required, identity bool, getenv func(string) string) Access {
 	a := Access{Username: raw["username"], APIKey: raw["api-key"]}
 	set(errs, "registry-tls", &a.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
 	set(errs, "key-expiry-warning", &a.KeyExpiryWarning)(parseDays(raw["key-expiry-warning"]))
+	if audience := raw["oidc-audience"]; audience != "" && (required || identity) {
+		a.IDToken = parseIDToken(errs, a, audience, getenv)
+		return a
+	}
 	if required && a.Username == "" {
 		errs.add("username", errors.New("required when push is true; set it to the registry user the API key belongs to (or push: false)"))
 	}
@@ -42,11 +53,30 @@ func parseAccess(errs *inputErrs, raw map[string]string, required bool) Access {
 	}
 	switch {
 	case required && a.APIKey == "":
-		errs.add("api-key", errors.New("required when push is true; pass the key from a secret, e.g. api-key: ${{ secrets.REGISTRY_API_KEY }} (or push: false)"))
+		errs.add("api-key", errors.New("required when push is true; pass the key from a secret, e.g. api-key: ${{ secrets.REGISTRY_API_KEY }}, or set oidc-audience to publish with the job's OIDC identity (or push: false)"))
 	case strings.ContainsAny(a.APIKey, "\r\n"):
 		errs.add("api-key", errors.New("contains a line break; store the key alone in the secret, on one line"))
 	}
 	return a
+}
+
+// parseIDToken reads oidc-audience: the job must have been offered an ID
+// token (enable-openid-connect), and api-key is then not given.
+func parseIDToken(errs *inputErrs, a Access, audience string, getenv func(string) string) *oidc.Forge {
+	if a.APIKey != "" {
+		errs.add("oidc-audience", errors.New("and api-key are both set; give one: oidc-audience publishes with the job's own OIDC identity, api-key with a registry key"))
+		return nil
+	}
+	if strings.ContainsAny(audience, " \t\r\n") {
+		errs.add("oidc-audience", fmt.Errorf("%q holds white space; give the one audience the registry expects, e.g. the registry's host", audience))
+		return nil
+	}
+	f, err := oidc.FromEnv(getenv, audience)
+	if err != nil {
+		errs.add("oidc-audience", fmt.Errorf("%w (%s and %s are not both set); set enable-openid-connect: true on the workflow or the job (Forgejo v15 or later; a pull request from a fork never gets one)", err, oidc.EnvRequestURL, oidc.EnvRequestToken))
+		return nil
+	}
+	return &f
 }
 
 // maxWarningDays is more than a zot API key is usually made to live.

@@ -220,13 +220,15 @@ func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error)
 type Registries struct {
 	access config.Access
 	log    *slog.Logger
+	login  []push.Opt // after the key's: the job's identity's, if any
 	mu     sync.Mutex
 	byHost map[string]*push.Registry
 }
 
-// NewRegistries makes no client yet: Lookup makes one per registry.
-func NewRegistries(access config.Access, log *slog.Logger) *Registries {
-	return &Registries{access: access, log: log, byHost: map[string]*push.Registry{}}
+// NewRegistries makes no client yet: Lookup makes one per registry. login
+// replaces the key's login (the job's OIDC identity's).
+func NewRegistries(access config.Access, log *slog.Logger, login ...push.Opt) *Registries {
+	return &Registries{access: access, log: log, login: login, byHost: map[string]*push.Registry{}}
 }
 
 func (r *Registries) client(repository string) (*push.Registry, error) {
@@ -236,7 +238,8 @@ func (r *Registries) client(repository string) (*push.Registry, error) {
 		return first.For(repository)
 	}
 	a := r.access
-	reg, err := push.New(repository, push.WithCredentials(a.Username, a.APIKey), push.WithTLS(a.RegistryTLS), push.WithLogger(r.log))
+	opts := append([]push.Opt{push.WithCredentials(a.Username, a.APIKey), push.WithTLS(a.RegistryTLS), push.WithLogger(r.log)}, r.login...)
+	reg, err := push.New(repository, opts...)
 	if err == nil {
 		r.byHost[config.RegistryOf(repository)] = reg
 	}

@@ -58,7 +58,7 @@ func Environ(getenv func(string) string, opts ...Opt) []string {
 	env := []string{}
 	seen := map[string]bool{}
 	for _, name := range append(append([]string{}, base...), o.names...) {
-		if seen[name] || strings.HasPrefix(strings.ToUpper(name), "INPUT_") {
+		if seen[name] || never(name) {
 			continue
 		}
 		seen[name] = true
@@ -81,15 +81,26 @@ func holdsSecret(v string, secrets []string) bool {
 	return false
 }
 
-// Scrub removes from this process's own environment every INPUT_* variable
-// and every variable holding one of secrets. Call it once the inputs are
-// read: a library that starts a process with os.Environ() then passes on
+// requestToken is what a job with enable-openid-connect asks the forge
+// for its OIDC ID token with: a secret of the job's, never a child's.
+const requestToken = "ACTIONS_ID_TOKEN_REQUEST_TOKEN" //nolint:gosec // a name, not a secret
+
+// never are the variables no child gets, whatever asks: the inputs and
+// the ID token request's token.
+func never(name string) bool {
+	upper := strings.ToUpper(name)
+	return strings.HasPrefix(upper, "INPUT_") || upper == requestToken
+}
+
+// Scrub removes from this process's own environment every INPUT_*
+// variable, ACTIONS_ID_TOKEN_REQUEST_TOKEN and every variable holding one
+// of secrets. Call it once the inputs are read: a library that starts a process with os.Environ() then passes on
 // neither. (The kernel's copy, /proc/self/environ, keeps them: only what
 // children inherit changes.)
 func Scrub(secrets ...string) {
 	for _, kv := range os.Environ() {
 		name, value, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(strings.ToUpper(name), "INPUT_") || holdsSecret(value, secrets) {
+		if never(name) || holdsSecret(value, secrets) {
 			_ = os.Unsetenv(name)
 		}
 	}

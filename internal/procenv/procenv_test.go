@@ -20,9 +20,11 @@ func TestEnviron(t *testing.T) {
 		"TZ":                "1",
 		"XDG_RUNTIME_DIR":   "/run/user/1000",
 		"GIT_CONFIG_GLOBAL": "/tmp/gitconfig",
+
+		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token-of-the-job",
 	}
 	got := Environ(func(k string) string { return env[k] },
-		WithVars("GIT_CONFIG_GLOBAL", "INPUT_API-KEY", "input_image", "PATH"),
+		WithVars("GIT_CONFIG_GLOBAL", "INPUT_API-KEY", "input_image", "PATH", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
 		WithoutValues("zak_0123456789", "", "1"))
 	want := []string{"PATH=/usr/bin:/bin", "HOME=/home/ci", "LANG=C.UTF-8", "XDG_RUNTIME_DIR=/run/user/1000", "GIT_CONFIG_GLOBAL=/tmp/gitconfig"}
 	if !slices.Equal(got, want) {
@@ -40,11 +42,12 @@ func TestScrub(t *testing.T) {
 	for k, v := range map[string]string{
 		"INPUT_API-KEY": "zak_0123456789", "input_lower": "x", "NPM_TOKEN": "npm_secret_value",
 		"PROXY_URL": "http://u:npm_secret_value@p", "KEEP_ME": "ordinary", "SHORT": "ab",
+		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token-of-the-job",
 	} {
 		t.Setenv(k, v)
 	}
 	Scrub("npm_secret_value", "", "ab")
-	for _, gone := range []string{"INPUT_API-KEY", "input_lower", "NPM_TOKEN", "PROXY_URL", "SHORT"} {
+	for _, gone := range []string{"INPUT_API-KEY", "input_lower", "NPM_TOKEN", "PROXY_URL", "SHORT", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"} {
 		if v, ok := os.LookupEnv(gone); ok {
 			t.Errorf("%s=%q still in the environment", gone, v)
 		}

@@ -220,6 +220,10 @@ func classify(err error, rec *recorder) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errs.ErrNotFound) {
 		return err
 	}
+	var ce *credentialError
+	if errors.As(err, &ce) {
+		return ce
+	}
 	for _, typed := range []error{ErrNotRegistry, ErrTLS} {
 		if errors.Is(err, typed) {
 			return err

@@ -52,6 +52,7 @@ type options struct {
 	stall         time.Duration
 	copies        int
 	log           *slog.Logger
+	fresh         Credential // WithFreshCredentials
 }
 
 // Opt configures New.
@@ -128,11 +129,15 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	spot := &spotter{next: newTransport(o)}
+	var transport http.RoundTripper = spot
+	if o.fresh != nil {
+		transport = &freshAuth{next: spot, host: r.Registry, user: o.user, cred: o.fresh}
+	}
 	rc := regclient.New(
 		regclient.WithSlog(logger),
 		regclient.WithConfigHost(*host),
 		regclient.WithRegOpts(
-			reg.WithHTTPClient(&http.Client{Transport: spot, CheckRedirect: keepAuthInOrigin}),
+			reg.WithHTTPClient(&http.Client{Transport: transport, CheckRedirect: keepAuthInOrigin}),
 			// The transport retries; regclient keeps one extra try for the
 			// login round trip (a 401 challenge, then the credentials).
 			// Its backoff delays every later request to the host: the
@@ -217,7 +222,7 @@ func recopy(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	for _, permanent := range []error{ErrUnauthorized, ErrDenied, ErrNotRegistry, ErrTLS, ErrRegistryFailing, context.Canceled, context.DeadlineExceeded} {
+	for _, permanent := range []error{ErrUnauthorized, ErrDenied, ErrCredential, ErrNotRegistry, ErrTLS, ErrRegistryFailing, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, permanent) {
 			return false
 		}

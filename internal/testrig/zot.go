@@ -35,10 +35,13 @@ type Zot struct {
 // ZotOption changes the zot StartZot configures, as an operator would.
 type ZotOption func(*zotConfig)
 
-// zotConfig is what the options set: zot's accessControl.repositories.
+// zotConfig is what the options set: zot's accessControl.repositories,
+// and the bearer authentication of a zot that combines it with the others
+// (nil: htpasswd and API keys alone).
 type zotConfig struct {
-	user  string
-	repos map[string]map[string]any
+	user   string
+	repos  map[string]map[string]any
+	bearer func(addr string) map[string]any
 }
 
 // ZotCondition is a CEL expression gating a policy (zot ≥ v2.1.17): when
@@ -49,9 +52,52 @@ type ZotCondition struct {
 }
 
 // WithAnonymousRead lets anyone read every repository without logging in
-// (anonymousPolicy: ["read"]), as the users' zot does.
-func WithAnonymousRead() ZotOption {
-	return func(c *zotConfig) { c.repos["**"]["anonymousPolicy"] = []string{"read"} }
+// (anonymousPolicy: ["read"]), as the users' zot does; with patterns, the
+// repositories those match (each pattern's policies are its own: zot
+// applies the longest matching one).
+func WithAnonymousRead(patterns ...string) ZotOption {
+	if len(patterns) == 0 {
+		patterns = []string{"**"}
+	}
+	return func(c *zotConfig) {
+		for _, p := range patterns {
+			c.repos[p]["anonymousPolicy"] = []string{"read"}
+		}
+	}
+}
+
+// WithPolicy gives users (other than the htpasswd user: the names zot's
+// claimMapping makes of OIDC identities) actions on the repositories
+// pattern matches, beside the policies pattern has (set it first with
+// WithRepoPolicy, or it is "**").
+func WithPolicy(pattern string, users, actions []string) ZotOption {
+	return func(c *zotConfig) {
+		c.repos[pattern]["policies"] = append(c.repos[pattern]["policies"].([]any), map[string]any{"users": users, "actions": actions})
+	}
+}
+
+// WithOIDC makes zot take the OIDC ID tokens of issuer for audience,
+// exchanged at its bearer realm /zot/auth/token, beside htpasswd, API keys
+// and anonymous policies: only a zot with combined authentication (zot
+// pull request 4243, $ZOT_COMBINED_BINARY) starts with it. A token's user
+// is its repository claim, and each validation (a CEL expression on
+// claims) must hold, its message being the refusal's reason.
+func WithOIDC(issuer, audience string, validations ...ZotCondition) ZotOption {
+	return func(c *zotConfig) {
+		c.bearer = func(addr string) map[string]any {
+			vals := make([]map[string]string, len(validations))
+			for i, v := range validations {
+				vals[i] = map[string]string{"expression": v.Expression, "message": v.Message}
+			}
+			return map[string]any{
+				"realm": "http://" + addr + "/zot/auth/token", "service": addr,
+				"oidc": []any{map[string]any{
+					"issuer": issuer, "audiences": []string{audience},
+					"claimMapping": map[string]any{"username": "claims.repository", "validations": vals},
+				}},
+			}
+		}
+	}
 }
 
 // WithRepoPolicy gives the user only actions on the repositories pattern
@@ -71,6 +117,13 @@ func WithRepoPolicy(pattern string, actions []string, conditions ...ZotCondition
 		c.repos[pattern] = map[string]any{"policies": []any{policy}, "defaultPolicy": []string{}}
 	}
 }
+
+// EnvZotCombinedBinary names a zot built with combined authentication
+// (zot pull request 4243: bearer with OIDC beside htpasswd, API keys and
+// anonymous policies), for the tests of publishing with the job's OIDC
+// identity. .ci/run sets it when ../shared/tools/zot-combined is beside
+// the clone.
+const EnvZotCombinedBinary = "ZOT_COMBINED_BINARY"
 
 // StartZot starts the zot binary bin with its storage, config and log in
 // dir, and creates an API key for user through zot's own API.
@@ -133,6 +186,10 @@ func writeZotConfig(dir string, port int, user, password string, opts []ZotOptio
 	for _, opt := range opts {
 		opt(c)
 	}
+	auth := map[string]any{"htpasswd": map[string]any{"path": htpasswd}, "apikey": true}
+	if c.bearer != nil {
+		auth["bearer"] = c.bearer(fmt.Sprintf("127.0.0.1:%d", port))
+	}
 	cfg := map[string]any{
 		"distSpecVersion": "1.1.1",
 		"storage":         map[string]any{"rootDirectory": filepath.Join(dir, "zot")},
@@ -140,7 +197,7 @@ func writeZotConfig(dir string, port int, user, password string, opts []ZotOptio
 		"http": map[string]any{
 			"address":       "127.0.0.1",
 			"port":          fmt.Sprint(port),
-			"auth":          map[string]any{"htpasswd": map[string]any{"path": htpasswd}, "apikey": true},
+			"auth":          auth,
 			"accessControl": map[string]any{"repositories": c.repos},
 		},
 	}

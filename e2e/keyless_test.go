@@ -1,0 +1,338 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
+	"github.com/blumeops/build-push-image/internal/testrig"
+)
+
+// Publishing with the job's own OIDC identity (issue 33), against the
+// real zot with combined authentication ($ZOT_COMBINED_BINARY): one
+// server takes OIDC ID tokens (exchanged at /zot/auth/token), htpasswd,
+// API keys and anonymous reads at once, trusting an issuer the test runs
+// (testrig.Issuer: what Forgejo serves its jobs). Its rules, as the
+// users would write them: an ID token's user is its repository claim,
+// only refs/heads/main may publish (a CEL validation), that user may read
+// and create (no update) every repository but keylessro/**, which it may
+// only read; anyone may read.
+
+const (
+	// ciRepository is the repository whose jobs publish keyless: the user
+	// zot's claimMapping makes of their tokens.
+	ciRepository = "team/app"
+	// audience is the audience the registry expects of ID tokens.
+	audience = "zot.registry.test"
+	// readOnly is the repositories the CI identity may only read.
+	readOnly = "keylessro"
+)
+
+// keylessZot is the combined zot, its issuer, and the htpasswd user ci
+// with its API key (r).
+type keylessZot struct {
+	r      rig
+	zot    *testrig.Zot
+	issuer *testrig.Issuer
+}
+
+// startKeyless starts the issuer and the combined zot trusting it; a
+// clone without the combined zot skips, saying why.
+func startKeyless(t *testing.T) keylessZot {
+	t.Helper()
+	r := requireRig(t)
+	bin := os.Getenv(testrig.EnvZotCombinedBinary)
+	if bin == "" {
+		t.Skipf("needs the zot with combined authentication: set %s (.ci/run does when ../shared/tools/zot-combined is beside the clone)", testrig.EnvZotCombinedBinary)
+	}
+	iss, err := testrig.StartIssuer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(iss.Close)
+	z, err := testrig.StartZot(context.Background(), bin, t.TempDir(), "ci",
+		testrig.WithOIDC(iss.URL, audience, testrig.ZotCondition{Expression: "claims.ref == 'refs/heads/main'", Message: "only refs/heads/main publishes"}),
+		testrig.WithRepoPolicy(readOnly+"/**", []string{"read"}),
+		testrig.WithPolicy("**", []string{ciRepository}, []string{"read", "create"}),
+		testrig.WithPolicy(readOnly+"/**", []string{ciRepository}, []string{"read"}),
+		testrig.WithAnonymousRead("**", readOnly+"/**"))
+	if err != nil {
+		t.Fatalf("%s=%s: %v", testrig.EnvZotCombinedBinary, bin, err)
+	}
+	t.Cleanup(z.Stop)
+	t.Logf("zot: the combined-auth zot %s at %s, trusting the issuer %s", bin, z.Addr, iss.URL)
+	return keylessZot{r: rig{registry: z.Addr, user: z.User, key: z.Key, buildkit: r.buildkit}, zot: z, issuer: iss}
+}
+
+// mainJob is a push to main of ciRepository.
+func mainJob() testrig.Job {
+	return testrig.Job{Repository: ciRepository, Ref: "refs/heads/main", SHA: testcheck.SHA, EventName: "push", RunID: "42", Workflow: "publish.yml"}
+}
+
+// keylessRun is a job's run with oidc-audience and no key: the inputs
+// to publish a tiny image as image:version, and the environment its
+// runner gives a job with enable-openid-connect (under a runner: tokens
+// are masked).
+func (k keylessZot) keylessRun(t *testing.T, job testrig.Job, image, version string) (env map[string]string, requestToken string) {
+	t.Helper()
+	env = archiveInputs(t, k.r, image, version, tinyLayout(t, image))
+	delete(env, "INPUT_USERNAME")
+	delete(env, "INPUT_API-KEY")
+	env["INPUT_OIDC-AUDIENCE"] = audience
+	env["GITHUB_ACTIONS"] = "true"
+	env["ACTIONS_ID_TOKEN_REQUEST_URL"], requestToken = k.issuer.Offer(job)
+	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = requestToken
+	return env, requestToken
+}
+
+// anonymous asks the registry with no login at all, as a cluster pulling
+// does: the status, and the body of a GET.
+func (k keylessZot) anonymous(t *testing.T, method, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+k.r.registry+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", manifestTypes)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// wantTagged wants image:tag published (read anonymously), or not.
+func (k keylessZot) wantTagged(t *testing.T, image, tag string, want bool) {
+	t.Helper()
+	status, _ := k.anonymous(t, http.MethodHead, "/v2/"+image+"/manifests/"+tag)
+	if got := status == http.StatusOK; got != want {
+		t.Errorf("%s:%s: HEAD %d, want tagged %v", image, tag, status, want)
+	}
+}
+
+// noToken wants neither the request token nor any ID token the issuer
+// handed out in what the run printed or left, nor in the image published
+// as image:tag (its manifest and config), if any.
+func (k keylessZot) noToken(t *testing.T, res result, requestToken, image, tag string) {
+	t.Helper()
+	texts := res.all()
+	if status, manifest := k.anonymous(t, http.MethodGet, "/v2/"+image+"/manifests/"+tag); status == http.StatusOK {
+		texts = append(texts, manifest)
+	}
+	testcheck.NoSecret(t, requestToken, texts...)
+	for _, jwt := range k.issuer.Issued() {
+		testcheck.NoSecret(t, jwt, texts...)
+	}
+	if !strings.Contains(res.stdout, "::add-mask::"+requestToken) {
+		t.Error("the request token was not masked")
+	}
+}
+
+// TestKeylessPublish: a job on main publishes with its OIDC identity and
+// no key: both tags, a signature with signing-key (checked by cosign),
+// the log naming the identity; a second run of the same version is
+// refused by the guard before anything is uploaded; no token shows
+// anywhere.
+func TestKeylessPublish(t *testing.T) {
+	k := startKeyless(t)
+	image := randomName("keyless/app")
+	env, reqToken := k.keylessRun(t, mainJob(), image, "v1.0.0")
+	pair := generateKeyPair(t)
+	res := runAction(t, pair.inputs(env), nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", res.code, errorLine(res.stdout), res.stdout)
+	}
+	sha := testcheck.SHA
+	k.wantTagged(t, image, "v1.0.0", true)
+	k.wantTagged(t, image, sha, true)
+	if !strings.Contains(res.stdout, "OIDC identity repo:"+ciRepository+":ref:refs/heads/main") {
+		t.Errorf("the log does not name the identity:\n%s", res.stdout)
+	}
+	if res.outputs["signature"] == "" {
+		t.Error("no signature output with signing-key")
+	}
+	if out, err := anonymousVerify(t, pair, k.r.registry+"/"+image+":v1.0.0"); err != nil {
+		t.Errorf("cosign verify: %v\n%s", err, out)
+	}
+	for _, s := range pair.secrets() {
+		testcheck.NoSecret(t, s, res.all()...)
+	}
+	k.noToken(t, res, reqToken, image, "v1.0.0")
+
+	t.Run("the guard refuses a taken version", func(t *testing.T) {
+		env, reqToken := k.keylessRun(t, mainJob(), image, "v1.0.0")
+		env["INPUT_ARCHIVE"] = tinyLayout(t, image+"-other")
+		env["INPUT_SHA"] = strings.Repeat("b", 40)
+		res := runAction(t, env, nil)
+		testcheck.OneErrorLine(t, res.stdout, "v1.0.0 already exists")
+		k.wantTagged(t, image, strings.Repeat("b", 40), false)
+		k.noToken(t, res, reqToken, image, "v1.0.0")
+	})
+}
+
+// anonymousVerify runs cosign verify on ref with the key pair's public
+// key, logged in nowhere (the registry answers anonymous reads).
+func anonymousVerify(t *testing.T, pair keyPair, ref string) (string, error) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(cosignBin(t), "verify", "--key", pair.public, "--insecure-ignore-tlog", "--allow-http-registry", ref)
+	cmd.Env = []string{"HOME=" + home, "DOCKER_CONFIG=" + filepath.Join(home, ".docker"), "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestKeylessRefusals: each refusal is one line naming oidc-audience, the
+// identity and the fix, and nothing is tagged: a pull request's token
+// (its ref refused by the registry's CEL rule), a repository the identity
+// may only read, a job the forge offered no token.
+func TestKeylessRefusals(t *testing.T) {
+	k := startKeyless(t)
+	t.Run("a pull request's identity", func(t *testing.T) {
+		image := randomName("keyless/pr")
+		job := mainJob()
+		job.EventName, job.Ref = "pull_request", "refs/pull/7/merge"
+		env, reqToken := k.keylessRun(t, job, image, "v1.0.0")
+		res := runAction(t, env, nil)
+		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
+		line := errorLine(res.stdout)
+		for _, want := range []string{`"repo:team/app:pull_request"`, `ref "refs/pull/7/merge"`, "token endpoint", "nothing was tagged"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("the line does not say %q: %s", want, line)
+			}
+		}
+		k.wantTagged(t, image, "v1.0.0", false)
+		k.noToken(t, res, reqToken, image, "v1.0.0")
+		t.Log(line)
+	})
+	t.Run("a repository it may only read", func(t *testing.T) {
+		image := randomName(readOnly + "/app")
+		env, reqToken := k.keylessRun(t, mainJob(), image, "v1.0.0")
+		res := runAction(t, env, nil)
+		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
+		line := errorLine(res.stdout)
+		for _, want := range []string{`"repo:team/app:ref:refs/heads/main"`, "may not push to " + k.r.registry + "/" + image, "DENIED", "grant"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("the line does not say %q: %s", want, line)
+			}
+		}
+		k.wantTagged(t, image, "v1.0.0", false)
+		k.noToken(t, res, reqToken, image, "v1.0.0")
+		t.Log(line)
+	})
+	t.Run("no token offered", func(t *testing.T) {
+		image := randomName("keyless/none")
+		env, _ := k.keylessRun(t, mainJob(), image, "v1.0.0")
+		delete(env, "ACTIONS_ID_TOKEN_REQUEST_URL")
+		delete(env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+		res := runAction(t, env, nil)
+		if res.code != 2 {
+			t.Errorf("exit %d, want 2 (a bad input)", res.code)
+		}
+		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: the forge offered this job no ID token")
+		if !strings.Contains(res.stdout, "enable-openid-connect: true") {
+			t.Errorf("the line does not say how to fix it:\n%s", res.stdout)
+		}
+		k.wantTagged(t, image, "v1.0.0", false)
+		t.Log(errorLine(res.stdout))
+	})
+}
+
+// TestKeylessTokenRenewed: ID tokens that live 5 s, and a job that
+// outlasts its first (an archive program that takes 8 s to start writing):
+// the action fetches another before uploading, and publishes.
+func TestKeylessTokenRenewed(t *testing.T) {
+	k := startKeyless(t)
+	image := randomName("keyless/slow")
+	job := mainJob()
+	job.TTL = 5 * time.Second
+	env, reqToken := k.keylessRun(t, job, image, "v1.0.0")
+	env["INPUT_ARCHIVE"] = slowArchive(t, tinyLayout(t, image), 8*time.Second)
+	start := time.Now()
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+	}
+	took := time.Since(start)
+	if took < job.TTL {
+		t.Fatalf("the job took %s, not longer than a token lives (%s): nothing shown", took, job.TTL)
+	}
+	if n := len(k.issuer.Issued()); n < 2 {
+		t.Errorf("%d ID tokens fetched by a job of %s with tokens of %s, want 2 or more", n, took.Round(time.Second), job.TTL)
+	}
+	k.wantTagged(t, image, "v1.0.0", true)
+	k.noToken(t, res, reqToken, image, "v1.0.0")
+	t.Logf("%d tokens of %s fetched in a job of %s", len(k.issuer.Issued()), job.TTL, took.Round(time.Second))
+}
+
+// slowArchive is a program that waits, then writes the OCI layout dir as
+// an OCI archive on stdout.
+func slowArchive(t *testing.T, layout string, wait time.Duration) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "slow-image")
+	script := "#!/bin/sh\n/bin/sleep " + strings.TrimSuffix(wait.String(), "s") + "\nexec /bin/tar -C " + layout + " -cf - .\n"
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestKeylessZotTakesKeysToo: on the same combined zot, which answers
+// with a bearer challenge, the API-key path works as on v2.1.20: a publish
+// with the key (exchanged at /zot/auth/token), the key-expiry warning, the
+// plan with the key, and the pull-request check with no login at all.
+func TestKeylessZotTakesKeysToo(t *testing.T) {
+	k := startKeyless(t)
+	soon := time.Now().Add(5 * 24 * time.Hour)
+	key, err := k.zot.MintKey(context.Background(), "ci five days", soon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := randomName("keyless/keyed")
+	env := archiveInputs(t, k.r, image, "v1.0.0", tinyLayout(t, image))
+	env["INPUT_API-KEY"] = key
+	env["GITHUB_ACTIONS"] = "true"
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+	}
+	k.wantTagged(t, image, "v1.0.0", true)
+	k.wantTagged(t, image, testcheck.SHA, true)
+	wantExpiryWarning(t, res, "ci five days", soon)
+	testcheck.NoSecret(t, key, res.all()...)
+
+	t.Run("the plan with the key", func(t *testing.T) {
+		dir := testcheck.WriteTree(t, map[string]string{"nix/keyed/default.nix": nixFile("1.0.0"), "nix/other/default.nix": nixFile("2.0.0")})
+		res := runPlan(t, dir, map[string]string{
+			"INPUT_CONTEXTS": "nix/*", "INPUT_IMAGE": k.r.registry + "/" + filepath.Dir(image) + "/{name}", "INPUT_VERSION-FILE": "default.nix",
+			"INPUT_VERSION-PATTERN": `version = "([^"]+)"`, "INPUT_USERNAME": k.r.user, "INPUT_API-KEY": key, "INPUT_REGISTRY-TLS": "disabled",
+		})
+		if res.code != 0 {
+			t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+		}
+		if m := matrixOf(t, res); len(m) != 2 {
+			t.Errorf("matrix %+v, want both (neither keyed nor other is at its version)", m)
+		}
+		wantExpiryWarning(t, res, "ci five days", soon)
+		testcheck.NoSecret(t, key, res.all()...)
+	})
+	t.Run("the pull-request check, anonymous", func(t *testing.T) {
+		env := archiveInputs(t, k.r, image, "v1.0.0", tinyLayout(t, image+"-changed"))
+		delete(env, "INPUT_USERNAME")
+		delete(env, "INPUT_API-KEY")
+		env["INPUT_PUSH"] = "false"
+		res := runAction(t, env, nil)
+		testcheck.OneErrorLine(t, res.stdout, "already exists")
+		if strings.Contains(res.stdout, "does not answer anonymous reads") {
+			t.Errorf("the combined zot's anonymous read was not used:\n%s", res.stdout)
+		}
+	})
+}
