@@ -62,7 +62,9 @@ func (f *freshAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 // why (the forge's answer), and is no network failure to retry.
 type credentialError struct{ err error }
 
-func (e *credentialError) Error() string { return fmt.Sprintf("getting the login's password: %v", e.err) }
+func (e *credentialError) Error() string {
+	return fmt.Sprintf("getting the login's password: %v", e.err)
+}
 func (e *credentialError) Unwrap() []error { return []error{ErrCredential, e.err} }
 
 // ErrCredential means a login's password could not be got
