@@ -54,7 +54,11 @@ func TestOIDCAudienceRefused(t *testing.T) {
 	}{
 		{"with api-key", func(env map[string]string) { offered(env) }, "oidc-audience: and api-key are both set; give one"},
 		{"not offered", func(env map[string]string) { delete(env, "INPUT_API-KEY") }, "set enable-openid-connect: true"},
-		{"white space", func(env map[string]string) { offered(env); delete(env, "INPUT_API-KEY"); env["INPUT_OIDC-AUDIENCE"] = "a b" }, "oidc-audience: \"a b\" holds white space"},
+		{"white space", func(env map[string]string) {
+			offered(env)
+			delete(env, "INPUT_API-KEY")
+			env["INPUT_OIDC-AUDIENCE"] = "a b"
+		}, "oidc-audience: \"a b\" holds white space"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := testcheck.ValidInputs(testcheck.Workspace(t))
