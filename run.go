@@ -452,7 +452,7 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher, compareOnly
 		Annotations: cfg.Annotations, Secrets: cfg.Secrets, Epoch: cfg.Epoch,
 		CacheFrom: cfg.CacheFrom, CacheTo: cfg.CacheTo,
 		Provenance: cfg.Provenance, SBOM: cfg.SBOM, Compression: cfg.Compression,
-		Credentials: cfg.RegistryCredentials(),
+		Credentials: p.credentials(),
 		LoginHanded: func(host string) {
 			action.Infof("buildkitd asked for the login to %s (it pulls from or pushes to it): handed over, in memory", host)
 		},
@@ -463,6 +463,17 @@ func (p *pipeline) build(ctx context.Context, pub publish.Publisher, compareOnly
 		action.Infof("%s", p.doneLine(step, res.Digest, time.Since(start), compareOnly))
 	}
 	return res, err
+}
+
+// credentials are the logins buildkitd may ask for: with oidc-audience,
+// the job's identity for the image's registry (its ID token fetched at
+// each login), first.
+func (p *pipeline) credentials() []build.Credential {
+	if p.ids == nil {
+		return p.cfg.RegistryCredentials()
+	}
+	id := build.Credential{Host: p.cfg.Registry(), Username: idUser, Fresh: p.ids.Password}
+	return build.MergeCredentials([]build.Credential{id}, p.cfg.RegistryCredentials())
 }
 
 // report writes the outputs and the step summary.

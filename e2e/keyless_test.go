@@ -82,7 +82,12 @@ func mainJob() testrig.Job {
 // are masked).
 func (k keylessZot) keylessRun(t *testing.T, job testrig.Job, image, version string) (env map[string]string, requestToken string) {
 	t.Helper()
-	env = archiveInputs(t, k.r, image, version, tinyLayout(t, image))
+	return k.asJob(archiveInputs(t, k.r, image, version, tinyLayout(t, image)), job)
+}
+
+// asJob makes env a run of job with oidc-audience and no key.
+func (k keylessZot) asJob(env map[string]string, job testrig.Job) (map[string]string, string) {
+	var requestToken string
 	delete(env, "INPUT_USERNAME")
 	delete(env, "INPUT_API-KEY")
 	env["INPUT_OIDC-AUDIENCE"] = audience
@@ -177,6 +182,26 @@ func TestKeylessPublish(t *testing.T) {
 		k.wantTagged(t, image, strings.Repeat("b", 40), false)
 		k.noToken(t, res, reqToken, image, "v1.0.0")
 	})
+}
+
+// TestKeylessBuild: a build (push-via auto) published keyless: buildkitd
+// pushes by digest with the job's identity, handed to it at its login, so
+// the action's upload is not needed; no token shows anywhere, buildkitd's
+// log included.
+func TestKeylessBuild(t *testing.T) {
+	k := startKeyless(t)
+	image := randomName("keyless/built")
+	env, reqToken := k.asJob(k.r.inputs(image, "v1.0.0", uniqueContext(t, 64)), mainJob())
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+	}
+	if strings.Contains(res.stdout, "push-via: buildkitd could not push") {
+		t.Errorf("buildkitd could not push with the job's identity:\n%s", res.stdout)
+	}
+	k.wantTagged(t, image, "v1.0.0", true)
+	k.wantTagged(t, image, testcheck.SHA, true)
+	k.noToken(t, res, reqToken, image, "v1.0.0")
 }
 
 // anonymousVerify runs cosign verify on ref with the key pair's public

@@ -21,7 +21,9 @@ import (
 // (anonymous). On a Basic challenge (zot, distribution with htpasswd)
 // buildkitd receives the username and the key itself, through the session
 // stream of this build; on a Bearer challenge this process fetches the
-// token and buildkitd receives only the short-lived token.
+// token and buildkitd receives only the short-lived token. A credential
+// with Fresh gets its password at each login (the job's ID token, which
+// zot's token endpoint hands back as the bearer token itself).
 //
 // handed, if not nil, is told once per host when buildkitd is handed a
 // login (Basic auth), so the user can see when the key left this process.
@@ -31,10 +33,17 @@ func authProvider(creds []Credential, handed func(host string)) session.Attachab
 		byHost[registryHost(c.Host)] = c
 	}
 	ap := authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
+		AuthConfigProvider: func(ctx context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
 			c, ok := byHost[registryHost(host)]
 			if !ok {
 				return types.AuthConfig{}, nil
+			}
+			if c.Fresh != nil {
+				pass, err := c.Fresh(ctx)
+				if err != nil {
+					return types.AuthConfig{}, err
+				}
+				c.Password = pass
 			}
 			return types.AuthConfig{ServerAddress: host, Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}, nil
 		},

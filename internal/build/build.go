@@ -147,6 +147,10 @@ type Credential struct {
 	// IdentityToken is an OAuth refresh token (docker login's for some
 	// registries), used instead of the password when set.
 	IdentityToken string
+	// Fresh, when set, gives the password at each login instead of
+	// Password: a short-lived one (the job's OIDC ID token) that a long
+	// build renews.
+	Fresh func(ctx context.Context) (string, error)
 }
 
 // Request describes one build.

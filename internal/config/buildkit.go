@@ -111,7 +111,7 @@ func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
 // the key itself).
 func validateBuildkitWire(c Config) error {
 	addr, plain := strings.CutPrefix(c.BuildkitAddress, "tcp://")
-	if !plain || c.BuildkitTLS != nil || (len(c.RegistryCredentials()) == 0 && len(c.Secrets) == 0) || isLoopback(addr) {
+	if !plain || c.BuildkitTLS != nil || (len(c.RegistryCredentials()) == 0 && len(c.Secrets) == 0 && c.IDToken == nil) || isLoopback(addr) {
 		return nil
 	}
 	return fmt.Errorf("buildkit-address: %s is plaintext tcp:// to another machine, and the registry credentials or build secrets would cross it in clear; set buildkit-tls-ca, buildkit-tls-cert and buildkit-tls-key (buildkit-tls-*) for mTLS, or use a unix:// socket or a loopback address", c.BuildkitAddress)
