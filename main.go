@@ -38,6 +38,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/redact"
+	"github.com/blumeops/build-push-image/internal/zotkey"
 )
 
 func main() {
@@ -56,11 +57,17 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 	action := githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(stdout))
 	s := newSecrets(action, getenv)
 	// Mask the keys before anything else is printed, even a usage error;
-	// the api-key's Basic-auth header with the username too.
+	// the api-key's Basic-auth header with the username too, and the
+	// bearer token a zot that combines hands back for a zot key (it holds
+	// the key).
+	user := getenv("INPUT_USERNAME")
 	for _, input := range config.SecretInputs {
 		upper := "INPUT_" + strings.ToUpper(input)
 		for _, name := range []string{upper, strings.ReplaceAll(upper, "-", "_")} {
-			s.add(getenv(name), getenv("INPUT_USERNAME"))
+			s.add(getenv(name), user)
+			if key := strings.TrimSpace(getenv(name)); zotkey.IsAPIKey(key) {
+				s.add(zotkey.Wrapped(user, key))
+			}
 		}
 	}
 	s.add(getenv(oidc.EnvRequestToken)) // the job's, whether oidc-audience asks for it or not

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
+	"github.com/blumeops/build-push-image/internal/zotkey"
 )
 
 // Publishing with the job's own OIDC identity (issue 33), against the
@@ -310,6 +312,27 @@ func slowArchive(t *testing.T, layout string, wait time.Duration) string {
 	return p
 }
 
+// exchange logs in at zot's token endpoint with user and secret, as
+// regclient does after a bearer challenge, and returns the token.
+func (k keylessZot) exchange(t *testing.T, user, secret string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+k.r.registry+"/zot/auth/token?service="+k.r.registry+"&scope=repository:keyless/x:pull", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /zot/auth/token: %s, %v", resp.Status, err)
+	}
+	return body.Token
+}
+
 // TestKeylessZotTakesKeysToo: on the same combined zot, which answers
 // with a bearer challenge, the API-key path works as on v2.1.20: a publish
 // with the key (exchanged at /zot/auth/token), the key-expiry warning, the
@@ -333,6 +356,16 @@ func TestKeylessZotTakesKeysToo(t *testing.T) {
 	k.wantTagged(t, image, testcheck.SHA, true)
 	wantExpiryWarning(t, res, "ci five days", soon)
 	testcheck.NoSecret(t, key, res.all()...)
+	// zot hands the key's login back a bearer token that holds the key:
+	// the action knows its form, masks it, and it shows nowhere.
+	wrapped := k.exchange(t, k.r.user, key)
+	if wrapped != zotkey.Wrapped(k.r.user, key) {
+		t.Errorf("zot's bearer token for the key is not zotkey.Wrapped's form: the action would not mask it")
+	}
+	if !strings.Contains(res.stdout, "::add-mask::"+wrapped) {
+		t.Error("zot's bearer token for the key was not masked")
+	}
+	testcheck.NoSecret(t, wrapped, res.all()...)
 
 	t.Run("the plan with the key", func(t *testing.T) {
 		dir := testcheck.WriteTree(t, map[string]string{"nix/keyed/default.nix": nixFile("1.0.0"), "nix/other/default.nix": nixFile("2.0.0")})

@@ -8,6 +8,7 @@ package zotkey
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,21 @@ const Timeout = 5 * time.Second
 
 // IsAPIKey: zot's API keys start with zak_; only with one is zot asked.
 func IsAPIKey(password string) bool { return strings.HasPrefix(password, "zak_") }
+
+// Wrapped is the bearer token a zot with combined authentication (zot
+// pull request 4243) hands back for a login with user's API key at its
+// token endpoint: zot_cred_v1. and the base64url of a JSON object that
+// holds the user and the key itself, not encrypted. It is one more form
+// of the key to mask.
+func Wrapped(user, key string) string {
+	b, _ := json.Marshal(struct {
+		Version  int    `json:"v"`
+		Type     string `json:"typ"`
+		Username string `json:"username"`
+		Secret   string `json:"secret"`
+	}{1, "api-key", strings.TrimSpace(user), strings.TrimSpace(key)})
+	return "zot_cred_v1." + base64.RawURLEncoding.EncodeToString(b)
+}
 
 // Check asks l for the keys, picks the one this run used (see Used), and
 // returns it when it expires within days. Any failure of the look-up is

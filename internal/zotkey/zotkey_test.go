@@ -2,9 +2,11 @@ package zotkey
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,5 +71,16 @@ func TestClientKeys(t *testing.T) {
 	}
 	if _, err := (Client{URL: srv.URL, User: "ci", Key: "zak_wrong"}).Keys(context.Background()); !errors.Is(err, ErrNoList) {
 		t.Errorf("refused: %v, want ErrNoList", err)
+	}
+}
+
+// TestWrapped: the bearer token holds the user and the key, as zot's
+// token endpoint writes it (checked against the real one in e2e).
+func TestWrapped(t *testing.T) {
+	w := Wrapped("ci", " zak_0123 ")
+	enc, ok := strings.CutPrefix(w, "zot_cred_v1.")
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if !ok || err != nil || string(b) != `{"v":1,"typ":"api-key","username":"ci","secret":"zak_0123"}` {
+		t.Errorf("Wrapped = %q (%s, %v)", w, b, err)
 	}
 }
