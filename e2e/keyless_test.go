@@ -25,7 +25,9 @@ import (
 // users would write them: an ID token's user is its repository claim,
 // only refs/heads/main may publish (a CEL validation), that user may read
 // and create (no update) every repository but keylessro/**, which it may
-// only read; anyone may read.
+// only read, and keylessrel/**, where a rule of that repository's own
+// (a policy condition on the token's claims) lets only the release
+// workflow create; anyone may read.
 
 const (
 	// ciRepository is the repository whose jobs publish keyless: the user
@@ -35,6 +37,9 @@ const (
 	audience = "zot.registry.test"
 	// readOnly is the repositories the CI identity may only read.
 	readOnly = "keylessro"
+	// releasesOnly is the repositories only the CI identity's release.yml
+	// workflow may write to.
+	releasesOnly = "keylessrel"
 )
 
 // keylessZot is the combined zot, its issuer, and the htpasswd user ci
@@ -64,7 +69,11 @@ func startKeyless(t *testing.T) keylessZot {
 		testrig.WithRepoPolicy(readOnly+"/**", []string{"read"}),
 		testrig.WithPolicy("**", []string{ciRepository}, []string{"read", "create"}),
 		testrig.WithPolicy(readOnly+"/**", []string{ciRepository}, []string{"read"}),
-		testrig.WithAnonymousRead("**", readOnly+"/**"))
+		testrig.WithRepoPolicy(releasesOnly+"/**", []string{"read"}),
+		testrig.WithPolicy(releasesOnly+"/**", []string{ciRepository}, []string{"read"}),
+		testrig.WithPolicy(releasesOnly+"/**", []string{ciRepository}, []string{"read", "create"},
+			testrig.ZotCondition{Expression: "req.claims.workflow == 'release.yml'", Message: "only release.yml publishes here"}),
+		testrig.WithAnonymousRead("**", readOnly+"/**", releasesOnly+"/**"))
 	if err != nil {
 		t.Fatalf("%s=%s: %v", testrig.EnvZotCombinedBinary, bin, err)
 	}
@@ -254,6 +263,53 @@ func TestKeylessRefusals(t *testing.T) {
 		k.wantTagged(t, image, "v1.0.0", false)
 		k.noToken(t, res, reqToken, image, "v1.0.0")
 		t.Log(line)
+	})
+	t.Run("a repository whose own rule refuses the workflow", func(t *testing.T) {
+		image := randomName(releasesOnly + "/app")
+		env, reqToken := k.keylessRun(t, mainJob(), image, "v1.0.0")
+		res := runAction(t, env, nil)
+		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
+		line := errorLine(res.stdout)
+		for _, want := range []string{`"repo:team/app:ref:refs/heads/main"`, "may not push to", "only release.yml publishes here"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("the line does not say %q: %s", want, line)
+			}
+		}
+		k.wantTagged(t, image, "v1.0.0", false)
+		k.noToken(t, res, reqToken, image, "v1.0.0")
+		t.Log(line)
+
+		release := mainJob()
+		release.Workflow = "release.yml"
+		env, reqToken = k.keylessRun(t, release, image, "v1.0.0")
+		if res = runAction(t, env, nil); res.code != 0 {
+			t.Fatalf("release.yml: exit %d: %s", res.code, errorLine(res.stdout))
+		}
+		k.wantTagged(t, image, "v1.0.0", true)
+		k.noToken(t, res, reqToken, image, "v1.0.0")
+	})
+	t.Run("an issuer the registry does not trust", func(t *testing.T) {
+		other, err := testrig.StartIssuer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		image := randomName("keyless/untrusted")
+		env, _ := k.keylessRun(t, mainJob(), image, "v1.0.0")
+		env["ACTIONS_ID_TOKEN_REQUEST_URL"], env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = other.Offer(mainJob())
+		res := runAction(t, env, nil)
+		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
+		line := errorLine(res.stdout)
+		for _, want := range []string{`"repo:team/app:ref:refs/heads/main"`, "issuer " + other.URL, "does not trust this issuer"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("the line does not say %q: %s", want, line)
+			}
+		}
+		k.wantTagged(t, image, "v1.0.0", false)
+		k.noToken(t, res, env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"], image, "v1.0.0")
+		for _, jwt := range other.Issued() {
+			testcheck.NoSecret(t, jwt, res.all()...)
+		}
 	})
 	t.Run("no token offered", func(t *testing.T) {
 		image := randomName("keyless/none")

@@ -68,11 +68,12 @@ func WithAnonymousRead(patterns ...string) ZotOption {
 
 // WithPolicy gives users (other than the htpasswd user: the names zot's
 // claimMapping makes of OIDC identities) actions on the repositories
-// pattern matches, beside the policies pattern has (set it first with
+// pattern matches, under conditions (CEL on req, whose req.claims are an
+// ID token's), beside the policies pattern has (set it first with
 // WithRepoPolicy, or it is "**").
-func WithPolicy(pattern string, users, actions []string) ZotOption {
+func WithPolicy(pattern string, users, actions []string, conditions ...ZotCondition) ZotOption {
 	return func(c *zotConfig) {
-		c.repos[pattern]["policies"] = append(c.repos[pattern]["policies"].([]any), map[string]any{"users": users, "actions": actions})
+		c.repos[pattern]["policies"] = append(c.repos[pattern]["policies"].([]any), policy(users, actions, conditions))
 	}
 }
 
@@ -85,15 +86,11 @@ func WithPolicy(pattern string, users, actions []string) ZotOption {
 func WithOIDC(issuer, audience string, validations ...ZotCondition) ZotOption {
 	return func(c *zotConfig) {
 		c.bearer = func(addr string) map[string]any {
-			vals := make([]map[string]string, len(validations))
-			for i, v := range validations {
-				vals[i] = map[string]string{"expression": v.Expression, "message": v.Message}
-			}
 			return map[string]any{
 				"realm": "http://" + addr + "/zot/auth/token", "service": addr,
 				"oidc": []any{map[string]any{
 					"issuer": issuer, "audiences": []string{audience},
-					"claimMapping": map[string]any{"username": "claims.repository", "validations": vals},
+					"claimMapping": map[string]any{"username": "claims.repository", "validations": expressions(validations)},
 				}},
 			}
 		}
@@ -106,16 +103,26 @@ func WithOIDC(issuer, audience string, validations ...ZotCondition) ZotOption {
 // user may not write.
 func WithRepoPolicy(pattern string, actions []string, conditions ...ZotCondition) ZotOption {
 	return func(c *zotConfig) {
-		policy := map[string]any{"users": []string{c.user}, "actions": actions}
-		if len(conditions) > 0 {
-			conds := make([]map[string]string, len(conditions))
-			for i, cond := range conditions {
-				conds[i] = map[string]string{"expression": cond.Expression, "message": cond.Message}
-			}
-			policy["conditions"] = conds
-		}
-		c.repos[pattern] = map[string]any{"policies": []any{policy}, "defaultPolicy": []string{}}
+		c.repos[pattern] = map[string]any{"policies": []any{policy([]string{c.user}, actions, conditions)}, "defaultPolicy": []string{}}
 	}
+}
+
+// policy is one policy of zot's accessControl.
+func policy(users, actions []string, conditions []ZotCondition) map[string]any {
+	p := map[string]any{"users": users, "actions": actions}
+	if len(conditions) > 0 {
+		p["conditions"] = expressions(conditions)
+	}
+	return p
+}
+
+// expressions are conditions (or validations) as zot's config writes them.
+func expressions(conditions []ZotCondition) []map[string]string {
+	out := make([]map[string]string, len(conditions))
+	for i, cond := range conditions {
+		out[i] = map[string]string{"expression": cond.Expression, "message": cond.Message}
+	}
+	return out
 }
 
 // EnvZotCombinedBinary names a zot built with combined authentication
