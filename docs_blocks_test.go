@@ -29,6 +29,7 @@ const (
 	developer = "a developer command of this repository that runs the suite or the benchmarks themselves"
 	zotAdmin  = "zot's administration (its config, htpasswd, its key API by curl) on the zot host; TestZotKeyExpiry and TestZotRefusals run a real zot so configured"
 	notYet    = "not run yet: "
+	keyless   = "the combined-auth zot's administration, and a workflow whose job asks the forge for an ID token (enable-openid-connect), which act does not give; TestKeylessPublish, TestKeylessRefusals and TestKeylessZotTakesKeysToo run a zot so configured and the action with what a Forgejo runner gives such a job"
 )
 
 // docRuns lists every fenced block of README.md and docs/*.md. A new block
@@ -80,7 +81,7 @@ var docRuns = []docRun{
 	{doc: "docs/usage.md", marker: "--tlscacert ca.pem", exempt: runner},
 	{doc: "docs/usage.md", marker: "runs-on: linux-build", test: "TestActUsageRemoteBuildkitd"},
 	{doc: "docs/usage.md", marker: "sudo buildkitd --addr unix:///tmp/buildkitd.sock &", exempt: "what the rig of TestActReadmeCommand starts itself: a buildkitd and a registry"},
-	{doc: "docs/zot.md", marker: "\"http\": {", exempt: zotAdmin},
+	{doc: "docs/zot.md", marker: "\"apikey\": true\n    },", exempt: zotAdmin},
 	{doc: "docs/zot.md", marker: "htpasswd -bBn ci-bot", exempt: zotAdmin},
 	{doc: "docs/zot.md", marker: "^\"policies\": [", exempt: zotAdmin},
 	{doc: "docs/zot.md", marker: "-X POST https://zot.example/zot/auth/apikey", exempt: zotAdmin},
@@ -88,6 +89,8 @@ var docRuns = []docRun{
 	{doc: "docs/zot.md", marker: "# lists ci-bot's keys", exempt: zotAdmin},
 	{doc: "docs/zot.md", marker: "::warning::api-key: the zot API key", exempt: printed},
 	{doc: "docs/zot.md", marker: "base=https://zot.example/v2/team/app/manifests", exempt: zotAdmin},
+	{doc: "docs/zot.md", marker: "\"issuer\": \"https://forge.example/api/actions\"", exempt: keyless},
+	{doc: "docs/zot.md", marker: "enable-openid-connect: true   # the forge hands this job an ID token", exempt: keyless},
 }
 
 // names says whether r's marker names block.
