@@ -233,56 +233,25 @@ func anonymousVerify(t *testing.T, pair keyPair, ref string) (string, error) {
 func TestKeylessRefusals(t *testing.T) {
 	k := startKeyless(t)
 	t.Run("a pull request's identity", func(t *testing.T) {
-		image := randomName("keyless/pr")
 		job := mainJob()
 		job.EventName, job.Ref = "pull_request", "refs/pull/7/merge"
-		env, reqToken := k.keylessRun(t, job, image, "v1.0.0")
-		res := runAction(t, env, nil)
-		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
-		line := errorLine(res.stdout)
-		for _, want := range []string{`"repo:team/app:pull_request"`, `ref "refs/pull/7/merge"`, "token endpoint", "nothing was tagged"} {
-			if !strings.Contains(line, want) {
-				t.Errorf("the line does not say %q: %s", want, line)
-			}
-		}
-		k.wantTagged(t, image, "v1.0.0", false)
-		k.noToken(t, res, reqToken, image, "v1.0.0")
-		t.Log(line)
+		env, reqToken := k.keylessRun(t, job, randomName("keyless/pr"), "v1.0.0")
+		k.wantRefused(t, env, reqToken, `"repo:team/app:pull_request"`, `ref "refs/pull/7/merge"`, "token endpoint", "nothing was tagged")
 	})
 	t.Run("a repository it may only read", func(t *testing.T) {
 		image := randomName(readOnly + "/app")
 		env, reqToken := k.keylessRun(t, mainJob(), image, "v1.0.0")
-		res := runAction(t, env, nil)
-		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
-		line := errorLine(res.stdout)
-		for _, want := range []string{`"repo:team/app:ref:refs/heads/main"`, "may not push to " + k.r.registry + "/" + image, "DENIED", "grant"} {
-			if !strings.Contains(line, want) {
-				t.Errorf("the line does not say %q: %s", want, line)
-			}
-		}
-		k.wantTagged(t, image, "v1.0.0", false)
-		k.noToken(t, res, reqToken, image, "v1.0.0")
-		t.Log(line)
+		k.wantRefused(t, env, reqToken, `"repo:team/app:ref:refs/heads/main"`, "may not push to "+k.r.registry+"/"+image, "DENIED", "grant")
 	})
 	t.Run("a repository whose own rule refuses the workflow", func(t *testing.T) {
 		image := randomName(releasesOnly + "/app")
 		env, reqToken := k.keylessRun(t, mainJob(), image, "v1.0.0")
-		res := runAction(t, env, nil)
-		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
-		line := errorLine(res.stdout)
-		for _, want := range []string{`"repo:team/app:ref:refs/heads/main"`, "may not push to", "only release.yml publishes here"} {
-			if !strings.Contains(line, want) {
-				t.Errorf("the line does not say %q: %s", want, line)
-			}
-		}
-		k.wantTagged(t, image, "v1.0.0", false)
-		k.noToken(t, res, reqToken, image, "v1.0.0")
-		t.Log(line)
-
+		k.wantRefused(t, env, reqToken, `"repo:team/app:ref:refs/heads/main"`, "may not push to", "only release.yml publishes here")
 		release := mainJob()
 		release.Workflow = "release.yml"
 		env, reqToken = k.keylessRun(t, release, image, "v1.0.0")
-		if res = runAction(t, env, nil); res.code != 0 {
+		res := runAction(t, env, nil)
+		if res.code != 0 {
 			t.Fatalf("release.yml: exit %d: %s", res.code, errorLine(res.stdout))
 		}
 		k.wantTagged(t, image, "v1.0.0", true)
@@ -294,19 +263,11 @@ func TestKeylessRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer other.Close()
-		image := randomName("keyless/untrusted")
-		env, _ := k.keylessRun(t, mainJob(), image, "v1.0.0")
-		env["ACTIONS_ID_TOKEN_REQUEST_URL"], env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = other.Offer(mainJob())
-		res := runAction(t, env, nil)
-		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
-		line := errorLine(res.stdout)
-		for _, want := range []string{`"repo:team/app:ref:refs/heads/main"`, "issuer " + other.URL, "does not trust this issuer"} {
-			if !strings.Contains(line, want) {
-				t.Errorf("the line does not say %q: %s", want, line)
-			}
-		}
-		k.wantTagged(t, image, "v1.0.0", false)
-		k.noToken(t, res, env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"], image, "v1.0.0")
+		env, _ := k.keylessRun(t, mainJob(), randomName("keyless/untrusted"), "v1.0.0")
+		var reqToken string
+		env["ACTIONS_ID_TOKEN_REQUEST_URL"], reqToken = other.Offer(mainJob())
+		env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = reqToken
+		res := k.wantRefused(t, env, reqToken, `"repo:team/app:ref:refs/heads/main"`, "issuer "+other.URL, "does not trust this issuer")
 		for _, jwt := range other.Issued() {
 			testcheck.NoSecret(t, jwt, res.all()...)
 		}
@@ -327,6 +288,27 @@ func TestKeylessRefusals(t *testing.T) {
 		k.wantTagged(t, image, "v1.0.0", false)
 		t.Log(errorLine(res.stdout))
 	})
+}
+
+// wantRefused runs env, a run of INPUT_IMAGE's v1.0.0 with the job's
+// identity, and wants it refused in one line naming oidc-audience that
+// says each of wants, with nothing tagged and no token anywhere; the run
+// is returned.
+func (k keylessZot) wantRefused(t *testing.T, env map[string]string, requestToken string, wants ...string) result {
+	t.Helper()
+	res := runAction(t, env, nil)
+	testcheck.OneErrorLine(t, res.stdout, "oidc-audience: ")
+	line := errorLine(res.stdout)
+	for _, want := range wants {
+		if !strings.Contains(line, want) {
+			t.Errorf("the line does not say %q: %s", want, line)
+		}
+	}
+	image := strings.TrimPrefix(env["INPUT_IMAGE"], k.r.registry+"/")
+	k.wantTagged(t, image, "v1.0.0", false)
+	k.noToken(t, res, requestToken, image, "v1.0.0")
+	t.Log(line)
+	return res
 }
 
 // TestKeylessTokenRenewed: ID tokens that live 5 s, and a job that
