@@ -432,3 +432,49 @@ func TestKeylessZotTakesKeysToo(t *testing.T) {
 		}
 	})
 }
+
+// TestKeylessPlanAndCheck: the plan looks up with the job's identity
+// (oidc-audience) and says who it is; the pull-request check of a fork
+// (oidc-audience set, no token offered: push: false never asks) looks the
+// version up anonymously, as with a key.
+func TestKeylessPlanAndCheck(t *testing.T) {
+	k := startKeyless(t)
+	image := randomName("keyless/planned")
+	env, reqToken := k.keylessRun(t, mainJob(), image, "v1.0.0")
+	res := runAction(t, env, nil)
+	if res.code != 0 {
+		t.Fatalf("seeding: exit %d: %s", res.code, errorLine(res.stdout))
+	}
+	k.noToken(t, res, reqToken, image, "v1.0.0")
+	t.Run("the plan", func(t *testing.T) {
+		dir := testcheck.WriteTree(t, map[string]string{"nix/" + filepath.Base(image) + "/default.nix": nixFile("1.0.0"), "nix/other/default.nix": nixFile("2.0.0")})
+		env, reqToken := k.asJob(map[string]string{
+			"INPUT_CONTEXTS": "nix/*", "INPUT_IMAGE": k.r.registry + "/keyless/{name}", "INPUT_VERSION-FILE": "default.nix",
+			"INPUT_VERSION-PATTERN": `version = "([^"]+)"`, "INPUT_REGISTRY-TLS": "disabled",
+		}, mainJob())
+		res := runPlan(t, dir, env)
+		if res.code != 0 {
+			t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+		}
+		if m := matrixOf(t, res); len(m) != 1 || m[0].Name != "other" {
+			t.Errorf("matrix %+v, want other alone (%s is published)", m, filepath.Base(image))
+		}
+		if !strings.Contains(res.stdout, "OIDC identity repo:"+ciRepository+":ref:refs/heads/main") {
+			t.Errorf("the plan's log does not name the identity:\n%s", res.stdout)
+		}
+		k.noToken(t, res, reqToken, image, "v1.0.0")
+	})
+	t.Run("a fork's pull-request check", func(t *testing.T) {
+		env, _ := k.keylessRun(t, mainJob(), image, "v1.0.0")
+		delete(env, "ACTIONS_ID_TOKEN_REQUEST_URL")
+		delete(env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+		env["INPUT_PUSH"] = "false"
+		res := runAction(t, env, nil)
+		if res.code != 0 || !strings.Contains(res.stdout, "is published already as this very image") {
+			t.Errorf("exit %d, want 0 and the version found anonymously as this image:\n%s", res.code, res.stdout)
+		}
+	})
+	if n := len(k.issuer.Issued()); n != 2 {
+		t.Errorf("%d ID tokens issued, want 2 (the seeding run's and the plan's; the check asks for none)", n)
+	}
+}
