@@ -137,12 +137,15 @@ func (k keylessZot) wantTagged(t *testing.T, image, tag string, want bool) {
 
 // noToken wants neither the request token nor any ID token the issuer
 // handed out in what the run printed or left, nor in the image published
-// as image:tag (its manifest and config), if any.
+// as image:tag (its manifest and config: annotations and labels), if any.
 func (k keylessZot) noToken(t *testing.T, res result, requestToken, image, tag string) {
 	t.Helper()
 	texts := res.all()
 	if status, manifest := k.anonymous(t, http.MethodGet, "/v2/"+image+"/manifests/"+tag); status == http.StatusOK {
-		texts = append(texts, manifest)
+		var m struct{ Config struct{ Digest string } }
+		_ = json.Unmarshal([]byte(manifest), &m)
+		_, config := k.anonymous(t, http.MethodGet, "/v2/"+image+"/blobs/"+m.Config.Digest)
+		texts = append(texts, manifest, config)
 	}
 	testcheck.NoSecret(t, requestToken, texts...)
 	for _, jwt := range k.issuer.Issued() {
