@@ -124,7 +124,10 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	start := time.Now()
 	ids := idTokens(cfg.Access, s)
 	if err := startIdentity(ctx, action, cfg.Access, ids); err != nil {
-		line, _ := identityLine(cfg.Access, ids, cfg.Image, "read", err)
+		line, ok := identityLine(cfg.Access, ids, cfg.Image, "read", err)
+		if !ok {
+			line = fmt.Sprintf("plan: %v", err)
+		}
 		printError(stdout, s.redact(line))
 		return 1
 	}
