@@ -275,6 +275,19 @@ func TestKeylessRefusals(t *testing.T) {
 			testcheck.NoSecret(t, jwt, res.all()...)
 		}
 	})
+	t.Run("the forge refuses the token request", func(t *testing.T) {
+		image := randomName("keyless/refused")
+		env, _ := k.keylessRun(t, mainJob(), image, "v1.0.0")
+		env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = randomName("not-the-jobs")
+		res := runAction(t, env, nil)
+		testcheck.OneErrorLine(t, res.stdout, "oidc-audience: the forge gave this job no ID token (the forge refused the ID token request: 127.0.0.1:")
+		if !strings.Contains(res.stdout, "401 Unauthorized") || !strings.Contains(res.stdout, "enable-openid-connect: true") {
+			t.Errorf("the line does not say the forge's answer and the fix:\n%s", errorLine(res.stdout))
+		}
+		k.wantTagged(t, image, "v1.0.0", false)
+		testcheck.NoSecret(t, env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"], res.all()...)
+		t.Log(errorLine(res.stdout))
+	})
 	t.Run("no token offered", func(t *testing.T) {
 		image := randomName("keyless/none")
 		env, _ := k.keylessRun(t, mainJob(), image, "v1.0.0")
