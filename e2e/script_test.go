@@ -391,8 +391,9 @@ func TestScriptRefusesDownloadOfAnotherCommit(t *testing.T) {
 }
 
 // TestScriptKeepsInputsFromChildren: no process the script starts before
-// the program (git and curl here, go alike) sees the inputs or the job
-// token, and the program sees the inputs but no token. git and curl are
+// the program (git and curl here, go alike) sees the inputs, the job
+// token or the job's ID token request token, and the program sees the
+// inputs and the request token but not the job token. git and curl are
 // the real ones behind a wrapper that records their environment; the
 // program is a stand-in that prints its own (the cache holds it for the
 // commit).
@@ -418,6 +419,7 @@ func TestScriptKeepsInputsFromChildren(t *testing.T) {
 	f := newReleaseServer(t) // a download that fails (404) still runs curl
 	env := stepEnv(f.URL)
 	env["INPUT_IMAGE"] = "registry.example/team/app"
+	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "id-token-request-of-the-job" // enable-openid-connect's
 	wrong := cacheWith(t, s.commit, s.other) // refused: the script goes on to curl
 	out, _ := runScript(t, s, scriptRun{cache: wrong, path: probe, noGo: true, env: env})
 	if !strings.Contains(out, "binary: download of ") {
@@ -428,8 +430,8 @@ func TestScriptKeepsInputsFromChildren(t *testing.T) {
 	if !ok {
 		t.Fatalf("the stand-in program did not run")
 	}
-	if !strings.Contains(programEnv, "\nINPUT_API-KEY\n") || !strings.Contains(programEnv, "\nINPUT_IMAGE\n") {
-		t.Errorf("the program did not get the inputs")
+	if !strings.Contains(programEnv, "\nINPUT_API-KEY\n") || !strings.Contains(programEnv, "\nINPUT_IMAGE\n") || !strings.Contains(programEnv, "\nACTIONS_ID_TOKEN_REQUEST_TOKEN\n") {
+		t.Errorf("the program did not get the inputs and the ID token request")
 	}
 	if strings.Contains(programEnv, "BPI_TOKEN") {
 		t.Errorf("the program got the job token")
@@ -443,7 +445,7 @@ func TestScriptKeepsInputsFromChildren(t *testing.T) {
 		}
 		tool := strings.Split(filepath.Base(file), ".")[1]
 		seen[tool] = true
-		for _, leak := range []string{"INPUT_", "zak_script_test_key", "forge-job-token"} {
+		for _, leak := range []string{"INPUT_", "zak_script_test_key", "forge-job-token", "id-token-request-of-the-job"} {
 			if strings.Contains(string(data), leak) {
 				t.Errorf("%s ran with %q in its environment", tool, leak)
 			}
