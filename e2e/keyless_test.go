@@ -179,9 +179,7 @@ func TestKeylessPublish(t *testing.T) {
 	if res.outputs["signature"] == "" {
 		t.Error("no signature output with signing-key")
 	}
-	if out, err := anonymousVerify(t, pair, k.r.registry+"/"+image+":v1.0.0"); err != nil {
-		t.Errorf("cosign verify: %v\n%s", err, out)
-	}
+	pair.wantVerified(t, k.r, image, "v1.0.0") // logged in as ci: see TestKeylessAnonymousPullers
 	for _, s := range pair.secrets() {
 		testcheck.NoSecret(t, s, res.all()...)
 	}
@@ -218,15 +216,34 @@ func TestKeylessBuild(t *testing.T) {
 	k.noToken(t, res, reqToken, image, "v1.0.0")
 }
 
-// anonymousVerify runs cosign verify on ref with the key pair's public
-// key, logged in nowhere (the registry answers anonymous reads).
-func anonymousVerify(t *testing.T, pair keyPair, ref string) (string, error) {
-	t.Helper()
-	home := t.TempDir()
-	cmd := exec.Command(cosignBin(t), "verify", "--key", pair.public, "--insecure-ignore-tlog", "--allow-http-registry", ref)
-	cmd.Env = []string{"HOME=" + home, "DOCKER_CONFIG=" + filepath.Join(home, ".docker"), "PATH=" + os.Getenv("PATH")}
+// TestKeylessAnonymousPullers: what anonymous read means on the
+// combined zot (the build of zot pull request 4243 in ../shared): a
+// client that asks for a repository straight away is answered (curl,
+// regclient, the action's pull-request check, containerd's resolver,
+// which HEADs the manifest first), but GET /v2/ answers 401 with a bearer
+// challenge and the token endpoint refuses a request without credentials,
+// so a client that pings /v2/ first and then asks for an anonymous token
+// (skopeo and so podman and CRI-O, Docker, cosign) is refused. docs/zot.md
+// says so; when a zot build issues anonymous tokens this test fails, and
+// the caveat there can go.
+func TestKeylessAnonymousPullers(t *testing.T) {
+	k := startKeyless(t)
+	image := randomName("keyless/pulled")
+	env, _ := k.keylessRun(t, mainJob(), image, "v1.0.0")
+	if res := runAction(t, env, nil); res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, errorLine(res.stdout))
+	}
+	k.wantTagged(t, image, "v1.0.0", true) // straight to the repository, no login
+	if status, challenge := k.anonymous(t, http.MethodGet, "/zot/auth/token?service="+k.r.registry+"&scope=repository:"+image+":pull"); status != http.StatusUnauthorized {
+		t.Errorf("an anonymous token request: %d %s; the combined zot now issues anonymous tokens: drop the caveat of docs/zot.md and this test's expectation", status, challenge)
+	}
+	cmd := exec.Command("skopeo", "inspect", "--tls-verify=false", "--no-creds", "docker://"+k.r.registry+"/"+image+":v1.0.0")
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 	out, err := cmd.CombinedOutput()
-	return string(out), err
+	if err == nil || !strings.Contains(string(out), "unable to retrieve auth token") {
+		t.Errorf("skopeo inspect with no login: %v, want it refused at the token endpoint (docs/zot.md's caveat):\n%s", err, out)
+	}
+	t.Logf("skopeo, no login: %s", strings.TrimSpace(string(out)))
 }
 
 // TestKeylessRefusals: each refusal is one line naming oidc-audience, the
