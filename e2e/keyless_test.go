@@ -218,12 +218,11 @@ func TestKeylessBuild(t *testing.T) {
 
 // TestKeylessAnonymousPullers: what anonymous read means on the
 // combined zot (the build of zot pull request 4243 in ../shared): a
-// client that asks for a repository straight away is answered (curl,
-// regclient, the action's pull-request check, containerd's resolver,
-// which HEADs the manifest first), but GET /v2/ answers 401 with a bearer
+// request straight to a repository is answered (curl, regclient, the
+// action's pull-request check), but GET /v2/ answers 401 with a bearer
 // challenge and the token endpoint refuses a request without credentials,
 // so a client that pings /v2/ first and then asks for an anonymous token
-// (skopeo and so podman and CRI-O, Docker, cosign) is refused. docs/zot.md
+// (skopeo here; cosign, measured by hand, too) is refused. docs/zot.md
 // says so; when a zot build issues anonymous tokens this test fails, and
 // the caveat there can go.
 func TestKeylessAnonymousPullers(t *testing.T) {
