@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
+	"github.com/blumeops/build-push-image/internal/zotkey"
 )
 
 func TestMaskValues(t *testing.T) {
@@ -115,5 +116,27 @@ func TestErrorLinesRedacted(t *testing.T) {
 		}
 		testcheck.OneErrorLine(t, stdout.String(), "version: \"***\" contains '+'")
 		testcheck.NoSecret(t, key, stdout.String(), stderr.String())
+	}
+}
+
+// TestRequestTokenMaskedFirst: under a runner the job's ID token request
+// token is masked before anything else is printed, even when oidc-audience
+// is not set and the inputs are refused; a zot key's wrapped bearer form
+// (what a zot that combines hands back for it) is masked too.
+func TestRequestTokenMaskedFirst(t *testing.T) {
+	env := testcheck.ValidInputs(testcheck.Workspace(t))
+	env["GITHUB_ACTIONS"] = "true"
+	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "request-token-of-this-job"
+	env["INPUT_API-KEY"] = "zak_00112233445566778899aabbccddeeff"
+	env["INPUT_PUSH"] = "maybe" // refused: the run ends at the inputs
+	var stdout, stderr bytes.Buffer
+	if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, stdout.String())
+	}
+	first := strings.Index(stdout.String(), "::error::")
+	for _, want := range []string{"request-token-of-this-job", zotkey.Wrapped(env["INPUT_USERNAME"], env["INPUT_API-KEY"])} {
+		if i := strings.Index(stdout.String(), "::add-mask::"+want+"\n"); i < 0 || i > first {
+			t.Errorf("%q not masked before the first error line:\n%s", want, stdout.String())
+		}
 	}
 }
