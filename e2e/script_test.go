@@ -419,8 +419,9 @@ func TestScriptKeepsInputsFromChildren(t *testing.T) {
 	f := newReleaseServer(t) // a download that fails (404) still runs curl
 	env := stepEnv(f.URL)
 	env["INPUT_IMAGE"] = "registry.example/team/app"
-	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "id-token-request-of-the-job" // enable-openid-connect's
-	wrong := cacheWith(t, s.commit, s.other)                              // refused: the script goes on to curl
+	// A job with enable-openid-connect has its ID token request token.
+	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "id-token-request-of-the-job"
+	wrong := cacheWith(t, s.commit, s.other) // refused: the script goes on to curl
 	out, _ := runScript(t, s, scriptRun{cache: wrong, path: probe, noGo: true, env: env})
 	if !strings.Contains(out, "binary: download of ") {
 		t.Fatalf("the script did not try the download")
