@@ -230,16 +230,17 @@ func (s *Source) Token(ctx context.Context) (string, Claims, error) {
 	return token, c, nil
 }
 
-// renewAt is when the token held is replaced: RefreshBefore its expiry,
-// or half-way through its life when it lives shorter than twice that.
+// renewAt is when the token held is replaced: RefreshBefore the end of
+// its life, or half-way through it when it lives shorter than twice that.
+// Its life (exp - iat) is counted from when it was fetched, by this
+// machine's clock, so a runner whose clock is off by minutes still renews
+// in time.
 func (s *Source) renewAt() time.Time {
-	exp := s.claims.Expires()
-	issued := s.fetched
-	if s.claims.IssuedAt != 0 {
-		issued = time.Unix(s.claims.IssuedAt, 0)
+	life := time.Duration(s.claims.Expiry-s.claims.IssuedAt) * time.Second
+	if s.claims.IssuedAt == 0 || life <= 0 {
+		life = s.claims.Expires().Sub(s.fetched)
 	}
-	margin := min(RefreshBefore, exp.Sub(issued)/2)
-	return exp.Add(-margin)
+	return s.fetched.Add(life - min(RefreshBefore, life/2))
 }
 
 // Password is a token for a login: the registry's token endpoint takes the

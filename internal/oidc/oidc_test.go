@@ -108,32 +108,38 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// fetcher hands out tokens that live ttl from the clock's now.
+// fetcher hands out tokens that live ttl from the forge's now, which is
+// skew ahead of the clock's.
 type fetcher struct {
 	t     *testing.T
 	now   *time.Time
 	ttl   time.Duration
+	skew  time.Duration
 	count int
 }
 
 func (f *fetcher) Fetch(context.Context) (string, error) {
 	f.count++
-	return jwt(f.t, map[string]any{"sub": "repo:a/b:ref:refs/heads/main", "iat": f.now.Unix(), "exp": f.now.Add(f.ttl).Unix(), "n": f.count}), nil
+	forge := f.now.Add(f.skew)
+	return jwt(f.t, map[string]any{"sub": "repo:a/b:ref:refs/heads/main", "iat": forge.Unix(), "exp": forge.Add(f.ttl).Unix(), "n": f.count}), nil
 }
 
 // TestSourceRenews: a token is reused while enough of its life is left,
-// and replaced RefreshBefore its expiry (half-way for a short one); each
+// and replaced RefreshBefore its expiry (half-way for a short one), by
+// its life counted from its fetch, whatever the forge's clock says; each
 // new one is seen by WithOnToken before it is handed out.
 func TestSourceRenews(t *testing.T) {
 	for _, tc := range []struct {
-		ttl, reusedAt, renewedAt time.Duration
+		ttl, skew, reusedAt, renewedAt time.Duration
 	}{
 		{ttl: time.Hour, reusedAt: 58 * time.Minute, renewedAt: 59*time.Minute + time.Second},
 		{ttl: 10 * time.Second, reusedAt: 4 * time.Second, renewedAt: 5 * time.Second},
+		{ttl: 10 * time.Minute, skew: -5 * time.Minute, reusedAt: 8 * time.Minute, renewedAt: 9*time.Minute + time.Second},
+		{ttl: 10 * time.Minute, skew: 5 * time.Minute, reusedAt: 8 * time.Minute, renewedAt: 9*time.Minute + time.Second},
 	} {
 		start := time.Unix(1_800_000_000, 0)
 		now := start
-		f := &fetcher{t: t, now: &now, ttl: tc.ttl}
+		f := &fetcher{t: t, now: &now, ttl: tc.ttl, skew: tc.skew}
 		var seen []string
 		s := NewSource(f, WithClock(func() time.Time { return now }), WithOnToken(func(tok string) { seen = append(seen, tok) }))
 		first, _, err := s.Token(context.Background())
