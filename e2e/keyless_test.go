@@ -353,6 +353,7 @@ func TestKeylessTokenRenewed(t *testing.T) {
 	job.TTL = 5 * time.Second
 	env, reqToken := k.keylessRun(t, job, image, "v1.0.0")
 	env["INPUT_ARCHIVE"] = slowArchive(t, tinyLayout(t, image), 8*time.Second)
+	binary(t) // built before the clock starts
 	start := time.Now()
 	res := runAction(t, env, nil)
 	if res.code != 0 {
