@@ -29,7 +29,7 @@ const (
 	developer = "a developer command of this repository that runs the suite or the benchmarks themselves"
 	zotAdmin  = "zot's administration (its config, htpasswd, its key API by curl) on the zot host; TestZotKeyExpiry and TestZotRefusals run a real zot so configured"
 	notYet    = "not run yet: "
-	keyless   = "the combined-auth zot's administration, and a workflow whose job asks the forge for an ID token (enable-openid-connect), which act does not give; TestKeylessPublish, TestKeylessRefusals and TestKeylessZotTakesKeysToo run a zot so configured and the action with what a Forgejo runner gives such a job"
+	keyless   = "the combined-auth zot's administration, and a workflow whose job asks the forge for an ID token (enable-openid-connect), which act refuses (an unknown key) and does not give; TestKeylessPublish, TestKeylessRefusals and TestKeylessZotTakesKeysToo run a zot so configured and the action with what a Forgejo runner gives such a job, TestActKeyless the same steps under act with that environment given by hand"
 )
 
 // docRuns lists every fenced block of README.md and docs/*.md. A new block

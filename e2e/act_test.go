@@ -143,6 +143,7 @@ type actRun struct {
 	env      map[string]string // --env
 	args     []string          // more flags
 	cache    string            // --action-cache-path, if not the shared one
+	secrets  map[string]string // more secrets than API_KEY
 }
 
 // run runs act and returns its combined output. act exits 0 when it skips
@@ -150,7 +151,11 @@ type actRun struct {
 func (r actRig) run(t *testing.T, run actRun) (string, error) {
 	t.Helper()
 	secrets := filepath.Join(t.TempDir(), "secrets")
-	if err := os.WriteFile(secrets, []byte("API_KEY="+r.key+"\n"), 0o600); err != nil {
+	lines := "API_KEY=" + r.key + "\n"
+	for k, v := range run.secrets {
+		lines += k + "=" + v + "\n"
+	}
+	if err := os.WriteFile(secrets, []byte(lines), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"push",

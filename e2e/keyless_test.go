@@ -511,3 +511,30 @@ func TestKeylessPlanAndCheck(t *testing.T) {
 		t.Errorf("%d ID tokens issued, want 2 (the seeding run's and the plan's; the check asks for none)", n)
 	}
 }
+
+// TestActKeyless: the composite action and the plan, run by act as a
+// runner runs them, with oidc-audience and no key: action.yml and
+// plan/action.yml hand the input over, the request token reaches the
+// program, which publishes and looks up as the job's identity; neither
+// token shows in act's output.
+func TestActKeyless(t *testing.T) {
+	k := startKeyless(t)
+	r := newActRig(t)
+	prefix, version := unique(t)
+	url, reqToken := k.issuer.Offer(mainJob())
+	out, err := r.run(t, actRun{workflow: "keyless.yml",
+		env:     map[string]string{"REGISTRY": k.r.registry, "IMAGE_PREFIX": prefix, "VERSION": version, "AUDIENCE": audience, "ACTIONS_ID_TOKEN_REQUEST_URL": url},
+		secrets: map[string]string{"ID_TOKEN_REQUEST_TOKEN": reqToken}})
+	wantJobs(t, out, 1, 0)
+	if err != nil {
+		t.Fatalf("act: %v", err)
+	}
+	if n := strings.Count(out, "OIDC identity repo:"+ciRepository+":ref:refs/heads/main"); n != 2 || !strings.Contains(out, "keyless outputs verified") {
+		t.Errorf("%d steps named the identity, want 2 (the action and the plan), and the outputs checked:\n%s", n, out)
+	}
+	k.wantTagged(t, prefix+"/hello", version, true)
+	testcheck.NoSecret(t, reqToken, out)
+	for _, jwt := range k.issuer.Issued() {
+		testcheck.NoSecret(t, jwt, out)
+	}
+}
