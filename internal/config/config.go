@@ -7,6 +7,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,6 +129,22 @@ func (c Config) LoginFor(image string) (user, pass string) {
 	return c.Username, c.APIKey
 }
 
+// validateIdentityImages: with oidc-audience the job's ID token goes to
+// the first image's registry only, so an image on another registry needs
+// a login of its own (registry-credentials, or the runner's Docker config).
+func validateIdentityImages(c Config) error {
+	if c.IDToken == nil {
+		return nil
+	}
+	for _, image := range c.Images {
+		host := RegistryOf(image)
+		if _, ok := build.LoginFor(c.BuildOpts.Logins, host); !ok && host != c.Registry() {
+			return fmt.Errorf("the job's ID token goes to %s only (the first image's registry), and %s is on %s, which has no login; give %s a line of registry-credentials, or publish there in a step of its own", c.Registry(), image, host, host)
+		}
+	}
+	return nil
+}
+
 // SHATag is the SHA tag: the commit SHA, shortened to SHALength, with the
 // tag suffix.
 func (c Config) SHATag() string { return c.SHA[:c.SHALength] + c.TagSuffix }
@@ -203,6 +220,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	errs.add("semver-tags", validateSemverTags(c.SemverTags, c.Version))
 	errs.add("tag-suffix", validateTagSuffix(c.TagSuffix, append([]string{c.Version, c.shaPrefix()}, c.Tags...)))
 	c.BuildOpts.parse(&errs, raw, getenv)
+	errs.add("oidc-audience", validateIdentityImages(c))
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}

@@ -23,6 +23,9 @@ func TestOIDCAudience(t *testing.T) {
 	delete(env, "INPUT_USERNAME")
 	delete(env, "INPUT_API-KEY")
 	env["INPUT_OIDC-AUDIENCE"] = "zot.example"
+	// An image on another registry, which has a login of its own.
+	env["INPUT_IMAGE"] += "\nother.example/team/app"
+	env["INPUT_REGISTRY-CREDENTIALS"] = "other.example=bot:other-registry-password"
 	c, err := loadConfig(nil, testcheck.Lookup(env), new(bytes.Buffer))
 	if err != nil {
 		t.Fatal(err)
