@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
@@ -29,6 +30,9 @@ type Archive struct {
 	Env []string
 	// Stdin is what "-" reads.
 	Stdin io.Reader
+	// Idle is how long the program or Stdin may send nothing
+	// (archive-idle-timeout; stream.DefaultIdle when zero).
+	Idle time.Duration
 	// Choice is archive-image: which of several images.
 	Choice string
 	// Platforms are the platforms the image must be for (platforms).
@@ -101,16 +105,24 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 func (p Archive) stream(ctx context.Context) (archive.Stream, error) {
 	switch {
 	case p.Path == "-":
-		return stream.Stdin{Reader: p.Stdin}, nil
+		return stream.ReadStdin(ctx, p.Stdin, p.idle()), nil
 	case !stream.IsProgram(p.Path):
 		return nil, nil
 	}
 	p.Log.Infof("Running %s: the image is read from its output as it writes it", p.Path)
-	prog, err := stream.Start(ctx, p.Path, stream.WithEnv(p.Env), stream.WithStderr(func(line string) {
-		p.Log.Infof("%s", line)
+	prog, err := stream.Start(ctx, p.Path, stream.WithEnv(p.Env), p.idle(), stream.WithStderr(func(line string) {
+		p.Log.Infof("%s", line) // inert: no workflow command
 	}))
 	if err != nil {
 		return nil, err
 	}
 	return prog, nil
+}
+
+// idle is the stream's idle limit.
+func (p Archive) idle() stream.Option {
+	if p.Idle <= 0 {
+		return stream.WithIdle(stream.DefaultIdle)
+	}
+	return stream.WithIdle(p.Idle)
 }
