@@ -294,6 +294,15 @@ func (p *Program) Finish(readErr error) error {
 	return nil
 }
 
+// Stop stops the program and every process it left, whether or not
+// Finish ran: a caller defers it, so that a failure before the read (no
+// Finish) leaves nothing running either.
+func (p *Program) Stop() {
+	p.stopAll()
+	<-p.done
+	p.close()
+}
+
 // close ends the watch and the read; orphans stop coming to this process.
 func (p *Program) close() {
 	p.stopWatch()

@@ -292,3 +292,16 @@ func TestInert(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamStopWithoutFinish: a publish that fails before the read stops
+// the program and what it left all the same.
+func TestStreamStopWithoutFinish(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	p, err := Start(context.Background(), script(t, "setsid sleep 300 & echo $! > "+pidFile+"; sleep 300\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidOf(t, pidFile)
+	p.Stop()
+	wantGone(t, pidFile)
+}
