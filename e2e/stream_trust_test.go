@@ -53,7 +53,7 @@ func (tr *trustRig) program(t *testing.T, body string) string {
 	t.Helper()
 	p := tr.s.path("stream-trust")
 	tr.s.script(p, body)
-	return resultIn(t, t.TempDir(), p)
+	return resultIn(t, tr.as.dir(t, randomName("ws")), p) // where the user can reach it
 }
 
 // command is the action as the user, publishing archive to a new
