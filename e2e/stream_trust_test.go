@@ -39,6 +39,7 @@ func newTrustRig(t *testing.T) *trustRig {
 	t.Helper()
 	r := requireRig(t)
 	as := rootless(t)
+	as.dir(t, "") // the test's directory, the user's
 	tr := &trustRig{r: r, as: as, s: newStore(t), bin: as.dir(t, "bin"), work: as.dir(t, "work")}
 	as.copy(t, binary(t), filepath.Join(tr.bin, "build-push-image"))
 	// 2 MiB of store path: an image larger than a pipe's buffer.
