@@ -97,6 +97,14 @@ func startWatched(t *testing.T, cmd *exec.Cmd) *watchedRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // a test that failed early leaves no run behind
+		select {
+		case <-w.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-w.done
+		}
+	})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -249,8 +257,8 @@ exec %[3]s
 
 	t.Run("SIGTERM while a silent program holds its pipe", func(t *testing.T) {
 		holder := tr.pidFile(t, "holder")
-		w := startWatched(t, tr.command(t, tr.program(t, fmt.Sprintf("setsid sleep 900 &\necho $! > %s\nhead -c 1048576 %s\necho started >&2\nexec sleep 900\n", holder, tr.streamFile(t))), nil))
-		w.waitFor(t, "| started")
+		w := startWatched(t, tr.command(t, tr.program(t, fmt.Sprintf("setsid sleep 900 &\necho $! > %s\nhead -c 1048576 %s\necho program-started >&2\nexec sleep 900\n", holder, tr.streamFile(t))), nil))
+		w.waitFor(t, "program-started")
 		w.terminate(t)
 		wantGoneNow(t, "the setsid holder", holder)
 	})
