@@ -13,7 +13,7 @@
 // the environment a process was started with, whatever Unsetenv does).
 // Nothing it starts outlives it: this process is their child subreaper,
 // and every descendant is killed when it ends (tree.go). Its standard
-// error is shown line by line, each made inert (Inert): none is a workflow
+// error is shown line by line, each made inert (inert): none is a workflow
 // command. Its exit, its silence (the idle limit) and cancellation each
 // end the read of its output at once, whoever holds the pipe.
 package stream
@@ -115,7 +115,7 @@ func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
 func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
 
 // WithStderr gets each line the program writes to its standard error, as
-// it comes, made inert (Inert).
+// it comes, made inert (inert).
 func WithStderr(line func(string)) Option { return func(o *options) { o.stderr = line } }
 
 // WithIdle is how long the program, or standard input, may be silent
@@ -169,6 +169,8 @@ func Start(ctx context.Context, name string, opts ...Option) (*Program, error) {
 	}
 	cmd := exec.Command(abs)
 	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = o.env, o.dir, outW, errW
+	// Its own group: a ^C at a terminal reaches this process alone, which
+	// then stops the program's whole tree.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	exempt := children()
 	err = cmd.Start()
@@ -211,7 +213,7 @@ func (p *Program) readStderr(r *os.File, line func(string)) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for sc.Scan() {
-		for _, l := range Inert(sc.Text()) {
+		for _, l := range inert(sc.Text()) {
 			line(l)
 			p.mu.Lock()
 			p.last = append(p.last, strings.TrimPrefix(l, inertPrefix))
@@ -228,7 +230,7 @@ func (p *Program) readStderr(r *os.File, line func(string)) {
 // command starts with it, even once leading spaces are trimmed.
 const inertPrefix = "| "
 
-// Inert is line as it may be shown in the step's log: a runner reads a
+// inert is line as it may be shown in the step's log: a runner reads a
 // workflow command (::add-mask::, ::stop-commands::, ::set-output, ...)
 // from a line starting with :: after leading spaces (GitHub's runner;
 // act and Forgejo's runner at the very start), and a legacy one from ##[
@@ -238,7 +240,7 @@ const inertPrefix = "| "
 // every line, rather than a ::stop-commands:: block around the program's
 // output: the action's own warnings, printed while the program runs,
 // would be silenced too, and a prefix holds on every runner.
-func Inert(line string) []string {
+func inert(line string) []string {
 	var out []string
 	for _, part := range strings.Split(line, "\r") {
 		if part != "" {

@@ -272,7 +272,7 @@ func TestStdinIdleAndCancel(t *testing.T) {
 	}
 }
 
-func TestInert(t *testing.T) {
+func TestStreamStderrInert(t *testing.T) {
 	for line, want := range map[string][]string{
 		"::add-mask::x":                   {"| ::add-mask::x"},
 		"  ::stop-commands::tok":          {"|   ::stop-commands::tok"},
@@ -281,13 +281,13 @@ func TestInert(t *testing.T) {
 		"plain":                           {"| plain"},
 		"\r":                              nil,
 	} {
-		got := Inert(line)
+		got := inert(line)
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("Inert(%q) = %q, want %q", line, got, want)
+			t.Errorf("inert(%q) = %q, want %q", line, got, want)
 		}
 		for _, l := range got {
 			if strings.HasPrefix(strings.TrimLeft(l, " \t"), "::") || strings.Contains(l, "##[") || strings.Contains(l, "\r") {
-				t.Errorf("Inert(%q) line %q could be a command", line, l)
+				t.Errorf("inert(%q) line %q could be a command", line, l)
 			}
 		}
 	}
