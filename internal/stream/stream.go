@@ -13,7 +13,7 @@
 // the environment a process was started with, whatever Unsetenv does).
 // Nothing it starts outlives it: this process is their child subreaper,
 // and every descendant is killed when it ends (tree.go). Its standard
-// error is shown line by line, each made inert (inert): none is a workflow
+// error is shown line by line, each made inert (after "| "): none is a workflow
 // command. Its exit, its silence (the idle limit) and cancellation each
 // end the read of its output at once, whoever holds the pipe.
 package stream
@@ -115,7 +115,7 @@ func WithEnv(env []string) Option { return func(o *options) { o.env = env } }
 func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
 
 // WithStderr gets each line the program writes to its standard error, as
-// it comes, made inert (inert).
+// it comes, made inert: after "| ", and split at \r.
 func WithStderr(line func(string)) Option { return func(o *options) { o.stderr = line } }
 
 // WithIdle is how long the program, or standard input, may be silent
