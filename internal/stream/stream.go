@@ -137,6 +137,11 @@ type Program struct {
 	last      []string // its last stderr lines
 	left      []int    // processes of its tree that could not be stopped
 	stderr    sync.WaitGroup
+	// tree is held while its tree is stopped; closed once Finish or Stop
+	// is done, so that no late stop (a cancellation, an idle timer) kills
+	// what this process starts after.
+	tree   sync.Mutex
+	closed bool
 }
 
 // Start runs the program at name with no argument. Its output must be read
@@ -200,6 +205,11 @@ func Start(ctx context.Context, name string, opts ...Option) (*Program, error) {
 // stopAll kills the program and every process it left, whatever group or
 // session they made.
 func (p *Program) stopAll() {
+	p.tree.Lock()
+	defer p.tree.Unlock()
+	if p.closed {
+		return
+	}
 	left := stopTree(p.exempt, p.cmd.Process.Pid)
 	p.mu.Lock()
 	p.left = left
@@ -309,6 +319,9 @@ func (p *Program) Stop() {
 func (p *Program) close() {
 	p.stopWatch()
 	p.r.stop(io.ErrClosedPipe)
+	p.tree.Lock()
+	p.closed = true
+	p.tree.Unlock()
 	_ = p.out.Close()
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 }
