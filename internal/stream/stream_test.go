@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -304,4 +305,20 @@ func TestStreamStopWithoutFinish(t *testing.T) {
 	pidOf(t, pidFile)
 	p.Stop()
 	wantGone(t, pidFile)
+}
+
+// TestStreamSparesEarlierChildren: what this process started before the
+// program (a buildkitd of the job, say) is not the program's to stop.
+func TestStreamSparesEarlierChildren(t *testing.T) {
+	earlier := exec.Command("sleep", "300")
+	if err := earlier.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = earlier.Process.Kill(); _ = earlier.Wait() })
+	if out, err := run(t, script(t, "setsid sleep 300 & echo image\n")); err != nil || out != "image\n" {
+		t.Fatalf("out %q err %v", out, err)
+	}
+	if err := earlier.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("a child started before the program was stopped: %v", err)
+	}
 }
