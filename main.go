@@ -34,6 +34,9 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/config"
+	// Imported first for its init: this process is closed to the other
+	// processes of its user before anything reads an input.
+	"github.com/blumeops/build-push-image/internal/harden"
 	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/procenv"
@@ -49,6 +52,10 @@ func main() {
 // whole program in-process. lookupEnv is os.LookupEnv: an input not set
 // at all takes its default (config.LookupEnv).
 func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Writer) int {
+	if harden.Err != nil { // the key would be readable through /proc: read no input
+		printError(stdout, harden.Err.Error())
+		return 1
+	}
 	getenv := lookupEnv.Getenv
 	if isVersionFlag(args) {
 		fmt.Fprintln(stdout, versionLine())

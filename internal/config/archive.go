@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The archive inputs: a pre-built image to push instead of a build.
@@ -21,7 +22,7 @@ var buildOnly = []string{
 }
 
 // archiveOnly are the inputs that choose or feed what archive pushes.
-var archiveOnly = []string{"archive-image", "reuse-from"}
+var archiveOnly = []string{"archive-image", "reuse-from", "archive-idle-timeout"}
 
 // checkArchiveInputs refuses, in one line, the build inputs given with
 // archive, and the archive inputs given without it. Given means not the
@@ -36,7 +37,7 @@ func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
 		case raw["archive"] != "" && build:
 			given = append(given, in.Name)
 		case raw["archive"] == "" && slices.Contains(archiveOnly, in.Name):
-			return fmt.Errorf("%s: only used with archive (it says which image of the archive to push, and from which tags layers may be reused); set archive to the image's path, or remove %s", in.Name, in.Name)
+			return fmt.Errorf("%s: only used with archive (it says which image of the archive to push, how long its writer may be silent, and from which tags layers may be reused); set archive to the image's path, or remove %s", in.Name, in.Name)
 		}
 	}
 	if len(given) == 0 {
@@ -96,6 +97,19 @@ func parseArchiveImage(s string) (string, error) {
 		return "", errors.New("one image: a name:tag as docker save wrote it (e.g. app:latest), or a platform (e.g. linux/amd64)")
 	}
 	return s, nil
+}
+
+// maxIdle is the longest archive-idle-timeout: a day is a program that
+// never ends.
+const maxIdle = 24 * time.Hour
+
+// parseIdle reads archive-idle-timeout: a Go duration, at least a second.
+func parseIdle(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < time.Second || d > maxIdle {
+		return 0, fmt.Errorf("%q must be a duration from 1s to %s, e.g. 2m or 90s: how long the program writing the image, or standard input, may send nothing", s, maxIdle)
+	}
+	return d, nil
 }
 
 // reuseFrom reads one line of reuse-from: a tag of the image's

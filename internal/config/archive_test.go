@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
 )
@@ -41,6 +42,13 @@ func TestArchiveNeedsNoBuild(t *testing.T) {
 	}
 	if cfg.Archive != env["INPUT_ARCHIVE"] || cfg.ArchiveImage != "app:1.2" || !slices.Equal(cfg.ReuseFrom, []string{"v1.1.0", "v1.0.0-nix"}) {
 		t.Errorf("archive %q image %q reuse-from %q", cfg.Archive, cfg.ArchiveImage, cfg.ReuseFrom)
+	}
+	if cfg.ArchiveIdle != 2*time.Minute { // action.yml's default
+		t.Errorf("archive-idle-timeout %s, want 2m", cfg.ArchiveIdle)
+	}
+	env["INPUT_ARCHIVE-IDLE-TIMEOUT"] = "90s"
+	if cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{}); err != nil || cfg.ArchiveIdle != 90*time.Second {
+		t.Errorf("archive-idle-timeout: 90s gave %s, %v", cfg.ArchiveIdle, err)
 	}
 }
 
@@ -103,6 +111,8 @@ func TestArchiveInputErrors(t *testing.T) {
 		{"transport, then a path not found", map[string]string{"INPUT_ARCHIVE": "docker-archive:nope/result"}, `archive: "nope/result" not found after docker-archive:; give the path of the archive (skopeo's image name after it goes in archive-image)`},
 		{"archive-image of two lines", map[string]string{"INPUT_ARCHIVE-IMAGE": "app:1\napp:2"}, "archive-image: one image"},
 		{"reuse-from not a tag", map[string]string{"INPUT_REUSE-FROM": "v1\n-bad"}, `reuse-from: line 2: "-bad" is not a valid tag`},
+		{"archive-idle-timeout not a duration", map[string]string{"INPUT_ARCHIVE-IDLE-TIMEOUT": "ten"}, `archive-idle-timeout: "ten" must be a duration from 1s to 24h0m0s, e.g. 2m or 90s`},
+		{"archive-idle-timeout too short", map[string]string{"INPUT_ARCHIVE-IDLE-TIMEOUT": "10ms"}, `archive-idle-timeout: "10ms" must be a duration from 1s`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := archiveInputs(t)

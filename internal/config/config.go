@@ -79,6 +79,9 @@ type Config struct {
 	Archive      string
 	ArchiveImage string
 	ReuseFrom    []string
+	// ArchiveIdle is archive-idle-timeout: how long the program writing
+	// the archive, or standard input, may be silent.
+	ArchiveIdle time.Duration
 	// Compression is how layers are compressed: by BuildKit's exporters
 	// in a build, by the action for an archive.
 	Compression        compression.Compression
@@ -189,6 +192,9 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
 	set(&errs, "archive", &c.Archive)(parseArchive(raw["archive"]))
 	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
+	if raw["archive"] != "" { // else refused as only used with archive
+		set(&errs, "archive-idle-timeout", &c.ArchiveIdle)(parseIdle(raw["archive-idle-timeout"]))
+	}
 	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseFrom(c.Image)))
 	c.parseVersion(&errs, raw)
 	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
@@ -29,6 +30,9 @@ type Archive struct {
 	Env []string
 	// Stdin is what "-" reads.
 	Stdin io.Reader
+	// Idle is how long the program or Stdin may send nothing
+	// (archive-idle-timeout; stream.DefaultIdle when zero).
+	Idle time.Duration
 	// Choice is archive-image: which of several images.
 	Choice string
 	// Platforms are the platforms the image must be for (platforms).
@@ -83,10 +87,11 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 	if known.Len() > 0 {
 		p.Log.Infof("Learned %d layers the registry holds (from %s): those of this image are neither compressed nor uploaded again", known.Len(), strings.Join(known.From, ", "))
 	}
-	src, err := p.stream(ctx)
+	src, stop, err := p.stream(ctx)
 	if err != nil {
 		return build.Result{}, err
 	}
+	defer stop()
 	d, stats, err := archive.Publish(ctx, p.Targets, archive.Options{
 		Path: p.Path, Stream: src, Platforms: p.Platforms, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
 		Known: known, Prover: p.Prover, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
@@ -97,20 +102,29 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 // stream is the archive when it is read as it is written: standard input,
 // or the output of the program Path names, started now (after the guard
 // and the look-ups: nothing of the user's runs for a release refused).
-// Its stderr goes to the log as it comes.
-func (p Archive) stream(ctx context.Context) (archive.Stream, error) {
+// Its stderr goes to the log as it comes. stop stops the program, however
+// the publish ended.
+func (p Archive) stream(ctx context.Context) (src archive.Stream, stop func(), err error) {
 	switch {
 	case p.Path == "-":
-		return stream.Stdin{Reader: p.Stdin}, nil
+		return stream.ReadStdin(ctx, p.Stdin, p.idle()), func() {}, nil
 	case !stream.IsProgram(p.Path):
-		return nil, nil
+		return nil, func() {}, nil
 	}
 	p.Log.Infof("Running %s: the image is read from its output as it writes it", p.Path)
-	prog, err := stream.Start(ctx, p.Path, stream.WithEnv(p.Env), stream.WithStderr(func(line string) {
-		p.Log.Infof("%s", line)
+	prog, err := stream.Start(ctx, p.Path, stream.WithEnv(p.Env), p.idle(), stream.WithStderr(func(line string) {
+		p.Log.Infof("%s", line) // inert: no workflow command
 	}))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return prog, nil
+	return prog, prog.Stop, nil
+}
+
+// idle is the stream's idle limit.
+func (p Archive) idle() stream.Option {
+	if p.Idle <= 0 {
+		return stream.WithIdle(stream.DefaultIdle)
+	}
+	return stream.WithIdle(p.Idle)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -69,8 +70,8 @@ func TestStreamReadsOutputInEnvAndDir(t *testing.T) {
 	if want := "0:bar:" + dir + "\n"; out != want {
 		t.Errorf("output %q, want %q (no argument, the given environment and directory)", out, want)
 	}
-	if len(lines) != 1 || lines[0] != "warming" {
-		t.Errorf("stderr lines %q, want [warming]", lines)
+	if len(lines) != 1 || lines[0] != "| warming" {
+		t.Errorf("stderr lines %q, want [| warming]", lines)
 	}
 }
 
@@ -169,5 +170,155 @@ func TestStreamNonDumpableWhileRunning(t *testing.T) {
 	r, _, errno := syscall.Syscall(syscall.SYS_PRCTL, 3, 0, 0)
 	if errno != 0 || r != 0 {
 		t.Errorf("dumpable = %d (errno %v), want 0 once a program was started", r, errno)
+	}
+}
+
+// pidOf reads the PID a program wrote to file, waiting for it.
+func pidOf(t *testing.T, file string) string {
+	t.Helper()
+	for range 100 {
+		if b, err := os.ReadFile(file); err == nil && strings.HasSuffix(string(b), "\n") {
+			return strings.TrimSpace(string(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", file)
+	return ""
+}
+
+// TestStreamOutsideItsGroupIsStopped: a setsid child and a double-forked
+// daemon leave the program's process group and session; both are stopped
+// when the program ends, and reaped (no zombie of theirs is left).
+func TestStreamOutsideItsGroupIsStopped(t *testing.T) {
+	dir := t.TempDir()
+	out, err := run(t, script(t, `setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > `+dir+`/setsid
+( ( setsid sh -c 'echo $$ > `+dir+`/daemon; exec sleep 300' </dev/null >/dev/null 2>&1 & ) & )
+while [ ! -s `+dir+`/daemon ]; do sleep 0.01; done
+echo image
+`))
+	if err != nil || out != "image\n" {
+		t.Fatalf("out %q err %v", out, err)
+	}
+	for _, name := range []string{"setsid", "daemon"} {
+		pid := pidOf(t, filepath.Join(dir, name))
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			t.Errorf("%s child %s still there (running or a zombie)", name, pid)
+		}
+	}
+}
+
+// TestStreamHeldPipeEndsAtExit: a setsid child holds the program's output
+// open after it exits 0; the read ends at its exit all the same.
+func TestStreamHeldPipeEndsAtExit(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	start := time.Now()
+	out, err := run(t, script(t, "echo image; setsid sleep 300 & echo $! > "+pidFile+"\n"), WithIdle(time.Minute))
+	if err != nil || out != "image\n" {
+		t.Fatalf("out %q err %v", out, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the read ended %s after the program, want at its exit", d)
+	}
+	wantGone(t, pidFile)
+}
+
+// TestStreamCancelEndsHeldRead: a setsid child holds the output of a
+// program that sleeps: cancellation ends the read at once.
+func TestStreamCancelEndsHeldRead(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := Start(ctx, script(t, "echo a; setsid sleep 300 & sleep 300\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(p, buf); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = io.ReadAll(p)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("read ended with %v, want context.Canceled", err)
+	}
+	if ferr := p.Finish(err); !errors.Is(ferr, ErrFailed) {
+		t.Errorf("Finish = %v, want ErrFailed", ferr)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("cancelled read and Finish took %s", d)
+	}
+}
+
+func TestStdinIdleAndCancel(t *testing.T) {
+	r, w := io.Pipe() // never written to, never closed
+	t.Cleanup(func() { _ = w.Close() })
+	s := ReadStdin(context.Background(), r, WithIdle(200*time.Millisecond))
+	_, err := io.ReadAll(s)
+	if ferr := s.Finish(err); !errors.Is(ferr, ErrFailed) || !strings.Contains(ferr.Error(), "nothing came on standard input for 200ms") {
+		t.Errorf("Finish = %v (read %v), want the idle limit", ferr, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s = ReadStdin(ctx, r, WithIdle(time.Hour))
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := io.ReadAll(s); !errors.Is(err, context.Canceled) {
+		t.Errorf("read = %v, want context.Canceled", err)
+	}
+	if ferr := s.Finish(err); ferr != nil {
+		t.Errorf("Finish = %v after cancellation, want nil (the read says why)", ferr)
+	}
+
+	s = ReadStdin(context.Background(), strings.NewReader("whole"))
+	if b, err := io.ReadAll(s); err != nil || string(b) != "whole" || s.Finish(nil) != nil {
+		t.Errorf("read %q, %v", b, err)
+	}
+}
+
+func TestStreamStderrInert(t *testing.T) {
+	for line, want := range map[string][]string{
+		"::add-mask::x":                   {"| ::add-mask::x"},
+		"  ::stop-commands::tok":          {"|   ::stop-commands::tok"},
+		"ok\r::error::pwned":              {"| ok", "| ::error::pwned"},
+		"see ##[error]x and ###[warning]": {`| see ##\[error]x and ###\[warning]`},
+		"plain":                           {"| plain"},
+		"\r":                              nil,
+	} {
+		got := inert(line)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("inert(%q) = %q, want %q", line, got, want)
+		}
+		for _, l := range got {
+			if strings.HasPrefix(strings.TrimLeft(l, " \t"), "::") || strings.Contains(l, "##[") || strings.Contains(l, "\r") {
+				t.Errorf("inert(%q) line %q could be a command", line, l)
+			}
+		}
+	}
+}
+
+// TestStreamStopWithoutFinish: a publish that fails before the read stops
+// the program and what it left all the same.
+func TestStreamStopWithoutFinish(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	p, err := Start(context.Background(), script(t, "setsid sleep 300 & echo $! > "+pidFile+"; sleep 300\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidOf(t, pidFile)
+	p.Stop()
+	wantGone(t, pidFile)
+}
+
+// TestStreamSparesEarlierChildren: what this process started before the
+// program (a buildkitd of the job, say) is not the program's to stop.
+func TestStreamSparesEarlierChildren(t *testing.T) {
+	earlier := exec.Command("sleep", "300")
+	if err := earlier.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = earlier.Process.Kill(); _ = earlier.Wait() })
+	if out, err := run(t, script(t, "setsid sleep 300 & echo image\n")); err != nil || out != "image\n" {
+		t.Fatalf("out %q err %v", out, err)
+	}
+	if err := earlier.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("a child started before the program was stopped: %v", err)
 	}
 }
