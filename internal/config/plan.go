@@ -53,7 +53,7 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 	p.Contexts, p.Exclude = parseGlobs(&errs, raw["contexts"])
 	set(&errs, "on-unversioned", &p.FailUnversioned)(parseOnUnversioned(raw["on-unversioned"]))
 	errs.add("image", validateImageTemplate(p.Image))
-	p.Source = parseSource(&errs, raw)
+	p.Source = parseSource(&errs, raw, getenv)
 	if p.Source.IsZero() {
 		errs.add("version-arg", errors.New("or version-file is required: the plan reads each image's version from its sources; set version-arg to the Dockerfile ARG holding it, or version-file and version-pattern"))
 	}

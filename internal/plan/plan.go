@@ -143,7 +143,10 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	}
 	img.File = file
 	from, err := config.ReadVersion(cfg.Source, dir, file)
+	var cmdErr *version.CommandError
 	switch {
+	case errors.Is(err, version.ErrNoVersion) && errors.As(err, &cmdErr):
+		return unversioned(cfg, img, fmt.Sprintf("`%s` printed nothing", cmdErr.Command), err)
 	case errors.Is(err, version.ErrMissing):
 		return unversioned(cfg, img, "no "+cfg.Source.File, err)
 	case errors.Is(err, version.ErrNoVersion):
