@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -31,6 +32,11 @@ type Plan struct {
 	Source    version.Source
 	TagSuffix string
 	Debug     bool // RUNNER_DEBUG=1: regclient's debug log on stderr
+	// Changed is how images changed since the event's base are found.
+	Changed Changed
+	// AdoptTags is the pattern of the old scheme's tags (adopt-tags),
+	// {version} standing for the version: {version}-*-nix. Empty: none.
+	AdoptTags string
 }
 
 // NamePlaceholder is what Plan.Image names a directory's name with.
@@ -59,6 +65,9 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 	}
 	errs.add("tag-suffix", validateTagSuffix(p.TagSuffix, nil))
 	p.Access = parseAccess(&errs, raw, false)
+	p.Changed = parseChanged(&errs, raw, getenv)
+	p.AdoptTags = raw["adopt-tags"]
+	errs.add("adopt-tags", validateAdoptTags(p.AdoptTags))
 	if err := errors.Join(errs...); err != nil {
 		return Plan{}, err
 	}
@@ -126,4 +135,19 @@ func (p Plan) ImageOf(name string) (string, error) {
 		return "", fmt.Errorf("image: directory %q: %w", name, err)
 	}
 	return image, nil
+}
+
+// validateAdoptTags checks adopt-tags: a glob of tags (*, ?, [...]) that
+// names {version}, so that only the old tags of the same version match.
+func validateAdoptTags(pattern string) error {
+	if pattern == "" {
+		return nil
+	}
+	if !strings.Contains(pattern, "{version}") {
+		return fmt.Errorf("%q does not name {version}; write the old tags with {version} for the version, e.g. {version}-*-nix for v1.2.0-abc1234-nix", pattern)
+	}
+	if _, err := path.Match(strings.ReplaceAll(pattern, "{version}", "v1"), ""); err != nil || strings.ContainsAny(pattern, "/ ") {
+		return fmt.Errorf("%q is not a glob of tags; use * and ? as the shell does, e.g. {version}-*-nix", pattern)
+	}
+	return nil
 }
