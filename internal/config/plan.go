@@ -61,7 +61,7 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 	errs.add("image", validateImageTemplate(p.Image))
 	p.Source = parseSource(&errs, raw, getenv)
 	if p.Source.IsZero() {
-		errs.add("version-arg", errors.New("or version-file is required: the plan reads each image's version from its sources; set version-arg to the Dockerfile ARG holding it, or version-file and version-pattern"))
+		errs.add("version-arg", errors.New("or version-file is required: the plan reads each image's version from its sources; set version-arg to the Dockerfile ARG holding it, or version-file and version-pattern, or version-command"))
 	}
 	errs.add("tag-suffix", validateTagSuffix(p.TagSuffix, nil))
 	p.Access = parseAccess(&errs, raw, false)
