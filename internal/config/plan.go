@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/blumeops/build-push-image/internal/version"
@@ -137,8 +137,8 @@ func (p Plan) ImageOf(name string) (string, error) {
 	return image, nil
 }
 
-// validateAdoptTags checks adopt-tags: a glob of tags (*, ?, [...]) that
-// names {version}, so that only the old tags of the same version match.
+// validateAdoptTags checks adopt-tags: tag characters, * and ?, and
+// {version}, so that only the old tags of the same version match.
 func validateAdoptTags(pattern string) error {
 	if pattern == "" {
 		return nil
@@ -146,8 +146,10 @@ func validateAdoptTags(pattern string) error {
 	if !strings.Contains(pattern, "{version}") {
 		return fmt.Errorf("%q does not name {version}; write the old tags with {version} for the version, e.g. {version}-*-nix for v1.2.0-abc1234-nix", pattern)
 	}
-	if _, err := path.Match(strings.ReplaceAll(pattern, "{version}", "v1"), ""); err != nil || strings.ContainsAny(pattern, "/ ") {
-		return fmt.Errorf("%q is not a glob of tags; use * and ? as the shell does, e.g. {version}-*-nix", pattern)
+	if !adoptPattern.MatchString(strings.ReplaceAll(pattern, "{version}", "v1")) {
+		return fmt.Errorf("%q is not a pattern of tags; use letters, digits, '.', '_', '-', * and ? with {version}, e.g. {version}-*-nix", pattern)
 	}
 	return nil
 }
+
+var adoptPattern = regexp.MustCompile(`^[A-Za-z0-9_.*?-]+$`)

@@ -78,7 +78,7 @@ func TestPlanBadInputs(t *testing.T) {
 		{"INPUT_SHARED-PATHS", "/etc/passwd", `shared-paths: "/etc/passwd" is absolute`},
 		{"INPUT_SHARED-PATHS", "../x.lock", `shared-paths: "../x.lock" leaves the workspace`},
 		{"INPUT_ADOPT-TAGS", "v*-nix", `adopt-tags: "v*-nix" does not name {version}`},
-		{"INPUT_ADOPT-TAGS", "{version}-[-nix", `adopt-tags: "{version}-[-nix" is not a glob of tags`},
+		{"INPUT_ADOPT-TAGS", "{version}-[a]-nix", `adopt-tags: "{version}-[a]-nix" is not a pattern of tags`},
 	} {
 		env := validPlan()
 		env[tc.input] = tc.value

@@ -2,9 +2,10 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
-	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -71,8 +72,14 @@ func Adopt(ctx context.Context, res Result, pattern string, repoOf RepoOf, write
 				return err
 			}
 			from, d, err := oldTag(ctx, repo, s, pattern)
-			if err != nil || from == "" {
+			var ae *AmbiguousError
+			switch {
+			case errors.As(err, &ae):
 				found[i] = err
+				return nil
+			case err != nil:
+				return err
+			case from == "":
 				return nil
 			}
 			s.Adopt, s.Digest = from, d
@@ -100,12 +107,12 @@ func oldTag(ctx context.Context, repo Repo, s *Status, pattern string) (string, 
 	if err != nil {
 		return "", "", &LookupError{Image: s.Image.Image, Tag: "(list of tags)", Err: err}
 	}
-	glob := strings.ReplaceAll(pattern, VersionPlaceholder, s.Version)
+	match := adoptMatcher(pattern, s.Version)
 	byDigest := map[digest.Digest][]string{}
 	var first string
 	var d digest.Digest
 	for _, t := range tags {
-		if ok, _ := path.Match(glob, t); !ok || t == s.Tag {
+		if !match.MatchString(t) || t == s.Tag {
 			continue
 		}
 		td, ok, err := repo.Lookup(ctx, t)
@@ -123,6 +130,32 @@ func oldTag(ctx context.Context, repo Repo, s *Status, pattern string) (string, 
 		return "", "", &AmbiguousError{Image: s.Image.Image, Version: s.Version, Tags: byDigest}
 	}
 	return first, d, nil
+}
+
+// adoptMatcher matches the tags pattern names for version: {version} is
+// the version, * any run of tag characters but '-', ? one of them. A * that
+// cannot cross a '-' keeps another version's tags out: {version}-*-nix
+// for v1.0.0 matches v1.0.0-abc1234-nix, not v1.0.0-rc1-abc1234-nix.
+func adoptMatcher(pattern, version string) *regexp.Regexp {
+	var re strings.Builder
+	re.WriteString("^")
+	for i, part := range strings.Split(pattern, VersionPlaceholder) {
+		if i > 0 {
+			re.WriteString(regexp.QuoteMeta(version))
+		}
+		for _, r := range part {
+			switch r {
+			case '*':
+				re.WriteString(`[A-Za-z0-9_.]*`)
+			case '?':
+				re.WriteString(`[A-Za-z0-9_.]`)
+			default:
+				re.WriteString(regexp.QuoteMeta(string(r)))
+			}
+		}
+	}
+	re.WriteString("$")
+	return regexp.MustCompile(re.String())
 }
 
 // adopt writes the image's version tag to the digest its old tag names,

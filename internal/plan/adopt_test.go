@@ -67,7 +67,7 @@ func statusOf(name, version string) Status {
 // without write it is only listed; a published image is not looked at.
 func TestAdopt(t *testing.T) {
 	repos := map[string]*memRepo{
-		"r.example/api": {tags: map[string]digest.Digest{"v1.0.0-abc1234-nix": imgA, "v1.0.0-def5678-nix": imgA, "v0.9.0-0123456-nix": imgB}},
+		"r.example/api": {tags: map[string]digest.Digest{"v1.0.0-abc1234-nix": imgA, "v1.0.0-def5678-nix": imgA, "v0.9.0-0123456-nix": imgB, "v1.0.0-rc1-0123456-nix": imgB}},
 		"r.example/web": {tags: map[string]digest.Digest{"v2.0.0-abc1234-nix": imgA, "v2.0.0-def5678-nix": imgB}},
 		"r.example/job": {tags: map[string]digest.Digest{"v3.0.0-abc1234-nix": imgA, "v3.0.0": imgB}},
 		"r.example/old": {tags: map[string]digest.Digest{"v4.0.0-abc1234-nix": imgA}},
