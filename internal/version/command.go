@@ -18,7 +18,10 @@ import (
 // nothing is expanded); {name} and {dir} are then replaced inside each
 // word, so a directory's name is never parsed by a shell: it stays part
 // of the word it was put in. The program runs in the image's directory,
-// with Env (an allow list without secrets) and a time limit.
+// with Env (an allow list without secrets) and a time limit, in a process
+// group of its own, and this process is made non-dumpable first (as
+// internal/stream does for an archive program): the command cannot read
+// the key from /proc/<pid>/environ.
 type Command struct {
 	Args    []string
 	Env     []string      // never nil when run: nil would inherit everything
@@ -123,6 +126,9 @@ func (c Command) Run(dir, abs string) (Found, error) {
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = CommandTimeout
+	}
+	if err := noDump(); err != nil {
+		return Found{}, fmt.Errorf("making this process non-dumpable before running %s: %w", c, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
