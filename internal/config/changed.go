@@ -86,8 +86,11 @@ func parseChanged(errs *inputErrs, raw map[string]string, getenv func(string) st
 func eventBase(getenv func(string) string) (pullRequest bool, base, why string) {
 	name, path := getenv("GITHUB_EVENT_NAME"), getenv("GITHUB_EVENT_PATH")
 	pullRequest = strings.HasPrefix(name, "pull_request")
-	if name != "push" && !pullRequest {
-		return false, "", fmt.Sprintf("the event is %q, not a push or a pull request", name)
+	switch {
+	case name == "":
+		return false, "", "no event ($GITHUB_EVENT_NAME is not set: a run by hand)"
+	case name != "push" && !pullRequest:
+		return false, "", fmt.Sprintf("the event is %s, not a push or a pull request", name)
 	}
 	var event struct {
 		Before      string `json:"before"`

@@ -106,7 +106,8 @@ func TestPlanChangedEvent(t *testing.T) {
 		{"push", `{"before": "0000000000000000000000000000000000000000"}`, "", "names no base commit"},
 		{"push", `{"before": "HEAD~1"}`, "", "is not a commit"},
 		{"push", `not json`, "", "cannot be read"},
-		{"workflow_dispatch", `{}`, "", `the event is "workflow_dispatch"`},
+		{"workflow_dispatch", `{}`, "", `the event is workflow_dispatch`},
+		{"", `{}`, "", "a run by hand"},
 	} {
 		event := filepath.Join(dir, "event.json")
 		if err := os.WriteFile(event, []byte(tc.body), 0o600); err != nil {

@@ -42,9 +42,6 @@ const (
 // version (MaxLength) needs, so that a longer one is refused, not cut.
 const maxOutput = 4 * MaxLength
 
-// String is the command as written, for messages.
-func (c Command) String() string { return strings.Join(c.Args, " ") }
-
 // ParseCommand splits a version-command into words: blanks separate
 // them, single or double quotes group (a backslash escapes the next
 // character outside single quotes), nothing is expanded. Empty (or only
@@ -128,7 +125,7 @@ func (c Command) Run(dir, abs string) (Found, error) {
 		timeout = CommandTimeout
 	}
 	if err := noDump(); err != nil {
-		return Found{}, fmt.Errorf("making this process non-dumpable before running %s: %w", c, err)
+		return Found{}, fmt.Errorf("making this process non-dumpable before running %s: %w", c.Args[0], err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -142,9 +139,10 @@ func (c Command) Run(dir, abs string) (Found, error) {
 	stdout, stderr := &capped{max: maxOutput}, &capped{max: 64 << 10, tail: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
-	found := Found{Command: c.String(), Path: dir}
+	ran := strings.Join(args, " ") // as run: what to try by hand
+	found := Found{Command: ran, Path: dir}
 	fail := func(err error, stderr string) (Found, error) {
-		return found, &CommandError{Dir: dir, Command: c.String(), Err: err, Stderr: stderr}
+		return found, &CommandError{Dir: dir, Command: ran, Err: err, Stderr: stderr}
 	}
 	var exit *exec.ExitError
 	switch v := strings.TrimSpace(string(stdout.Bytes())); {
