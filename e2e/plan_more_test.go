@@ -59,6 +59,15 @@ func dedent(block string) string {
 	return strings.Join(lines, "\n")
 }
 
+// usersZot is the rig and a real zot run as the users run theirs:
+// anonymous read, a CI user that may create tags but not move them.
+func usersZot(t *testing.T) (r, zr rig) {
+	t.Helper()
+	r = requireRig(t)
+	zr, _ = realZot(t, r, testrig.WithAnonymousRead())
+	return r, zr
+}
+
 // seedImage puts a small OCI image (a config of its own, no layers) into
 // image under each tag, as an earlier publisher did, and returns its
 // digest.
@@ -122,8 +131,7 @@ func fakeNix(t *testing.T, versions map[string]string) string {
 // does not know is one error line naming it, exit 2. The build action reads
 // its version with the same command.
 func TestPlanVersionCommand(t *testing.T) {
-	r := requireRig(t)
-	zr, _ := realZot(t, r, testrig.WithAnonymousRead())
+	r, zr := usersZot(t)
 	prefix := randomName("plan/vcmd")
 	seedImage(t, zr, prefix+"/api", "api", "v1.0.0-nix")
 	dir := testcheck.WriteTree(t, map[string]string{
@@ -234,8 +242,7 @@ func eventEnv(t *testing.T, env map[string]string, name, body string) map[string
 // the checkout lacks is a notice naming fetch-depth: 0 under changed: auto
 // and the one error under changed: true.
 func TestPlanChanged(t *testing.T) {
-	r := requireRig(t)
-	zr, _ := realZot(t, r, testrig.WithAnonymousRead())
+	_, zr := usersZot(t)
 	prefix := randomName("plan/changed")
 	seedImage(t, zr, prefix+"/app", "app", "v1.2.0-nix")
 	seedImage(t, zr, prefix+"/web", "web", "v2.0.0-nix")
@@ -308,8 +315,7 @@ func TestPlanChanged(t *testing.T) {
 // not written; with the key its v1.0.0-nix is written to the digest its old
 // tags name, nothing built; a second run adopts nothing.
 func TestPlanAdoptTags(t *testing.T) {
-	r := requireRig(t)
-	zr, _ := realZot(t, r, testrig.WithAnonymousRead())
+	_, zr := usersZot(t)
 	prefix := randomName("plan/adopt")
 	api := seedImage(t, zr, prefix+"/api", "api-1.0.0", "v1.0.0-abc1234-nix", "v1.0.0-def5678-nix")
 	seedImage(t, zr, prefix+"/api", "api-0.9.0", "v0.9.0-0123456-nix")
