@@ -313,7 +313,8 @@ func TestPlanChanged(t *testing.T) {
 // two (ambiguous: built), job's v3.0.0-nix names another image already
 // (published: left alone), new has none. Anonymous, api is adoptable and
 // not written; with the key its v1.0.0-nix is written to the digest its old
-// tags name, nothing built; a second run adopts nothing.
+// tags name, nothing built; a second run adopts nothing. A version tag
+// another job takes while the plan adopts is refused by the guard.
 func TestPlanAdoptTags(t *testing.T) {
 	_, zr := usersZot(t)
 	prefix := randomName("plan/adopt")
@@ -370,5 +371,23 @@ func TestPlanAdoptTags(t *testing.T) {
 	again := runPlan(t, dir, env)
 	if again.code != 0 || again.outputs["adoptable"] != "[]" || strings.Contains(again.stdout, "plan: adopted") || names(matrixOf(t, again)) != "new,web" {
 		t.Errorf("second run: exit %d, adoptable %s, matrix %s; want nothing adopted\n%s", again.code, again.outputs["adoptable"], again.outputs["matrix"], again.stdout)
+	}
+
+	// Another job takes race's v5.0.0-nix for another image between the
+	// plan's look-up and its write (while the plan lists the tags): the
+	// guard refuses, nothing is written, one error line.
+	old := seedImage(t, zr, prefix+"/race", "race-old", "v5.0.0-abc1234-nix")
+	fp := newFaultProxy(t, zr)
+	var other godigest.Digest
+	fp.fail(kindTagsList, 1, fault{inspect: func() { other = seedImage(t, zr, prefix+"/race", "race-other", "v5.0.0-nix") }})
+	raced := docPlanStep(t, zr, prefix, "adopt-tags: '{version}-*-nix'")
+	raced["INPUT_IMAGE"] = strings.Replace(raced["INPUT_IMAGE"], zr.registry, fp.addr, 1)
+	race := runPlan(t, testcheck.WriteTree(t, map[string]string{"containers/race/default.nix": nixFile("5.0.0")}), raced)
+	if race.code != 1 {
+		t.Fatalf("taken meanwhile: exit %d, want 1\n%s", race.code, race.stdout)
+	}
+	testcheck.OneErrorLine(t, race.stdout, "adopt-tags: version tag v5.0.0-nix already exists in "+fp.addr+"/"+prefix+"/race ("+other.String()+"); version tags are immutable")
+	if d, _ := zr.headDigest(t, prefix+"/race", "v5.0.0-nix"); d != other.String() || d == old.String() {
+		t.Errorf("race:v5.0.0-nix names %s, want %s, the other job's", d, other)
 	}
 }
