@@ -142,7 +142,7 @@ func TestPlanVersionCommand(t *testing.T) {
 		"containers/nettest/README.md":   "no default.nix",
 		"containers/nettest/payload.txt": "x",
 	})
-	env := docPlanStep(t, zr, prefix, "version-command: nix eval --raw .#{name}.version")
+	env := docPlanStep(t, zr, prefix, "# where default.nix names none")
 	env["INPUT_USERNAME"], env["INPUT_API-KEY"] = zr.user, zr.key
 	env["PATH"] = fakeNix(t, map[string]string{"dex": "2.39.1", "nettest": "0.4.0", "api": "1.1.0"}) + ":" + os.Getenv("PATH")
 	env["NIX_PATH"] = "nixpkgs=/nix/var/nixpkgs"
@@ -330,7 +330,7 @@ func TestPlanAdoptTags(t *testing.T) {
 		"containers/job/default.nix": nixFile("3.0.0"),
 		"containers/new/default.nix": nixFile("4.0.0"),
 	})
-	env := docPlanStep(t, zr, prefix, "adopt-tags: '{version}-*-nix'")
+	env := docPlanStep(t, zr, prefix, "# v1.2.0-abc1234-nix: v1.2.0-nix")
 	if env["INPUT_ADOPT-TAGS"] != "{version}-*-nix" || env["INPUT_API-KEY"] != zr.key {
 		t.Fatalf("the docs' step: %v", env)
 	}
@@ -380,7 +380,7 @@ func TestPlanAdoptTags(t *testing.T) {
 	fp := newFaultProxy(t, zr)
 	var other godigest.Digest
 	fp.fail(kindTagsList, 1, fault{inspect: func() { other = seedImage(t, zr, prefix+"/race", "race-other", "v5.0.0-nix") }})
-	raced := docPlanStep(t, zr, prefix, "adopt-tags: '{version}-*-nix'")
+	raced := docPlanStep(t, zr, prefix, "# v1.2.0-abc1234-nix: v1.2.0-nix")
 	raced["INPUT_IMAGE"] = strings.Replace(raced["INPUT_IMAGE"], zr.registry, fp.addr, 1)
 	race := runPlan(t, testcheck.WriteTree(t, map[string]string{"containers/race/default.nix": nixFile("5.0.0")}), raced)
 	if race.code != 1 {

@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/testrig"
 )
 
@@ -67,5 +69,60 @@ func TestActPlanChangedPullRequest(t *testing.T) {
 	}
 	if d, _ := rr.headDigest(t, prefix+"/app", "v1.2.0-nix"); d != published {
 		t.Errorf("%s/app:v1.2.0-nix names %s, want %s still: the check wrote", prefix, d, published)
+	}
+}
+
+// TestActPlanPush runs docs/plan.md's default-branch workflow (changed
+// only where a test must: the registry, the user, plain HTTP) under act
+// for a push whose event names before, against a real zot with anonymous
+// read and a create-only CI user: old has only an old-scheme tag of its
+// version and is adopted (its v1.0.0-nix names that image, nothing built);
+// app changed since before with its version published and is the one
+// warning; dex names no version in default.nix, gets v2.39.1 from the
+// version command and is the one leg, published.
+func TestActPlanPush(t *testing.T) {
+	r := newActRig(t)
+	rr, _ := realZot(t, requireRig(t), testrig.WithAnonymousRead())
+	prefix, _ := unique(t)
+	wf := editReadme(t, docBlock(t, "docs/plan.md", "yaml", "nix-images.yml"), readmeCredentials(rr, prefix, 2)...)
+	old := seedImage(t, rr, prefix+"/old", "old-1.0.0", "v1.0.0-abc1234-nix")
+	app := seedImage(t, rr, prefix+"/app", "app-1.2.0", "v1.2.0-nix")
+	repo := actRepo(t, r, map[string]string{
+		".forgejo/workflows/nix-images.yml": wf,
+		"flake.lock":                        "{\"nixpkgs\": \"1\"}\n",
+		"containers/old/default.nix":        nixFile("1.0.0"),
+		"containers/app/default.nix":        nixFile("1.2.0"),
+		"containers/dex/default.nix":        "pkgs.dockerTools.buildLayeredImage {\n  name = \"dex\";\n  tag = \"latest\";\n}\n",
+	})
+	writeBytes(t, filepath.Join(repo, ".secrets"), []byte("REGISTRY_API_KEY="+rr.key+"\n"))
+	before := forgeGit(t, repo, nil, "rev-parse", "HEAD")
+	forgeCommit(t, repo, "containers/app/packages.nix", "{ pkgs }: [ pkgs.curl ]\n") // app's version is kept
+	event := filepath.Join(t.TempDir(), "push.json")
+	writeBytes(t, event, []byte(`{"ref": "refs/heads/main", "before": "`+before+`"}`))
+	path := fakeNix(t, map[string]string{"dex": "2.39.1"}) + ":" + fakeNixBuild(t, []string{"dex"}) + ":" + filepath.Dir(r.act) + ":" + os.Getenv("PATH")
+	out := runActJobs(t, r, repo, 2, `act push -e "$1" -W .forgejo/workflows/nix-images.yml -P nix=-self-hosted --secret-file .secrets \
+		--local-repository "blumeops/build-push-image@v2=$PWD/../build-push-image" \
+		--action-offline-mode --env BUILD_PUSH_IMAGE_DOWNLOAD=false --env BUILDKIT_HOST=unix:///nonexistent/buildkitd.sock`,
+		[]string{event}, "PATH="+path)
+	testcheck.NoSecret(t, rr.key, out)
+	image := rr.registry + "/" + prefix
+	for _, want := range []string{
+		"version v2.39.1 read from the output of `nix eval --raw .#dex.version` in containers/dex",
+		"plan: adopted  " + image + "/old:v1.0.0-nix from v1.0.0-abc1234-nix (" + old.String() + "): tag written, nothing built",
+		"plan: changed since " + before[:12] + " but their version is published, so nothing publishes them (1): containers/app (" + image + "/app:v1.2.0-nix)",
+		"plan: 1 of 3 images to publish",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in act's output:\n%s", want, out)
+		}
+	}
+	if d, _ := rr.headDigest(t, prefix+"/old", "v1.0.0-nix"); d != old.String() {
+		t.Errorf("old:v1.0.0-nix names %q, want %s, the image its old tag names", d, old)
+	}
+	if d, _ := rr.headDigest(t, prefix+"/app", "v1.2.0-nix"); d != app.String() {
+		t.Errorf("app:v1.2.0-nix names %q, want %s still", d, app)
+	}
+	if _, code := rr.headDigest(t, prefix+"/dex", "v2.39.1-nix"); code != http.StatusOK {
+		t.Errorf("dex:v2.39.1-nix: HEAD %d, want it published by the leg", code)
 	}
 }
