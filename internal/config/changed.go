@@ -107,8 +107,11 @@ func eventBase(getenv func(string) string) (pullRequest bool, base, why string) 
 	if pullRequest {
 		base, field = event.PullRequest.Base.SHA, "pull_request.base.sha"
 	}
-	if strings.Trim(base, "0") == "" {
-		return pullRequest, "", fmt.Sprintf("the %s event names no base commit (%s is empty or zero: a new branch)", name, field)
+	switch {
+	case base == "":
+		return pullRequest, "", fmt.Sprintf("the %s event names no base commit (no %s)", name, field)
+	case strings.Trim(base, "0") == "":
+		return pullRequest, "", fmt.Sprintf("the %s event names no base commit (%s is zero: a new branch)", name, field)
 	}
 	if !shaPattern.MatchString(base) {
 		return pullRequest, "", fmt.Sprintf("the %s event's %s %q is not a commit", name, field, base)

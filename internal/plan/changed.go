@@ -45,7 +45,7 @@ func Diff(ctx context.Context, c config.Changed) (*Changes, error) {
 	if _, err := git(ctx, c.GitEnv, "cat-file", "-e", c.Base+"^{commit}"); err != nil {
 		return nil, fmt.Errorf("%w: the base commit %s is not in the checkout; check out the history with actions/checkout's fetch-depth: 0 (or set changed: false)", ErrNoBase, c.Base)
 	}
-	out, err := git(ctx, c.GitEnv, "diff", "--name-only", "-z", "--no-renames", c.Base+"...HEAD")
+	out, err := git(ctx, c.GitEnv, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", c.Base+"...HEAD")
 	if err != nil {
 		return nil, fmt.Errorf("%w: git diff %s...HEAD: %v; check out the history with fetch-depth: 0", ErrNoBase, c.Base, err)
 	}
