@@ -284,7 +284,7 @@ type Result []Status
 func (r Result) Pending() []Image {
 	out := []Image{}
 	for _, s := range r {
-		if (!s.Published && s.Adopt == "" || s.Check) && s.Skipped == "" {
+		if ((!s.Published && s.Adopt == "") || s.Check) && s.Skipped == "" {
 			out = append(out, s.Image)
 		}
 	}
