@@ -60,7 +60,11 @@ func adoptTags(ctx context.Context, cfg config.Plan, action *githubactions.Actio
 	if cfg.AdoptTags == "" {
 		return nil
 	}
-	ambiguous, err := plan.Adopt(ctx, res, cfg.AdoptTags, regs.Repo, cfg.APIKey != "")
+	opts := []plan.AdoptOpt{plan.WithHistory(plan.GitHistory(cfg.Changed.GitEnv))}
+	if cfg.APIKey != "" {
+		opts = append(opts, plan.WithWrite())
+	}
+	ambiguous, err := plan.Adopt(ctx, res, cfg.AdoptTags, regs.Repo, opts...)
 	if err != nil {
 		return err
 	}
@@ -69,8 +73,12 @@ func adoptTags(ctx context.Context, cfg config.Plan, action *githubactions.Actio
 	}
 	var waiting []string
 	for _, s := range res.Adoptable() {
+		newest := ""
+		if s.OutOf > 1 {
+			newest = fmt.Sprintf(", the newest commit's of the %d images its old tags name", s.OutOf)
+		}
 		if s.Adopted {
-			action.Infof("plan: adopted  %s:%s from %s (%s): tag written, nothing built", s.Image.Image, s.Tag, s.Adopt, s.Digest)
+			action.Infof("plan: adopted  %s:%s from %s (%s%s): tag written, nothing built", s.Image.Image, s.Tag, s.Adopt, s.Digest, newest)
 			continue
 		}
 		waiting = append(waiting, fmt.Sprintf("%s:%s from %s", s.Image.Image, s.Tag, s.Adopt))

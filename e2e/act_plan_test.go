@@ -76,7 +76,8 @@ func TestActPlanChangedPullRequest(t *testing.T) {
 // only where a test must: the registry, the user, plain HTTP) under act
 // for a push whose event names before, against a real zot with anonymous
 // read and a create-only CI user: old has only an old-scheme tag of its
-// version and is adopted (its v1.0.0-nix names that image, nothing built);
+// version and is adopted (its v1.0.0-nix names that image, nothing built),
+// two has two, of two images, and the newer commit's is adopted;
 // app changed since before with its version published and is the one
 // warning; dex names no version in default.nix, gets v2.39.1 from the
 // version command and is the one leg, published.
@@ -93,10 +94,15 @@ func TestActPlanPush(t *testing.T) {
 		"containers/old/default.nix":        nixFile("1.0.0"),
 		"containers/app/default.nix":        nixFile("1.2.0"),
 		"containers/dex/default.nix":        "pkgs.dockerTools.buildLayeredImage {\n  name = \"dex\";\n  tag = \"latest\";\n}\n",
+		"containers/two/default.nix":        nixFile("3.0.0"),
 	})
 	writeBytes(t, filepath.Join(repo, ".secrets"), []byte("REGISTRY_API_KEY="+rr.key+"\n"))
 	before := forgeGit(t, repo, nil, "rev-parse", "HEAD")
 	forgeCommit(t, repo, "containers/app/packages.nix", "{ pkgs }: [ pkgs.curl ]\n") // app's version is kept
+	// two's v3.0.0 was built at both commits, two images: the newer is adopted.
+	head := forgeGit(t, repo, nil, "rev-parse", "HEAD")
+	seedImage(t, rr, prefix+"/two", "two-before", "v3.0.0-"+before[:7]+"-nix")
+	two := seedImage(t, rr, prefix+"/two", "two-head", "v3.0.0-"+head[:7]+"-nix")
 	event := filepath.Join(t.TempDir(), "push.json")
 	writeBytes(t, event, []byte(`{"ref": "refs/heads/main", "before": "`+before+`"}`))
 	path := fakeNix(t, map[string]string{"dex": "2.39.1"}) + ":" + fakeNixBuild(t, []string{"dex"}) + ":" + filepath.Dir(r.act) + ":" + os.Getenv("PATH")
@@ -110,7 +116,8 @@ func TestActPlanPush(t *testing.T) {
 		"version v2.39.1 read from the output of `nix eval --raw .#dex.version` in containers/dex",
 		"plan: adopted  " + image + "/old:v1.0.0-nix from v1.0.0-abc1234-nix (" + old.String() + "): tag written, nothing built",
 		"plan: changed since " + before[:12] + " but their version is published, so nothing publishes them (1): containers/app (" + image + "/app:v1.2.0-nix)",
-		"plan: 1 of 3 images to publish",
+		"plan: adopted  " + image + "/two:v3.0.0-nix from v3.0.0-" + head[:7] + "-nix (" + two.String() + ", the newest commit's of the 2 images its old tags name): tag written, nothing built",
+		"plan: 1 of 4 images to publish",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in act's output:\n%s", want, out)
@@ -118,6 +125,9 @@ func TestActPlanPush(t *testing.T) {
 	}
 	if d, _ := rr.headDigest(t, prefix+"/old", "v1.0.0-nix"); d != old.String() {
 		t.Errorf("old:v1.0.0-nix names %q, want %s, the image its old tag names", d, old)
+	}
+	if d, _ := rr.headDigest(t, prefix+"/two", "v3.0.0-nix"); d != two.String() {
+		t.Errorf("two:v3.0.0-nix names %q, want %s, the newer commit's image", d, two)
 	}
 	if d, _ := rr.headDigest(t, prefix+"/app", "v1.2.0-nix"); d != app.String() {
 		t.Errorf("app:v1.2.0-nix names %q, want %s still", d, app)

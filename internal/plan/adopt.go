@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
@@ -44,20 +45,26 @@ func (e *AmbiguousError) Error() string {
 	for _, d := range slices.Sorted(maps.Keys(e.Tags)) {
 		parts = append(parts, fmt.Sprintf("%s → %s", strings.Join(e.Tags[d], " "), d))
 	}
-	return fmt.Sprintf("%s: the old tags of %s name %d images (%s): not adopted, built instead; write the version tag to the right one by hand, or remove the others",
+	return fmt.Sprintf("%s: the old tags of %s name %d images (%s), and none names a commit of the checkout's history: not adopted, built instead; check out the history (fetch-depth: 0) for the plan to take the newest commit's, or write the version tag to the right one by hand",
 		e.Image, e.Version, len(e.Tags), strings.Join(parts, "; "))
 }
 
 // Adopt looks, for each image whose version tag is not published, for
 // tags of the old scheme matching pattern ({version} standing for the
 // version, e.g. {version}-*-nix for v1.2.0-abc1234-nix). When they all
-// name one image, the image is adoptable (Adopt names the first such
-// tag) and, with write, adopted: its version tag is written to that
-// digest under the guard (only while the tag is free; re-read after),
-// nothing built or uploaded. The images whose old tags name several
-// images are returned in ambiguous, left to build. The first other
-// failure stops the others.
-func Adopt(ctx context.Context, res Result, pattern string, repoOf RepoOf, write bool) (ambiguous []error, err error) {
+// name one image, or (WithHistory) one of them names the newest commit of
+// the checkout's history that any of them names, the image is adoptable
+// (Adopt names that tag) and, WithWrite, adopted: its version tag is
+// written to that digest under the guard (only while the tag is free;
+// re-read after), nothing built or uploaded. The images whose old tags
+// name several images that the history cannot order are returned in
+// ambiguous, left to build. The first other failure stops the others.
+func Adopt(ctx context.Context, res Result, pattern string, repoOf RepoOf, opts ...AdoptOpt) (ambiguous []error, err error) {
+	o := adoptOptions{history: func(context.Context) ([]string, error) { return nil, nil }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.history = onceHistory(o.history)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(Concurrency)
 	found := make([]error, len(res))
@@ -71,7 +78,7 @@ func Adopt(ctx context.Context, res Result, pattern string, repoOf RepoOf, write
 			if err != nil {
 				return err
 			}
-			from, d, err := oldTag(ctx, repo, s, pattern)
+			from, d, err := oldTag(ctx, repo, s, pattern, o.history)
 			var ae *AmbiguousError
 			switch {
 			case errors.As(err, &ae):
@@ -83,7 +90,7 @@ func Adopt(ctx context.Context, res Result, pattern string, repoOf RepoOf, write
 				return nil
 			}
 			s.Adopt, s.Digest = from, d
-			if !write {
+			if !o.write {
 				return nil
 			}
 			if err := adopt(ctx, repo, s); err != nil {
@@ -99,10 +106,11 @@ func Adopt(ctx context.Context, res Result, pattern string, repoOf RepoOf, write
 	return slices.DeleteFunc(found, func(e error) bool { return e == nil }), nil
 }
 
-// oldTag is the first tag of repo matching pattern for the image's
-// version, and the digest every match names; "" when none matches. Tags
-// naming different images are an *AmbiguousError.
-func oldTag(ctx context.Context, repo Repo, s *Status, pattern string) (string, digest.Digest, error) {
+// oldTag is the tag of repo matching pattern for the image's version
+// that the image is adopted from, and its digest; "" when none matches.
+// Tags naming different images are decided by history (newest), else
+// they are an *AmbiguousError.
+func oldTag(ctx context.Context, repo Repo, s *Status, pattern string, history History) (string, digest.Digest, error) {
 	tags, err := repo.Tags(ctx)
 	if err != nil {
 		return "", "", &LookupError{Image: s.Image.Image, Tag: "(list of tags)", Err: err}
@@ -126,10 +134,48 @@ func oldTag(ctx context.Context, repo Repo, s *Status, pattern string) (string, 
 			}
 		}
 	}
-	if len(byDigest) > 1 {
-		return "", "", &AmbiguousError{Image: s.Image.Image, Version: s.Version, Tags: byDigest}
+	if len(byDigest) <= 1 {
+		return first, d, nil
 	}
-	return first, d, nil
+	s.OutOf = len(byDigest)
+	commits, _ := history(ctx) // no history: the images cannot be told apart
+	if t, ok := newest(commits, match, byDigest); ok {
+		return t, tagDigest(byDigest, t), nil
+	}
+	return "", "", &AmbiguousError{Image: s.Image.Image, Version: s.Version, Tags: byDigest}
+}
+
+// newest is the tag whose commit (a part * matched that is a commit's
+// hash, or its start) comes first in commits, HEAD's history newest first:
+// the last build of the version. false when no tag names one of them.
+func newest(commits []string, match *regexp.Regexp, byDigest map[digest.Digest][]string) (string, bool) {
+	best, at := "", len(commits)
+	for _, tags := range byDigest {
+		for _, t := range tags {
+			for _, part := range match.FindStringSubmatch(t)[1:] {
+				if !commitPrefix.MatchString(part) {
+					continue
+				}
+				if i := slices.IndexFunc(commits, func(c string) bool { return strings.HasPrefix(c, part) }); i >= 0 && (i < at || i == at && t < best) {
+					best, at = t, i
+				}
+			}
+		}
+	}
+	return best, best != ""
+}
+
+// commitPrefix is what may abbreviate a commit in a tag: git's shortest
+// (7) to a whole SHA-256 one.
+var commitPrefix = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+
+func tagDigest(byDigest map[digest.Digest][]string, tag string) digest.Digest {
+	for d, tags := range byDigest {
+		if slices.Contains(tags, tag) {
+			return d
+		}
+	}
+	return ""
 }
 
 // adoptMatcher matches the tags pattern names for version: {version} is
@@ -145,8 +191,8 @@ func adoptMatcher(pattern, version string) *regexp.Regexp {
 		}
 		for _, r := range part {
 			switch r {
-			case '*':
-				re.WriteString(`[A-Za-z0-9_.]*`)
+			case '*': // a group: newest reads the commit from it
+				re.WriteString(`([A-Za-z0-9_.]*)`)
 			case '?':
 				re.WriteString(`[A-Za-z0-9_.]`)
 			default:
@@ -184,3 +230,43 @@ func (r Result) Adoptable() []Status {
 	}
 	return out
 }
+
+// History is the commits of the checkout's HEAD, newest first (git
+// rev-list HEAD): which of a version's old tags is the newest build.
+type History func(ctx context.Context) ([]string, error)
+
+// GitHistory is the History of the checkout in the working directory,
+// git run with env.
+func GitHistory(env []string) History {
+	return func(ctx context.Context) ([]string, error) {
+		out, err := git(ctx, env, "rev-list", "HEAD")
+		return strings.Fields(out), err
+	}
+}
+
+// onceHistory asks h once, however many images need it.
+func onceHistory(h History) History {
+	var once sync.Once
+	var commits []string
+	var err error
+	return func(ctx context.Context) ([]string, error) {
+		once.Do(func() { commits, err = h(ctx) })
+		return commits, err
+	}
+}
+
+type adoptOptions struct {
+	write   bool
+	history History
+}
+
+// AdoptOpt configures Adopt.
+type AdoptOpt func(*adoptOptions)
+
+// WithWrite makes Adopt write the version tags (the plan has the key);
+// without it the images are only found.
+func WithWrite() AdoptOpt { return func(o *adoptOptions) { o.write = true } }
+
+// WithHistory lets Adopt take, of old tags naming several images, the one
+// of the newest commit in h.
+func WithHistory(h History) AdoptOpt { return func(o *adoptOptions) { o.history = h } }

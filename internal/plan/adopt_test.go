@@ -77,7 +77,7 @@ func TestAdopt(t *testing.T) {
 	res[3].Published = true
 
 	dry := append(Result{}, res...)
-	if _, err := Adopt(context.Background(), dry, "{version}-*-nix", repoOf, false); err != nil {
+	if _, err := Adopt(context.Background(), dry, "{version}-*-nix", repoOf); err != nil {
 		t.Fatal(err)
 	}
 	if a := dry.Adoptable(); len(a) != 2 || a[0].Name != "api" || a[0].Digest != imgA || a[0].Adopted || a[1].Name != "job" {
@@ -90,7 +90,7 @@ func TestAdopt(t *testing.T) {
 		t.Errorf("pending %+v, want web alone: an adoptable image is not built", p)
 	}
 
-	ambiguous, err := Adopt(context.Background(), res, "{version}-*-nix", repoOf, true)
+	ambiguous, err := Adopt(context.Background(), res, "{version}-*-nix", repoOf, WithWrite())
 	var ae *AmbiguousError
 	if err != nil || len(ambiguous) != 1 || !errors.As(ambiguous[0], &ae) || ae.Image != "r.example/web" || !strings.Contains(ae.Error(), "name 2 images") {
 		t.Fatalf("Adopt: %v, %v; want web ambiguous", ambiguous, err)
@@ -104,8 +104,33 @@ func TestAdopt(t *testing.T) {
 	// A second run finds every version tag published: nothing to adopt.
 	again := Result{statusOf("api", "v1.0.0")}
 	again[0].Published = true
-	if _, err := Adopt(context.Background(), again, "{version}-*-nix", repoOf, true); err != nil || len(again.Adoptable()) != 0 {
+	if _, err := Adopt(context.Background(), again, "{version}-*-nix", repoOf, WithWrite()); err != nil || len(again.Adoptable()) != 0 {
 		t.Errorf("second run: %v, adoptable %v", err, again.Adoptable())
+	}
+}
+
+// TestAdoptNewest: old tags naming several images are decided by the
+// checkout's history: the tag of the newest commit; a commit outside it,
+// or no history at all, leaves the image ambiguous.
+func TestAdoptNewest(t *testing.T) {
+	older, newer, elsewhere := strings.Repeat("ab", 20), strings.Repeat("cd", 20), strings.Repeat("ef", 20) // elsewhere: a branch never merged
+	repo := &memRepo{tags: map[string]digest.Digest{
+		"v1.0.0-" + older[:7] + "-nix": imgA, "v1.0.0-" + newer[:7] + "-nix": imgB, "v1.0.0-" + elsewhere[:7] + "-nix": imgA,
+	}}
+	repoOf := func(string) (Repo, error) { return repo, nil }
+	calls := 0
+	history := WithHistory(func(context.Context) ([]string, error) { calls++; return []string{newer, older}, nil })
+	res := Result{statusOf("api", "v1.0.0"), statusOf("web", "v1.0.0")}
+	if amb, err := Adopt(context.Background(), res, "{version}-*-nix", repoOf, history); err != nil || len(amb) != 0 {
+		t.Fatalf("Adopt: %v, %v", amb, err)
+	}
+	if res[0].Adopt != "v1.0.0-"+newer[:7]+"-nix" || res[0].Digest != imgB || res[0].OutOf != 2 || calls != 1 {
+		t.Errorf("adopted %+v (history asked %d times), want the newer commit's tag, %s, history asked once", res[0], calls, imgB)
+	}
+	res = Result{statusOf("api", "v1.0.0")}
+	amb, err := Adopt(context.Background(), res, "{version}-*-nix", repoOf, WithHistory(func(context.Context) ([]string, error) { return []string{strings.Repeat("01", 20)}, nil }))
+	if err != nil || len(amb) != 1 || res[0].Adopt != "" {
+		t.Errorf("no tag's commit in the history: %v, %v, %+v; want ambiguous", amb, err, res[0])
 	}
 }
 
@@ -115,7 +140,7 @@ func TestAdopt(t *testing.T) {
 func TestAdoptGuard(t *testing.T) {
 	repo := &memRepo{tags: map[string]digest.Digest{"v1.0.0-abc1234-nix": imgA}, raced: map[string]digest.Digest{"v1.0.0-nix": imgB}}
 	res := Result{statusOf("api", "v1.0.0")}
-	_, err := Adopt(context.Background(), res, "{version}-*-nix", func(string) (Repo, error) { return repo, nil }, true)
+	_, err := Adopt(context.Background(), res, "{version}-*-nix", func(string) (Repo, error) { return repo, nil }, WithWrite())
 	var ee *guard.ExistsError
 	if !errors.As(err, &ee) || ee.Digest != imgB || len(repo.writes) != 0 {
 		t.Errorf("err %v, writes %v; want the guard's ExistsError naming %s, no write", err, repo.writes, imgB)

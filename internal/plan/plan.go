@@ -60,6 +60,9 @@ type Status struct {
 	Adopt   string        `json:"adopt,omitempty"`
 	Digest  digest.Digest `json:"digest,omitempty"`
 	Adopted bool          `json:"adopted,omitempty"`
+	// OutOf is how many images the old tags name when more than one: Adopt
+	// is then the newest commit's.
+	OutOf int `json:"-"`
 }
 
 // Find reads the image directories the globs of cfg match, in glob order:
