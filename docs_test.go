@@ -127,7 +127,7 @@ func sorted(s []string) []string {
 // plan action.
 func TestDocsMatchAction(t *testing.T) {
 	checkAction(t, actionYAML, inputs, "Inputs", "Outputs", []string{"digest", "image", "metadata", "sha-tag", "signature", "tags", "version-tag"})
-	checkAction(t, planActionYAML, planInputs, "Plan inputs", "Plan outputs", []string{"all", "count", "images", "matrix"})
+	checkAction(t, planActionYAML, planInputs, "Plan inputs", "Plan outputs", []string{"adoptable", "all", "changed-unbumped", "count", "images", "matrix"})
 }
 
 func checkAction(t *testing.T, action []byte, in config.Inputs, inputsHeading, outputsHeading string, outputs []string) {

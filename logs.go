@@ -109,6 +109,8 @@ func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) 
 		case s.Skipped != "":
 			action.Infof("plan: %-10s %s: %s", "left out", s.Context, s.Skipped)
 			continue
+		case s.Check:
+			state = "to check" // changed in a pull request, version published
 		case s.Published:
 			state = "published"
 		}

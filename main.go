@@ -144,12 +144,20 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 		printError(stdout, s.redact(planLine(ctx, cfg, ids, err)))
 		return 1
 	}
+	if err := adoptTags(ctx, cfg, action, regs, res); err != nil {
+		printError(stdout, s.redact(adoptLine(ctx, cfg, ids, err)))
+		return 1
+	}
 	var logins []login
 	hosts := regs.Hosts()
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {
 		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
 	}
 	warnKeyExpiry(ctx, action, cfg.Access, logins, time.Since(start))
+	if err := markChanged(ctx, cfg.Changed, action, res); err != nil {
+		printError(stdout, s.redact(err.Error()))
+		return 1
+	}
 	setOutputs(action, plan.Result(res).Outputs())
 	logPlan(action, plan.Result(res), time.Since(start))
 	return 0

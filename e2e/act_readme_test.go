@@ -119,6 +119,17 @@ func runActCommand(t *testing.T, r actRig, app, command string, args []string, e
 // runActJobs is runActCommand for a workflow of jobs jobs.
 func runActJobs(t *testing.T, r actRig, app string, jobs int, command string, args []string, env ...string) string {
 	t.Helper()
+	text, err := runActOutcome(t, r, app, jobs, 0, command, args, env...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, text)
+	}
+	return text
+}
+
+// runActOutcome is runActJobs for a workflow where failed jobs fail (act
+// then exits non-zero: its error is returned, with act's output).
+func runActOutcome(t *testing.T, r actRig, app string, succeeded, failed int, command string, args []string, env ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-euo", "pipefail", "-c", command, "bash"}, args...)...)
@@ -132,11 +143,8 @@ func runActJobs(t *testing.T, r actRig, app string, jobs int, command string, ar
 	if strings.Contains(text, r.key) {
 		t.Errorf("the API key appears unmasked in act's output")
 	}
-	wantJobs(t, text, jobs, 0)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", command, err, text)
-	}
-	return text
+	wantJobs(t, text, succeeded, failed)
+	return text, err
 }
 
 // readmeActCommand is the README's act command.

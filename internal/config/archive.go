@@ -47,10 +47,11 @@ func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
 }
 
 // versionContext says whether name is context read as the directory
-// version-file is in: with archive nothing is built, but the version is
-// still read from the image's sources (a plan row's context).
+// version-file is in (or version-command runs in): with archive nothing
+// is built, but the version is still read from the image's sources (a
+// plan row's context).
 func versionContext(name string, raw map[string]string) bool {
-	return name == "context" && raw["version-file"] != ""
+	return name == "context" && (raw["version-file"] != "" || strings.TrimSpace(raw["version-command"]) != "")
 }
 
 // agree picks the word that agrees with how many inputs the line names.

@@ -196,7 +196,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		set(&errs, "archive-idle-timeout", &c.ArchiveIdle)(parseIdle(raw["archive-idle-timeout"]))
 	}
 	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseFrom(c.Image)))
-	c.parseVersion(&errs, raw)
+	c.parseVersion(&errs, raw, getenv)
 	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
 	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
 	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
@@ -240,7 +240,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 // version: the version input, else from the sources (c.Source) in them.
 // It reads nothing when an error before it (the context's, the file's,
 // the sources') already says why it could not.
-func (c *Config) parseVersion(errs *inputErrs, raw map[string]string) {
+func (c *Config) parseVersion(errs *inputErrs, raw map[string]string, getenv func(string) string) {
 	contextErr, fileErr := validateDir(c.Context), validateFile(c.File, c.Context)
 	if raw["archive"] == "" { // a build: its context and Dockerfile must be there
 		errs.add("context", contextErr)
@@ -251,7 +251,7 @@ func (c *Config) parseVersion(errs *inputErrs, raw map[string]string) {
 		errs.add("context", contextErr)
 	}
 	bad := len(*errs)
-	c.Source = parseSource(errs, raw)
+	c.Source = parseSource(errs, raw, getenv)
 	switch {
 	case c.Version != "" || c.Source.IsZero():
 		errs.add("version", validateTag(c.Version))

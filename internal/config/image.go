@@ -62,7 +62,7 @@ func isHost(s string) bool {
 func validateTag(tag string) error {
 	switch {
 	case tag == "":
-		return errors.New("required; set it to the tag to publish, e.g. v1.2.0, or read it from the sources with version-arg or version-file")
+		return errors.New("required; set it to the tag to publish, e.g. v1.2.0, or read it from the sources with version-arg, version-file or version-command")
 	case strings.Contains(tag, "+"):
 		return fmt.Errorf("%q contains '+', which tags cannot hold; use '_' instead, which keeps it build metadata (e.g. %s)", tag, strings.ReplaceAll(tag, "+", "_"))
 	case len(tag) > maxTag:

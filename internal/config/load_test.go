@@ -388,7 +388,7 @@ func TestVersionNotFound(t *testing.T) {
 		{map[string]string{"INPUT_VERSION-FILE": "Dockerfile", "INPUT_VERSION-PATTERN": `version = "(.*)"`}, "version-file: version-pattern version = \"(.*)\" matches no version outside comments in " + df},
 		{map[string]string{"INPUT_VERSION-ARG": "A", "INPUT_VERSION-FILE": "Dockerfile"}, "version-arg: and version-file are both set"},
 		{map[string]string{"INPUT_VERSION": "v1.0.0", "INPUT_VERSION-PATTERN": "v(.*)"}, "version-pattern: needs version-file"},
-		{map[string]string{}, "version: required; set it to the tag to publish, e.g. v1.2.0, or read it from the sources with version-arg or version-file"},
+		{map[string]string{}, "version: required; set it to the tag to publish, e.g. v1.2.0, or read it from the sources with version-arg, version-file or version-command"},
 	} {
 		env := testcheck.ValidInputs(dir)
 		delete(env, "INPUT_VERSION")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/blumeops/build-push-image/internal/version"
@@ -31,6 +32,11 @@ type Plan struct {
 	Source    version.Source
 	TagSuffix string
 	Debug     bool // RUNNER_DEBUG=1: regclient's debug log on stderr
+	// Changed is how images changed since the event's base are found.
+	Changed Changed
+	// AdoptTags is the pattern of the old scheme's tags (adopt-tags),
+	// {version} standing for the version: {version}-*-nix. Empty: none.
+	AdoptTags string
 }
 
 // NamePlaceholder is what Plan.Image names a directory's name with.
@@ -53,12 +59,15 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 	p.Contexts, p.Exclude = parseGlobs(&errs, raw["contexts"])
 	set(&errs, "on-unversioned", &p.FailUnversioned)(parseOnUnversioned(raw["on-unversioned"]))
 	errs.add("image", validateImageTemplate(p.Image))
-	p.Source = parseSource(&errs, raw)
+	p.Source = parseSource(&errs, raw, getenv)
 	if p.Source.IsZero() {
-		errs.add("version-arg", errors.New("or version-file is required: the plan reads each image's version from its sources; set version-arg to the Dockerfile ARG holding it, or version-file and version-pattern"))
+		errs.add("version-arg", errors.New("or version-file is required: the plan reads each image's version from its sources; set version-arg to the Dockerfile ARG holding it, or version-file and version-pattern, or version-command"))
 	}
 	errs.add("tag-suffix", validateTagSuffix(p.TagSuffix, nil))
 	p.Access = parseAccess(&errs, raw, false, true, getenv)
+	p.Changed = parseChanged(&errs, raw, getenv)
+	p.AdoptTags = raw["adopt-tags"]
+	errs.add("adopt-tags", validateAdoptTags(p.AdoptTags))
 	if err := errors.Join(errs...); err != nil {
 		return Plan{}, err
 	}
@@ -127,3 +136,20 @@ func (p Plan) ImageOf(name string) (string, error) {
 	}
 	return image, nil
 }
+
+// validateAdoptTags checks adopt-tags: tag characters, * and ?, and
+// {version}, so that only the old tags of the same version match.
+func validateAdoptTags(pattern string) error {
+	if pattern == "" {
+		return nil
+	}
+	if !strings.Contains(pattern, "{version}") {
+		return fmt.Errorf("%q does not name {version}; write the old tags with {version} for the version, e.g. {version}-*-nix for v1.2.0-abc1234-nix", pattern)
+	}
+	if !adoptPattern.MatchString(strings.ReplaceAll(pattern, "{version}", "v1")) {
+		return fmt.Errorf("%q is not a pattern of tags; use letters, digits, '.', '_', '-', * and ? with {version}, e.g. {version}-*-nix", pattern)
+	}
+	return nil
+}
+
+var adoptPattern = regexp.MustCompile(`^[A-Za-z0-9_.*?-]+$`)

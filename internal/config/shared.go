@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/blumeops/build-push-image/internal/oidc"
+	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/version"
 )
@@ -93,9 +94,9 @@ func parseDays(v string) (int, error) {
 
 var argName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// parseSource reads version-arg, version-file, version-pattern and
-// version-prefix.
-func parseSource(errs *inputErrs, raw map[string]string) version.Source {
+// parseSource reads version-arg, version-file, version-pattern,
+// version-prefix, version-command and version-command-first.
+func parseSource(errs *inputErrs, raw map[string]string, getenv func(string) string) version.Source {
 	s := version.Source{Arg: raw["version-arg"], File: raw["version-file"], Prefix: raw["version-prefix"]}
 	if s.Arg != "" && !argName.MatchString(s.Arg) {
 		errs.add("version-arg", fmt.Errorf("%q is not an ARG name; give the name alone, e.g. APP_VERSION", s.Arg))
@@ -118,7 +119,32 @@ func parseSource(errs *inputErrs, raw map[string]string) version.Source {
 	if !suffixPattern.MatchString(s.Prefix) {
 		errs.add("version-prefix", fmt.Errorf("%q cannot be part of a tag; use letters, digits, '.', '_' and '-', e.g. v", s.Prefix))
 	}
+	set(errs, "version-command", &s.Command)(version.ParseCommand(raw["version-command"]))
+	if s.Command != nil {
+		s.Command.Env = procenv.Environ(getenv, procenv.WithVars(nixVars...), procenv.WithoutValues(rawSecrets(raw)...))
+	}
+	set(errs, "version-command-first", &s.CommandFirst)(parseBool(raw["version-command-first"]))
+	if s.CommandFirst && s.Command == nil {
+		errs.add("version-command-first", errors.New("needs version-command, the command to run first"))
+	}
 	return s
+}
+
+// nixVars are what a version command (nix eval) may need besides
+// procenv's allow list: where nixpkgs is (<nixpkgs>), the daemon, the CA
+// bundle, the user's nix.conf files. Not NIX_CONFIG: it may hold
+// access-tokens.
+var nixVars = []string{"NIX_PATH", "NIX_REMOTE", "NIX_SSL_CERT_FILE", "NIX_CONF_DIR", "NIX_USER_CONF_FILES"}
+
+// rawSecrets are the secret inputs as given, whole and word by word (a
+// registry-credentials or secrets line), for what a child never gets.
+func rawSecrets(raw map[string]string) []string {
+	var out []string
+	for _, name := range append([]string{"registry-credentials", "secrets"}, SecretInputs...) {
+		out = append(out, raw[name])
+		out = append(out, strings.Fields(raw[name])...)
+	}
+	return out
 }
 
 // ReadVersion reads the version of the image built from dir with
@@ -127,10 +153,16 @@ func parseSource(errs *inputErrs, raw map[string]string) version.Source {
 // through it, so they read the same one.
 func ReadVersion(src version.Source, dir, dockerfile string) (version.Found, error) {
 	f, err := src.Read(dir, dockerfile)
-	if err != nil {
+	var cmdErr *version.CommandError
+	switch {
+	case errors.As(err, &cmdErr):
+		return version.Found{}, fmt.Errorf("version-command: %w", err)
+	case err != nil:
 		return version.Found{}, fmt.Errorf("%s: %w", src.Input(), err)
 	}
-	if err := validateTag(f.Version); err != nil {
+	if err := validateTag(f.Version); err != nil && f.Command != "" {
+		return version.Found{}, fmt.Errorf("version-command: %s printed %q, not a version tag: %w", f.Where(), f.Version, err)
+	} else if err != nil {
 		return version.Found{}, fmt.Errorf("%s: the version read from %s: %w", src.Input(), f.Where(), err)
 	}
 	return f, nil

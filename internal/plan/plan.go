@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	digest "github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/config"
@@ -37,6 +38,9 @@ type Image struct {
 	// Skipped says why the directory is left out of the plan (it names no
 	// version: on-unversioned: skip); empty for an image.
 	Skipped string `json:"skipped,omitempty"`
+	// Changed says its directory (or a shared path) changed since the
+	// event's base commit (MarkChanged).
+	Changed bool `json:"changed,omitempty"`
 	// Tag is the version tag looked up: Version with the tag suffix.
 	Tag string `json:"-"`
 	// From is where the version was read, for the log.
@@ -47,6 +51,18 @@ type Image struct {
 type Status struct {
 	Image
 	Published bool `json:"published"`
+	// Check puts a published image in the matrix all the same: it changed
+	// in a pull request, whose leg checks it is still the published image.
+	Check bool `json:"-"`
+	// Adopt is a tag of the old scheme (adopt-tags) naming the image the
+	// version is, Digest; Adopted says this run wrote the version tag
+	// there. An image to adopt is not built.
+	Adopt   string        `json:"adopt,omitempty"`
+	Digest  digest.Digest `json:"digest,omitempty"`
+	Adopted bool          `json:"adopted,omitempty"`
+	// OutOf is how many images the old tags name when more than one: Adopt
+	// is then the newest commit's.
+	OutOf int `json:"-"`
 }
 
 // Find reads the image directories the globs of cfg match, in glob order:
@@ -143,7 +159,10 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	}
 	img.File = file
 	from, err := config.ReadVersion(cfg.Source, dir, file)
+	var cmdErr *version.CommandError
 	switch {
+	case errors.Is(err, version.ErrNoVersion) && errors.As(err, &cmdErr):
+		return unversioned(cfg, img, fmt.Sprintf("`%s` printed nothing", cmdErr.Command), err)
 	case errors.Is(err, version.ErrMissing):
 		return unversioned(cfg, img, "no "+cfg.Source.File, err)
 	case errors.Is(err, version.ErrNoVersion):
@@ -266,12 +285,34 @@ func (r *Registries) Hosts() map[string]*push.Registry {
 // Result is a plan: every image with whether it is published.
 type Result []Status
 
-// Pending are the images whose version is not published yet.
+// Pending are the images whose version is not published yet (and that
+// are not to be adopted), and those to check (Recheck).
 func (r Result) Pending() []Image {
 	out := []Image{}
 	for _, s := range r {
-		if !s.Published && s.Skipped == "" {
+		if ((!s.Published && s.Adopt == "") || s.Check) && s.Skipped == "" {
 			out = append(out, s.Image)
+		}
+	}
+	return out
+}
+
+// Recheck puts every changed image whose version is published in the
+// matrix: in a pull request its leg builds it and fails when it is not
+// the published image (a change without a version bump).
+func (r Result) Recheck() {
+	for i := range r {
+		r[i].Check = r[i].Changed && r[i].Published
+	}
+}
+
+// Unbumped are the images that changed but whose version is published:
+// nothing publishes them until their version is bumped.
+func (r Result) Unbumped() []Status {
+	out := []Status{}
+	for _, s := range r {
+		if s.Changed && s.Published {
+			out = append(out, s)
 		}
 	}
 	return out
@@ -291,8 +332,9 @@ func (r Result) Skipped() []Image {
 // Outputs are the plan's outputs: matrix (for strategy.matrix: the
 // pending images under include), images (the same list alone, for one
 // matrix key: runners that expand a matrix from job outputs themselves,
-// as Gitea's does, read only that form), count (how many) and all (every
-// image, with published).
+// as Gitea's does, read only that form), count (how many), all (every
+// image, with published), changed-unbumped (Unbumped) and adoptable
+// (Adoptable).
 func (r Result) Outputs() [][2]string {
 	pending := r.Pending()
 	matrix, _ := json.Marshal(struct {
@@ -300,10 +342,14 @@ func (r Result) Outputs() [][2]string {
 	}{pending})
 	images, _ := json.Marshal(pending)
 	all, _ := json.Marshal(append(Result{}, r...))
+	unbumped, _ := json.Marshal(r.Unbumped())
+	adoptable, _ := json.Marshal(r.Adoptable())
 	return [][2]string{
 		{"matrix", string(matrix)},
 		{"images", string(images)},
 		{"count", fmt.Sprint(len(pending))},
 		{"all", string(all)},
+		{"changed-unbumped", string(unbumped)},
+		{"adoptable", string(adoptable)},
 	}
 }

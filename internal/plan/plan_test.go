@@ -253,7 +253,7 @@ func TestOutputs(t *testing.T) {
 	a := Image{Name: "a", Context: "c/a", File: "c/a/Dockerfile", Image: "r.example/a", Version: "v1.0.0", Tag: "v1.0.0-nix"}
 	b := Image{Name: "b", Context: "c/b", Image: "r.example/b", Version: "v2.0.0", Tag: "v2.0.0-nix"}
 	out := map[string]string{}
-	for _, kv := range (Result{{a, true}, {b, false}}).Outputs() {
+	for _, kv := range (Result{{Image: a, Published: true}, {Image: b}}).Outputs() {
 		out[kv[0]] = kv[1]
 	}
 	if want := `{"include":[{"name":"b","context":"c/b","file":"","image":"r.example/b","version":"v2.0.0"}]}`; out["matrix"] != want {

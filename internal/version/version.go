@@ -36,18 +36,26 @@ type Source struct {
 	// Prefix is added to a value that does not start with it ("v": 1.2.3
 	// is v1.2.3); empty keeps the value as written.
 	Prefix string
+	// Command prints the version (version-command) where the file or ARG
+	// names none (missing, or no match); with CommandFirst it is run first,
+	// and the file or ARG is read only where it prints nothing.
+	Command      *Command // nil: none
+	CommandFirst bool
 }
 
 // IsZero reports whether the Source reads nothing (no version-arg, no
-// version-file).
-func (s Source) IsZero() bool { return s.Arg == "" && s.File == "" }
+// version-file, no version-command).
+func (s Source) IsZero() bool { return s.Arg == "" && s.File == "" && s.Command == nil }
 
 // Input is the input a Source's errors concern.
 func (s Source) Input() string {
-	if s.Arg != "" {
+	switch {
+	case s.Arg != "":
 		return "version-arg"
+	case s.File != "":
+		return "version-file"
 	}
-	return "version-file"
+	return "version-command"
 }
 
 // Path is the file the version is read from: the Dockerfile, or File in
@@ -64,9 +72,10 @@ func (s Source) Path(dir, dockerfile string) string {
 // value, which a notice names (a dependency's version further down).
 type Found struct {
 	Version string
-	Path    string
+	Path    string // for a command, the directory it ran in
 	Line    int
 	Others  []Match
+	Command string // the version command that printed it, if one did
 }
 
 // Match is one line's match of a version-pattern.
@@ -77,7 +86,12 @@ type Match struct {
 
 // Where is the file and line the version was read from, as a log names
 // it: default.nix:4.
-func (f Found) Where() string { return fmt.Sprintf("%s:%d", f.Path, f.Line) }
+func (f Found) Where() string {
+	if f.Command != "" {
+		return fmt.Sprintf("the output of `%s` in %s", f.Command, f.Path)
+	}
+	return fmt.Sprintf("%s:%d", f.Path, f.Line)
+}
 
 // Notice says, when other lines matched with other values, which line was
 // used and which were not; "" when none did.
@@ -97,23 +111,60 @@ func (f Found) Notice() string {
 }
 
 // Read returns the version of the image built from dir with dockerfile,
-// and where it was read.
+// and where it was read. With a command, the order is: the file (or ARG),
+// then the command where the file is missing or names no version; with
+// CommandFirst, the command, then the file where the command printed
+// nothing. A command that fails is an error, never passed over.
 func (s Source) Read(dir, dockerfile string) (Found, error) {
+	switch {
+	case s.Command == nil:
+		return s.finish(s.readFile(dir, dockerfile))
+	case s.Arg == "" && s.File == "":
+		return s.finish(s.runCommand(dir, dockerfile))
+	}
+	first, then := s.readFile, s.runCommand
+	if s.CommandFirst {
+		first, then = s.runCommand, s.readFile
+	}
+	f, err := first(dir, dockerfile)
+	if errors.Is(err, ErrNoVersion) || (!s.CommandFirst && errors.Is(err, ErrMissing)) {
+		f, err = then(dir, dockerfile)
+	}
+	return s.finish(f, err)
+}
+
+// runCommand is the version the command prints in dir, for the image
+// named after dir.
+func (s Source) runCommand(dir, _ string) (Found, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Found{}, err
+	}
+	return s.Command.Run(dir, abs)
+}
+
+// readFile is the version in the file or the Dockerfile's ARG.
+func (s Source) readFile(dir, dockerfile string) (Found, error) {
 	path := s.Path(dir, dockerfile)
 	b, err := repofile.Read(repofile.Root(path, dir), path)
 	if err != nil {
 		return Found{}, s.readError(err)
 	}
-	var f Found
 	if s.Arg != "" {
-		f, err = s.fromDockerfile(path, b)
-	} else {
-		f, err = s.fromFile(path, b)
+		return s.fromDockerfile(path, b)
 	}
+	return s.fromFile(path, b)
+}
+
+// finish holds what was read to what a version may be and adds the
+// prefix.
+func (s Source) finish(f Found, err error) (Found, error) {
 	if err != nil {
 		return Found{}, err
 	}
-	if err := plausible(f.Version); err != nil {
+	if err := plausible(f.Version); err != nil && f.Command != "" {
+		return Found{}, &CommandError{Dir: f.Path, Command: f.Command, Err: fmt.Errorf("printed what is not a version: %w", err)}
+	} else if err != nil {
 		return Found{}, fmt.Errorf("%s: %w", f.Where(), err)
 	}
 	if !strings.HasPrefix(f.Version, s.Prefix) {
