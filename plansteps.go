@@ -62,7 +62,7 @@ func adoptTags(ctx context.Context, cfg config.Plan, action *githubactions.Actio
 		return nil
 	}
 	opts := []plan.AdoptOpt{plan.WithHistory(plan.GitHistory(cfg.Changed.GitEnv))}
-	if cfg.APIKey != "" {
+	if cfg.APIKey != "" || cfg.IDToken != nil { // a login: the key, or the job's identity
 		opts = append(opts, plan.WithWrite())
 	}
 	ambiguous, err := plan.Adopt(ctx, res, cfg.AdoptTags, regs.Repo, opts...)
