@@ -132,7 +132,12 @@ func dockerSave(t *testing.T, repoTag string, layers ...[]byte) []byte {
 // gzip-compressed (as BuildKit and skopeo write them), in the order a
 // directory walk gives: blobs first, index.json and oci-layout last.
 func ociLayout(t *testing.T, annotations map[string]string, layers ...[]byte) ([]entry, digest.Digest) {
-	cfg := configOf(t, layers...)
+	return ociLayoutWith(t, configOf(t, layers...), annotations, layers...)
+}
+
+// ociLayoutWith is ociLayout with the config cfg, which may describe
+// other layers than it holds.
+func ociLayoutWith(t *testing.T, cfg []byte, annotations map[string]string, layers ...[]byte) ([]entry, digest.Digest) {
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: sha(cfg), Size: int64(len(cfg))}}
 	m.SchemaVersion = 2
 	es := []entry{{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg}}

@@ -29,8 +29,9 @@ type store interface {
 	file(name string) (data []byte, found bool, err error)
 	// small reads a manifest or index blob.
 	small(desc ocispec.Descriptor) ([]byte, error)
-	// check makes sure the blob is there, of its size and digest.
-	check(desc ocispec.Descriptor) error
+	// check makes sure the blob is there, of its size and digest, and
+	// says what it unpacks to, in the same read.
+	check(desc ocispec.Descriptor) (unpacked, error)
 	// open reads the blob; check it first.
 	open(d digest.Digest) (io.ReadCloser, error)
 }
@@ -51,6 +52,15 @@ type ociImage struct {
 	seen              map[digest.Digest]int64
 	read, descriptors int
 	limits            Limits
+	// unpacked is what each blob walked unpacks to, by digest.
+	unpacked map[digest.Digest]unpacked
+}
+
+// unpacked is what a blob unpacks to: id its diff ID, "" when it is not
+// compressed (its digest is its diff ID); err why it does not unpack.
+type unpacked struct {
+	id  digest.Digest
+	err error
 }
 
 type manifestBlob struct {
@@ -83,7 +93,7 @@ func readOCI(s store, choice string, limits Limits) (*ociImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits}
+	img := &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits, unpacked: map[digest.Digest]unpacked{}}
 	return img, img.walk(top, 0)
 }
 
@@ -147,13 +157,15 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 	}
 	img.seen[desc.Digest] = desc.Size
 	if !isIndex(desc.MediaType) && !isManifest(desc.MediaType) {
-		if err := img.store.check(desc); err != nil {
+		u, err := img.store.check(desc)
+		if err != nil {
 			return err
 		}
+		img.unpacked[desc.Digest] = u
 		img.blobs = append(img.blobs, desc)
 		return nil
 	}
-	children, raw, err := img.children(desc, depth)
+	children, raw, diffIDs, err := img.children(desc, depth)
 	if err != nil {
 		return err
 	}
@@ -162,22 +174,52 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 			return err
 		}
 	}
+	if diffIDs != nil {
+		if err := img.checkLayers(desc, children[1:], *diffIDs); err != nil {
+			return err
+		}
+	}
 	img.manifests = append(img.manifests, manifestBlob{desc: desc, raw: raw})
 	return nil
 }
 
+// checkLayers checks every layer of the image manifest desc against the
+// diff ID its config gives it: what the layer unpacks to (hashed while
+// it was read) must be what the config says it is, or a client that
+// pulls it runs other files than the config (and a signature over the
+// manifest) describes. A mismatch is one line naming the layer; nothing
+// is uploaded, since no manifest is put before the walk ends.
+func (img *ociImage) checkLayers(desc ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) error {
+	if len(layers) != len(diffIDs) {
+		return bad("manifest %s lists %d layers but its config has %d diff IDs", desc.Digest, len(layers), len(diffIDs))
+	}
+	for i, l := range layers {
+		u := img.unpacked[l.Digest]
+		what := fmt.Sprintf("layer %d of %d (%s) of manifest %s", i+1, len(layers), l.Digest, desc.Digest)
+		if u.err != nil {
+			return about(what, u.err)
+		}
+		if id := cmp.Or(u.id, l.Digest); id != diffIDs[i] {
+			return bad("%s unpacks to %s but its config says its diff ID is %s: the layer is not the one the config describes", what, id, diffIDs[i])
+		}
+	}
+	return nil
+}
+
 // children reads the manifest or index desc: what it names, within the
-// limits on depth, on distinct manifests and on descriptors.
-func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Descriptor, []byte, error) {
+// limits on depth, on distinct manifests and on descriptors, and for an
+// image (a manifest whose config is an image config) the diff IDs its
+// config gives its layers.
+func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Descriptor, []byte, *[]digest.Digest, error) {
 	if depth > maxDepth {
-		return nil, nil, bad("its indexes nest more than %d deep", maxDepth)
+		return nil, nil, nil, bad("its indexes nest more than %d deep", maxDepth)
 	}
 	if img.read++; img.read > img.limits.Manifests {
-		return nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("it holds more than %d distinct manifests and indexes (the limit)", img.limits.Manifests)}
+		return nil, nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("it holds more than %d distinct manifests and indexes (the limit)", img.limits.Manifests)}
 	}
 	raw, err := img.store.small(desc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var m struct {
 		Config    *ocispec.Descriptor  `json:"config"`
@@ -185,25 +227,42 @@ func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Des
 		Manifests []ocispec.Descriptor `json:"manifests"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, nil, bad("manifest %s is not JSON (%v)", desc.Digest, err)
+		return nil, nil, nil, bad("manifest %s is not JSON (%v)", desc.Digest, err)
 	}
 	children := m.Manifests
+	var diffIDs *[]digest.Digest
 	if isManifest(desc.MediaType) {
 		if m.Config == nil {
-			return nil, nil, bad("manifest %s has no config", desc.Digest)
+			return nil, nil, nil, bad("manifest %s has no config", desc.Digest)
 		}
 		children = append([]ocispec.Descriptor{*m.Config}, m.Layers...)
-		if cfg, err := img.store.small(*m.Config); err == nil {
-			var c dockerConfig
-			if json.Unmarshal(cfg, &c) == nil {
-				img.platforms = append(img.platforms, path.Join(c.OS, c.Architecture, c.Variant))
-			}
+		if diffIDs, err = img.config(desc, *m.Config); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	if img.descriptors += len(children); img.descriptors > img.limits.Descriptors {
-		return nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its manifests and indexes list more than %d descriptors in all (the limit)", img.limits.Descriptors)}
+		return nil, nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its manifests and indexes list more than %d descriptors in all (the limit)", img.limits.Descriptors)}
 	}
-	return children, raw, nil
+	return children, raw, diffIDs, nil
+}
+
+// config reads an image's platform and diff IDs from its config; nil
+// diff IDs when the config is not an image config (an artifact's): such
+// a manifest is not an image a client runs.
+func (img *ociImage) config(desc, config ocispec.Descriptor) (*[]digest.Digest, error) {
+	if config.MediaType != ocispec.MediaTypeImageConfig && config.MediaType != mediatype.Docker2ImageConfig {
+		return nil, nil
+	}
+	raw, err := img.store.small(config)
+	if err != nil {
+		return nil, err
+	}
+	var c dockerConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, bad("the config %s of manifest %s is not JSON (%v)", config.Digest, desc.Digest, err)
+	}
+	img.platforms = append(img.platforms, path.Join(c.OS, c.Architecture, c.Variant))
+	return &c.RootFS.DiffIDs, nil
 }
 
 // blobName is where a layout keeps the blob d.
@@ -261,9 +320,14 @@ func (t tarStore) small(desc ocispec.Descriptor) ([]byte, error) {
 	return f.data, nil
 }
 
-func (t tarStore) check(desc ocispec.Descriptor) error {
-	_, err := t.blob(desc)
-	return err
+// check finds the blob; a compressed one was unpacked and hashed while
+// the tar was read (reader.copy).
+func (t tarStore) check(desc ocispec.Descriptor) (unpacked, error) {
+	f, err := t.blob(desc)
+	if err != nil || f.mediaType == "" {
+		return unpacked{}, err
+	}
+	return unpacked{f.diffID, f.diffErr}, nil
 }
 
 func (t tarStore) open(d digest.Digest) (io.ReadCloser, error) {
@@ -308,9 +372,10 @@ func (r readCloser) Close() error { return r.close() }
 // os.Root: a symlink leading out of the directory is refused.
 // ctx stops a long read (a SIGTERM).
 type dirStore struct {
-	ctx  context.Context
-	root *os.Root
-	dir  string
+	ctx    context.Context
+	root   *os.Root
+	dir    string
+	limits Limits
 }
 
 // openFile opens a regular file of the layout; anything else (a FIFO, a
@@ -394,7 +459,14 @@ func (s dirStore) small(desc ocispec.Descriptor) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func (s dirStore) check(desc ocispec.Descriptor) error { return s.read(desc, io.Discard) }
+// check reads the blob once: its digest, and what it unpacks to (at most
+// Limits' ratio times its size) beside it.
+func (s dirStore) check(desc ocispec.Descriptor) (unpacked, error) {
+	u := startUnpacking(s.ctx, s.limits.budget(desc.Size))
+	err := s.read(desc, u)
+	id, uerr := u.finish()
+	return unpacked{id, uerr}, err
+}
 
 func (s dirStore) open(d digest.Digest) (io.ReadCloser, error) {
 	name, err := blobName(d)

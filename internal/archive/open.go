@@ -139,7 +139,7 @@ func (rd *reader) openDir(ctx context.Context, dir, choice string) (*image, erro
 	if err != nil {
 		return nil, bad("cannot read the directory (%v)", err)
 	}
-	o, err := readOCI(dirStore{ctx: ctx, root: root, dir: dir}, choice, rd.limits)
+	o, err := readOCI(dirStore{ctx: ctx, root: root, dir: dir, limits: rd.limits}, choice, rd.limits)
 	if err != nil {
 		_ = root.Close()
 		return nil, err
@@ -150,26 +150,11 @@ func (rd *reader) openDir(ctx context.Context, dir, choice string) (*image, erro
 func noClose() error { return nil }
 
 // diffID is the diff ID of a compressed layer: the sha256 of it unpacked,
-// read back from its copy on disk once, however often it is named, and
-// counted in what the whole archive may unpack to.
+// hashed while it was copied (unpacking), counted in what the whole
+// archive may unpack to.
 func (rd *reader) diffID(f *file) (digest.Digest, error) {
-	if f.diffID != "" {
-		return f.diffID, nil
+	if f.diffErr != nil {
+		return "", about("layer "+f.name, f.diffErr)
 	}
-	in, err := os.Open(f.raw)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = in.Close() }()
-	zr, _, err := compression.NewReader(in)
-	if err != nil {
-		return "", bad("layer %s is not the %s it starts as (%v)", f.name, f.mediaType, err)
-	}
-	defer func() { _ = zr.Close() }()
-	d := digest.SHA256.Digester()
-	if _, err := io.CopyBuffer(d.Hash(), sourceReader{rd.unpacked.reader(stopping{rd.ctx, zr})}, rd.buf); err != nil {
-		return "", err
-	}
-	f.diffID = d.Digest()
 	return f.diffID, nil
 }

@@ -224,7 +224,7 @@ func (p *publisher) publish(rd *reader) (digest.Digest, error) {
 	}
 	p.stats.Format, p.stats.Read = img.format, time.Since(p.start)
 	p.stats.Decompress, p.stats.Compress = rd.waits.decompress, rd.waits.compress
-	p.stats.Unpacked = rd.unpacked.used
+	p.stats.Unpacked = rd.unpacked.used.Load()
 	if img.docker != nil {
 		return p.docker(img.docker)
 	}

@@ -39,8 +39,10 @@ type file struct {
 	// other): a docker-archive written by ko or crane holds its layers
 	// compressed, and they are pushed as they are.
 	mediaType string
-	// diffID is such a layer's diff ID, once it was unpacked.
-	diffID digest.Digest
+	// diffID is such a layer's diff ID, unpacked while it was copied, or
+	// diffErr why it did not unpack.
+	diffID  digest.Digest
+	diffErr error
 }
 
 // desc is the descriptor of the file as it is in the archive, with
@@ -368,7 +370,16 @@ func (rd *reader) copy(f *file, announce bool) error {
 		return err
 	}
 	d := digest.SHA256.Digester()
-	_, err = io.CopyBuffer(io.MultiWriter(out.w, d.Hash()), rd.br, rd.buf)
+	sink := io.MultiWriter(out.w, d.Hash())
+	var u *unpacking
+	if f.mediaType != "" { // compressed: its diff ID in the same pass
+		u = startUnpacking(rd.ctx, rd.unpacked)
+		sink = io.MultiWriter(out.w, d.Hash(), u)
+	}
+	_, err = io.CopyBuffer(sink, rd.br, rd.buf)
+	if u != nil {
+		f.diffID, f.diffErr = u.finish()
+	}
 	if err = errors.Join(err, out.Close()); err != nil {
 		return err
 	}

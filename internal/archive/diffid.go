@@ -1,0 +1,91 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	digest "github.com/opencontainers/go-digest"
+
+	"github.com/blumeops/build-push-image/internal/compression"
+)
+
+// unpacking hashes what a blob unpacks to while the blob is being read
+// for something else (copied to disk, hashed, uploaded): the blob's
+// bytes are written to it, and a goroutine of its own decompresses them
+// (gzip or zstd, as their first bytes say) and hashes the result, on
+// another core. So a layer's diff ID costs no second pass over it. A
+// blob that fails to unpack does not fail the write: only the layer
+// whose diff ID is asked for fails, when it is asked for.
+type unpacking struct {
+	pw     *io.PipeWriter
+	failed bool
+	done   chan struct{}
+	// id is the diff ID, "" when the blob is not compressed (its diff ID
+	// is its digest); err why it did not unpack.
+	id  digest.Digest
+	err error
+}
+
+// startUnpacking starts the goroutine; what it unpacks counts against
+// b; ctx stops it.
+func startUnpacking(ctx context.Context, b *budget) *unpacking {
+	pr, pw := io.Pipe()
+	u := &unpacking{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(u.done)
+		u.id, u.err = unpackedDigest(ctx, pr, b)
+		_ = pr.CloseWithError(io.ErrClosedPipe) // what is left is not read: writes return at once
+	}()
+	return u
+}
+
+// unpackedDigest is the sha256 of what r unpacks to; "" when r is not
+// compressed.
+func unpackedDigest(ctx context.Context, r io.Reader, b *budget) (digest.Digest, error) {
+	zr, alg, err := compression.NewReader(r)
+	if err != nil {
+		return "", bad("it starts as %s but does not unpack (%v)", alg, err)
+	}
+	defer func() { _ = zr.Close() }()
+	if alg == compression.Uncompressed {
+		_, err := io.Copy(io.Discard, zr)
+		return "", err
+	}
+	d := digest.SHA256.Digester()
+	if _, err := io.Copy(d.Hash(), b.reader(stopping{ctx, zr})); err != nil {
+		if errors.As(err, new(*Error)) { // too large, or a SIGTERM
+			return "", err
+		}
+		return "", bad("it does not unpack as %s (%v)", alg, err)
+	}
+	return d.Digest(), nil
+}
+
+// Write hands p to the goroutine; once it stopped reading, p is dropped.
+func (u *unpacking) Write(p []byte) (int, error) {
+	if !u.failed {
+		if _, err := u.pw.Write(p); err != nil {
+			u.failed = true
+		}
+	}
+	return len(p), nil
+}
+
+// finish waits for the goroutine: the blob's diff ID ("" when it is not
+// compressed: its digest is), or why it has none.
+func (u *unpacking) finish() (digest.Digest, error) {
+	_ = u.pw.Close()
+	<-u.done
+	return u.id, u.err
+}
+
+// about puts what an archive error concerns (a layer's name) before its
+// reason, keeping its kind.
+func about(what string, err error) error {
+	var ae *Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	return &Error{Reason: what + ": " + ae.Reason, Kind: ae.Kind, Err: ae.Err}
+}
