@@ -93,8 +93,40 @@ func readOCI(s store, choice string, limits Limits) (*ociImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits, unpacked: map[digest.Digest]unpacked{}}
+	img := newOCIImage(s, top, limits)
 	return img, img.walk(top, 0)
+}
+
+func newOCIImage(s store, top ocispec.Descriptor, limits Limits) *ociImage {
+	return &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits, unpacked: map[digest.Digest]unpacked{}}
+}
+
+// CheckLayout checks the image d of the OCI layout directory dir as
+// Publish checks an archive's: every blob its digest and size, every
+// layer the diff ID its config gives it, each blob read once. The
+// action's own upload of BuildKit's layout (internal/publish's Layout)
+// calls it before any manifest is put.
+func CheckLayout(ctx context.Context, dir string, d digest.Digest) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return bad("cannot read the layout (%v)", err)
+	}
+	defer func() { _ = root.Close() }()
+	s := dirStore{ctx: ctx, root: root, dir: dir, limits: DefaultLimits}
+	data, _, err := s.file(ocispec.ImageIndexFile)
+	if err != nil {
+		return err
+	}
+	var index ocispec.Index
+	if err := json.Unmarshal(data, &index); err != nil {
+		return bad("its index.json is not an OCI index (%v)", err)
+	}
+	for _, desc := range index.Manifests {
+		if desc.Digest == d {
+			return newOCIImage(s, desc, DefaultLimits).walk(desc, 0)
+		}
+	}
+	return bad("its index.json does not name %s", d)
 }
 
 // chooseOCI picks the descriptor of index.json to push. A platform choice
