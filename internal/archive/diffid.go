@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 
@@ -22,8 +23,10 @@ type unpacking struct {
 	failed bool
 	done   chan struct{}
 	// id is the diff ID, "" when the blob is not compressed (its diff ID
-	// is its digest); err why it did not unpack.
+	// is its digest); alg how it is compressed; err why it did not
+	// unpack.
 	id  digest.Digest
+	alg compression.Algorithm
 	err error
 }
 
@@ -34,32 +37,32 @@ func startUnpacking(ctx context.Context, b *budget) *unpacking {
 	u := &unpacking{pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(u.done)
-		u.id, u.err = unpackedDigest(ctx, pr, b)
+		u.id, u.alg, u.err = unpackedDigest(ctx, pr, b)
 		_ = pr.CloseWithError(io.ErrClosedPipe) // what is left is not read: writes return at once
 	}()
 	return u
 }
 
-// unpackedDigest is the sha256 of what r unpacks to; "" when r is not
-// compressed.
-func unpackedDigest(ctx context.Context, r io.Reader, b *budget) (digest.Digest, error) {
+// unpackedDigest is the sha256 of what r unpacks to ("" when r is not
+// compressed) and how r is compressed.
+func unpackedDigest(ctx context.Context, r io.Reader, b *budget) (digest.Digest, compression.Algorithm, error) {
 	zr, alg, err := compression.NewReader(r)
 	if err != nil {
-		return "", bad("it starts as %s but does not unpack (%v)", alg, err)
+		return "", alg, bad("it starts as %s but does not unpack (%v)", alg, err)
 	}
 	defer func() { _ = zr.Close() }()
 	if alg == compression.Uncompressed {
 		_, err := io.Copy(io.Discard, zr)
-		return "", err
+		return "", alg, err
 	}
 	d := digest.SHA256.Digester()
 	if _, err := io.Copy(d.Hash(), b.reader(stopping{ctx, zr})); err != nil {
 		if errors.As(err, new(*Error)) { // too large, or a SIGTERM
-			return "", err
+			return "", alg, err
 		}
-		return "", bad("it does not unpack as %s (%v)", alg, err)
+		return "", alg, bad("it does not unpack as %s (%v)", alg, err)
 	}
-	return d.Digest(), nil
+	return d.Digest(), alg, nil
 }
 
 // Write hands p to the goroutine; once it stopped reading, p is dropped.
@@ -73,11 +76,25 @@ func (u *unpacking) Write(p []byte) (int, error) {
 }
 
 // finish waits for the goroutine: the blob's diff ID ("" when it is not
-// compressed: its digest is), or why it has none.
-func (u *unpacking) finish() (digest.Digest, error) {
+// compressed: its digest is) and compression, or why it has none.
+func (u *unpacking) finish() unpacked {
 	_ = u.pw.Close()
 	<-u.done
-	return u.id, u.err
+	return unpacked{id: u.id, alg: u.alg, err: u.err}
+}
+
+// labelled is the compression a layer's media type says it has; false
+// for a media type that says none this action knows (an artifact's).
+func labelled(mediaType string) (compression.Algorithm, bool) {
+	switch {
+	case strings.HasSuffix(mediaType, "+gzip"), strings.HasSuffix(mediaType, ".gzip"):
+		return compression.Gzip, true
+	case strings.HasSuffix(mediaType, "+zstd"), strings.HasSuffix(mediaType, ".zstd"):
+		return compression.Zstd, true
+	case strings.HasSuffix(mediaType, ".tar"):
+		return compression.Uncompressed, true
+	}
+	return 0, false
 }
 
 // about puts what an archive error concerns (a layer's name) before its

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/blumeops/build-push-image/internal/compression"
 )
 
@@ -31,6 +33,20 @@ func TestOCILayerNotItsDiffID(t *testing.T) {
 			if len(reg.manifests) != 0 {
 				t.Errorf("%s: manifests put: %d", name, len(reg.manifests))
 			}
+		}
+	}
+}
+
+// TestOCILayerLabelledWrongly: a gzip layer whose descriptor says zstd
+// unpacks to its diff ID, but a client would unpack it as zstd: refused,
+// naming the layer and both.
+func TestOCILayerLabelledWrongly(t *testing.T) {
+	l1 := layer(t, "a")
+	es, _ := ociLayoutTyped(t, configOf(t, l1), ocispec.MediaTypeImageLayerZstd, nil, l1)
+	for name, path := range map[string]string{"OCI archive": writeFile(t, "oci.tar", tarOf(t, es...)), "OCI layout": writeDir(t, es)} {
+		_, _, err := publish(t, path, Options{}, newMem())
+		if err == nil || !strings.Contains(err.Error(), "layer 1 of 1 (") || !strings.Contains(err.Error(), "is labelled "+ocispec.MediaTypeImageLayerZstd+" but its bytes are gzip") {
+			t.Errorf("%s: %v, want the layer named as labelled wrongly", name, err)
 		}
 	}
 }

@@ -57,9 +57,11 @@ type ociImage struct {
 }
 
 // unpacked is what a blob unpacks to: id its diff ID, "" when it is not
-// compressed (its digest is its diff ID); err why it does not unpack.
+// compressed (its digest is its diff ID); alg how it is compressed; err
+// why it does not unpack.
 type unpacked struct {
 	id  digest.Digest
+	alg compression.Algorithm
 	err error
 }
 
@@ -231,6 +233,9 @@ func (img *ociImage) checkLayers(desc ocispec.Descriptor, layers []ocispec.Descr
 		if u.err != nil {
 			return about(what, u.err)
 		}
+		if alg, ok := labelled(l.MediaType); ok && alg != u.alg {
+			return bad("%s is labelled %s but its bytes are %s: a client would unpack it as what it is not", what, l.MediaType, u.alg)
+		}
 		if id := cmp.Or(u.id, l.Digest); id != diffIDs[i] {
 			return bad("%s unpacks to %s but its config says its diff ID is %s: the layer is not the one the config describes", what, id, diffIDs[i])
 		}
@@ -357,9 +362,10 @@ func (t tarStore) small(desc ocispec.Descriptor) ([]byte, error) {
 func (t tarStore) check(desc ocispec.Descriptor) (unpacked, error) {
 	f, err := t.blob(desc)
 	if err != nil || f.mediaType == "" {
-		return unpacked{}, err
+		return unpacked{alg: compression.Uncompressed}, err
 	}
-	return unpacked{f.diffID, f.diffErr}, nil
+	alg, _ := labelled(f.mediaType)
+	return unpacked{id: f.diffID, alg: alg, err: f.diffErr}, nil
 }
 
 func (t tarStore) open(d digest.Digest) (io.ReadCloser, error) {
@@ -496,8 +502,7 @@ func (s dirStore) small(desc ocispec.Descriptor) ([]byte, error) {
 func (s dirStore) check(desc ocispec.Descriptor) (unpacked, error) {
 	u := startUnpacking(s.ctx, s.limits.budget(desc.Size))
 	err := s.read(desc, u)
-	id, uerr := u.finish()
-	return unpacked{id, uerr}, err
+	return u.finish(), err
 }
 
 func (s dirStore) open(d digest.Digest) (io.ReadCloser, error) {

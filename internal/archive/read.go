@@ -378,7 +378,8 @@ func (rd *reader) copy(f *file, announce bool) error {
 	}
 	_, err = io.CopyBuffer(sink, rd.br, rd.buf)
 	if u != nil {
-		f.diffID, f.diffErr = u.finish()
+		done := u.finish()
+		f.diffID, f.diffErr = done.id, done.err
 	}
 	if err = errors.Join(err, out.Close()); err != nil {
 		return err
