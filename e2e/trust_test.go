@@ -161,19 +161,28 @@ func (r rig) tagList(t *testing.T, image string) []string {
 
 // TestSignatureLookupBounded: anyone who may push may plant referrers on
 // a release. With a few hundred planted signature referrers on v1.0.0
-// (through the referrers API, and in the referrers tag where the
-// registry hides the API), the next signed release does not walk them:
-// v1.0.0 counts as unsigned, one notice says so, and its reused layer is
-// proven by download (one GET of its blob), not taken on a signature.
+// (on the real zot, listed by its referrers API; on the rig's
+// distribution registry, which has no referrers API, in the referrers
+// tag), the next signed release does not walk them: v1.0.0 counts as
+// unsigned, one notice says so, and its reused layer is proven by
+// download (one GET of its blob), not taken on a signature.
 func TestSignatureLookupBounded(t *testing.T) {
 	r := requireRig(t)
+	zr, z := realZot(t, r, testrig.WithOtherUser("attacker"))
 	key := generateKeyPair(t)
 	base := layerTar(t, "srv/base", strings.Repeat("the base, released and signed before\n", 100))
 	app := layerTar(t, "srv/app", strings.Repeat("the application\n", 100))
-	for _, hidden := range []bool{false, true} {
+	for _, c := range []struct {
+		name        string
+		target, who rig
+		tagToo      bool
+	}{
+		{"zot, referrers API", zr, rig{registry: z.Addr, user: "attacker", key: z.Others["attacker"]}, false},
+		{"distribution, referrers tag", r, r, true},
+	} {
+		r := c.target
 		rec := newRecorder(t, r.registry)
-		rec.hideReferrers = hidden
-		image := randomName("it/many-referrers")
+		image := randomName("team/many-referrers")
 		run := func(version, sha, archive string) result {
 			env := key.inputs(archiveInputs(t, r, image, version, archive))
 			env["INPUT_IMAGE"] = rec.addr + "/" + image
@@ -182,7 +191,7 @@ func TestSignatureLookupBounded(t *testing.T) {
 		}
 		run("v1.0.0", "a", nixStyle(t, base))
 		released := pull(t, r, image, "v1.0.0")
-		r.plantReferrers(t, image, "v1.0.0", 300, hidden)
+		c.who.plantReferrers(t, image, "v1.0.0", 300, c.tagToo)
 
 		rec.mu.Lock()
 		clear(rec.blobGets)
@@ -190,15 +199,15 @@ func TestSignatureLookupBounded(t *testing.T) {
 		res := run("v1.1.0", "b", nixStyle(t, base, app))
 		notices := lines(res.stdout, "::notice")
 		if len(notices) != 1 || !strings.Contains(notices[0], "more than the 64 examined") {
-			t.Errorf("hidden API %t: notices %q, want one saying the referrers were not all examined", hidden, notices)
+			t.Errorf("%s: notices %q, want one saying the referrers were not all examined", c.name, notices)
 		}
 		layer := released.manifest.Layers[0].Digest
 		if got := pull(t, r, image, "v1.1.0").manifest.Layers[0].Digest; got != layer {
-			t.Errorf("hidden API %t: v1.1.0's first layer %s, want v1.0.0's %s reused", hidden, got, layer)
+			t.Errorf("%s: v1.1.0's first layer %s, want v1.0.0's %s reused", c.name, got, layer)
 		}
 		rec.mu.Lock()
 		if gets := rec.blobGets[layer.String()]; gets != 1 {
-			t.Errorf("hidden API %t: %d GETs of the reused layer %s, want 1 (proven by download)", hidden, gets, layer)
+			t.Errorf("%s: %d GETs of the reused layer %s, want 1 (proven by download)", c.name, gets, layer)
 		}
 		rec.mu.Unlock()
 		key.wantVerified(t, r, image, "v1.1.0")
