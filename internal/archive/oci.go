@@ -12,10 +12,12 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regclient/regclient/types/mediatype"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 )
@@ -30,7 +32,8 @@ type store interface {
 	// small reads a manifest or index blob.
 	small(desc ocispec.Descriptor) ([]byte, error)
 	// check makes sure the blob is there, of its size and digest, and
-	// says what it unpacks to, in the same read.
+	// says what it unpacks to when that is known already (an archive's
+	// blobs were unpacked while the tar was read); else pending.
 	check(desc ocispec.Descriptor) (unpacked, error)
 	// open reads the blob; check it first.
 	open(d digest.Digest) (io.ReadCloser, error)
@@ -52,17 +55,30 @@ type ociImage struct {
 	seen              map[digest.Digest]int64
 	read, descriptors int
 	limits            Limits
-	// unpacked is what each blob walked unpacks to, by digest.
+	// unpacked is what each blob walked unpacks to, by digest (mu, while
+	// unpack runs beside the uploads); images are the image manifests
+	// whose layers check compares with their configs.
+	mu       sync.Mutex
 	unpacked map[digest.Digest]unpacked
+	images   []imageLayers
 }
 
 // unpacked is what a blob unpacks to: id its diff ID, "" when it is not
 // compressed (its digest is its diff ID); alg how it is compressed; err
-// why it does not unpack.
+// why it does not unpack; pending when it is not known yet.
 type unpacked struct {
-	id  digest.Digest
-	alg compression.Algorithm
-	err error
+	id      digest.Digest
+	alg     compression.Algorithm
+	err     error
+	pending bool
+}
+
+// imageLayers is an image manifest with the diff IDs its config gives its
+// layers, to check once its blobs are unpacked.
+type imageLayers struct {
+	desc    ocispec.Descriptor
+	layers  []ocispec.Descriptor
+	diffIDs []digest.Digest
 }
 
 type manifestBlob struct {
@@ -125,7 +141,11 @@ func CheckLayout(ctx context.Context, dir string, d digest.Digest) error {
 	}
 	for _, desc := range index.Manifests {
 		if desc.Digest == d {
-			return newOCIImage(s, desc, DefaultLimits).walk(desc, 0)
+			img := newOCIImage(s, desc, DefaultLimits)
+			if err := img.walk(desc, 0); err != nil {
+				return err
+			}
+			return img.verify()
 		}
 	}
 	return bad("its index.json does not name %s", d)
@@ -209,27 +229,79 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 		}
 	}
 	if diffIDs != nil {
-		if err := img.checkLayers(desc, children[1:], *diffIDs); err != nil {
-			return err
+		if len(children)-1 != len(*diffIDs) {
+			return bad("manifest %s lists %d layers but its config has %d diff IDs", desc.Digest, len(children)-1, len(*diffIDs))
 		}
+		img.images = append(img.images, imageLayers{desc: desc, layers: children[1:], diffIDs: *diffIDs})
 	}
 	img.manifests = append(img.manifests, manifestBlob{desc: desc, raw: raw})
 	return nil
 }
 
-// checkLayers checks every layer of the image manifest desc against the
-// diff ID its config gives it: what the layer unpacks to (hashed while
-// it was read) must be what the config says it is, or a client that
-// pulls it runs other files than the config (and a signature over the
-// manifest) describes. A mismatch is one line naming the layer; nothing
-// is uploaded, since no manifest is put before the walk ends.
-func (img *ociImage) checkLayers(desc ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) error {
-	if len(layers) != len(diffIDs) {
-		return bad("manifest %s lists %d layers but its config has %d diff IDs", desc.Digest, len(layers), len(diffIDs))
+// later is a store whose check leaves what a blob unpacks to pending
+// (dirStore): unpack reads the blob again, checking its digest, and says
+// what it unpacks to.
+type later interface {
+	unpack(desc ocispec.Descriptor) unpacked
+}
+
+// unpackPending unpacks, in g, every blob whose diff ID is not known yet
+// (a layout's): started beside the uploads, so that it overlaps them.
+func (img *ociImage) unpackPending(g *errgroup.Group) {
+	s, ok := img.store.(later)
+	if !ok {
+		return
 	}
+	var pending []ocispec.Descriptor
+	for _, b := range img.blobs {
+		if img.unpacked[b.Digest].pending {
+			pending = append(pending, b)
+		}
+	}
+	for _, b := range pending {
+		g.Go(func() error {
+			u := s.unpack(b)
+			img.mu.Lock()
+			img.unpacked[b.Digest] = u
+			img.mu.Unlock()
+			return nil
+		})
+	}
+}
+
+// check checks every layer of every image manifest against the diff ID
+// its config gives it, once unpackPending's group is done: what the
+// layer unpacks to must be what the config says it is, or a client that
+// pulls it runs other files than the config (and a signature over the
+// manifest) describes. A mismatch is one line naming the layer; no
+// manifest is put before check passed.
+func (img *ociImage) check() error {
+	for _, m := range img.images {
+		if err := img.checkLayers(m.desc, m.layers, m.diffIDs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verify unpacks what is pending and checks every layer, before an
+// upload (CheckLayout) or instead of one (CompareOnly).
+func (img *ociImage) verify() error {
+	var g errgroup.Group
+	g.SetLimit(uploads)
+	img.unpackPending(&g)
+	_ = g.Wait()
+	return img.check()
+}
+
+// checkLayers checks the layers of the image manifest desc.
+func (img *ociImage) checkLayers(desc ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) error {
 	for i, l := range layers {
 		u := img.unpacked[l.Digest]
 		what := fmt.Sprintf("layer %d of %d (%s) of manifest %s", i+1, len(layers), l.Digest, desc.Digest)
+		if u.pending { // a bug, never a pass: unpackPending did not run
+			return fmt.Errorf("%s was not unpacked to check it", what)
+		}
 		if u.err != nil {
 			return about(what, u.err)
 		}
@@ -368,6 +440,7 @@ func (t tarStore) check(desc ocispec.Descriptor) (unpacked, error) {
 	return unpacked{id: f.diffID, alg: alg, err: f.diffErr}, nil
 }
 
+
 func (t tarStore) open(d digest.Digest) (io.ReadCloser, error) {
 	f, _ := t.c.lookup(path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()))
 	return f.open()
@@ -497,12 +570,23 @@ func (s dirStore) small(desc ocispec.Descriptor) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// check reads the blob once: its digest, and what it unpacks to (at most
-// Limits' ratio times its size) beside it.
+// check reads the blob for its digest; what it unpacks to is read later,
+// beside the uploads (unpack).
 func (s dirStore) check(desc ocispec.Descriptor) (unpacked, error) {
+	return unpacked{pending: true}, s.read(desc, io.Discard)
+}
+
+// unpack reads the blob again: its digest once more (the file may have
+// changed since check) and, beside it, what it unpacks to (at most
+// Limits' ratio times its size).
+func (s dirStore) unpack(desc ocispec.Descriptor) unpacked {
 	u := startUnpacking(s.ctx, s.limits.budget(desc.Size))
 	err := s.read(desc, u)
-	return u.finish(), err
+	done := u.finish()
+	if err != nil {
+		done.err = err
+	}
+	return done
 }
 
 func (s dirStore) open(d digest.Digest) (io.ReadCloser, error) {

@@ -292,10 +292,17 @@ func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
 	}
 	p.logRead(img.top.Digest)
 	if p.o.CompareOnly {
-		return img.top.Digest, nil
+		return img.top.Digest, img.verify()
 	}
 	for _, b := range img.blobs {
 		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) })
+	}
+	img.unpackPending(p.g) // a layout's layers unpack while they upload
+	if err := p.g.Wait(); err != nil {
+		return "", err
+	}
+	if err := img.check(); err != nil { // before any manifest is put
+		return "", err
 	}
 	return img.top.Digest, p.manifests(img.manifests)
 }
