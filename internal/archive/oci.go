@@ -31,10 +31,12 @@ type store interface {
 	file(name string) (data []byte, found bool, err error)
 	// small reads a manifest or index blob.
 	small(desc ocispec.Descriptor) ([]byte, error)
-	// check makes sure the blob is there, of its size and digest, and
-	// says what it unpacks to when that is known already (an archive's
-	// blobs were unpacked while the tar was read); else pending.
+	// check makes sure the blob is there, of its size and digest; what
+	// it unpacks to is pending when it is compressed (or may be).
 	check(desc ocispec.Descriptor) (unpacked, error)
+	// unpack reads the blob again and says what it unpacks to: run
+	// beside the uploads, so that it costs no time of its own.
+	unpack(desc ocispec.Descriptor) unpacked
 	// open reads the blob; check it first.
 	open(d digest.Digest) (io.ReadCloser, error)
 }
@@ -238,20 +240,9 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 	return nil
 }
 
-// later is a store whose check leaves what a blob unpacks to pending
-// (dirStore): unpack reads the blob again, checking its digest, and says
-// what it unpacks to.
-type later interface {
-	unpack(desc ocispec.Descriptor) unpacked
-}
-
 // unpackPending unpacks, in g, every blob whose diff ID is not known yet
 // (a layout's): started beside the uploads, so that it overlaps them.
 func (img *ociImage) unpackPending(g *errgroup.Group) {
-	s, ok := img.store.(later)
-	if !ok {
-		return
-	}
 	var pending []ocispec.Descriptor
 	for _, b := range img.blobs {
 		if img.unpacked[b.Digest].pending {
@@ -260,7 +251,7 @@ func (img *ociImage) unpackPending(g *errgroup.Group) {
 	}
 	for _, b := range pending {
 		g.Go(func() error {
-			u := s.unpack(b)
+			u := img.store.unpack(b)
 			img.mu.Lock()
 			img.unpacked[b.Digest] = u
 			img.mu.Unlock()
@@ -385,8 +376,13 @@ func blobName(d digest.Digest) (string, error) {
 	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
 }
 
-// tarStore is the layout inside a tar, read in one pass.
-type tarStore struct{ c *contents }
+// tarStore is the layout inside a tar, read in one pass; ctx stops the
+// unpacking of its compressed blobs, budget counts it.
+type tarStore struct {
+	c      *contents
+	ctx    context.Context
+	budget *budget
+}
 
 func (t tarStore) file(name string) ([]byte, bool, error) {
 	f, ok := t.c.lookup(name)
@@ -429,17 +425,33 @@ func (t tarStore) small(desc ocispec.Descriptor) ([]byte, error) {
 	return f.data, nil
 }
 
-// check finds the blob; a compressed one was unpacked and hashed while
-// the tar was read (reader.copy).
+// check finds the blob, of its digest and size as the tar was read; a
+// compressed one is unpacked later, beside its upload (unpack).
 func (t tarStore) check(desc ocispec.Descriptor) (unpacked, error) {
 	f, err := t.blob(desc)
-	if err != nil || f.mediaType == "" {
-		return unpacked{alg: compression.Uncompressed}, err
-	}
-	alg, _ := labelled(f.mediaType)
-	return unpacked{id: f.diffID, alg: alg, err: f.diffErr}, nil
+	return unpacked{alg: compression.Uncompressed, pending: err == nil && f.mediaType != ""}, err
 }
 
+// unpack reads a compressed blob's copy on disk (made and hashed as the
+// tar was read) and says what it unpacks to.
+func (t tarStore) unpack(desc ocispec.Descriptor) unpacked {
+	f, err := t.blob(desc)
+	if err != nil {
+		return unpacked{err: err}
+	}
+	in, err := f.open()
+	if err != nil {
+		return unpacked{err: err}
+	}
+	defer func() { _ = in.Close() }()
+	u := startUnpacking(t.ctx, t.budget)
+	_, err = io.Copy(u, in)
+	done := u.finish()
+	if err != nil {
+		done.err = err
+	}
+	return done
+}
 
 func (t tarStore) open(d digest.Digest) (io.ReadCloser, error) {
 	f, _ := t.c.lookup(path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()))

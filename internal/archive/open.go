@@ -122,7 +122,7 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 		if !hasOCI || (err == nil && d.plain()) {
 			return &image{format: "docker-archive", docker: d, close: noClose}, err
 		}
-		if o, oerr := readOCI(tarStore{c}, choice, rd.limits); oerr == nil || err != nil {
+		if o, oerr := readOCI(rd.tarStore(c), choice, rd.limits); oerr == nil || err != nil {
 			return &image{format: "OCI archive", oci: o, close: noClose}, oerr
 		}
 		return &image{format: "docker-archive", docker: d, close: noClose}, nil
@@ -130,7 +130,7 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 	if !hasOCI {
 		return nil, bad("it is a tar archive but not of an image: it has neither manifest.json nor index.json")
 	}
-	o, err := readOCI(tarStore{c}, choice, rd.limits)
+	o, err := readOCI(rd.tarStore(c), choice, rd.limits)
 	return &image{format: "OCI archive", oci: o, close: noClose}, err
 }
 
@@ -150,11 +150,33 @@ func (rd *reader) openDir(ctx context.Context, dir, choice string) (*image, erro
 func noClose() error { return nil }
 
 // diffID is the diff ID of a compressed layer: the sha256 of it unpacked,
-// hashed while it was copied (unpacking), counted in what the whole
-// archive may unpack to.
+// read back from its copy on disk once, however often it is named, and
+// counted in what the whole archive may unpack to.
 func (rd *reader) diffID(f *file) (digest.Digest, error) {
-	if f.diffErr != nil {
-		return "", about("layer "+f.name, f.diffErr)
+	if f.diffID != "" {
+		return f.diffID, nil
 	}
+	in, err := os.Open(f.raw)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = in.Close() }()
+	zr, _, err := compression.NewReader(in)
+	if err != nil {
+		return "", bad("layer %s is not the %s it starts as (%v)", f.name, f.mediaType, err)
+	}
+	defer func() { _ = zr.Close() }()
+	d := digest.SHA256.Digester()
+	if _, err := io.CopyBuffer(d.Hash(), sourceReader{rd.unpacked.reader(stopping{rd.ctx, zr})}, rd.buf); err != nil {
+		return "", err
+	}
+	f.diffID = d.Digest()
 	return f.diffID, nil
+}
+
+// tarStore is the layout in the tar read: its compressed blobs are
+// unpacked beside their uploads, counted in what the archive may unpack
+// to.
+func (rd *reader) tarStore(c *contents) tarStore {
+	return tarStore{c: c, ctx: rd.ctx, budget: rd.unpacked}
 }

@@ -39,10 +39,8 @@ type file struct {
 	// other): a docker-archive written by ko or crane holds its layers
 	// compressed, and they are pushed as they are.
 	mediaType string
-	// diffID is such a layer's diff ID, unpacked while it was copied, or
-	// diffErr why it did not unpack.
-	diffID  digest.Digest
-	diffErr error
+	// diffID is such a layer's diff ID, once it was unpacked.
+	diffID digest.Digest
 }
 
 // desc is the descriptor of the file as it is in the archive, with
@@ -370,17 +368,7 @@ func (rd *reader) copy(f *file, announce bool) error {
 		return err
 	}
 	d := digest.SHA256.Digester()
-	sink := io.MultiWriter(out.w, d.Hash())
-	var u *unpacking
-	if f.mediaType != "" { // compressed: its diff ID in the same pass
-		u = startUnpacking(rd.ctx, rd.unpacked)
-		sink = io.MultiWriter(out.w, d.Hash(), u)
-	}
-	_, err = io.CopyBuffer(sink, rd.br, rd.buf)
-	if u != nil {
-		done := u.finish()
-		f.diffID, f.diffErr = done.id, done.err
-	}
+	_, err = io.CopyBuffer(io.MultiWriter(out.w, d.Hash()), rd.br, rd.buf)
 	if err = errors.Join(err, out.Close()); err != nil {
 		return err
 	}
