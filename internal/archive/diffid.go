@@ -11,13 +11,14 @@ import (
 	"github.com/blumeops/build-push-image/internal/compression"
 )
 
-// unpacking hashes what a blob unpacks to while the blob is being read
-// for something else (copied to disk, hashed, uploaded): the blob's
-// bytes are written to it, and a goroutine of its own decompresses them
-// (gzip or zstd, as their first bytes say) and hashes the result, on
-// another core. So a layer's diff ID costs no second pass over it. A
-// blob that fails to unpack does not fail the write: only the layer
-// whose diff ID is asked for fails, when it is asked for.
+// unpacking hashes what a blob unpacks to while the blob is read for
+// something else (a layout's blob, its digest checked once more): the
+// blob's bytes are written to it, and a goroutine of its own
+// decompresses them (gzip or zstd, as their first bytes say) and hashes
+// the result, on another core. It runs beside the blobs' uploads
+// (ociImage.unpackPending), so that the check costs a first release no
+// time of its own. A blob that fails to unpack does not fail the write:
+// only the layer whose diff ID is checked fails, when it is checked.
 type unpacking struct {
 	pw     *io.PipeWriter
 	failed bool
