@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -107,9 +109,10 @@ func TestSkipIdenticalRefusesALookalike(t *testing.T) {
 }
 
 // TestArchiveLayerNotItsDiffID: an OCI layout (and the same as an OCI
-// archive) whose manifest names a blob that does not unpack to its
-// config's diff ID fails in one line naming the layer, with and without
-// signing-key, and nothing is in the registry: no manifest, no tag.
+// archive, from a file and on standard input) whose manifest names a
+// blob that does not unpack to its config's diff ID fails in one line
+// naming the layer, with and without signing-key, and nothing is in the
+// registry: no manifest, no tag.
 func TestArchiveLayerNotItsDiffID(t *testing.T) {
 	r := requireRig(t)
 	genuine, other := layerTar(t, "srv/app", "the genuine application\n"), layerTar(t, "srv/app", "the attacker's application\n")
@@ -121,14 +124,21 @@ func TestArchiveLayerNotItsDiffID(t *testing.T) {
 	want := "layer 2 of 2 (" + godigest.FromBytes(swapped).String() + ") of manifest " + godigest.FromBytes(m).String() +
 		" unpacks to " + godigest.FromBytes(other).String() + " but its config says its diff ID is " + godigest.FromBytes(genuine).String()
 	key := generateKeyPair(t)
-	for name, archive := range map[string]string{"OCI layout": layout, "OCI archive": ociArchive(t, layout)} {
+	tarball := ociArchive(t, layout)
+	stdin, err := os.ReadFile(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, archive := range map[string]string{"OCI layout": layout, "OCI archive": tarball, "OCI archive on standard input": "-"} {
 		for _, signed := range []bool{false, true} {
 			image := randomName("it/diffid")
 			env := archiveInputs(t, r, image, "v1.0.0", archive)
 			if signed {
 				env = key.inputs(env)
 			}
-			res := runAction(t, env, nil)
+			cmd := actionCommand(t, t.Context(), env)
+			cmd.Stdin = bytes.NewReader(stdin)
+			res := runCommand(t, cmd, nil)
 			if res.code == 0 {
 				t.Errorf("%s (signed %t): the run succeeded", name, signed)
 			}
