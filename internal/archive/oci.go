@@ -123,7 +123,8 @@ func newOCIImage(s store, top ocispec.Descriptor, limits Limits) *ociImage {
 
 // CheckLayout checks the image d of the OCI layout directory dir as
 // Publish checks an archive's: every blob its digest and size, every
-// layer the diff ID its config gives it, each blob read once. The
+// layer the diff ID its config gives it (unpacked beside a second hash
+// of its digest). The
 // action's own upload of BuildKit's layout (internal/publish's Layout)
 // calls it before any manifest is put.
 func CheckLayout(ctx context.Context, dir string, d digest.Digest) error {
