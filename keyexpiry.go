@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
@@ -37,7 +38,7 @@ func warnKeyExpiry(ctx context.Context, action *githubactions.Action, access con
 			line := keyExpiryLine(l.host, l.user, e)
 			action.Warningf("%s", line)
 			if action.Getenv("GITHUB_STEP_SUMMARY") != "" {
-				action.AddStepSummary("> **Warning:** " + line + "\n")
+				action.AddStepSummary("> **Warning:** " + markdownText(line) + "\n")
 			}
 		}
 	}
@@ -49,4 +50,29 @@ func baseURL(tls push.TLS, host string) string {
 		return "http://" + host
 	}
 	return "https://" + host
+}
+
+// markdownPunct is CommonMark's ASCII punctuation: each may be escaped
+// with a backslash, and an escaped one is only itself.
+const markdownPunct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+// markdownText is s as Markdown that renders as s, as text only: every
+// ASCII punctuation character backslash-escaped, so that a key label the
+// registry chose makes no link, image, HTML tag, entity, code span,
+// table cell or autolink (www. and https: need their dot and colon) in
+// the step summary; a line break is a space.
+func markdownText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		case strings.ContainsRune(markdownPunct, r):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

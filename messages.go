@@ -41,8 +41,8 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, sign.ErrSignature):
 		return fmt.Sprintf("signing-key: %v; no tag was written, nothing released: re-run once the registry takes the signature (an OCI 1.1 manifest whose subject is the image, listed through the referrers API or the sha256-<digest> referrers tag)", err)
 	case errors.As(err, &exists) && exists.Refusal != nil:
-		return fmt.Sprintf("version tag %s already exists in %s (%s): the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
-			exists.Tag, exists.Image, exists.Digest, registrySaid(exists.Refusal))
+		return fmt.Sprintf("version tag %s already exists in %s (%s)%s: the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
+			exists.Tag, exists.Image, exists.Digest, exists.NotOurs(), registrySaid(exists.Refusal))
 	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace), errors.Is(err, ErrAlreadyPublished):
 		return err.Error()
 	case errors.Is(err, build.ErrExport):

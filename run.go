@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
@@ -368,19 +370,31 @@ func (p *pipeline) prover() archive.Prover {
 	if p.signer == nil {
 		return archive.Unpacked{}
 	}
-	return archive.NewSigned(vouch{p.signer}, archive.Unpacked{})
+	return archive.NewSigned(&vouch{signer: p.signer, notice: p.action.Noticef}, archive.Unpacked{})
 }
 
 // vouch looks for a signature by the run's key among a manifest's
-// referrers in the registry holding the claim (archive.Vouch).
-type vouch struct{ signer *sign.Signer }
+// referrers in the registry holding the claim (archive.Vouch). A
+// manifest with more referrers than sign.Find examines counts as
+// unsigned: its layers are proven by download, and one notice says so.
+type vouch struct {
+	signer *sign.Signer
+	notice func(format string, args ...any)
+	once   sync.Once
+}
 
-func (v vouch) Signed(ctx context.Context, r archive.Registry, manifest digest.Digest) (bool, error) {
+func (v *vouch) Signed(ctx context.Context, r archive.Registry, manifest digest.Digest) (bool, error) {
 	store, ok := r.(sign.Store)
 	if !ok {
 		return false, nil
 	}
 	found, err := v.signer.Find(ctx, store, manifest)
+	if errors.Is(err, sign.ErrTooManyReferrers) {
+		v.once.Do(func() {
+			v.notice("Not looking further for this key's signature: %v; the layers it names are proven by download instead", err)
+		})
+		return false, nil
+	}
 	return found != "", err
 }
 

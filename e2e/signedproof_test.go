@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
 	"path"
 	"strings"
@@ -8,13 +9,17 @@ import (
 	"testing"
 
 	godigest "github.com/opencontainers/go-digest"
+
+	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/sign"
 )
 
 // TestArchiveSignedReuse: with signing-key, the next release reuses the
 // layer of a release signed with the same key without downloading it (no
 // GET of its blob at the registry); a poisoned v99.0.0 signed with
-// another key (an OCI archive the action pushes as it is) is still
-// streamed, refused and named in one warning.
+// another key (pushed and signed by another tool: the action itself
+// refuses a layer that is not its config's diff ID) is still streamed,
+// refused and named in one warning.
 func TestArchiveSignedReuse(t *testing.T) {
 	r := requireRig(t)
 	ours, theirs := generateKeyPair(t), generateKeyPair(t)
@@ -43,7 +48,10 @@ func TestArchiveSignedReuse(t *testing.T) {
 	evil := gzipped(t, layerTar(t, "srv/app", "the attacker's application\n"))
 	cfg := imageConfig(t, godigest.FromBytes(genuine))
 	m := imageManifest(t, describe(ociConfigType, cfg), describe("application/vnd.oci.image.layer.v1.tar+gzip", evil))
-	run(theirs, "v99.0.0", "c", ociArchive(t, ociDir(t, describe(ociManifestType, m), evil, cfg, m)))
+	r.uploadBlob(t, image, evil)
+	r.uploadBlob(t, image, cfg)
+	r.putManifest(t, image, "v99.0.0", ociManifestType, m)
+	theirs.signDirectly(t, r, image, godigest.FromBytes(m))
 	theirs.wantVerified(t, r, image, "v99.0.0")
 
 	mu.Lock()
@@ -64,5 +72,23 @@ func TestArchiveSignedReuse(t *testing.T) {
 	defer mu.Unlock()
 	if gets[released.String()] != 0 || gets[godigest.FromBytes(evil).String()] != 1 {
 		t.Errorf("blob GETs %v: want none of the signed release's layer %s, one of the attacker's %s", gets, released, godigest.FromBytes(evil))
+	}
+}
+
+// signDirectly signs image@d in r's registry with k as the action's
+// signer would, without any of the action's checks: another tool.
+func (k keyPair) signDirectly(t *testing.T, r rig, image string, d godigest.Digest) {
+	t.Helper()
+	key, err := sign.ParseKey([]byte(k.private), []byte(k.password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := push.New(r.registry+"/"+image, push.WithCredentials(r.user, r.key), push.WithTLS(push.TLSDisabled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reg.Close() }()
+	if _, err := sign.New(key).Ensure(context.Background(), reg, d); err != nil {
+		t.Fatalf("sign %s@%s: %v", image, d, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -124,11 +125,13 @@ type recorder struct {
 	writes        []string
 	hideReferrers bool
 	refuseSig     atomic.Bool // toggled between runs
+	// blobGets counts the GETs of each blob, by digest.
+	blobGets map[string]int
 }
 
 func newRecorder(t *testing.T, upstream string) *recorder {
 	t.Helper()
-	rec := &recorder{}
+	rec := &recorder{blobGets: map[string]int{}}
 	up := &url.URL{Scheme: "http", Host: upstream}
 	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(up)
@@ -138,6 +141,11 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 		if rec.hideReferrers && strings.Contains(req.URL.Path, "/referrers/") {
 			http.Error(w, `{"errors":[{"code":"NOT_FOUND"}]}`, http.StatusNotFound)
 			return
+		}
+		if requestKind(req) == kindBlobGet {
+			rec.mu.Lock()
+			rec.blobGets[path.Base(req.URL.Path)]++
+			rec.mu.Unlock()
 		}
 		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/manifests/") {
 			body, _ := io.ReadAll(req.Body)

@@ -132,14 +132,25 @@ func dockerSave(t *testing.T, repoTag string, layers ...[]byte) []byte {
 // gzip-compressed (as BuildKit and skopeo write them), in the order a
 // directory walk gives: blobs first, index.json and oci-layout last.
 func ociLayout(t *testing.T, annotations map[string]string, layers ...[]byte) ([]entry, digest.Digest) {
-	cfg := configOf(t, layers...)
+	return ociLayoutWith(t, configOf(t, layers...), annotations, layers...)
+}
+
+// ociLayoutWith is ociLayout with the config cfg, which may describe
+// other layers than it holds.
+func ociLayoutWith(t *testing.T, cfg []byte, annotations map[string]string, layers ...[]byte) ([]entry, digest.Digest) {
+	return ociLayoutTyped(t, cfg, ocispec.MediaTypeImageLayerGzip, annotations, layers...)
+}
+
+// ociLayoutTyped is ociLayoutWith with the layers' descriptors saying
+// mediaType (they are gzip, whatever it says).
+func ociLayoutTyped(t *testing.T, cfg []byte, mediaType string, annotations map[string]string, layers ...[]byte) ([]entry, digest.Digest) {
 	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: sha(cfg), Size: int64(len(cfg))}}
 	m.SchemaVersion = 2
 	es := []entry{{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg}}
 	for _, l := range layers {
 		z := compress(t, compression.Compression{Level: 1}, l)
 		es = append(es, entry{name: "blobs/sha256/" + sha(z).Encoded(), data: z})
-		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(z), Size: int64(len(z))})
+		m.Layers = append(m.Layers, ocispec.Descriptor{MediaType: mediaType, Digest: sha(z), Size: int64(len(z))})
 	}
 	mb := jsonOf(t, m)
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageManifest, Digest: sha(mb), Size: int64(len(mb)), Annotations: annotations}}}

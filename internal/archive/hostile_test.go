@@ -138,13 +138,13 @@ func TestIndexesWalkedAsAGraph(t *testing.T) {
 	index.SchemaVersion = 2
 	es = append(es, entry{name: "index.json", data: jsonOf(t, index)}, entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	dir := writeDir(t, es)
-	rd := &reader{limits: DefaultLimits}
+	rd := &reader{ctx: context.Background(), limits: DefaultLimits}
 	img, err := rd.open(context.Background(), dir, "")
 	if err != nil || len(img.oci.manifests) != 5 || len(img.oci.blobs) != 2 {
 		t.Fatalf("%v: %d manifests, %d blobs, want 5 and 2", err, len(img.oci.manifests), len(img.oci.blobs))
 	}
 	for _, l := range []Limits{{Manifests: 4}, {Descriptors: 41}} {
-		rd := &reader{limits: l.orDefault()}
+		rd := &reader{ctx: context.Background(), limits: l.orDefault()}
 		if _, err := rd.open(context.Background(), dir, ""); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "(the limit)") {
 			t.Errorf("limits %+v: %v, want too large, naming the limit", l, err)
 		}

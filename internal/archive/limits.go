@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // Limits bound what reading an archive may cost, so that a hostile one (a
@@ -53,15 +54,16 @@ func (l Limits) budget(packed int64) *budget {
 }
 
 // budget counts unpacked bytes against one limit, whichever pass spends
-// them.
+// them (the reader, and a compressed blob's unpacking beside it).
 type budget struct {
-	used, limit int64
-	limits      Limits
+	used   atomic.Int64
+	limit  int64
+	limits Limits
 }
 
 // spend counts n more bytes, failing with ErrTooLarge past the limit.
 func (b *budget) spend(n int64) error {
-	if b.used += n; b.used > b.limit {
+	if b.used.Add(n) > b.limit {
 		return &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf(
 			"it unpacks to more than %s (the limit is %d times the archive's size, at most %s; declared sizes count, each distinct layer once): a decompression bomb, or an image too large",
 			human(b.limit), b.limits.Ratio, human(b.limits.Unpacked))}

@@ -12,10 +12,12 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regclient/regclient/types/mediatype"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 )
@@ -29,8 +31,12 @@ type store interface {
 	file(name string) (data []byte, found bool, err error)
 	// small reads a manifest or index blob.
 	small(desc ocispec.Descriptor) ([]byte, error)
-	// check makes sure the blob is there, of its size and digest.
-	check(desc ocispec.Descriptor) error
+	// check makes sure the blob is there, of its size and digest; what
+	// it unpacks to is pending when it is compressed (or may be).
+	check(desc ocispec.Descriptor) (unpacked, error)
+	// unpack reads the blob again and says what it unpacks to: run
+	// beside the uploads, so that it costs no time of its own.
+	unpack(desc ocispec.Descriptor) unpacked
 	// open reads the blob; check it first.
 	open(d digest.Digest) (io.ReadCloser, error)
 }
@@ -51,6 +57,30 @@ type ociImage struct {
 	seen              map[digest.Digest]int64
 	read, descriptors int
 	limits            Limits
+	// unpacked is what each blob walked unpacks to, by digest (mu, while
+	// unpack runs beside the uploads); images are the image manifests
+	// whose layers check compares with their configs.
+	mu       sync.Mutex
+	unpacked map[digest.Digest]unpacked
+	images   []imageLayers
+}
+
+// unpacked is what a blob unpacks to: id its diff ID, "" when it is not
+// compressed (its digest is its diff ID); alg how it is compressed; err
+// why it does not unpack; pending when it is not known yet.
+type unpacked struct {
+	id      digest.Digest
+	alg     compression.Algorithm
+	err     error
+	pending bool
+}
+
+// imageLayers is an image manifest with the diff IDs its config gives its
+// layers, to check once its blobs are unpacked.
+type imageLayers struct {
+	desc    ocispec.Descriptor
+	layers  []ocispec.Descriptor
+	diffIDs []digest.Digest
 }
 
 type manifestBlob struct {
@@ -83,8 +113,45 @@ func readOCI(s store, choice string, limits Limits) (*ociImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	img := &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits}
+	img := newOCIImage(s, top, limits)
 	return img, img.walk(top, 0)
+}
+
+func newOCIImage(s store, top ocispec.Descriptor, limits Limits) *ociImage {
+	return &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits, unpacked: map[digest.Digest]unpacked{}}
+}
+
+// CheckLayout checks the image d of the OCI layout directory dir as
+// Publish checks an archive's: every blob its digest and size, every
+// layer the diff ID its config gives it (unpacked beside a second hash
+// of its digest). The
+// action's own upload of BuildKit's layout (internal/publish's Layout)
+// calls it before any manifest is put.
+func CheckLayout(ctx context.Context, dir string, d digest.Digest) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return bad("cannot read the layout (%v)", err)
+	}
+	defer func() { _ = root.Close() }()
+	s := dirStore{ctx: ctx, root: root, dir: dir, limits: DefaultLimits}
+	data, _, err := s.file(ocispec.ImageIndexFile)
+	if err != nil {
+		return err
+	}
+	var index ocispec.Index
+	if err := json.Unmarshal(data, &index); err != nil {
+		return bad("its index.json is not an OCI index (%v)", err)
+	}
+	for _, desc := range index.Manifests {
+		if desc.Digest == d {
+			img := newOCIImage(s, desc, DefaultLimits)
+			if err := img.walk(desc, 0); err != nil {
+				return err
+			}
+			return img.verify()
+		}
+	}
+	return bad("its index.json does not name %s", d)
 }
 
 // chooseOCI picks the descriptor of index.json to push. A platform choice
@@ -147,13 +214,15 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 	}
 	img.seen[desc.Digest] = desc.Size
 	if !isIndex(desc.MediaType) && !isManifest(desc.MediaType) {
-		if err := img.store.check(desc); err != nil {
+		u, err := img.store.check(desc)
+		if err != nil {
 			return err
 		}
+		img.unpacked[desc.Digest] = u
 		img.blobs = append(img.blobs, desc)
 		return nil
 	}
-	children, raw, err := img.children(desc, depth)
+	children, raw, diffIDs, err := img.children(desc, depth)
 	if err != nil {
 		return err
 	}
@@ -162,22 +231,96 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 			return err
 		}
 	}
+	if diffIDs != nil {
+		if len(children)-1 != len(*diffIDs) {
+			return bad("manifest %s lists %d layers but its config has %d diff IDs", desc.Digest, len(children)-1, len(*diffIDs))
+		}
+		img.images = append(img.images, imageLayers{desc: desc, layers: children[1:], diffIDs: *diffIDs})
+	}
 	img.manifests = append(img.manifests, manifestBlob{desc: desc, raw: raw})
 	return nil
 }
 
+// unpackPending unpacks, in g, every blob whose diff ID is not known yet
+// (a layout's): started beside the uploads, so that it overlaps them.
+func (img *ociImage) unpackPending(g *errgroup.Group) {
+	var pending []ocispec.Descriptor
+	for _, b := range img.blobs {
+		if img.unpacked[b.Digest].pending {
+			pending = append(pending, b)
+		}
+	}
+	for _, b := range pending {
+		g.Go(func() error {
+			u := img.store.unpack(b)
+			img.mu.Lock()
+			img.unpacked[b.Digest] = u
+			img.mu.Unlock()
+			return nil
+		})
+	}
+}
+
+// check checks every layer of every image manifest against the diff ID
+// its config gives it, once unpackPending's group is done: what the
+// layer unpacks to must be what the config says it is, or a client that
+// pulls it runs other files than the config (and a signature over the
+// manifest) describes. A mismatch is one line naming the layer; no
+// manifest is put before check passed.
+func (img *ociImage) check() error {
+	for _, m := range img.images {
+		if err := img.checkLayers(m.desc, m.layers, m.diffIDs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verify unpacks what is pending and checks every layer, before an
+// upload (CheckLayout) or instead of one (CompareOnly).
+func (img *ociImage) verify() error {
+	var g errgroup.Group
+	g.SetLimit(uploads)
+	img.unpackPending(&g)
+	_ = g.Wait()
+	return img.check()
+}
+
+// checkLayers checks the layers of the image manifest desc.
+func (img *ociImage) checkLayers(desc ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) error {
+	for i, l := range layers {
+		u := img.unpacked[l.Digest]
+		what := fmt.Sprintf("layer %d of %d (%s) of manifest %s", i+1, len(layers), l.Digest, desc.Digest)
+		if u.pending { // a bug, never a pass: unpackPending did not run
+			return fmt.Errorf("%s was not unpacked to check it", what)
+		}
+		if u.err != nil {
+			return about(what, u.err)
+		}
+		if alg, ok := labelled(l.MediaType); ok && alg != u.alg {
+			return bad("%s is labelled %s but its bytes are %s: a client would unpack it as what it is not", what, l.MediaType, u.alg)
+		}
+		if id := cmp.Or(u.id, l.Digest); id != diffIDs[i] {
+			return bad("%s unpacks to %s but its config says its diff ID is %s: the layer is not the one the config describes", what, id, diffIDs[i])
+		}
+	}
+	return nil
+}
+
 // children reads the manifest or index desc: what it names, within the
-// limits on depth, on distinct manifests and on descriptors.
-func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Descriptor, []byte, error) {
+// limits on depth, on distinct manifests and on descriptors, and for an
+// image (a manifest whose config is an image config) the diff IDs its
+// config gives its layers.
+func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Descriptor, []byte, *[]digest.Digest, error) {
 	if depth > maxDepth {
-		return nil, nil, bad("its indexes nest more than %d deep", maxDepth)
+		return nil, nil, nil, bad("its indexes nest more than %d deep", maxDepth)
 	}
 	if img.read++; img.read > img.limits.Manifests {
-		return nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("it holds more than %d distinct manifests and indexes (the limit)", img.limits.Manifests)}
+		return nil, nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("it holds more than %d distinct manifests and indexes (the limit)", img.limits.Manifests)}
 	}
 	raw, err := img.store.small(desc)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var m struct {
 		Config    *ocispec.Descriptor  `json:"config"`
@@ -185,25 +328,42 @@ func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Des
 		Manifests []ocispec.Descriptor `json:"manifests"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, nil, bad("manifest %s is not JSON (%v)", desc.Digest, err)
+		return nil, nil, nil, bad("manifest %s is not JSON (%v)", desc.Digest, err)
 	}
 	children := m.Manifests
+	var diffIDs *[]digest.Digest
 	if isManifest(desc.MediaType) {
 		if m.Config == nil {
-			return nil, nil, bad("manifest %s has no config", desc.Digest)
+			return nil, nil, nil, bad("manifest %s has no config", desc.Digest)
 		}
 		children = append([]ocispec.Descriptor{*m.Config}, m.Layers...)
-		if cfg, err := img.store.small(*m.Config); err == nil {
-			var c dockerConfig
-			if json.Unmarshal(cfg, &c) == nil {
-				img.platforms = append(img.platforms, path.Join(c.OS, c.Architecture, c.Variant))
-			}
+		if diffIDs, err = img.config(desc, *m.Config); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	if img.descriptors += len(children); img.descriptors > img.limits.Descriptors {
-		return nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its manifests and indexes list more than %d descriptors in all (the limit)", img.limits.Descriptors)}
+		return nil, nil, nil, &Error{Kind: ErrTooLarge, Reason: fmt.Sprintf("its manifests and indexes list more than %d descriptors in all (the limit)", img.limits.Descriptors)}
 	}
-	return children, raw, nil
+	return children, raw, diffIDs, nil
+}
+
+// config reads an image's platform and diff IDs from its config; nil
+// diff IDs when the config is not an image config (an artifact's): such
+// a manifest is not an image a client runs.
+func (img *ociImage) config(desc, config ocispec.Descriptor) (*[]digest.Digest, error) {
+	if config.MediaType != ocispec.MediaTypeImageConfig && config.MediaType != mediatype.Docker2ImageConfig {
+		return nil, nil
+	}
+	raw, err := img.store.small(config)
+	if err != nil {
+		return nil, err
+	}
+	var c dockerConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, bad("the config %s of manifest %s is not JSON (%v)", config.Digest, desc.Digest, err)
+	}
+	img.platforms = append(img.platforms, path.Join(c.OS, c.Architecture, c.Variant))
+	return &c.RootFS.DiffIDs, nil
 }
 
 // blobName is where a layout keeps the blob d.
@@ -217,8 +377,13 @@ func blobName(d digest.Digest) (string, error) {
 	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
 }
 
-// tarStore is the layout inside a tar, read in one pass.
-type tarStore struct{ c *contents }
+// tarStore is the layout inside a tar, read in one pass; ctx stops the
+// unpacking of its compressed blobs, budget counts it.
+type tarStore struct {
+	c      *contents
+	ctx    context.Context
+	budget *budget
+}
 
 func (t tarStore) file(name string) ([]byte, bool, error) {
 	f, ok := t.c.lookup(name)
@@ -261,9 +426,32 @@ func (t tarStore) small(desc ocispec.Descriptor) ([]byte, error) {
 	return f.data, nil
 }
 
-func (t tarStore) check(desc ocispec.Descriptor) error {
-	_, err := t.blob(desc)
-	return err
+// check finds the blob, of its digest and size as the tar was read; a
+// compressed one is unpacked later, beside its upload (unpack).
+func (t tarStore) check(desc ocispec.Descriptor) (unpacked, error) {
+	f, err := t.blob(desc)
+	return unpacked{alg: compression.Uncompressed, pending: err == nil && f.mediaType != ""}, err
+}
+
+// unpack reads a compressed blob's copy on disk (made and hashed as the
+// tar was read) and says what it unpacks to.
+func (t tarStore) unpack(desc ocispec.Descriptor) unpacked {
+	f, err := t.blob(desc)
+	if err != nil {
+		return unpacked{err: err}
+	}
+	in, err := f.open()
+	if err != nil {
+		return unpacked{err: err}
+	}
+	defer func() { _ = in.Close() }()
+	u := startUnpacking(t.ctx, t.budget)
+	_, err = io.Copy(u, in)
+	done := u.finish()
+	if err != nil {
+		done.err = err
+	}
+	return done
 }
 
 func (t tarStore) open(d digest.Digest) (io.ReadCloser, error) {
@@ -308,9 +496,10 @@ func (r readCloser) Close() error { return r.close() }
 // os.Root: a symlink leading out of the directory is refused.
 // ctx stops a long read (a SIGTERM).
 type dirStore struct {
-	ctx  context.Context
-	root *os.Root
-	dir  string
+	ctx    context.Context
+	root   *os.Root
+	dir    string
+	limits Limits
 }
 
 // openFile opens a regular file of the layout; anything else (a FIFO, a
@@ -394,7 +583,24 @@ func (s dirStore) small(desc ocispec.Descriptor) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func (s dirStore) check(desc ocispec.Descriptor) error { return s.read(desc, io.Discard) }
+// check reads the blob for its digest; what it unpacks to is read later,
+// beside the uploads (unpack).
+func (s dirStore) check(desc ocispec.Descriptor) (unpacked, error) {
+	return unpacked{pending: true}, s.read(desc, io.Discard)
+}
+
+// unpack reads the blob again: its digest once more (the file may have
+// changed since check) and, beside it, what it unpacks to (at most
+// Limits' ratio times its size).
+func (s dirStore) unpack(desc ocispec.Descriptor) unpacked {
+	u := startUnpacking(s.ctx, s.limits.budget(desc.Size))
+	err := s.read(desc, u)
+	done := u.finish()
+	if err != nil {
+		done.err = err
+	}
+	return done
+}
 
 func (s dirStore) open(d digest.Digest) (io.ReadCloser, error) {
 	name, err := blobName(d)

@@ -122,7 +122,7 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 		if !hasOCI || (err == nil && d.plain()) {
 			return &image{format: "docker-archive", docker: d, close: noClose}, err
 		}
-		if o, oerr := readOCI(tarStore{c}, choice, rd.limits); oerr == nil || err != nil {
+		if o, oerr := readOCI(rd.tarStore(c), choice, rd.limits); oerr == nil || err != nil {
 			return &image{format: "OCI archive", oci: o, close: noClose}, oerr
 		}
 		return &image{format: "docker-archive", docker: d, close: noClose}, nil
@@ -130,7 +130,7 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 	if !hasOCI {
 		return nil, bad("it is a tar archive but not of an image: it has neither manifest.json nor index.json")
 	}
-	o, err := readOCI(tarStore{c}, choice, rd.limits)
+	o, err := readOCI(rd.tarStore(c), choice, rd.limits)
 	return &image{format: "OCI archive", oci: o, close: noClose}, err
 }
 
@@ -139,7 +139,7 @@ func (rd *reader) openDir(ctx context.Context, dir, choice string) (*image, erro
 	if err != nil {
 		return nil, bad("cannot read the directory (%v)", err)
 	}
-	o, err := readOCI(dirStore{ctx: ctx, root: root, dir: dir}, choice, rd.limits)
+	o, err := readOCI(dirStore{ctx: ctx, root: root, dir: dir, limits: rd.limits}, choice, rd.limits)
 	if err != nil {
 		_ = root.Close()
 		return nil, err
@@ -172,4 +172,11 @@ func (rd *reader) diffID(f *file) (digest.Digest, error) {
 	}
 	f.diffID = d.Digest()
 	return f.diffID, nil
+}
+
+// tarStore is the layout in the tar read: its compressed blobs are
+// unpacked beside their uploads, counted in what the archive may unpack
+// to.
+func (rd *reader) tarStore(c *contents) tarStore {
+	return tarStore{c: c, ctx: rd.ctx, budget: rd.unpacked}
 }

@@ -17,8 +17,16 @@ type Vouch interface {
 // Signed proves a claim without a download when the manifest that makes
 // it is signed with the run's own key: that manifest (its digest computed
 // here from the bytes read) was published by a run holding the key, which
-// proved its layers then. Any other claim (unsigned, another key's
-// signature, a look-up that fails) is proven by Else.
+// checked its layers then. That holds because a run signs only a manifest
+// whose every layer it checked against its config's diff ID before the
+// manifest was put (docker-archive, OCI archive and layout, the stream,
+// BuildKit's layout on the fallback path: Publish and CheckLayout), or
+// proved (a reused layer, by download or by this same rule), or one
+// BuildKit made and pushed itself from the layers it compressed; and,
+// under skip-identical, a manifest whose every descriptor equals such a
+// one (internal/guard's Difference, internal/tags' sign). Any other claim
+// (unsigned, another key's signature, a look-up that fails or finds more
+// referrers than internal/sign examines) is proven by Else.
 type Signed struct {
 	vouch Vouch
 	els   Prover

@@ -224,7 +224,7 @@ func (p *publisher) publish(rd *reader) (digest.Digest, error) {
 	}
 	p.stats.Format, p.stats.Read = img.format, time.Since(p.start)
 	p.stats.Decompress, p.stats.Compress = rd.waits.decompress, rd.waits.compress
-	p.stats.Unpacked = rd.unpacked.used
+	p.stats.Unpacked = rd.unpacked.used.Load()
 	if img.docker != nil {
 		return p.docker(img.docker)
 	}
@@ -292,10 +292,17 @@ func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
 	}
 	p.logRead(img.top.Digest)
 	if p.o.CompareOnly {
-		return img.top.Digest, nil
+		return img.top.Digest, img.verify()
 	}
 	for _, b := range img.blobs {
 		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) })
+	}
+	img.unpackPending(p.g) // a layout's layers unpack while they upload
+	if err := p.g.Wait(); err != nil {
+		return "", err
+	}
+	if err := img.check(); err != nil { // before any manifest is put
+		return "", err
 	}
 	return img.top.Digest, p.manifests(img.manifests)
 }

@@ -35,11 +35,22 @@ type ExistsError struct {
 	// Refusal is the registry's answer when it refused our write of the
 	// tag because the tag was taken (registry-enforced immutability).
 	Refusal error
+	// Differs, under SkipIdentical, is why the image the tag names is not
+	// the one built (Difference): the first field that differs.
+	Differs string
 }
 
 func (e *ExistsError) Error() string {
-	return fmt.Sprintf("version tag %s already exists in %s (%s); version tags are immutable: bump the version",
-		e.Tag, e.Image, e.Digest)
+	return fmt.Sprintf("version tag %s already exists in %s (%s)%s; version tags are immutable: bump the version",
+		e.Tag, e.Image, e.Digest, e.NotOurs())
+}
+
+// NotOurs is Differs as a clause of the error's line ("" without it).
+func (e *ExistsError) NotOurs() string {
+	if e.Differs == "" {
+		return ""
+	}
+	return ", not this run's image (" + e.Differs + ")"
 }
 
 // Is makes errors.Is(err, ErrVersionExists) true.
@@ -93,7 +104,9 @@ func (g *Guard) Image() string { return g.image }
 // CheckVersion decides whether tag may be written to point at ours, the
 // image built (zero before the build). It fails with an *ExistsError when
 // the tag exists, except under SkipIdentical, where it returns what the tag
-// names when that is ours (Same) or, before the build, any image: then
+// names when that is ours (Same: a digest whose every descriptor equals
+// one of ours, so a caller may sign it) or, before the build, any image
+// (never to be signed or tagged: only to decide what to build): then
 // the build only has to compute its digest to compare (an identical
 // image is complete in the registry, any other one fails). "" means the
 // tag is free. The image the tag names keeps it: the caller points its
@@ -110,13 +123,14 @@ func (g *Guard) CheckVersion(ctx context.Context, tag string, ours Image) (names
 	case g.policy == SkipIdentical && ours.Digest == "":
 		return d, nil
 	case g.policy == SkipIdentical:
-		same, err := g.Same(ctx, d, ours)
+		differs, err := g.Difference(ctx, d, ours)
 		if err != nil {
 			return "", fmt.Errorf("check version tag %s: %w", tag, err)
 		}
-		if same {
+		if differs == "" {
 			return d, nil
 		}
+		return "", &ExistsError{Image: g.image, Tag: tag, Digest: d, Differs: differs}
 	}
 	return "", &ExistsError{Image: g.image, Tag: tag, Digest: d}
 }

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -156,5 +157,45 @@ func TestVerifyVersionRereadsNotFound(t *testing.T) {
 	err := New(r, "reg.example/app", WithReread(pauses...)).VerifyVersion(context.Background(), "v1", ours)
 	if !errors.Is(err, ErrLostRace) || r.seen != 4 {
 		t.Errorf("tag never visible: %v after %d reads, want lost after 1 + 3 re-reads", err, r.seen)
+	}
+}
+
+// TestDifferenceNamesTheField: identical means every descriptor field
+// but annotations; the first one that differs is named, layers counted
+// from 1.
+func TestDifferenceNamesTheField(t *testing.T) {
+	const cfg = `"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" + `","size":10}`
+	layer := func(mediaType string, size int, note string) string {
+		return `{"mediaType":"` + mediaType + `","digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","size":` + fmt.Sprint(size) + `,"annotations":{"n":"` + note + `"}}`
+	}
+	manifest := func(note string, layers ...string) string {
+		return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` + cfg + `,"layers":[` + strings.Join(layers, ",") + `],"annotations":{"org.opencontainers.image.source":"` + note + `"}}`
+	}
+	const gz, zst = "application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar+zstd"
+	ours := manifest("https://forge.example/team/app", layer(gz, 100, "a"), layer(gz, 200, "b"))
+	cases := []struct{ name, theirs, want string }{
+		{"annotations only", manifest("https://evil.invalid/x", layer(gz, 100, "x"), layer(gz, 200, "y")), ""},
+		{"media type", manifest("x", layer(gz, 100, "a"), layer(zst, 200, "b")), "layer 2 media type: the registry's is " + zst + ", this run's " + gz},
+		{"size", manifest("x", layer(gz, 107, "a"), layer(gz, 200, "b")), "layer 1 size: the registry's is 107, this run's 100"},
+		{"count", manifest("x", layer(gz, 100, "a")), "layers count: the registry's is 1, this run's 2"},
+		{"urls", strings.Replace(ours, `"size":100,`, `"size":100,"urls":["https://evil.invalid/l"],`, 1), `layer 1 urls: the registry's is ["https://evil.invalid/l"], this run's none`},
+		{"config size", strings.Replace(ours, `"size":10}`, `"size":11}`, 1), "config size: the registry's is 11, this run's 10"},
+		{"manifest media type", strings.Replace(ours, "image.manifest.v1+json", "artifact.manifest.v1+json", 1), "media type: the registry's is application/vnd.oci.artifact.manifest.v1+json, this run's application/vnd.oci.image.manifest.v1+json"},
+	}
+	for _, c := range cases {
+		theirs := digest.FromString(c.theirs)
+		g := New(tags{"v1": theirs}, "reg.example/app", WithPolicy(SkipIdentical), WithManifests(manifests{theirs: c.theirs}))
+		got, err := g.Difference(context.Background(), theirs, Image{Digest: digest.FromString(ours), Manifest: []byte(ours)})
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q %v, want %q", c.name, got, err, c.want)
+		}
+		names, err := g.CheckVersion(context.Background(), "v1", Image{Digest: digest.FromString(ours), Manifest: []byte(ours)})
+		var exists *ExistsError
+		if c.want == "" && (names != theirs || err != nil) {
+			t.Errorf("%s: names %q %v, want adopted", c.name, names, err)
+		}
+		if c.want != "" && (!errors.As(err, &exists) || exists.Differs != c.want || !strings.Contains(err.Error(), "not this run's image ("+c.want+")")) {
+			t.Errorf("%s: %v, want the version taken, naming %q", c.name, err, c.want)
+		}
 	}
 }

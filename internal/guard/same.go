@@ -5,9 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	digest "github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Manifests reads what a digest names (internal/push's Registry): the
@@ -31,33 +31,50 @@ type Image struct {
 	Manifest []byte
 }
 
-// Same reports whether theirs, an image in the repository, is ours: the
-// same digest, or (WithManifests) the same config and layers, or for an
-// index the same manifests for the same platforms. Annotations, of the
-// manifest or of its descriptors, do not count. Ours is read from the
+// Same reports whether theirs, an image in the repository, is ours
+// (Difference is "").
+func (g *Guard) Same(ctx context.Context, theirs digest.Digest, ours Image) (bool, error) {
+	differs, err := g.Difference(ctx, theirs, ours)
+	return err == nil && differs == "", err
+}
+
+// Difference is "" when theirs, an image in the repository, is ours, and
+// else the first field that differs, as one line. The same image is the
+// same digest, or (WithManifests) manifests equal in everything but
+// annotations (of the manifest and of each descriptor): the same media
+// type, the same config descriptor and the same layer descriptors
+// (digest, size, media type, and any other field), in order; for an index
+// the same manifest descriptors (digest, size, media type, platform).
+// Adopting theirs is then as safe as publishing ours: every descriptor a
+// client follows is one this run made and checked. Ours is read from the
 // repository when its manifest is not given; an image read from neither
 // is not the same.
-func (g *Guard) Same(ctx context.Context, theirs digest.Digest, ours Image) (bool, error) {
+func (g *Guard) Difference(ctx context.Context, theirs digest.Digest, ours Image) (string, error) {
 	if theirs == ours.Digest {
-		return true, nil
+		return "", nil
 	}
 	if g.manifests == nil || ours.Digest == "" {
-		return false, nil
+		return "digest: the registry's is " + theirs.String() + ", this run's " + orNothing(ours.Digest), nil
 	}
 	a, err := g.content(ctx, theirs, nil)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	b, err := g.content(ctx, ours.Digest, ours.Manifest)
-	if err != nil {
-		return false, err
+	switch {
+	case err != nil:
+		return "", err
+	case a == nil:
+		return "the registry's " + theirs.String() + " is not an image manifest or index", nil
+	case b == nil:
+		return "this run's " + ours.Digest.String() + " is not an image manifest or index in the registry", nil
 	}
-	return a != nil && b != nil && bytes.Equal(a, b), nil
+	return differ("", a, b), nil
 }
 
-// content is what runs of the image d (raw, when given, is its manifest):
-// nil when the repository does not have it.
-func (g *Guard) content(ctx context.Context, d digest.Digest, raw []byte) ([]byte, error) {
+// content is the manifest d (raw, when given): nil when the repository
+// does not have it or it is not a JSON object.
+func (g *Guard) content(ctx context.Context, d digest.Digest, raw []byte) (map[string]json.RawMessage, error) {
 	if raw == nil {
 		_, got, found, err := g.manifests.Manifest(ctx, d.String())
 		if err != nil {
@@ -68,39 +85,112 @@ func (g *Guard) content(ctx context.Context, d digest.Digest, raw []byte) ([]byt
 		}
 		raw = got
 	}
-	return runs(raw), nil
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		return nil, nil
+	}
+	return m, nil
 }
 
-// runs is a manifest without what does not change what runs: the config
-// and layers of an image manifest, the manifests and platforms of an
-// index, by digest; nil for what is neither.
-func runs(raw []byte) []byte {
-	var m struct {
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
+// lists are the fields of a manifest holding descriptors, each compared
+// one by one, and what one of them is called.
+var lists = map[string]string{"layers": "layer", "manifests": "manifest"}
+
+// differ is the first field (by name, after prefix) in which the JSON
+// objects theirs and ours differ, annotations aside; "" when none does.
+// A descriptor's well-known fields come first, in the order people read
+// them.
+func differ(prefix string, theirs, ours map[string]json.RawMessage) string {
+	keys := make([]string, 0, len(theirs)+len(ours))
+	for _, m := range []map[string]json.RawMessage{theirs, ours} {
+		for k := range m {
+			if k != "annotations" && !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
 	}
-	if json.Unmarshal(raw, &m) != nil || (m.Config == nil && len(m.Manifests) == 0) {
-		return nil
+	first := []string{"mediaType", "digest", "size"}
+	slices.SortFunc(keys, func(a, b string) int {
+		ia, ib := slices.Index(first, a), slices.Index(first, b)
+		switch {
+		case ia >= 0 && ib >= 0:
+			return ia - ib
+		case ia >= 0:
+			return -1
+		case ib >= 0:
+			return 1
+		}
+		return bytes.Compare([]byte(a), []byte(b))
+	})
+	for _, k := range keys {
+		if line := field(prefix, k, theirs[k], ours[k]); line != "" {
+			return line
+		}
 	}
-	type blob struct {
-		Digest   digest.Digest     `json:"d"`
-		Platform *ocispec.Platform `json:"p,omitempty"`
+	return ""
+}
+
+// field compares one field: the config as a descriptor, layers and
+// manifests descriptor by descriptor, anything else as canonical JSON.
+func field(prefix, key string, theirs, ours json.RawMessage) string {
+	if key == "config" {
+		if line, ok := descriptors(prefix+"config ", theirs, ours); ok {
+			return line
+		}
 	}
-	var key struct {
-		Config    digest.Digest `json:"c"`
-		Layers    []blob        `json:"l"`
-		Manifests []blob        `json:"m"`
+	if one, ok := lists[key]; ok {
+		var a, b []map[string]json.RawMessage
+		if json.Unmarshal(theirs, &a) == nil && json.Unmarshal(ours, &b) == nil {
+			if len(a) != len(b) {
+				return fmt.Sprintf("%s%s count: the registry's is %d, this run's %d", prefix, key, len(a), len(b))
+			}
+			for i := range a {
+				if line := differ(fmt.Sprintf("%s%s %d ", prefix, one, i+1), a[i], b[i]); line != "" {
+					return line
+				}
+			}
+			return ""
+		}
 	}
-	if m.Config != nil {
-		key.Config = m.Config.Digest
+	if ca, cb := canonical(theirs), canonical(ours); ca != cb {
+		return fmt.Sprintf("%s%s: the registry's is %s, this run's %s", prefix, name(key), ca, cb)
 	}
-	for _, l := range m.Layers {
-		key.Layers = append(key.Layers, blob{Digest: l.Digest})
+	return ""
+}
+
+// descriptors compares two descriptors (JSON objects); false when either
+// is not one (then they are compared as JSON).
+func descriptors(prefix string, theirs, ours json.RawMessage) (string, bool) {
+	var a, b map[string]json.RawMessage
+	if json.Unmarshal(theirs, &a) != nil || json.Unmarshal(ours, &b) != nil || a == nil || b == nil {
+		return "", false
 	}
-	for _, c := range m.Manifests {
-		key.Manifests = append(key.Manifests, blob{Digest: c.Digest, Platform: c.Platform})
+	return differ(prefix, a, b), true
+}
+
+// canonical is a JSON value as one line: strings unquoted, objects with
+// their keys sorted, "none" for what is absent.
+func canonical(raw json.RawMessage) string {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil || v == nil {
+		return "none"
 	}
-	out, _ := json.Marshal(key)
-	return out
+	if s, ok := v.(string); ok {
+		return s
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
+
+// name is how a line calls a manifest field.
+func name(key string) string {
+	switch key {
+	case "mediaType":
+		return "media type"
+	case "artifactType":
+		return "artifact type"
+	case "schemaVersion":
+		return "schema version"
+	}
+	return key
 }

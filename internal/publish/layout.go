@@ -2,12 +2,18 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 )
+
+// ErrLayout is BuildKit's layout failing the action's check: a layer
+// that is not its config's diff ID, a blob that is not its digest.
+var ErrLayout = errors.New("the image built does not pass the check before its upload")
 
 // Layout exports the image as an OCI layout into a temporary directory and
 // uploads it through the action's own transport (retries, Retry-After,
@@ -34,9 +40,16 @@ func (p Layout) Publish(ctx context.Context, req build.Request) (build.Result, e
 		return res, err
 	}
 	start := time.Now()
+	// Every layer is checked against its config's diff ID before a
+	// manifest is uploaded, as an archive's are: a signature over this
+	// image vouches for layers the action checked, whoever made them.
+	if err := archive.CheckLayout(ctx, dir, res.Digest); err != nil {
+		return res, fmt.Errorf("%w: BuildKit's OCI layout of %s: %v", ErrLayout, res.Digest, err)
+	}
+	checked := time.Since(start)
 	if err := p.Uploader.PushLayout(ctx, dir, res.Digest); err != nil {
 		return res, err
 	}
-	p.Log.Infof("Uploaded %s from an OCI layout in %s", res.Digest, time.Since(start).Round(time.Millisecond))
+	p.Log.Infof("Uploaded %s from an OCI layout in %s (its layers checked against their diff IDs in %s of it)", res.Digest, time.Since(start).Round(time.Millisecond), checked.Round(time.Millisecond))
 	return res, nil
 }

@@ -1,10 +1,15 @@
 package publish
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -14,13 +19,17 @@ import (
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
-const d = digest.Digest("sha256:1111111111111111111111111111111111111111111111111111111111111111")
+// d is the digest of the image the builder writes to a layout (layout).
+var d = layout(nil, "")
 
 // builder records the exports asked of it and fails push exports with
 // pushErr; the e2e tests run the publishers against a real buildkitd.
+// A layout export gets an image whose layer is its config's diff ID,
+// unless lying (then the config names another).
 type builder struct {
 	exports []build.Export
 	pushErr error
+	lying   bool
 }
 
 func (b *builder) Build(_ context.Context, req build.Request) (build.Result, error) {
@@ -28,13 +37,49 @@ func (b *builder) Build(_ context.Context, req build.Request) (build.Result, err
 	if len(req.Export.Push) > 0 && b.pushErr != nil {
 		return build.Result{}, b.pushErr
 	}
+	if req.Export.Layout != "" {
+		return build.Result{Digest: layout(b, req.Export.Layout)}, nil
+	}
 	return build.Result{Digest: d}, nil
+}
+
+// layout writes into dir (when not "") an OCI layout of one image of one
+// gzip layer, and returns its digest.
+func layout(b *builder, dir string) digest.Digest {
+	var tarball, packed bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	_ = tw.WriteHeader(&tar.Header{Name: "f", Mode: 0o644, Size: 4})
+	_, _ = tw.Write([]byte("data"))
+	_ = tw.Close()
+	zw := gzip.NewWriter(&packed)
+	_, _ = zw.Write(tarball.Bytes())
+	_ = zw.Close()
+	diffID := digest.FromBytes(tarball.Bytes())
+	if b != nil && b.lying {
+		diffID = digest.FromString("another layer")
+	}
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["` + diffID.String() + `"]}}`)
+	m := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
+		digest.FromBytes(cfg).String() + `","size":` + fmt.Sprint(len(cfg)) + `},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"` +
+		digest.FromBytes(packed.Bytes()).String() + `","size":` + fmt.Sprint(packed.Len()) + `}]}`)
+	md := digest.FromBytes(m)
+	if dir == "" {
+		return md
+	}
+	index := []byte(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + md.String() + `","size":` + fmt.Sprint(len(m)) + `}]}`)
+	_ = os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755)
+	for _, blob := range [][]byte{cfg, packed.Bytes(), m} {
+		_ = os.WriteFile(filepath.Join(dir, "blobs", "sha256", digest.FromBytes(blob).Encoded()), blob, 0o644)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "index.json"), index, 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	return md
 }
 
 type uploader struct{ layouts []string }
 
 func (u *uploader) PushLayout(_ context.Context, layout string, got digest.Digest) error {
-	if _, err := os.Stat(layout); err != nil || got != d {
+	if _, err := os.Stat(layout); err != nil || got.Validate() != nil {
 		return fmt.Errorf("layout %s (%v) or digest %s wrong", layout, err, got)
 	}
 	u.layouts = append(u.layouts, layout)
@@ -93,3 +138,17 @@ func TestLayoutRemovedAfterUpload(t *testing.T) {
 
 // *push.Registry is what run.go hands an Archive.
 var _ archive.Registry = (*push.Registry)(nil)
+
+// TestLayoutLayerNotItsDiffID: BuildKit's layout is checked before its
+// upload like an archive: a layer that is not its config's diff ID
+// fails naming the layer, and nothing is uploaded.
+func TestLayoutLayerNotItsDiffID(t *testing.T) {
+	b, u := &builder{lying: true}, &uploader{}
+	_, err := (Layout{Builder: b, Uploader: u, TempDir: t.TempDir(), Log: quiet{}}).Publish(context.Background(), build.Request{})
+	if !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "layer 1 of 1 (sha256:") || !strings.Contains(err.Error(), "its config says its diff ID is "+digest.FromString("another layer").String()) {
+		t.Errorf("%v, want the layer named", err)
+	}
+	if len(u.layouts) != 0 {
+		t.Errorf("uploaded %v", u.layouts)
+	}
+}

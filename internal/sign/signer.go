@@ -60,6 +60,21 @@ var ErrNotListed = errors.New("is stored but not listed among the image's referr
 // bundle without log entries or certificates is a few KiB.
 const maxBundle = 1 << 20
 
+// Find's bounds: anyone who may push to a repository may plant
+// referrers on its images, each costing Find a manifest and a bundle to
+// read. It examines at most MaxReferrers signature referrers of one image
+// and reads at most MaxReferrerBytes (their manifests and bundles) in
+// all; past either the image counts as not signed (ErrTooManyReferrers).
+// A run's own signature is one referrer of a few KiB.
+const (
+	MaxReferrers     = 64
+	MaxReferrerBytes = 4 << 20
+)
+
+// ErrTooManyReferrers: the image has more signature referrers than Find
+// examines, or they take more bytes to read; it is treated as unsigned.
+var ErrTooManyReferrers = errors.New("more signature referrers than are examined")
+
 // Signer signs images with one key and stores the signatures.
 type Signer struct {
 	key *Key
@@ -86,7 +101,11 @@ func (s *Signer) Ensure(ctx context.Context, store Store, d digest.Digest) (Sign
 }
 
 func (s *Signer) ensure(ctx context.Context, store Store, d digest.Digest) (Signature, error) {
-	if found, err := s.Find(ctx, store, d); err != nil || found != "" {
+	found, err := s.Find(ctx, store, d)
+	if errors.Is(err, ErrTooManyReferrers) { // not examined: sign it (again)
+		found, err = "", nil
+	}
+	if err != nil || found != "" {
 		return Signature{Digest: found, State: Unchanged}, err
 	}
 	r, err := s.referrer(ctx, store, d)
@@ -119,14 +138,19 @@ func (s *Signer) ensure(ctx context.Context, store Store, d digest.Digest) (Sign
 
 // Find returns the first of the image d's referrers in store that is a
 // signature by the key, "" when there is none. Other referrers (another
-// key's signatures, attestations, damaged ones) are passed over.
+// key's signatures, attestations, damaged ones) are passed over, within
+// MaxReferrers and MaxReferrerBytes: past them ErrTooManyReferrers.
 func (s *Signer) Find(ctx context.Context, store Store, d digest.Digest) (digest.Digest, error) {
 	listed, err := store.Referrers(ctx, d, BundleMediaType)
 	if err != nil {
 		return "", fmt.Errorf("look for signatures of %s: %w", d, err)
 	}
+	if len(listed) > MaxReferrers {
+		return "", fmt.Errorf("%s has %d signature referrers, more than the %d examined: %w", d, len(listed), MaxReferrers, ErrTooManyReferrers)
+	}
+	budget := int64(MaxReferrerBytes)
 	for _, l := range listed {
-		switch ok, err := s.signs(ctx, store, l.Digest, d); {
+		switch ok, err := s.signs(ctx, store, l.Digest, d, &budget); {
 		case err != nil:
 			return "", err
 		case ok:
@@ -136,16 +160,20 @@ func (s *Signer) Find(ctx context.Context, store Store, d digest.Digest) (digest
 	return "", nil
 }
 
-// signs says whether the referrer sd holds a bundle by the key over d.
-// Only a failed read is an error; what is not ours is false.
-func (s *Signer) signs(ctx context.Context, store Store, sd, d digest.Digest) (bool, error) {
+// signs says whether the referrer sd holds a bundle by the key over d,
+// taking what it reads from *budget. Only a failed read (or a spent
+// budget) is an error; what is not ours is false.
+func (s *Signer) signs(ctx context.Context, store Store, sd, d digest.Digest, budget *int64) (bool, error) {
 	_, raw, found, err := store.Manifest(ctx, sd.String())
 	if err != nil || !found {
 		return false, err
 	}
 	var m ocispec.Manifest
 	if json.Unmarshal(raw, &m) != nil || len(m.Layers) != 1 || m.Layers[0].MediaType != BundleMediaType || m.Layers[0].Size > maxBundle {
-		return false, nil
+		return false, spend(budget, int64(len(raw)), d)
+	}
+	if err := spend(budget, int64(len(raw))+m.Layers[0].Size, d); err != nil {
+		return false, err
 	}
 	rc, err := store.Blob(ctx, m.Layers[0].Digest)
 	if err != nil {
@@ -157,6 +185,15 @@ func (s *Signer) signs(ctx context.Context, store Store, sd, d digest.Digest) (b
 		return false, fmt.Errorf("read the signature %s: %w", sd, err)
 	}
 	return s.key.Verify(bundle, d) == nil, nil
+}
+
+// spend takes n bytes from *budget, failing once MaxReferrerBytes were
+// read looking for a signature of d.
+func spend(budget *int64, n int64, d digest.Digest) error {
+	if *budget -= n; *budget < 0 {
+		return fmt.Errorf("the signature referrers of %s take more than the %d bytes read: %w", d, MaxReferrerBytes, ErrTooManyReferrers)
+	}
+	return nil
 }
 
 // referrer is the signature of d, made once per run: the image's

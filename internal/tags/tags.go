@@ -147,6 +147,9 @@ func New(reg Registry, g *guard.Guard, opts ...Opt) *Writer {
 // error means the release did not happen (or was lost to a race); the tags
 // returned with it say what was written before it.
 func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
+	if plan.Digest == "" { // the guard would name any image: nothing to sign or tag
+		return nil, errors.New("no image to tag: the plan has no digest")
+	}
 	names, err := w.guard.CheckVersion(ctx, plan.Version, plan.image())
 	if err != nil {
 		return nil, err
@@ -155,10 +158,8 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 	if names != "" && names != plan.Digest { // the same image, published first: it keeps the tag, the others follow
 		version.Other, plan.Digest = names, names
 	}
-	if w.signer != nil {
-		if err := w.signer.Sign(ctx, plan.Digest); err != nil {
-			return nil, err
-		}
+	if err := w.sign(ctx, plan.Digest); err != nil {
+		return nil, err
 	}
 	out, err := w.before(ctx, plan)
 	if err != nil {
@@ -170,6 +171,9 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 		}
 		if version.Other != "" { // an identical job was first, by another digest
 			plan.Digest = version.Other
+			if err := w.sign(ctx, plan.Digest); err != nil {
+				return out, err
+			}
 			if out, err = w.before(ctx, plan); err != nil {
 				return out, err
 			}
@@ -180,6 +184,20 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 		out = append(out, w.ensure(context.WithoutCancel(ctx), name, plan, true))
 	}
 	return out, nil
+}
+
+// sign signs d (WithSigner) before a tag names it. d is only ever the
+// digest of the plan, which this run uploaded (or computed from the
+// image it read and checked), or a digest the guard found to be that
+// image (guard.Difference is ""): a manifest whose every descriptor
+// (config, layers, each digest, size and media type) equals the plan's,
+// annotations aside. So a signature vouches only for descriptors this
+// run checked; never for what a version tag merely names.
+func (w *Writer) sign(ctx context.Context, d digest.Digest) error {
+	if w.signer == nil {
+		return nil
+	}
+	return w.signer.Sign(ctx, d)
 }
 
 // before writes the tags before the commit point: a failure there fails
@@ -230,14 +248,14 @@ func (w *Writer) refused(ctx context.Context, plan Plan, werr error) (Tag, error
 	if d == plan.Digest {
 		return Tag{Name: plan.Version, State: Written}, nil
 	}
-	same, err := w.guard.Same(ctx, d, plan.image())
+	differs, err := w.guard.Difference(ctx, d, plan.image())
 	switch {
 	case err != nil:
 		return Tag{}, fmt.Errorf("tag %s: %w", plan.Version, werr)
-	case same:
+	case differs == "":
 		return unchanged(plan, d), nil
 	}
-	return Tag{}, &guard.ExistsError{Image: w.guard.Image(), Tag: plan.Version, Digest: d, Refusal: werr}
+	return Tag{}, &guard.ExistsError{Image: w.guard.Image(), Tag: plan.Version, Digest: d, Refusal: werr, Differs: differs}
 }
 
 // unchanged is the version tag left as it is, naming d: Other when that

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -243,5 +244,31 @@ func TestUnstoredSignatureWritesNoTag(t *testing.T) {
 	_, err := New(r, g, WithSettle(0, 0), WithSigner(signer{r: r, err: errRefused})).Commit(context.Background(), plan)
 	if !errors.Is(err, errRefused) || len(r.tags) != 0 {
 		t.Errorf("err %v, tags %v: want the signature's failure and no tag", err, r.tags)
+	}
+}
+
+// TestSignsOnlyWhatItChecked: the signer signs the plan's digest, or the
+// digest the guard found identical (also when an identical job took the
+// version tag meanwhile); an image that differs is signed never.
+func TestSignsOnlyWhatItChecked(t *testing.T) {
+	first := digest.FromString("first")
+	ourPlan := plan
+	ourPlan.Manifest = []byte(sameManifest)
+	sign := func(r *registry) ([]Tag, error) {
+		g := guard.New(r, "reg.example/app", guard.WithReread(time.Millisecond), guard.WithManifests(r), guard.WithPolicy(guard.SkipIdentical))
+		return New(r, g, WithSettle(0, 0), WithSigner(signer{r: r})).Commit(context.Background(), ourPlan)
+	}
+	raced := &registry{tags: map[string]digest.Digest{}, refuse: map[string]digest.Digest{"v1.2.0": first}, same: map[digest.Digest]bool{first: true}}
+	if _, err := sign(raced); err != nil || !slices.Equal(raced.writes[2:5], []string{"v1.2.0", "signature of " + string(first), "sha"}) {
+		t.Errorf("an identical job first: %v, writes %v; want its digest signed before the SHA tag moves to it", err, raced.writes)
+	}
+	ourPlan.Manifest = []byte(otherManifest)
+	other := &registry{tags: map[string]digest.Digest{"v1.2.0": first}, same: map[digest.Digest]bool{first: true}}
+	if _, err := sign(other); !errors.Is(err, guard.ErrVersionExists) || len(other.writes) != 0 {
+		t.Errorf("another image: %v, writes %v; want refused, nothing signed", err, other.writes)
+	}
+	ourPlan.Digest = ""
+	if _, err := sign(other); err == nil || len(other.writes) != 0 {
+		t.Errorf("no digest: %v, writes %v; want refused, nothing signed", err, other.writes)
 	}
 }

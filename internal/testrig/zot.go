@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,10 @@ const EnvZotBinary = "ZOT_BINARY"
 type Zot struct {
 	Addr, User, Key string
 	password        string
-	cmd             *exec.Cmd
+	// Others are the passwords of the other users (WithOtherUser), by
+	// name: each has the same rights as User.
+	Others map[string]string
+	cmd    *exec.Cmd
 }
 
 // ZotOption changes the zot StartZot configures, as an operator would.
@@ -42,6 +46,16 @@ type zotConfig struct {
 	user   string
 	repos  map[string]map[string]any
 	bearer func(addr string) map[string]any
+	// others are more users, each with the rights the policies give user.
+	others []string
+}
+
+// WithOtherUser adds a user with the same rights as the first (read and
+// create, no update, unless other options say otherwise), logging in
+// with a password (Zot.Others): an attacker who may push to the same
+// repositories as CI, as on the users' zot.
+func WithOtherUser(name string) ZotOption {
+	return func(c *zotConfig) { c.others = append(c.others, name) }
 }
 
 // ZotCondition is a CEL expression gating a policy (zot ≥ v2.1.17): when
@@ -139,8 +153,8 @@ func StartZot(ctx context.Context, bin, dir, user string, opts ...ZotOption) (*Z
 	if err != nil {
 		return nil, err
 	}
-	z := &Zot{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, password: randomHex(16)}
-	cfgPath, err := writeZotConfig(dir, port, user, z.password, opts)
+	z := &Zot{Addr: fmt.Sprintf("127.0.0.1:%d", port), User: user, password: randomHex(16), Others: map[string]string{}}
+	cfgPath, err := writeZotConfig(dir, port, z, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -179,19 +193,15 @@ func zotAnswers(addr string) func() error {
 // writeZotConfig writes the htpasswd file and zot's config to dir: the
 // user gets read and create on every repository, no update, no delete,
 // then opts change it.
-func writeZotConfig(dir string, port int, user, password string, opts []ZotOption) (string, error) {
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		return "", err
-	}
-	htpasswd := filepath.Join(dir, "zot-htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	c := &zotConfig{user: user, repos: map[string]map[string]any{}}
+func writeZotConfig(dir string, port int, z *Zot, opts []ZotOption) (string, error) {
+	c := &zotConfig{user: z.User, repos: map[string]map[string]any{}}
 	WithRepoPolicy("**", []string{"read", "create"})(c)
 	for _, opt := range opts {
 		opt(c)
+	}
+	htpasswd, err := writeZotUsers(dir, z, c)
+	if err != nil {
+		return "", err
 	}
 	auth := map[string]any{"htpasswd": map[string]any{"path": htpasswd}, "apikey": true}
 	if c.bearer != nil {
@@ -214,6 +224,37 @@ func writeZotConfig(dir string, port int, user, password string, opts []ZotOptio
 	}
 	path := filepath.Join(dir, "zot.json")
 	return path, os.WriteFile(path, b, 0o600)
+}
+
+// writeZotUsers writes the users' htpasswd file (each other user gets a
+// password of its own, in z.Others) and gives every policy of the first
+// user to all of them (a policy for other names, such as an OIDC
+// identity's, is left as it is).
+func writeZotUsers(dir string, z *Zot, c *zotConfig) (string, error) {
+	passwords := map[string]string{z.User: z.password}
+	for _, name := range c.others {
+		z.Others[name] = randomHex(16)
+		passwords[name] = z.Others[name]
+	}
+	var lines strings.Builder
+	for name, password := range passwords {
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			return "", err
+		}
+		lines.WriteString(name + ":" + string(hash) + "\n")
+	}
+	for _, repo := range c.repos {
+		policies, _ := repo["policies"].([]any)
+		for _, p := range policies {
+			pol := p.(map[string]any)
+			if users, _ := pol["users"].([]string); slices.Contains(users, z.User) {
+				pol["users"] = slices.Concat(users, c.others)
+			}
+		}
+	}
+	htpasswd := filepath.Join(dir, "zot-htpasswd")
+	return htpasswd, os.WriteFile(htpasswd, []byte(lines.String()), 0o600)
 }
 
 // MintKey asks zot for another API key for the user, as a user would in
