@@ -139,6 +139,9 @@ shellcheck:
 lint: shellcheck $(BIN)/staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	go vet ./...
+	@# make dist builds for darwin too: every package and its tests must
+	@# type-check there (e2e drives runc, buildkitd and dockerd: Linux only).
+	GOOS=darwin GOARCH=arm64 go vet $$(GOOS=darwin GOARCH=arm64 go list ./... | grep -v '/e2e$$')
 	$(BIN)/staticcheck ./...
 	shellcheck $$(git ls-files '*.sh')
 

@@ -12,7 +12,8 @@
 // that it cannot read the key from /proc/<pid>/environ (the kernel keeps
 // the environment a process was started with, whatever Unsetenv does).
 // Nothing it starts outlives it: this process is their child subreaper,
-// and every descendant is killed when it ends (tree.go). Its standard
+// and every descendant is killed when it ends (tree_linux.go; elsewhere
+// its process group is, tree_other.go). Its standard
 // error is shown line by line, each made inert (after "| "): none is a workflow
 // command. Its exit, its silence (the idle limit) and cancellation each
 // end the read of its output at once, whoever holds the pipe.
@@ -31,8 +32,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrFailed is a stream whose writer did not write a whole image: the
@@ -151,14 +150,8 @@ func Start(ctx context.Context, name string, opts ...Option) (*Program, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	// Before the user's code runs: no process of the same user may read
-	// this one's memory or /proc/<pid>/environ, and every orphan of the
-	// program comes to this process (tree.go).
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("making this process non-dumpable before starting %s: %w", name, err)
-	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("making this process the subreaper of %s: %w", name, err)
+	if err := adopt(name); err != nil {
+		return nil, err
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -203,7 +196,7 @@ func Start(ctx context.Context, name string, opts ...Option) (*Program, error) {
 }
 
 // stopAll kills the program and every process it left, whatever group or
-// session they made.
+// session they made (on Linux; elsewhere those of its group: tree_other.go).
 func (p *Program) stopAll() {
 	p.tree.Lock()
 	defer p.tree.Unlock()
@@ -323,7 +316,7 @@ func (p *Program) close() {
 	p.closed = true
 	p.tree.Unlock()
 	_ = p.out.Close()
-	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	disown()
 }
 
 // waitIdle waits for the program's exit, within the idle limit.

@@ -1,3 +1,8 @@
+// These tests pin Linux's guarantees (the subreaper, /proc, prctl), which
+// tree_other.go says other platforms do not have.
+
+//go:build linux
+
 package stream
 
 import (

@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"time"
@@ -19,6 +20,22 @@ import (
 // it instead of to init, so the tree stays rooted here, and /proc tells
 // which processes descend from this one, whatever session or group they
 // made.
+
+// adopt readies this process before the user's code runs: no process of
+// the same user may read its memory or /proc/<pid>/environ, and every
+// orphan of the program comes to it.
+func adopt(name string) error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("making this process non-dumpable before starting %s: %w", name, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("making this process the subreaper of %s: %w", name, err)
+	}
+	return nil
+}
+
+// disown ends adopt's subreaper: orphans stop coming to this process.
+func disown() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) }
 
 // treeLimit is how long stopping the tree may take: kills are repeated
 // until no descendant lives (one may fork while it is killed).
