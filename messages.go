@@ -62,14 +62,14 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, build.ErrUnreachable):
 		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
 	case errors.Is(err, push.ErrUnauthorized):
-		return rejected(cfg.Registry(), cfg.Username, err)
+		return rejected(config.RegistryOf(failedImage(cfg, err)), cfg.Username, err)
 	case errors.As(err, &refused) && refused.Status == http.StatusUnsupportedMediaType:
 		return mediaTypeLine(cfg, refused)
 	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
 		return fmt.Sprintf("username: the registry refused to write a tag of %s for %q (%s); nothing that names a release was written; grant it create (and update, for the SHA tag) on that repository, or check the registry's tag policy, then re-run",
 			cfg.Image, cfg.Username, registrySaid(refused))
 	case errors.Is(err, push.ErrDenied):
-		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, cfg.Image, registrySaid(err))
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, failedImage(cfg, err), registrySaid(err))
 	}
 	return registryLine(cfg.Registry(), err)
 }
@@ -77,19 +77,42 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 // planLine is the one line a user sees when the plan's look-ups fail.
 func planLine(ctx context.Context, cfg config.Plan, err error) string {
 	var le *plan.LookupError
-	if ctx.Err() != nil || !errors.As(err, &le) {
+	var pc *pushCheckError
+	if ctx.Err() != nil || !errors.As(err, &le) && !errors.As(err, &pc) {
 		return fmt.Sprintf("plan: %v", err)
 	}
-	host := config.RegistryOf(le.Image)
+	image, cause := imageOf(le, pc)
+	host := config.RegistryOf(image)
 	switch {
 	case errors.Is(err, push.ErrUnauthorized) && cfg.APIKey == "":
-		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, le.Image)
+		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, image)
 	case errors.Is(err, push.ErrUnauthorized):
 		return rejected(host, cfg.Username, err)
+	case errors.Is(err, push.ErrDenied) && pc != nil:
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository, or leave the image out of the plan", cfg.Username, image, registrySaid(err))
 	case errors.Is(err, push.ErrDenied):
-		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, le.Image, registrySaid(err))
+		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, image, registrySaid(err))
 	}
-	return registryLine(host, le.Err)
+	return registryLine(host, cause)
+}
+
+// imageOf is the repository and the registry's error of a failed plan
+// look-up or push check, whichever failed.
+func imageOf(le *plan.LookupError, pc *pushCheckError) (string, error) {
+	if pc != nil {
+		return pc.image, pc.err
+	}
+	return le.Image, le.Err
+}
+
+// failedImage is the repository a refusal concerns: the one whose push
+// check failed, else the image input's first.
+func failedImage(cfg config.Config, err error) string {
+	var pc *pushCheckError
+	if errors.As(err, &pc) {
+		return pc.image
+	}
+	return cfg.Image
 }
 
 // rejected: the registry refused the login. On zot that is a wrong key or

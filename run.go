@@ -114,6 +114,9 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		if err := p.checkPush(ctx, targets); err != nil { // before the build or the stream starts
+			return err
+		}
 		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
 			return err
 		}
@@ -160,8 +163,8 @@ func newPublished(cfg config.Config, res build.Result) published {
 
 // checkVersions fails before the build when the version tag exists in any of
 // the repositories; under skip-identical, compareOnly says it exists in
-// all of them. The first look-up is also the credentials check: a 401
-// there is the api-key's.
+// all of them. A 401 here is the api-key's (checkPush proved it first
+// when there is one).
 func checkVersions(ctx context.Context, targets []target, versionTag string) (compareOnly bool, err error) {
 	compareOnly = true
 	for _, t := range targets {
