@@ -4,8 +4,12 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,17 +90,49 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// logVersion says where a version read from the sources came from and,
-// when other lines of the file matched with other values, which ones.
-// Both commands log versions through it.
+// logVersion says, in one line, where a version read from the sources
+// came from. When other lines of the file matched with other values, that
+// line is a notice naming them, the first time this runner sees the file
+// match so (noticeGiven); until the matches change, the info line says
+// so in a few words instead. Both commands log versions through it.
 func logVersion(action *githubactions.Action, from vsource.Found) {
 	if from.Path == "" {
 		return // the version input gave it
 	}
-	action.Infof("version %s read from %s", from.Version, from.Where())
-	if n := from.Notice(); n != "" {
+	n := from.Notice()
+	switch {
+	case n == "":
+		action.Infof("version %s read from %s", from.Version, from.Where())
+	case noticeGiven(action.Getenv("RUNNER_TOOL_CACHE"), from.Path, n):
+		action.Infof("version %s read from %s (other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change)", from.Version, from.Where())
+	default:
 		action.Noticef("%s", n)
 	}
+}
+
+// noticeGiven says whether the runner's tool cache remembers giving the
+// notice for the file at path, and remembers it from now on: a file
+// under <cache>/build-push-image/notices named by a hash of the file's
+// absolute path and the notice (which names the version and every line
+// matched), so a change to either gives the notice again. Without a tool
+// cache (by hand), or when it cannot be written, every run gives it.
+func noticeGiven(cache, path, notice string) bool {
+	if cache == "" {
+		return false
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256([]byte(abs + "\n" + notice))
+	mark := filepath.Join(cache, "build-push-image", "notices", hex.EncodeToString(sum[:16]))
+	if _, err := os.Stat(mark); err == nil {
+		return true
+	}
+	if os.MkdirAll(filepath.Dir(mark), 0o700) == nil {
+		_ = os.WriteFile(mark, nil, 0o600)
+	}
+	return false
 }
 
 // logPlan says what the plan found: one line per directory, then the
