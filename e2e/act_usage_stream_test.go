@@ -10,8 +10,9 @@ import (
 
 // TestActUsageStreamSteps runs docs/usage.md's streamLayeredImage steps
 // (changed only where a test must: the registry, plain HTTP) as the job of
-// a workflow under act on a nix host, after a checkout and a step that
-// sets the version they read: the runner's nix-build leaves ./result, a
+// a workflow under act on a nix host, after a checkout of a repository
+// holding the docs' containers/app/default.nix, whose version line they
+// read: the runner's nix-build leaves ./result, a
 // link to a stream as streamLayeredImage's (e2e/nixstream), and
 // v1.2.0-nix is published from its output, checked against platforms.
 func TestActUsageStreamSteps(t *testing.T) {
@@ -22,8 +23,8 @@ func TestActUsageStreamSteps(t *testing.T) {
 		readmeEdit{"registry.example/team/", rr.registry + "/" + prefix + "/", 1},
 		readmeEdit{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n", 1})
 	app := actRepo(t, r, map[string]string{
-		".forgejo/workflows/image.yml": "on: push\njobs:\n  image:\n    runs-on: nix\n    steps:\n      - uses: actions/checkout@v4\n" +
-			"      - id: version\n        run: echo version=v1.2.0 >> \"$GITHUB_OUTPUT\"\n" + steps,
+		".forgejo/workflows/image.yml": "on: push\njobs:\n  image:\n    runs-on: nix\n    steps:\n      - uses: actions/checkout@v4\n" + steps,
+		"containers/app/default.nix":   docBlock(t, "docs/usage.md", "nix", "pkgs.dockerTools.streamLayeredImage {"),
 	})
 	s := newStore(t)
 	stream := s.stream(nixImage{packages: []string{s.package_("hello", "hello", 64<<10)}})

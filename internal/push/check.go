@@ -16,7 +16,7 @@ import (
 type PushCheck struct {
 	// Cancelled: the registry also let the upload session be cancelled.
 	// zot needs the delete action for that; a create-only user's empty
-	// session stays until zot's garbage collection removes old uploads.
+	// session (no blob) stays until zot cleans up stale uploads.
 	Cancelled bool
 }
 
