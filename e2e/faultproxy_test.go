@@ -65,6 +65,7 @@ type faultRule struct {
 type fault struct {
 	status      int    // answer this status (with an OCI error body)
 	retryAfter  string // Retry-After header on that answer
+	challenge   string // WWW-Authenticate header on that answer, as a registry's 401 has
 	contentType string // instead of application/json
 	body        string // instead of the OCI error body
 	reset       bool   // forward half the request body upstream, then reset the client's connection
@@ -311,6 +312,9 @@ func (fp *faultProxy) answer(w http.ResponseWriter, req *http.Request, f *fault)
 	w.Header().Set("Content-Type", ct)
 	if f.retryAfter != "" {
 		w.Header().Set("Retry-After", f.retryAfter)
+	}
+	if f.challenge != "" {
+		w.Header().Set("WWW-Authenticate", f.challenge)
 	}
 	w.WriteHeader(f.status)
 	if req.Method != http.MethodHead {

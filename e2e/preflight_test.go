@@ -150,8 +150,8 @@ func TestPreflightPlanWrongKey(t *testing.T) {
 		t.Fatalf("right key: exit %d: %s", ok.code, errorLine(ok.stdout))
 	}
 	wantLines(t, "right key", ok.stdout, []string{`plan: Checked that the registry takes the api-key of "ci" and lets it push to 2 repositories`}, nil)
-	if n := fp.count(kindBlobMount) - mounts; n != 2 {
-		t.Errorf("%d upload checks, want 2: one per repository", n)
+	if n := fp.count(kindBlobMount) - mounts; n < 2 || n > 4 {
+		t.Errorf("%d upload requests, want one check per repository (2), each answered a login challenge at most once", n)
 	}
 	testcheck.NoSecret(t, zr.key, ok.all()...)
 }
@@ -162,7 +162,7 @@ func TestPreflightPlanWrongKey(t *testing.T) {
 // action's own kill of the program.
 func TestFirstErrorWins(t *testing.T) {
 	r := requireRig(t)
-	fp := newFaultProxy(t, r).fail(kindBlobPut, -1, fault{status: 401})
+	fp := newFaultProxy(t, r).fail(kindBlobPut, -1, fault{status: 401, challenge: `Basic realm="registry"`})
 	script := endlessStream(t)
 	image := randomName("it/first-error")
 	env := archiveInputs(t, r, image, "v1.0.0", script)
