@@ -103,6 +103,7 @@ const (
 	kindPing         = "ping"          // GET /v2/
 	kindBlobPost     = "blob-post"     // POST /v2/<name>/blobs/uploads/
 	kindBlobMount    = "blob-mount"    // POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other name> (a POST with mount= alone is an upload that offers the digest)
+	kindPushCheck    = "push-check"    // POST /v2/<name>/blobs/uploads/?mount=<random digest>&from=<name>: the push check, an upload started and cancelled
 	kindBlobPatch    = "blob-patch"    // PATCH /v2/<name>/blobs/uploads/<id>
 	kindBlobPut      = "blob-put"      // PUT /v2/<name>/blobs/uploads/<id>?digest=
 	kindBlobHead     = "blob-head"     // HEAD /v2/<name>/blobs/<digest>
@@ -126,6 +127,8 @@ func requestKind(r *http.Request) string {
 		return kindZotAPI
 	case strings.HasSuffix(p, "/tags/list"):
 		return kindTagsList
+	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost && r.URL.Query().Get("from") == strings.TrimSuffix(strings.TrimPrefix(p, "/v2/"), "/blobs/uploads/"):
+		return kindPushCheck
 	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost && r.URL.Query().Has("mount") && r.URL.Query().Has("from"):
 		return kindBlobMount
 	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost:

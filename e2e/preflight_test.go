@@ -113,7 +113,7 @@ func TestPreflightDistribution(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the stream program ran before the key was proven")
 	}
-	if fp.count(kindBlobMount) == 0 {
+	if fp.count(kindPushCheck) == 0 {
 		t.Errorf("no upload was started to check the key")
 	}
 	env["INPUT_API-KEY"] = r.key
@@ -144,13 +144,13 @@ func TestPreflightPlanWrongKey(t *testing.T) {
 		t.Errorf("count=%s with a wrong key, want no outputs", res.outputs["count"])
 	}
 	env["INPUT_API-KEY"] = zr.key
-	mounts := fp.count(kindBlobMount)
+	mounts := fp.count(kindPushCheck)
 	ok := runPlan(t, dir, env)
 	if ok.code != 0 {
 		t.Fatalf("right key: exit %d: %s", ok.code, errorLine(ok.stdout))
 	}
 	wantLines(t, "right key", ok.stdout, []string{`plan: Checked that the registry takes the api-key of "ci" and lets it push to 2 repositories`}, nil)
-	if n := fp.count(kindBlobMount) - mounts; n < 2 || n > 4 {
+	if n := fp.count(kindPushCheck) - mounts; n < 2 || n > 4 {
 		t.Errorf("%d upload requests, want one check per repository (2), each answered a login challenge at most once", n)
 	}
 	testcheck.NoSecret(t, zr.key, ok.all()...)
