@@ -90,24 +90,37 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// logVersion says, in one line, where a version read from the sources
-// came from. When other lines of the file matched with other values, that
-// line is a notice naming them, the first time this runner sees the file
-// match so (noticeGiven); until the matches change, the info line says
-// so in a few words instead. Both commands log versions through it.
+// logVersion says, in one line, where the action's version read from the
+// sources came from: the notice naming other lines that matched
+// (versionNotice), or else an info line.
 func logVersion(action *githubactions.Action, from vsource.Found) {
-	if from.Path == "" {
-		return // the version input gave it
+	if from.Path == "" || versionNotice(action, from) {
+		return // the version input gave it, or the notice said it
 	}
+	action.Infof("version %s read from %s%s", from.Version, from.Where(), otherMatches(from))
+}
+
+// versionNotice gives the notice that other lines of the file matched
+// with other values, the first time this runner sees the file match so
+// (noticeGiven); until the matches change, the version's line says so in
+// a few words instead (otherMatches). It says whether it gave it. Both
+// commands give their notices through it.
+func versionNotice(action *githubactions.Action, from vsource.Found) bool {
 	n := from.Notice()
-	switch {
-	case n == "":
-		action.Infof("version %s read from %s", from.Version, from.Where())
-	case noticeGiven(action.Getenv("RUNNER_TOOL_CACHE"), from.Path, n):
-		action.Infof("version %s read from %s (other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change)", from.Version, from.Where())
-	default:
-		action.Noticef("%s", n)
+	if n == "" || noticeGiven(action.Getenv("RUNNER_TOOL_CACHE"), from.Path, n) {
+		return false
 	}
+	action.Noticef("%s", n)
+	return true
+}
+
+// otherMatches is what a version's line says of other lines that
+// matched, once their notice was given.
+func otherMatches(from vsource.Found) string {
+	if len(from.Others) == 0 {
+		return ""
+	}
+	return "; other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change"
 }
 
 // noticeGiven says whether the runner's tool cache remembers giving the
@@ -135,6 +148,15 @@ func noticeGiven(cache, path, notice string) bool {
 	return false
 }
 
+// versionFrom is where a plan row's version was read, for its line: the
+// plan's one line per version.
+func versionFrom(from *vsource.Found) string {
+	if from == nil || from.Path == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (version read from %s%s)", from.Where(), otherMatches(*from))
+}
+
 // logPlan says what the plan found: one line per directory, then the
 // count, then one warning naming every directory left out and why.
 func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) {
@@ -149,7 +171,7 @@ func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) 
 			state = "published"
 		}
 		looked++
-		action.Infof("plan: %-10s %s:%s %s", state, s.Image.Image, s.Tag, s.Context)
+		action.Infof("plan: %-10s %s:%s %s%s", state, s.Image.Image, s.Tag, s.Context, versionFrom(s.From))
 	}
 	action.Infof("plan: %d of %d images to publish (%d look-ups in %s)", len(res.Pending()), looked, looked, took.Round(time.Millisecond))
 	if skipped := res.Skipped(); len(skipped) > 0 {

@@ -89,7 +89,7 @@ func TestVersionNoticeOncePerChange(t *testing.T) {
 		want  string
 	}{
 		{cache, from, notice},
-		{cache, from, "version v2.0.1 read from containers/app/default.nix:4 (other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change)"},
+		{cache, from, "version v2.0.1 read from containers/app/default.nix:4; other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change"},
 		{cache, vsource.Found{Version: "v2.0.1", Path: from.Path, Line: 4, Others: []vsource.Match{{Line: 5, Value: "1.8.0"}}}, "also matched, not used: line 5 (\"1.8.0\")"},
 		{"", from, notice},
 		{"", from, notice},

@@ -106,7 +106,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	}
 	for _, img := range images {
 		if img.From != nil { // nil: left out, it names no version
-			logVersion(action, *img.From)
+			versionNotice(action, *img.From) // the version itself is in its plan line
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,13 +74,14 @@ func TestVersionFileComments(t *testing.T) {
 	}
 	planned := runPlan(t, filepath.Dir(dir), plan)
 	wherePlan := filepath.Join(filepath.Base(dir), "default.nix") + ":4"
-	if planned.code != 0 || strings.Contains(planned.stdout, "version v2.0.1 read from "+wherePlan+"\n") || strings.Count(planned.stdout, `::notice::version v2.0.1 read from `+wherePlan) != 1 {
-		t.Errorf("plan: exit %d, want v2.0.1 read from %s once, in its notice:\n%s", planned.code, wherePlan, planned.stdout)
+	row := fmt.Sprintf("plan: %-10s %s:v2.0.1 %s (version read from %s", "published", r.registry+"/"+image, filepath.Base(dir), wherePlan)
+	if planned.code != 0 || strings.Count(planned.stdout, "v2.0.1") != 2 || !strings.Contains(planned.stdout, row) || strings.Count(planned.stdout, `::notice::version v2.0.1 read from `+wherePlan) != 1 {
+		t.Errorf("plan: exit %d, want v2.0.1 in its notice and its row %q alone:\n%s", planned.code, row, planned.stdout)
 	}
 	// The same runner (tool cache), the same file: no notice again.
 	again := runPlan(t, filepath.Dir(dir), plan)
-	if strings.Contains(again.stdout, "::notice::") || !strings.Contains(again.stdout, "version v2.0.1 read from "+wherePlan+" (other lines matched too") {
-		t.Errorf("plan again: want the version's line without a notice:\n%s", again.stdout)
+	if strings.Contains(again.stdout, "::notice::") || !strings.Contains(again.stdout, row+"; other lines matched too") {
+		t.Errorf("plan again: want the version's row without a notice:\n%s", again.stdout)
 	}
 	if all := planned.outputs["all"]; !strings.Contains(all, `"version":"v2.0.1","published":true`) {
 		t.Errorf("plan all %s, want v2.0.1 published", all)
