@@ -62,7 +62,9 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, build.ErrUnreachable):
 		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
 	case errors.Is(err, push.ErrUnauthorized):
-		return rejected(config.RegistryOf(failedImage(cfg, err)), cfg.Username, err)
+		image := failedImage(cfg, err)
+		user, _ := cfg.LoginFor(image) // its registry's login: username, or its registry-credentials line
+		return rejected(config.RegistryOf(image), user, err)
 	case errors.As(err, &refused) && refused.Status == http.StatusUnsupportedMediaType:
 		return mediaTypeLine(cfg, refused)
 	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
