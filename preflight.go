@@ -57,7 +57,7 @@ func pushCheckLine(user string, images []string, check push.PushCheck, took time
 	line := fmt.Sprintf("Checked that the registry takes the api-key of %q and lets it push to %s before anything is built: a blob upload started and cancelled, nothing written (%s)",
 		user, what, took.Round(time.Millisecond))
 	if !check.Cancelled {
-		line += "; the registry refused to cancel the empty upload session (zot does for a user without its delete action): it stays until the registry cleans up stale uploads"
+		line += "; the registry refused to cancel the empty upload session (zot does for a user without its delete action): it stays until the registry's garbage collection removes stale uploads"
 	}
 	return line
 }

@@ -16,7 +16,8 @@ import (
 type PushCheck struct {
 	// Cancelled: the registry also let the upload session be cancelled.
 	// zot needs the delete action for that; a create-only user's empty
-	// session (no blob) stays until zot cleans up stale uploads.
+	// session (no blob) stays until zot's garbage collection removes
+	// stale uploads (v2.1.20 does, with gc on, after its gcDelay).
 	Cancelled bool
 }
 
