@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
@@ -51,7 +53,10 @@ func (p *pipeline) checkPush(ctx context.Context, targets []target) error {
 // pushCheckLine says what the check proved and that it wrote nothing.
 func pushCheckLine(user string, images []string, check push.PushCheck, took time.Duration) string {
 	what := fmt.Sprintf("%d repositories", len(images))
-	if len(images) == 1 {
+	switch len(images) {
+	case 0: // a plan with nothing to publish, whose key was taken where it may not push
+		return fmt.Sprintf("Checked that the registry takes the api-key of %q (%s); nothing is to be published", user, took.Round(time.Millisecond))
+	case 1:
 		what = images[0]
 	}
 	line := fmt.Sprintf("Checked that the registry takes the api-key of %q and lets it push to %s before anything is built: a blob upload started and cancelled, nothing written (%s)",
@@ -64,17 +69,21 @@ func pushCheckLine(user string, images []string, check push.PushCheck, took time
 
 // checkPlanPush proves, with an api-key, the plan's login and its right
 // to push to each repository of an image to publish, and, on a registry
-// with none to publish, to the first image looked up there: a wrong or
-// expired key fails the plan, not every leg after its build. Each
-// repository is checked once, plan.Concurrency at a time, through the
-// client of its registry the look-ups used.
+// with none to publish, the login alone, by the same check on the first
+// image looked up there (a 403 there proves the key too: zot and
+// distribution authenticate before they authorize): a wrong or expired key
+// fails the plan, not every leg after its build. Each repository is
+// checked once, plan.Concurrency at a time, through the client of its
+// registry the look-ups used.
 func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config.Plan, res plan.Result, hosts map[string]*push.Registry) error {
-	repos := planPushRepos(res)
+	publish, loginOnly := planPushRepos(res)
+	repos := slices.Concat(publish, loginOnly)
 	if cfg.APIKey == "" || len(repos) == 0 {
 		return nil
 	}
 	start := time.Now()
 	checks := make([]push.PushCheck, len(repos))
+	allowed := make([]bool, len(repos))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(plan.Concurrency)
 	for i, image := range repos {
@@ -83,7 +92,11 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 			if err == nil {
 				checks[i], err = reg.CheckPush(gctx)
 			}
-			if err != nil {
+			switch {
+			case err == nil:
+				allowed[i] = true
+			case i >= len(publish) && errors.Is(err, push.ErrDenied): // the key is taken; nothing is pushed there
+			default:
 				return &pushCheckError{image: image, err: err}
 			}
 			return nil
@@ -92,28 +105,31 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	var pushable []string
 	all := push.PushCheck{Cancelled: true}
-	for _, c := range checks {
-		all.Cancelled = all.Cancelled && c.Cancelled
+	for i, c := range checks {
+		if allowed[i] {
+			pushable = append(pushable, repos[i])
+			all.Cancelled = all.Cancelled && c.Cancelled
+		}
 	}
-	action.Infof("plan: %s", pushCheckLine(cfg.Username, repos, all, time.Since(start)))
+	action.Infof("plan: %s", pushCheckLine(cfg.Username, pushable, all, time.Since(start)))
 	return nil
 }
 
 // planPushRepos are the repositories the plan checks: each image to
-// publish, and the first looked up on a registry with none.
-func planPushRepos(res plan.Result) []string {
-	var repos []string
+// publish, and (loginOnly) the first looked up on a registry with none.
+func planPushRepos(res plan.Result) (publish, loginOnly []string) {
 	covered := map[string]bool{}
 	for _, img := range res.Pending() {
-		repos = append(repos, img.Image)
+		publish = append(publish, img.Image)
 		covered[config.RegistryOf(img.Image)] = true
 	}
 	for _, s := range res {
 		if host := config.RegistryOf(s.Image.Image); s.Skipped == "" && !covered[host] {
-			repos = append(repos, s.Image.Image)
+			loginOnly = append(loginOnly, s.Image.Image)
 			covered[host] = true
 		}
 	}
-	return repos
+	return publish, loginOnly
 }

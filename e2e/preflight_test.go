@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,4 +214,35 @@ func endlessStream(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return script
+}
+
+// TestPreflightPlanNothingToPublish: on the real zot with anonymous read
+// (where the look-ups succeed without the key), with every version
+// published, the plan still proves the key, by an upload to the first
+// image's repository: a wrong key fails in one line; the right one
+// passes, also where the user may not push there (a 403, injected, comes
+// after the login, and nothing is to be pushed).
+func TestPreflightPlanNothingToPublish(t *testing.T) {
+	r, _ := realZot(t, requireRig(t), testrig.WithAnonymousRead())
+	fp := newFaultProxy(t, r)
+	prefix := randomName("it/plan-published")
+	seed := archiveInputs(t, r, prefix+"/api", "v1.0.0", tinyLayout(t, prefix))
+	runArchive(t, seed)
+	dir := testcheck.WriteTree(t, map[string]string{"nix/api/default.nix": nixFile("1.0.0")})
+	env := map[string]string{
+		"INPUT_CONTEXTS": "nix/*", "INPUT_IMAGE": fp.addr + "/" + prefix + "/{name}", "INPUT_VERSION-FILE": "default.nix",
+		"INPUT_VERSION-PATTERN": `version\s*=\s*"([^"]+)"`, "INPUT_REGISTRY-TLS": "disabled", "INPUT_USERNAME": r.user, "INPUT_API-KEY": wrongKey(),
+	}
+	wrong := runPlan(t, dir, env)
+	testcheck.OneErrorLine(t, wrong.stdout, "api-key: credentials rejected by "+fp.addr)
+	env["INPUT_API-KEY"] = r.key
+	fp.fail(kindPushCheck, -1, fault{status: http.StatusForbidden, authorized: true})
+	ok := runPlan(t, dir, env)
+	if ok.code != 0 || ok.outputs["count"] != "0" {
+		t.Fatalf("right key, nothing to publish, no right to push: exit %d, count %q: %s", ok.code, ok.outputs["count"], errorLine(ok.stdout))
+	}
+	wantLines(t, "right key", ok.stdout, []string{`Checked that the registry takes the api-key of "` + r.user + `"`, "nothing is to be published"}, nil)
+	if fp.hits(kindPushCheck) == 0 {
+		t.Errorf("the login was not checked")
+	}
 }
