@@ -59,12 +59,12 @@ func pushCheckLine(user string, images []string, check push.PushCheck, took time
 	case 1:
 		what = images[0]
 	}
-	line := fmt.Sprintf("Checked that the registry takes the api-key of %q and lets it push to %s before anything is built: a blob upload started and cancelled, nothing written (%s)",
-		user, what, took.Round(time.Millisecond))
+	how := "a blob upload started and cancelled; no blob, manifest or tag written"
 	if !check.Cancelled {
-		line += "; the registry refused to cancel the empty upload session (zot does for a user without its delete action): it stays until the registry's garbage collection removes stale uploads"
+		how = "a blob upload started; no blob, manifest or tag written; the registry refused to cancel the empty upload session (zot does for a user without its delete action): it stays until the registry's garbage collection removes stale uploads"
 	}
-	return line
+	return fmt.Sprintf("Checked that the registry takes the api-key of %q and lets it push to %s before anything is built (%s): %s",
+		user, what, took.Round(time.Millisecond), how)
 }
 
 // checkPlanPush proves, with an api-key, the plan's login and its right

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -85,9 +86,10 @@ func TestPreflightZotAnonymousRead(t *testing.T) {
 		image := randomName("team/app")
 		env := archiveInputs(t, zr, image, "v1.0.0", markedStream(t, marker, archive))
 		res := runArchive(t, env)
+		t.Logf("%s", regexp.MustCompile(`Checked that .*`).FindString(res.stdout))
 		wantLines(t, "right key", res.stdout, []string{
 			`Checked that the registry takes the api-key of "ci" and lets it push to ` + zr.registry + "/" + image + " before anything is built",
-			"the registry refused to cancel the empty upload session (zot does for a user without its delete action)",
+			"a blob upload started; no blob, manifest or tag written; the registry refused to cancel the empty upload session (zot does for a user without its delete action)",
 		}, nil)
 		if _, err := os.Stat(marker); err != nil {
 			t.Errorf("the stream program did not run: %v", err)
@@ -119,7 +121,8 @@ func TestPreflightDistribution(t *testing.T) {
 	}
 	env["INPUT_API-KEY"] = r.key
 	ok := runArchive(t, env)
-	wantLines(t, "right key", ok.stdout, []string{"a blob upload started and cancelled, nothing written"}, []string{"refused to cancel"})
+	t.Logf("%s", regexp.MustCompile(`Checked that .*`).FindString(ok.stdout)) // what it costs: the time is in the line
+	wantLines(t, "right key", ok.stdout, []string{"a blob upload started and cancelled; no blob, manifest or tag written"}, []string{"refused to cancel"})
 }
 
 // TestPreflightPlanWrongKey: the plan with a wrong key, on the real zot
