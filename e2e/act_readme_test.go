@@ -119,6 +119,18 @@ func runActCommand(t *testing.T, r actRig, app, command string, args []string, e
 // runActJobs is runActCommand for a workflow of jobs jobs.
 func runActJobs(t *testing.T, r actRig, app string, jobs int, command string, args []string, env ...string) string {
 	t.Helper()
+	text, err := actOutput(t, r, app, command, args, env...)
+	wantJobs(t, text, jobs, 0)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, text)
+	}
+	return text
+}
+
+// actOutput runs an act command in app and returns its output, and how
+// it ended; the rig's key must not be in it.
+func actOutput(t *testing.T, r actRig, app, command string, args []string, env ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{"-euo", "pipefail", "-c", command, "bash"}, args...)...)
@@ -132,11 +144,7 @@ func runActJobs(t *testing.T, r actRig, app string, jobs int, command string, ar
 	if strings.Contains(text, r.key) {
 		t.Errorf("the API key appears unmasked in act's output")
 	}
-	wantJobs(t, text, jobs, 0)
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", command, err, text)
-	}
-	return text
+	return text, err
 }
 
 // readmeActCommand is the README's act command.

@@ -249,3 +249,40 @@ func TestPreflightPlanNothingToPublish(t *testing.T) {
 		t.Errorf("the login was not checked")
 	}
 }
+
+// TestActPlanWrongKey runs the README's nix plan + archive-leg workflow
+// under act (changed only where a test must: runs-on, the registry, plain
+// HTTP) against the real zot with anonymous read, with a wrong key in the
+// secret: the plan job fails with the one line naming the key, and no leg
+// runs nix-build (it would touch its marker).
+func TestActPlanWrongKey(t *testing.T) {
+	r := newActRig(t)
+	zr, _ := realZot(t, requireRig(t), testrig.WithAnonymousRead())
+	prefix, _ := unique(t)
+	wf := editReadme(t, readmeBlock(t, "yaml", "archive: result\n          image: ${{ matrix.plan.image }}"), readmeCredentials(zr, prefix, 2)...)
+	app := actRepo(t, r, map[string]string{
+		".forgejo/workflows/images.yml": wf,
+		"containers/lib/common.nix":     "{ }\n",
+		"containers/app/default.nix":    "{ pkgs ? import <nixpkgs> { } }:\nlet\n  version = \"1.2.0\";\nin\npkgs.dockerTools.buildLayeredImage { name = \"app\"; tag = version; }\n",
+	})
+	writeBytes(t, filepath.Join(app, ".secrets"), []byte("REGISTRY_API_KEY="+wrongKey()+"\n"))
+	marker := filepath.Join(t.TempDir(), "built")
+	bin := t.TempDir()
+	writeBytes(t, filepath.Join(bin, "nix-build"), []byte("#!/bin/sh\ntouch "+marker+"\nexit 1\n"))
+	if err := os.Chmod(filepath.Join(bin, "nix-build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := actOutput(t, r, app, `act push -W .forgejo/workflows/images.yml -P nix=-self-hosted --secret-file .secrets \
+		--local-repository "blumeops/build-push-image@v2=$PWD/../build-push-image" \
+		--action-offline-mode --env BUILD_PUSH_IMAGE_DOWNLOAD=false`, nil, "PATH="+bin+":"+filepath.Dir(r.act)+":"+os.Getenv("PATH"))
+	if err == nil {
+		t.Fatalf("act succeeded with a wrong key:\n%s", out)
+	}
+	t.Logf("%s", regexp.MustCompile(`::error::.*`).FindString(out))
+	if n := strings.Count(out, "api-key: credentials rejected by "+zr.registry); n == 0 {
+		t.Errorf("the plan job does not say the key was rejected:\n%s", out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("a leg ran nix-build after the plan failed")
+	}
+}
