@@ -129,7 +129,8 @@ func TestPreflightDistribution(t *testing.T) {
 // with anonymous read (where every look-up succeeds without it), fails
 // in one line naming the key instead of planning builds that would all
 // fail at their push; with the right key it checks each repository of
-// an image to publish once, and says so.
+// an image to publish once, and says so; a repository the user may not
+// push to (403, injected) fails the plan in one line naming it.
 func TestPreflightPlanWrongKey(t *testing.T) {
 	zr, _ := realZot(t, requireRig(t), testrig.WithAnonymousRead())
 	fp := newFaultProxy(t, zr)
@@ -158,6 +159,11 @@ func TestPreflightPlanWrongKey(t *testing.T) {
 		t.Errorf("%d upload requests, want one check per repository (2), each answered a login challenge at most once", n)
 	}
 	testcheck.NoSecret(t, zr.key, ok.all()...)
+
+	fp.fail(kindPushCheck, -1, fault{status: http.StatusForbidden, authorized: true})
+	denied := runPlan(t, dir, env)
+	testcheck.OneErrorLine(t, denied.stdout, `username: "ci" may not push to `+fp.addr+"/"+prefix+"/")
+	testcheck.OneErrorLine(t, denied.stdout, "or leave the image out of the plan")
 }
 
 // TestFirstErrorWins: the registry refuses the first layer's upload (401)
