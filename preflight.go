@@ -17,8 +17,9 @@ import (
 
 // The preflight: with an api-key, the login and the right to create in
 // each repository are proven before anything is built or streamed, by
-// push.CheckPush (an upload session started and cancelled: nothing is
-// written). A look-up cannot prove them where anonymous read is allowed,
+// push.CheckPush (an upload session started, and cancelled where the
+// registry lets it: no blob, manifest or tag is written). A look-up
+// cannot prove them where anonymous read is allowed,
 // and a wrong or expired key would otherwise be found at the first
 // upload, after the build.
 
@@ -29,7 +30,7 @@ type pushCheckError struct {
 	err   error
 }
 
-func (e *pushCheckError) Error() string { return e.err.Error() } // it names the repository
+func (e *pushCheckError) Error() string { return e.err.Error() } // push's error names the repository
 func (e *pushCheckError) Unwrap() error { return e.err }
 
 // checkPush proves the login to each target that has a key, in the order
