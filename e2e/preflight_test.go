@@ -292,3 +292,37 @@ func TestActPlanWrongKey(t *testing.T) {
 		t.Errorf("a leg ran nix-build after the plan failed")
 	}
 }
+
+// TestActStreamWrongKey runs docs/usage.md's streamLayeredImage steps
+// under act (changed only where a test must: the registry, plain HTTP)
+// against the real zot with anonymous read, with a wrong key in the
+// secret: the step fails with the one line naming the key, before the
+// stream program starts (it never touches its marker).
+func TestActStreamWrongKey(t *testing.T) {
+	r := newActRig(t)
+	zr, _ := realZot(t, requireRig(t), testrig.WithAnonymousRead())
+	prefix, _ := unique(t)
+	app := usageStreamApp(t, r, zr.registry+"/"+prefix)
+	writeBytes(t, filepath.Join(app, ".secrets"), []byte("REGISTRY_API_KEY="+wrongKey()+"\n"))
+	marker := filepath.Join(t.TempDir(), "ran")
+	stream := markedStream(t, marker, nixStoreImage(t, "app", [2]string{"0c5g8wsvzkpmbx3k9vy0dfz6z4cjhd43-app-1.2.0", "app " + randomName("")}))
+	bin := t.TempDir()
+	writeBytes(t, filepath.Join(bin, "nix-build"), []byte("#!/bin/sh\nln -sfn "+stream+" result\n"))
+	if err := os.Chmod(filepath.Join(bin, "nix-build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := actOutput(t, r, app, `act push -W .forgejo/workflows/image.yml -P nix=-self-hosted --secret-file .secrets \
+		--var REGISTRY_USER="$1" --local-repository "blumeops/build-push-image@v2=$PWD/../build-push-image" \
+		--action-offline-mode --env BUILD_PUSH_IMAGE_DOWNLOAD=false --env BUILDKIT_HOST=unix:///nonexistent/buildkitd.sock`,
+		[]string{zr.user}, "PATH="+bin+":"+filepath.Dir(r.act)+":"+os.Getenv("PATH"))
+	t.Logf("%s", regexp.MustCompile(`::error::.*`).FindString(out))
+	if err == nil {
+		t.Fatalf("act succeeded with a wrong key:\n%s", out)
+	}
+	if !strings.Contains(out, "::error::api-key: credentials rejected by "+zr.registry) {
+		t.Errorf("the step does not say the key was rejected:\n%s", out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the stream program ran before the key was proven")
+	}
+}
