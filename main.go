@@ -118,12 +118,12 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 		printError(stdout, s.redact(planLine(ctx, cfg, err)))
 		return 1
 	}
+	var logins []login
 	hosts := regs.Hosts()
 	if err := checkPlanPush(ctx, action, cfg, res, hosts); err != nil {
 		printError(stdout, s.redact(planLine(ctx, cfg, err)))
 		return 1
 	}
-	var logins []login
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {
 		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
 	}

@@ -119,17 +119,16 @@ func runActCommand(t *testing.T, r actRig, app, command string, args []string, e
 // runActJobs is runActCommand for a workflow of jobs jobs.
 func runActJobs(t *testing.T, r actRig, app string, jobs int, command string, args []string, env ...string) string {
 	t.Helper()
-	text, err := actOutput(t, r, app, command, args, env...)
-	wantJobs(t, text, jobs, 0)
+	text, err := runActOutcome(t, r, app, jobs, 0, command, args, env...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, text)
 	}
 	return text
 }
 
-// actOutput runs an act command in app and returns its output, and how
-// it ended; the rig's key must not be in it.
-func actOutput(t *testing.T, r actRig, app, command string, args []string, env ...string) (string, error) {
+// runActOutcome is runActJobs for a workflow where failed jobs fail (act
+// then exits non-zero: its error is returned, with act's output).
+func runActOutcome(t *testing.T, r actRig, app string, succeeded, failed int, command string, args []string, env ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -144,6 +143,7 @@ func actOutput(t *testing.T, r actRig, app, command string, args []string, env .
 	if strings.Contains(text, r.key) {
 		t.Errorf("the API key appears unmasked in act's output")
 	}
+	wantJobs(t, text, succeeded, failed)
 	return text, err
 }
 

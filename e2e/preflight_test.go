@@ -278,7 +278,7 @@ func TestActPlanWrongKey(t *testing.T) {
 	if err := os.Chmod(filepath.Join(bin, "nix-build"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := actOutput(t, r, app, `act push -W .forgejo/workflows/images.yml -P nix=-self-hosted --secret-file .secrets \
+	out, err := runActOutcome(t, r, app, 0, 1, `act push -W .forgejo/workflows/images.yml -P nix=-self-hosted --secret-file .secrets \
 		--local-repository "blumeops/build-push-image@v2=$PWD/../build-push-image" \
 		--action-offline-mode --env BUILD_PUSH_IMAGE_DOWNLOAD=false`, nil, "PATH="+bin+":"+filepath.Dir(r.act)+":"+os.Getenv("PATH"))
 	if err == nil {
@@ -311,7 +311,7 @@ func TestActStreamWrongKey(t *testing.T) {
 	if err := os.Chmod(filepath.Join(bin, "nix-build"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := actOutput(t, r, app, `act push -W .forgejo/workflows/image.yml -P nix=-self-hosted --secret-file .secrets \
+	out, err := runActOutcome(t, r, app, 0, 1, `act push -W .forgejo/workflows/image.yml -P nix=-self-hosted --secret-file .secrets \
 		--var REGISTRY_USER="$1" --local-repository "blumeops/build-push-image@v2=$PWD/../build-push-image" \
 		--action-offline-mode --env BUILD_PUSH_IMAGE_DOWNLOAD=false --env BUILDKIT_HOST=unix:///nonexistent/buildkitd.sock`,
 		[]string{zr.user}, "PATH="+bin+":"+filepath.Dir(r.act)+":"+os.Getenv("PATH"))
