@@ -154,7 +154,7 @@ func versionFrom(from *vsource.Found) string {
 	if from == nil || from.Path == "" {
 		return ""
 	}
-	return fmt.Sprintf(" (version read from %s%s)", from.Where(), otherMatches(*from))
+	return fmt.Sprintf(" (version %s read from %s%s)", from.Version, from.Where(), otherMatches(*from))
 }
 
 // logPlan says what the plan found: one line per directory, then the

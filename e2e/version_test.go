@@ -74,8 +74,8 @@ func TestVersionFileComments(t *testing.T) {
 	}
 	planned := runPlan(t, filepath.Dir(dir), plan)
 	wherePlan := filepath.Join(filepath.Base(dir), "default.nix") + ":4"
-	row := fmt.Sprintf("plan: %-10s %s:v2.0.1 %s (version read from %s", "published", r.registry+"/"+image, filepath.Base(dir), wherePlan)
-	if planned.code != 0 || strings.Count(planned.stdout, "v2.0.1") != 2 || !strings.Contains(planned.stdout, row) || strings.Count(planned.stdout, `::notice::version v2.0.1 read from `+wherePlan) != 1 {
+	row := fmt.Sprintf("plan: %-10s %s:v2.0.1 %s (version v2.0.1 read from %s", "published", r.registry+"/"+image, filepath.Base(dir), wherePlan)
+	if planned.code != 0 || strings.Count(planned.stdout, "read from "+wherePlan) != 2 || !strings.Contains(planned.stdout, row) || strings.Count(planned.stdout, `::notice::version v2.0.1 read from `+wherePlan) != 1 {
 		t.Errorf("plan: exit %d, want v2.0.1 in its notice and its row %q alone:\n%s", planned.code, row, planned.stdout)
 	}
 	// The same runner (tool cache), the same file: no notice again.
