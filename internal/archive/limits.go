@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-
-	units "github.com/docker/go-units"
 )
 
 // Limits bound what reading an archive may cost, so that a hostile one (a
@@ -90,26 +88,10 @@ func (s spending) Read(p []byte) (int, error) {
 // human writes a byte count for people.
 func human(n int64) string {
 	switch {
-	case n >= units.GiB:
-		return fmt.Sprintf("%.1f GiB", float64(n)/units.GiB)
-	case n >= units.MiB:
-		return fmt.Sprintf("%.1f MiB", float64(n)/units.MiB)
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-// humanPair writes two byte counts in one unit, the larger's, with two
-// decimals: "from 1.00 MiB to 0.99 MiB" compares at a glance, where
-// "from 1.0 MiB to 1046037 bytes" did not.
-func humanPair(a, b int64) (string, string) {
-	of := max(a, b)
-	for _, u := range []struct {
-		size float64
-		name string
-	}{{units.GiB, "GiB"}, {units.MiB, "MiB"}, {units.KiB, "KiB"}} {
-		if float64(of) >= u.size {
-			return fmt.Sprintf("%.2f %s", float64(a)/u.size, u.name), fmt.Sprintf("%.2f %s", float64(b)/u.size, u.name)
-		}
-	}
-	return fmt.Sprintf("%d bytes", a), fmt.Sprintf("%d bytes", b)
 }
