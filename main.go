@@ -121,7 +121,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	var logins []login
 	hosts := regs.Hosts()
 	if err := checkPlanPush(ctx, action, cfg, res, hosts); err != nil {
-		printError(stdout, s.redact(planLine(ctx, cfg, err)))
+		printError(stdout, s.redact(planPushLine(ctx, cfg, err)))
 		return 1
 	}
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {

@@ -62,9 +62,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 	case errors.Is(err, build.ErrUnreachable):
 		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
 	case errors.Is(err, push.ErrUnauthorized):
-		image := failedImage(cfg, err)
-		user, _ := cfg.LoginFor(image) // its registry's login: username, or its registry-credentials line
-		return rejected(config.RegistryOf(image), user, err)
+		return rejected(cfg.Registry(), cfg.Username, err)
 	case errors.As(err, &refused) && refused.Status == http.StatusUnsupportedMediaType:
 		return mediaTypeLine(cfg, refused)
 	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
@@ -79,32 +77,36 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 // planLine is the one line a user sees when the plan's look-ups fail.
 func planLine(ctx context.Context, cfg config.Plan, err error) string {
 	var le *plan.LookupError
-	var pc *pushCheckError
-	if ctx.Err() != nil || !errors.As(err, &le) && !errors.As(err, &pc) {
+	if ctx.Err() != nil || !errors.As(err, &le) {
 		return fmt.Sprintf("plan: %v", err)
 	}
-	image, cause := imageOf(le, pc)
-	host := config.RegistryOf(image)
+	host := config.RegistryOf(le.Image)
 	switch {
 	case errors.Is(err, push.ErrUnauthorized) && cfg.APIKey == "":
-		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, image)
+		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, le.Image)
 	case errors.Is(err, push.ErrUnauthorized):
 		return rejected(host, cfg.Username, err)
-	case errors.Is(err, push.ErrDenied) && pc != nil:
-		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository, or leave the image out of the plan", cfg.Username, image, registrySaid(err))
 	case errors.Is(err, push.ErrDenied):
-		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, image, registrySaid(err))
+		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, le.Image, registrySaid(err))
 	}
-	return registryLine(host, cause)
+	return registryLine(host, le.Err)
 }
 
-// imageOf is the repository and the registry's error of a failed plan
-// look-up or push check, whichever failed.
-func imageOf(le *plan.LookupError, pc *pushCheckError) (string, error) {
-	if pc != nil {
-		return pc.image, pc.err
+// planPushLine is the one line a user sees when the plan's push check
+// (checkPlanPush) fails.
+func planPushLine(ctx context.Context, cfg config.Plan, err error) string {
+	var pc *pushCheckError
+	if ctx.Err() != nil || !errors.As(err, &pc) {
+		return fmt.Sprintf("plan: %v", err)
 	}
-	return le.Image, le.Err
+	host := config.RegistryOf(pc.image)
+	switch {
+	case errors.Is(err, push.ErrUnauthorized):
+		return rejected(host, cfg.Username, err)
+	case errors.Is(err, push.ErrDenied):
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository, or leave the image out of the plan", cfg.Username, pc.image, registrySaid(err))
+	}
+	return registryLine(host, pc.err)
 }
 
 // failedImage is the repository a refusal concerns: the one whose push
