@@ -70,7 +70,7 @@ var docRuns = []docRun{
 	{doc: "docs/usage.md", marker: "buildkit-address: docker-container://buildkitd", exempt: fragment},
 	{doc: "docs/usage.md", marker: "docker rm -f build-push-image-buildkitd\n", exempt: docker},
 	{doc: "docs/usage.md", marker: "nix-image.yml", test: "TestActUsageNixRecipe"},
-	{doc: "docs/usage.md", marker: "pkgs.dockerTools.streamLayeredImage {", exempt: "a nix expression: nix cannot build here; e2e/nixstream writes what its script writes (TestStreamPush)"},
+	{doc: "docs/usage.md", marker: "pkgs.dockerTools.streamLayeredImage {", exempt: "a nix expression: nix cannot build here; TestActUsageStreamSteps reads its version line, e2e/nixstream writes what its script writes (TestStreamPush)"},
 	{doc: "docs/usage.md", marker: "./result -> /nix/store/…-stream-app, a program", test: "TestActUsageStreamSteps"},
 	{doc: "docs/usage.md", marker: "nix-pr.yml", test: "TestActPullRequestCheck"},
 	{doc: "docs/usage.md", marker: "docker build -t app:ci", exempt: docker},

@@ -4,8 +4,12 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,17 +90,71 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-// logVersion says where a version read from the sources came from and,
-// when other lines of the file matched with other values, which ones.
-// Both commands log versions through it.
+// logVersion says, in one line, where the action's version read from the
+// sources came from: the notice naming other lines that matched
+// (versionNotice), or else an info line.
 func logVersion(action *githubactions.Action, from vsource.Found) {
-	if from.Path == "" {
-		return // the version input gave it
+	if from.Path == "" || versionNotice(action, from) {
+		return // the version input gave it, or the notice said it
 	}
-	action.Infof("version %s read from %s", from.Version, from.Where())
-	if n := from.Notice(); n != "" {
-		action.Noticef("%s", n)
+	action.Infof("version %s read from %s%s", from.Version, from.Where(), otherMatches(from))
+}
+
+// versionNotice gives the notice that other lines of the file matched
+// with other values, the first time this runner sees the file match so
+// (noticeGiven); until the matches change, the version's line says so in
+// a few words instead (otherMatches). It says whether it gave it. Both
+// commands give their notices through it.
+func versionNotice(action *githubactions.Action, from vsource.Found) bool {
+	n := from.Notice()
+	if n == "" || noticeGiven(action.Getenv("RUNNER_TOOL_CACHE"), from.Path, n) {
+		return false
 	}
+	action.Noticef("%s", n)
+	return true
+}
+
+// otherMatches is what a version's line says of other lines that
+// matched, once their notice was given.
+func otherMatches(from vsource.Found) string {
+	if len(from.Others) == 0 {
+		return ""
+	}
+	return "; other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change"
+}
+
+// noticeGiven says whether the runner's tool cache remembers giving the
+// notice for the file at path, and remembers it from now on: a file
+// under <cache>/build-push-image/notices named by a hash of the file's
+// absolute path and the notice (which names the version and every line
+// matched), so a change to either gives the notice again. Without a tool
+// cache (by hand), or when it cannot be written, every run gives it.
+func noticeGiven(cache, path, notice string) bool {
+	if cache == "" {
+		return false
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256([]byte(abs + "\n" + notice))
+	mark := filepath.Join(cache, "build-push-image", "notices", hex.EncodeToString(sum[:16]))
+	if _, err := os.Stat(mark); err == nil {
+		return true
+	}
+	if os.MkdirAll(filepath.Dir(mark), 0o700) == nil {
+		_ = os.WriteFile(mark, nil, 0o600)
+	}
+	return false
+}
+
+// versionFrom is where a plan row's version was read, for its line: the
+// plan's one line per version.
+func versionFrom(from *vsource.Found) string {
+	if from == nil || from.Path == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (version %s read from %s%s)", from.Version, from.Where(), otherMatches(*from))
 }
 
 // logPlan says what the plan found: one line per directory, then the
@@ -115,7 +173,7 @@ func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) 
 			state = "published"
 		}
 		looked++
-		action.Infof("plan: %-10s %s:%s %s", state, s.Image.Image, s.Tag, s.Context)
+		action.Infof("plan: %-10s %s:%s %s%s", state, s.Image.Image, s.Tag, s.Context, versionFrom(s.From))
 	}
 	action.Infof("plan: %d of %d images to publish (%d look-ups in %s)", len(res.Pending()), looked, looked, took.Round(time.Millisecond))
 	if skipped := res.Skipped(); len(skipped) > 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
+	vsource "github.com/blumeops/build-push-image/internal/version"
 )
 
 // TestPrintErrorReadsAsText: one line, no escape codes where the runner
@@ -64,6 +65,38 @@ func TestSummaryAlsoInLog(t *testing.T) {
 	for _, r := range summaryRows(out) {
 		if !strings.Contains(summary(out), "| "+r[0]+" | `"+r[1]+"` |") {
 			t.Errorf("the step summary lacks the row %v:\n%s", r, summary(out))
+		}
+	}
+}
+
+// TestVersionNoticeOncePerChange: a version read with other lines
+// matching is one line, a notice, the first time the runner's tool cache
+// sees it; again, one info line saying why there is no notice; with the
+// matches changed, the notice again. Without a tool cache, always it.
+func TestVersionNoticeOncePerChange(t *testing.T) {
+	cache := t.TempDir()
+	from := vsource.Found{Version: "v2.0.1", Path: "containers/app/default.nix", Line: 4, Others: []vsource.Match{{Line: 5, Value: "1.7.0"}}}
+	run := func(cache string, f vsource.Found) string {
+		var b bytes.Buffer
+		env := map[string]string{"RUNNER_TOOL_CACHE": cache}
+		logVersion(githubactions.New(githubactions.WithWriter(&b), githubactions.WithGetenv(func(k string) string { return env[k] })), f)
+		return b.String()
+	}
+	notice := "::notice::version v2.0.1 read from containers/app/default.nix:4, the first match in the file; also matched, not used: line 5 (\"1.7.0\")"
+	for i, c := range []struct {
+		cache string
+		f     vsource.Found
+		want  string
+	}{
+		{cache, from, notice},
+		{cache, from, "version v2.0.1 read from containers/app/default.nix:4; other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change"},
+		{cache, vsource.Found{Version: "v2.0.1", Path: from.Path, Line: 4, Others: []vsource.Match{{Line: 5, Value: "1.8.0"}}}, "also matched, not used: line 5 (\"1.8.0\")"},
+		{"", from, notice},
+		{"", from, notice},
+	} {
+		out := run(c.cache, c.f)
+		if strings.Count(out, "\n") != 1 || !strings.Contains(out, c.want) {
+			t.Errorf("run %d: %q, want one line with %q", i, out, c.want)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	}
 	for _, img := range images {
 		if img.From != nil { // nil: left out, it names no version
-			logVersion(action, *img.From)
+			versionNotice(action, *img.From) // the version itself is in its plan line
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -150,6 +150,10 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	}
 	var logins []login
 	hosts := regs.Hosts()
+	if err := checkPlanPush(ctx, action, cfg, res, hosts); err != nil {
+		printError(stdout, s.redact(planPushLine(ctx, cfg, err)))
+		return 1
+	}
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {
 		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
 	}

@@ -75,7 +75,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 		return fmt.Sprintf("username: the registry refused to write a tag of %s for %q (%s); nothing that names a release was written; grant it create (and update, for the SHA tag) on that repository, or check the registry's tag policy, then re-run",
 			cfg.Image, cfg.Username, registrySaid(refused))
 	case errors.Is(err, push.ErrDenied):
-		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, cfg.Image, registrySaid(err))
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, failedImage(cfg, err), registrySaid(err))
 	}
 	return registryLine(cfg.Registry(), err)
 }
@@ -99,6 +99,33 @@ func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error)
 		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, le.Image, registrySaid(err))
 	}
 	return registryLine(host, le.Err)
+}
+
+// planPushLine is the one line a user sees when the plan's push check
+// (checkPlanPush) fails.
+func planPushLine(ctx context.Context, cfg config.Plan, err error) string {
+	var pc *pushCheckError
+	if ctx.Err() != nil || !errors.As(err, &pc) {
+		return fmt.Sprintf("plan: %v", err)
+	}
+	host := config.RegistryOf(pc.image)
+	switch {
+	case errors.Is(err, push.ErrUnauthorized):
+		return rejected(host, cfg.Username, err)
+	case errors.Is(err, push.ErrDenied):
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository, or leave the image out of the plan", cfg.Username, pc.image, registrySaid(err))
+	}
+	return registryLine(host, pc.err)
+}
+
+// failedImage is the repository a refusal concerns: the one whose push
+// check failed, else the image input's first.
+func failedImage(cfg config.Config, err error) string {
+	var pc *pushCheckError
+	if errors.As(err, &pc) {
+		return pc.image
+	}
+	return cfg.Image
 }
 
 // rejected: the registry refused the login. On zot that is a wrong key or

@@ -123,6 +123,9 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		if err := p.checkPush(ctx, targets); err != nil { // before the build or the stream starts
+			return err
+		}
 		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
 			return err
 		}
@@ -169,8 +172,8 @@ func newPublished(cfg config.Config, res build.Result) published {
 
 // checkVersions fails before the build when the version tag exists in any of
 // the repositories; under skip-identical, compareOnly says it exists in
-// all of them. The first look-up is also the credentials check: a 401
-// there is the api-key's.
+// all of them. A 401 here is the api-key's (checkPush proved it first
+// when there is one).
 func checkVersions(ctx context.Context, targets []target, versionTag string) (compareOnly bool, err error) {
 	compareOnly = true
 	for _, t := range targets {
@@ -234,6 +237,7 @@ func (s signing) Sign(ctx context.Context, d digest.Digest) error {
 func (p *pipeline) record(out *published) {
 	for _, t := range p.done {
 		if t.image == p.cfg.Image && t.Name == p.cfg.VersionTag() && t.Other != "" {
+			p.action.Infof("The digest output is %s, not %s (%s): %s names the image published first, the same config and layers with other annotations, and every tag names it", t.Other, out.Digest, strings.ToLower(p.step().got), t.ref())
 			out.Digest = t.Other.String() // the same image, published first: every tag names it
 		}
 	}
@@ -433,7 +437,11 @@ type step struct{ doing, title, got, published string }
 
 func (p *pipeline) step() step {
 	if p.cfg.Archive != "" {
-		return step{"reading the archive", "Publish " + p.cfg.Archive + " to " + p.cfg.Image, "Read the archive's image", "Published the archive's image"}
+		title := "Publish " + p.cfg.Archive + " to " + p.cfg.Image
+		if !p.cfg.Push { // nothing is published: say what is done
+			title = "Check " + p.cfg.Archive + " (push: false: its digest as " + p.cfg.Image + " would have it, nothing published)"
+		}
+		return step{"reading the archive", title, "Read the archive's image", "Published the archive's image"}
 	}
 	return step{"building", "Build " + p.cfg.Image, "Built", "Built and published"}
 }

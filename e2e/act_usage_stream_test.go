@@ -10,21 +10,16 @@ import (
 
 // TestActUsageStreamSteps runs docs/usage.md's streamLayeredImage steps
 // (changed only where a test must: the registry, plain HTTP) as the job of
-// a workflow under act on a nix host, after a checkout and a step that
-// sets the version they read: the runner's nix-build leaves ./result, a
+// a workflow under act on a nix host, after a checkout of a repository
+// holding the docs' containers/app/default.nix, whose version line they
+// read: the runner's nix-build leaves ./result, a
 // link to a stream as streamLayeredImage's (e2e/nixstream), and
 // v1.2.0-nix is published from its output, checked against platforms.
 func TestActUsageStreamSteps(t *testing.T) {
 	r := newActRig(t)
 	rr := requireRig(t)
 	prefix, _ := unique(t)
-	steps := editReadme(t, docBlock(t, "docs/usage.md", "yaml", "# ./result -> /nix/store/…-stream-app, a program"),
-		readmeEdit{"registry.example/team/", rr.registry + "/" + prefix + "/", 1},
-		readmeEdit{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n", 1})
-	app := actRepo(t, r, map[string]string{
-		".forgejo/workflows/image.yml": "on: push\njobs:\n  image:\n    runs-on: nix\n    steps:\n      - uses: actions/checkout@v4\n" +
-			"      - id: version\n        run: echo version=v1.2.0 >> \"$GITHUB_OUTPUT\"\n" + steps,
-	})
+	app := usageStreamApp(t, r, rr.registry+"/"+prefix)
 	s := newStore(t)
 	stream := s.stream(nixImage{packages: []string{s.package_("hello", "hello", 64<<10)}})
 	bin := t.TempDir()
@@ -41,4 +36,20 @@ func TestActUsageStreamSteps(t *testing.T) {
 	if !strings.Contains(out, "v1.2.0-nix") {
 		t.Errorf("act's output does not name v1.2.0-nix:\n%s", out)
 	}
+}
+
+// usageStreamApp is a repository whose workflow runs docs/usage.md's
+// streamLayeredImage steps (changed only where a test must: the registry,
+// repositories under at, and plain HTTP) after a checkout, on a nix host;
+// it holds the docs' containers/app/default.nix, whose version line the
+// steps read.
+func usageStreamApp(t *testing.T, r actRig, at string) string {
+	t.Helper()
+	steps := editReadme(t, docBlock(t, "docs/usage.md", "yaml", "# ./result -> /nix/store/…-stream-app, a program"),
+		readmeEdit{"registry.example/team/", at + "/", 1},
+		readmeEdit{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n", 1})
+	return actRepo(t, r, map[string]string{
+		".forgejo/workflows/image.yml": "on: push\njobs:\n  image:\n    runs-on: nix\n    steps:\n      - uses: actions/checkout@v4\n" + steps,
+		"containers/app/default.nix":   docBlock(t, "docs/usage.md", "nix", "pkgs.dockerTools.streamLayeredImage {"),
+	})
 }

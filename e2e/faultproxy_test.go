@@ -65,6 +65,7 @@ type faultRule struct {
 type fault struct {
 	status      int    // answer this status (with an OCI error body)
 	retryAfter  string // Retry-After header on that answer
+	challenge   string // WWW-Authenticate header on that answer, as a registry's 401 has
 	contentType string // instead of application/json
 	body        string // instead of the OCI error body
 	reset       bool   // forward half the request body upstream, then reset the client's connection
@@ -102,6 +103,7 @@ const (
 	kindPing         = "ping"          // GET /v2/
 	kindBlobPost     = "blob-post"     // POST /v2/<name>/blobs/uploads/
 	kindBlobMount    = "blob-mount"    // POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other name> (a POST with mount= alone is an upload that offers the digest)
+	kindPushCheck    = "push-check"    // POST /v2/<name>/blobs/uploads/?mount=<random digest>&from=<name>: the push check, an upload started and cancelled
 	kindBlobPatch    = "blob-patch"    // PATCH /v2/<name>/blobs/uploads/<id>
 	kindBlobPut      = "blob-put"      // PUT /v2/<name>/blobs/uploads/<id>?digest=
 	kindBlobHead     = "blob-head"     // HEAD /v2/<name>/blobs/<digest>
@@ -125,6 +127,8 @@ func requestKind(r *http.Request) string {
 		return kindZotAPI
 	case strings.HasSuffix(p, "/tags/list"):
 		return kindTagsList
+	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost && r.URL.Query().Get("from") == strings.TrimSuffix(strings.TrimPrefix(p, "/v2/"), "/blobs/uploads/"):
+		return kindPushCheck
 	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost && r.URL.Query().Has("mount") && r.URL.Query().Has("from"):
 		return kindBlobMount
 	case strings.HasSuffix(p, "/blobs/uploads/") && r.Method == http.MethodPost:
@@ -311,6 +315,9 @@ func (fp *faultProxy) answer(w http.ResponseWriter, req *http.Request, f *fault)
 	w.Header().Set("Content-Type", ct)
 	if f.retryAfter != "" {
 		w.Header().Set("Retry-After", f.retryAfter)
+	}
+	if f.challenge != "" {
+		w.Header().Set("WWW-Authenticate", f.challenge)
 	}
 	w.WriteHeader(f.status)
 	if req.Method != http.MethodHead {

@@ -22,7 +22,11 @@ import (
 // lib/ excluded with !, an image still tagged latest), one image already
 // published as v1.0.0-nix. The plan leaves dex out with a warning and
 // plans the two others; each leg publishes the result nix-build left,
-// reading its version from the plan row's context, with no buildkitd.
+// with the version the plan read (matrix.plan.version), with no buildkitd.
+// The workflow names the plan and the action by their full URL on the
+// forge (uses: http://<forge>/blumeops/build-push-image@v2, as docs/usage.md
+// tells a Forgejo user to): the runner clones both from that URL, and the
+// legs run the release binary downloaded from that same forge.
 // nix cannot run here: the runner's nix-build writes the gzipped
 // docker-archive buildLayeredImage would, and links result to it.
 func TestForgePlanNix(t *testing.T) {
@@ -40,6 +44,10 @@ func TestForgePlanNix(t *testing.T) {
 	app := f.createRepo(t, "", "nix-images", true)
 	f.api(t, http.MethodPut, "/repos/"+app+"/actions/secrets/REGISTRY_API_KEY", map[string]string{"data": r.key}, nil)
 	wf := readmeMatrixWorkflow(t, r, prefix, "archive: result", "nix")
+	if n := strings.Count(wf, "uses: blumeops/build-push-image"); n != 2 {
+		t.Fatalf("README's nix workflow names the action %d times, want 2 (plan and action)", n)
+	}
+	wf = strings.ReplaceAll(wf, "uses: blumeops/build-push-image", "uses: "+f.url+"blumeops/build-push-image")
 	files := map[string]string{
 		".forgejo/workflows/images.yml": wf,
 		"containers/lib/common.nix":     "{ }\n",
@@ -66,7 +74,9 @@ func TestForgePlanNix(t *testing.T) {
 	if built := wantPlanRun(t, f, app, jobs, r.key, 2, 3); strings.Join(built, " ") != "web worker" {
 		t.Errorf("the legs published %v, want web and worker", built)
 	}
+	fromForge := 0
 	for i, log := range f.jobLogs(t, app, jobs, r.key) {
+		fromForge += strings.Count(log, "binary: downloaded "+f.url+"blumeops/build-push-image/releases/download/v2/")
 		if jobs[i].Name != "plan" {
 			continue
 		}
@@ -74,6 +84,9 @@ func TestForgePlanNix(t *testing.T) {
 		if len(warn) != 1 || !strings.Contains(warn[0], "containers/dex (") || strings.Contains(warn[0], "containers/lib") {
 			t.Errorf("plan job warnings %q, want one naming containers/dex (lib is excluded); log:\n%s", warn, log)
 		}
+	}
+	if fromForge == 0 {
+		t.Errorf("no job downloaded the release binary from %s, the forge the full URL names", f.url)
 	}
 	for _, name := range []string{"web", "worker"} {
 		v, code := r.headDigest(t, prefix+"/"+name, "v1.0.0-nix")

@@ -41,6 +41,9 @@ func TestSameNixImageNewCommit(t *testing.T) {
 	if !strings.Contains(again.stdout, "already names this image as first published") {
 		t.Errorf("the log does not say the version tag kept the first image:\n%s", again.stdout)
 	}
+	if !strings.Contains(again.stdout, "The digest output is "+digest+", not ") {
+		t.Errorf("the log does not say why the digest output is not the image read:\n%s", again.stdout)
+	}
 
 	env["INPUT_SHA"] = strings.Repeat("e", 40)
 	env["INPUT_ARCHIVE"] = nixStoreImage(t, "worker", base, [2]string{app[0], "worker 1.2.3, rebuilt on a newer nixpkgs"})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -9,7 +10,8 @@ import (
 // not happen. push: false and a compare-only re-run say "Published" of
 // nothing and report pushed false; the layer counts of a docker-archive
 // add up (reused + compressed + compressed in the archive = all, and the
-// upload names what was sent).
+// upload names what was sent; the sizes read and written are in one
+// unit).
 func TestArchiveLogsTellWhatHappened(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
@@ -29,11 +31,15 @@ func TestArchiveLogsTellWhatHappened(t *testing.T) {
 	delete(dry, "INPUT_USERNAME")
 	delete(dry, "INPUT_API-KEY")
 	checked := runArchive(t, dry)
-	wantLines(t, "push: false", checked.stdout, []string{": checked, not published (push: false)", "summary: pushed false"}, []string{"Published", "Uploaded"})
+	wantLines(t, "push: false", checked.stdout, []string{": checked, not published (push: false)", "summary: pushed false", "::group::Check "}, []string{"Published", "Uploaded", "::group::Publish"})
 
 	first := runArchive(t, env)
 	wantLines(t, "first push", first.stdout, []string{"3 layers: 0 reused from the registry, 3 compressed", ", 0 compressed in the archive already;",
 		"Uploaded 3 of the 3 layers (0 reused), the config and the manifest", "Published the archive's image " + first.outputs["digest"], "summary: pushed true"}, nil)
+
+	if m := regexp.MustCompile(`\) from [0-9.]+ (bytes|KiB|MiB|GiB) to [0-9.]+ (bytes|KiB|MiB|GiB),`).FindStringSubmatch(first.stdout); m == nil || m[1] != m[2] {
+		t.Errorf("first push: the sizes compressed from and to are not in one unit (%q):\n%s", m, first.stdout)
+	}
 
 	again := runArchive(t, env)
 	wantLines(t, "compare-only re-run", again.stdout, []string{"compared with v1.0.0, nothing uploaded", "summary: pushed false"}, []string{"Published", "Uploaded"})

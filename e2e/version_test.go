@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,7 +37,9 @@ func TestVersionFromDockerfileArg(t *testing.T) {
 // TestVersionFileComments: issue 25's default.nix, a commented-out
 // version above the real one and a dependency's version further down,
 // publishes the real one (v2.0.1), with the line it read and one notice
-// naming the other; the plan reads the same version from the same line.
+// naming the other (that notice is the version's one line); the plan
+// reads the same version from the same line, and on the same runner (tool
+// cache) gives no notice for it a second time.
 func TestVersionFileComments(t *testing.T) {
 	r := requireRig(t)
 	t.Parallel()
@@ -59,22 +62,26 @@ func TestVersionFileComments(t *testing.T) {
 	r.wantTag(t, image, "v2.0.1", res.outputs["digest"])
 	where := filepath.Join(dir, "default.nix") + ":4"
 	notice := "::notice::version v2.0.1 read from " + where + `, the first match in the file; also matched, not used: line 5 ("1.7.0")`
-	for _, want := range []string{"version v2.0.1 read from " + where + "\n", notice} {
-		if strings.Count(res.stdout, want) != 1 {
-			t.Errorf("log has not once %q:\n%s", want, res.stdout)
-		}
+	if strings.Count(res.stdout, notice) != 1 || strings.Contains(res.stdout, "version v2.0.1 read from "+where+"\n") {
+		t.Errorf("log has not the version once, in its notice %q:\n%s", notice, res.stdout)
 	}
 
 	delete(env, "INPUT_VERSION-FILE")
 	plan := map[string]string{
 		"INPUT_CONTEXTS": filepath.Base(dir), "INPUT_IMAGE": r.registry + "/" + image, "INPUT_VERSION-FILE": "default.nix",
 		"INPUT_VERSION-PATTERN": env["INPUT_VERSION-PATTERN"], "INPUT_VERSION-PREFIX": "v", "INPUT_REGISTRY-TLS": "disabled",
-		"INPUT_USERNAME": r.user, "INPUT_API-KEY": r.key,
+		"INPUT_USERNAME": r.user, "INPUT_API-KEY": r.key, "RUNNER_TOOL_CACHE": t.TempDir(),
 	}
 	planned := runPlan(t, filepath.Dir(dir), plan)
 	wherePlan := filepath.Join(filepath.Base(dir), "default.nix") + ":4"
-	if planned.code != 0 || !strings.Contains(planned.stdout, "version v2.0.1 read from "+wherePlan+"\n") || strings.Count(planned.stdout, `::notice::version v2.0.1 read from `+wherePlan) != 1 {
-		t.Errorf("plan: exit %d, want v2.0.1 read from %s and its notice:\n%s", planned.code, wherePlan, planned.stdout)
+	row := fmt.Sprintf("plan: %-10s %s:v2.0.1 %s (version v2.0.1 read from %s", "published", r.registry+"/"+image, filepath.Base(dir), wherePlan)
+	if planned.code != 0 || strings.Count(planned.stdout, "read from "+wherePlan) != 2 || !strings.Contains(planned.stdout, row) || strings.Count(planned.stdout, `::notice::version v2.0.1 read from `+wherePlan) != 1 {
+		t.Errorf("plan: exit %d, want v2.0.1 in its notice and its row %q alone:\n%s", planned.code, row, planned.stdout)
+	}
+	// The same runner (tool cache), the same file: no notice again.
+	again := runPlan(t, filepath.Dir(dir), plan)
+	if strings.Contains(again.stdout, "::notice::") || !strings.Contains(again.stdout, row+"; other lines matched too") {
+		t.Errorf("plan again: want the version's row without a notice:\n%s", again.stdout)
 	}
 	if all := planned.outputs["all"]; !strings.Contains(all, `"version":"v2.0.1","published":true`) {
 		t.Errorf("plan all %s, want v2.0.1 published", all)

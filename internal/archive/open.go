@@ -76,7 +76,15 @@ type Stream interface {
 func (rd *reader) openStream(ctx context.Context, s Stream, choice string) (*image, error) {
 	rd.unpacked = rd.limits.budget(rd.limits.Unpacked) // its size is not known
 	c, err := rd.readFile(ctx, s, -1)
-	if ferr := s.Finish(err); ferr != nil {
+	ferr := s.Finish(err)
+	if err != nil && ctx.Err() != nil {
+		// The action stopped the reading (an upload failed, or the run
+		// was cancelled), and Finish then the writer: its end is the
+		// action's doing, never the cause: the caller reports what
+		// stopped it (Publish: the upload's error). The first error wins.
+		return nil, ctx.Err()
+	}
+	if ferr != nil {
 		return nil, ferr
 	}
 	if err != nil {

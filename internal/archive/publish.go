@@ -428,8 +428,9 @@ func (p *publisher) logRead(d digest.Digest) {
 	s := p.stats
 	line := fmt.Sprintf("Read %s (%s) in %s: %s, %d blobs", p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers)
 	if s.Format == "docker-archive" {
+		in, out := humanPair(s.In, s.Out)
 		line = fmt.Sprintf("Read %s (%s) in %s: %s, %d layers: %d reused from the registry, %d compressed (%s) from %s to %s, %d compressed in the archive already; %s unpacked in all; waited %s on decompression, %s on compression, %s on uploads, %s proving %d reused layers",
-			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression, human(s.In), human(s.Out), s.Packed, human(s.Unpacked),
+			p.o.Path, s.Format, s.Read.Round(time.Millisecond), d, s.Layers, s.Reused, s.Compressed, p.o.Compression, in, out, s.Packed, human(s.Unpacked),
 			s.Decompress.Round(time.Millisecond), s.Compress.Round(time.Millisecond), s.Backlog.Round(time.Millisecond), s.Prove.Round(time.Millisecond), s.Proved)
 	}
 	p.log("%s", line)

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -148,5 +149,54 @@ func TestPlatformsOfAnIndex(t *testing.T) {
 	_, _, err := publish(t, file, Options{Platforms: []string{"linux/amd64", "linux/s390x"}}, reg)
 	if !errors.Is(err, ErrPlatform) || err.Error() != "it is an image for linux/amd64, linux/arm64, not for linux/s390x" || len(reg.blobs) != 0 {
 		t.Errorf("an index lacking linux/s390x: %v, %d blobs uploaded; want ErrPlatform naming both, nothing uploaded", err, len(reg.blobs))
+	}
+}
+
+// refusing is a registry that refuses every blob upload.
+type refusing struct {
+	*memRegistry
+	refusal error
+}
+
+func (r refusing) PutBlob(context.Context, ocispec.Descriptor, func() (io.ReadCloser, error)) error {
+	return r.refusal
+}
+
+// zeros never ends: the rest of a layer a program is still writing.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestStreamFirstErrorWins: the registry refuses the first layer's upload
+// while the program still writes the next one; the reading stops and
+// Finish kills the program, whose verdict is then the kill: the error is
+// the registry's refusal, never the action's own stop of the program.
+func TestStreamFirstErrorWins(t *testing.T) {
+	first := layer(t, "nix/store/a")
+	var prefix bytes.Buffer
+	tw := tar.NewWriter(&prefix)
+	for _, e := range []struct {
+		name string
+		size int64
+	}{{sha(first).Encoded() + "/layer.tar", int64(len(first))}, {sha([]byte("b")).Encoded() + "/layer.tar", 8 << 30}} {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o444, Size: e.size}); err != nil {
+			t.Fatal(err)
+		}
+		if e.size == int64(len(first)) {
+			_, _ = tw.Write(first)
+		}
+	}
+	refusal := errors.New("HTTP 401: credentials rejected")
+	killed := errors.New("the program writing the image failed: it was killed by signal killed")
+	s := &fakeStream{Reader: io.MultiReader(bytes.NewReader(prefix.Bytes()), zeros{}), verdict: killed}
+	_, _, err := publish(t, "result", Options{Stream: s}, refusing{newMem(), refusal})
+	if !errors.Is(err, refusal) || errors.Is(err, killed) {
+		t.Errorf("got %v, want the registry's refusal, not the program's kill", err)
+	}
+	if len(s.finished) != 1 || s.finished[0] == nil {
+		t.Errorf("Finish told %v, want once, why reading stopped", s.finished)
 	}
 }

@@ -122,11 +122,16 @@ func parseOCIError(body []byte, e *ResponseError) {
 	}
 }
 
-// recorder keeps the last refusal the transport saw for one call. It rides
-// in the request context, so concurrent calls never see each other's.
+// recorder keeps the refusal that explains one call's failure, for one
+// call. It rides in the request context, so concurrent calls never see
+// each other's. That is the last refusal, until the registry refuses a
+// request that carried credentials (401: the key; 403: its rights): that
+// went wrong first, and what regclient does after it (a chunked retry, the
+// cancel of the upload session) is not the cause, so it stays.
 type recorder struct {
-	mu   sync.Mutex
-	last *ResponseError
+	mu    sync.Mutex
+	last  *ResponseError
+	final bool // last is a refusal of credentials or their rights
 }
 
 type recorderKey struct{}
@@ -136,12 +141,20 @@ func withRecorder(ctx context.Context) (context.Context, *recorder) {
 	return context.WithValue(ctx, recorderKey{}, rec), rec
 }
 
-func recordRefusal(ctx context.Context, e *ResponseError) {
-	if rec, ok := ctx.Value(recorderKey{}).(*recorder); ok {
-		rec.mu.Lock()
-		rec.last = e
-		rec.mu.Unlock()
+// recordRefusal records e, the answer to a request that carried
+// credentials when authorized (else a 401 is only the login challenge).
+func recordRefusal(ctx context.Context, e *ResponseError, authorized bool) {
+	rec, ok := ctx.Value(recorderKey{}).(*recorder)
+	if !ok {
+		return
 	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.final {
+		return
+	}
+	rec.last = e
+	rec.final = authorized && (e.Status == 401 || e.Status == 403)
 }
 
 func (r *recorder) refusal() *ResponseError {

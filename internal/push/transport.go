@@ -460,7 +460,7 @@ func refusal(req *http.Request, resp *http.Response) (*http.Response, error) {
 	body = []byte(unechoed(req, string(body)))
 	re := &ResponseError{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode}
 	parseOCIError(body, re)
-	recordRefusal(req.Context(), re)
+	recordRefusal(req.Context(), re, req.Header.Get("Authorization") != "")
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	return resp, nil
