@@ -144,16 +144,18 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 		printError(stdout, s.redact(planLine(ctx, cfg, ids, err)))
 		return 1
 	}
+	hosts := regs.Hosts()
+	// The key is proven before any tag is adopted: a plan writes nothing
+	// with a key the registry refuses.
+	if err := checkPlanPush(ctx, action, cfg, res, hosts); err != nil {
+		printError(stdout, s.redact(planPushLine(ctx, cfg, err)))
+		return 1
+	}
 	if err := adoptTags(ctx, cfg, action, regs, res); err != nil {
 		printError(stdout, s.redact(adoptLine(ctx, cfg, ids, err)))
 		return 1
 	}
 	var logins []login
-	hosts := regs.Hosts()
-	if err := checkPlanPush(ctx, action, cfg, res, hosts); err != nil {
-		printError(stdout, s.redact(planPushLine(ctx, cfg, err)))
-		return 1
-	}
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {
 		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
 	}
