@@ -22,6 +22,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/proofs"
 	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
@@ -61,6 +62,9 @@ type pipeline struct {
 	// without signing-key); signatures are what it stored or found.
 	signer     *sign.Signer
 	signatures []sign.Signature
+	// remembered proves reused layers from the proof store (nil without
+	// a store: no API key, no cache directory).
+	remembered *archive.Remembered
 }
 
 // target is one repository the image goes to, with its guard.
@@ -341,22 +345,32 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 		regs = append(regs, t.reg)
 	}
 	own, elsewhere := p.reuse(targets)
+	prover := p.prover() // sets p.remembered
 	return publish.Archive{
 		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
-		Prover: p.prover(),
+		Prover: prover, Remembered: p.remembered,
 	}
 }
 
 // prover proves the registry's claims of reused layers: with
 // signing-key, a manifest signed with it is trusted without a download;
-// every other claim is streamed (archive.Unpacked).
+// every other claim is recalled from the proof store (a job on this
+// runner holding the API key proved it before: internal/proofs) or
+// streamed (archive.Unpacked) and remembered. The store's key is derived
+// from the API key, which every publishing job holds, so signed and
+// unsigned jobs share one store.
 func (p *pipeline) prover() archive.Prover {
-	if p.signer == nil {
-		return archive.Unpacked{}
+	var streamed archive.Prover = archive.Unpacked{}
+	if store := proofs.Open(p.cfg.ProofDir, p.cfg.APIKey); store != nil {
+		p.remembered = archive.NewRemembered(store)
+		streamed = p.remembered
 	}
-	return archive.NewSigned(vouch{p.signer}, archive.Unpacked{})
+	if p.signer == nil {
+		return streamed
+	}
+	return archive.NewSigned(vouch{p.signer}, streamed)
 }
 
 // vouch looks for a signature by the run's key among a manifest's

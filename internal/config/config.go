@@ -18,6 +18,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/procenv"
+	"github.com/blumeops/build-push-image/internal/proofs"
 	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/version"
 )
@@ -94,6 +95,9 @@ type Config struct {
 	BuildOpts BuildOptions
 	Debug     bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
 	TempDir   string // where the OCI layout goes ($RUNNER_TEMP)
+	// ProofDir is where proofs of reused layers are kept across jobs
+	// (internal/proofs: the runner's tool cache, else the user's cache).
+	ProofDir string
 	// ChildEnv is the whole environment of the processes we start (git,
 	// buildkitd): allow-listed, without inputs or secret values.
 	ChildEnv []string
@@ -153,6 +157,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		BuildkitAddress:    firstNonEmpty(raw["buildkit-address"], getenv("BUILDKIT_HOST"), defaultBuildkitAddress),
 		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
 		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
+		ProofDir:           proofs.Dir(getenv),
 		Debug:              runnerDebug(getenv),
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")

@@ -62,6 +62,9 @@ type Archive struct {
 	// Prover proves each layer an image in a repository claims before it
 	// is reused (archive.Unpacked when nil).
 	Prover archive.Prover
+	// Remembered, when set, is the proof store's part of Prover: its
+	// counts go to the log.
+	Remembered *archive.Remembered
 	// Targets are the repositories (internal/push's Registry), in the
 	// order of the image input.
 	Targets []archive.Registry
@@ -91,6 +94,10 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 		Path: p.Path, Stream: src, Platforms: p.Platforms, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
 		Known: known, Prover: p.Prover, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
+	if p.Remembered != nil && known.Len() > 0 {
+		recalled, downloaded := p.Remembered.Counts()
+		p.Log.Infof("Proof store: %d reused layers proven by earlier jobs on this runner (not downloaded), %d proven by download now and remembered", recalled, downloaded)
+	}
 	return build.Result{Digest: d, Manifest: stats.Manifest}, err
 }
 
