@@ -4,6 +4,9 @@ import (
 	"context"
 	"sync/atomic"
 
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	proofstore "github.com/blumeops/build-push-image/internal/proofs"
 )
 
@@ -45,6 +48,13 @@ func (r *Remembered) Prove(ctx context.Context, c Claim, limit int64) error {
 	f.Unpacked = n
 	r.memory.Remember(f)
 	return nil
+}
+
+// Made remembers a layer this run compressed itself: blob unpacks to
+// diffID, unpacked bytes (Options.Made), so the next release proves it
+// without a download.
+func (r *Remembered) Made(blob ocispec.Descriptor, diffID digest.Digest, unpacked int64) {
+	r.memory.Remember(proofstore.Fact{Blob: blob.Digest, MediaType: blob.MediaType, Size: blob.Size, DiffID: diffID, Unpacked: unpacked})
 }
 
 // Counts are how many claims were recalled and how many proven by

@@ -9,8 +9,9 @@ import (
 	proofstore "github.com/blumeops/build-push-image/internal/proofs"
 )
 
-// TestRememberedProver: a claim proven by download is remembered; the
-// next job with the same key proves it without reading the blob; a
+// TestRememberedProver: a claim proven by download, or a layer a job
+// compressed itself, is remembered; the next job with the same key proves
+// it without reading the blob; a
 // false claim is neither believed nor remembered; a fact whose layer is
 // larger than the limit is proven again (and fails).
 func TestRememberedProver(t *testing.T) {
@@ -47,6 +48,13 @@ func TestRememberedProver(t *testing.T) {
 	}
 	if r, _ := next.Counts(); r != 1 {
 		t.Errorf("next job recalled %d claims, want 1", r)
+	}
+	made := layer(t, "made")
+	madeBlob := compress(t, compression.Compression{Algorithm: compression.Gzip}, made)
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(madeBlob), Size: int64(len(madeBlob))}
+	next.Made(desc, sha(made), int64(len(made)))
+	if err := NewRemembered(proofstore.Open(dir, key)).Prove(t.Context(), Claim{DiffID: sha(made), Blob: desc, Registry: reg}, 1<<20); err != nil {
+		t.Errorf("a layer a job compressed itself, claimed by the next: %v", err)
 	}
 	if err := NewRemembered(proofstore.Open(dir, "another key")).Prove(t.Context(), c, 1<<20); err == nil {
 		t.Error("a job with another key believed the first job's proof")

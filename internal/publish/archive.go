@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/compression"
@@ -90,9 +93,13 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 	if err != nil {
 		return build.Result{}, err
 	}
+	var made func(ocispec.Descriptor, digest.Digest, int64)
+	if p.Remembered != nil && !p.CompareOnly {
+		made = p.Remembered.Made
+	}
 	d, stats, err := archive.Publish(ctx, p.Targets, archive.Options{
 		Path: p.Path, Stream: src, Platforms: p.Platforms, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
-		Known: known, Prover: p.Prover, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
+		Known: known, Prover: p.Prover, Made: made, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
 	if p.Remembered != nil && known.Len() > 0 {
 		recalled, downloaded := p.Remembered.Counts()
