@@ -185,6 +185,9 @@ func (p *pipeline) commit(ctx context.Context, targets []target, res build.Resul
 	plan := tags.Plan{Digest: res.Digest, Manifest: res.Manifest, Version: cfg.VersionTag(), Release: cfg.Version, Before: []string{cfg.SHATag()}, After: cfg.Follow()}
 	for _, t := range targets {
 		opts := []tags.Opt{tags.WithNoDowngrade(t.reg)}
+		if cfg.ImmutableTags {
+			opts = append(opts, tags.WithImmutable())
+		}
 		if p.signer != nil {
 			opts = append(opts, tags.WithSigner(signing{p, t}))
 		}

@@ -95,6 +95,10 @@ type Config struct {
 	BuildOpts BuildOptions
 	Debug     bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
 	TempDir   string // where the OCI layout goes ($RUNNER_TEMP)
+	// ImmutableTags: the registry refuses to overwrite a tag
+	// (registry-immutable-tags), so the version tag is read back without
+	// a pause.
+	ImmutableTags bool
 	// ProofDir is where proofs of reused layers are kept across jobs
 	// (internal/proofs: the runner's tool cache, else the user's cache).
 	ProofDir string
@@ -167,6 +171,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	var errs inputErrs
 	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
 	set(&errs, "tag-suffix-on-latest", &c.TagSuffixOnLatest)(parseBool(raw["tag-suffix-on-latest"]))
+	set(&errs, "registry-immutable-tags", &c.ImmutableTags)(parseBool(raw["registry-immutable-tags"]))
 	if c.SHA == "" {
 		c.SHA = headCommit(firstNonEmpty(c.Context, "."), getenv, raw["api-key"])
 		c.SHAFromGit = c.SHA != ""

@@ -61,6 +61,11 @@ type Tag struct {
 	Other   digest.Digest
 	Version string
 	Err     error
+	// Paused is how long a Written version tag was left before it was
+	// read back; Immediate says it was read back with no pause, where the
+	// registry refuses overwrites (WithImmutable).
+	Paused    time.Duration
+	Immediate bool
 }
 
 // Plan is what to write for one image.
@@ -109,6 +114,9 @@ type Writer struct {
 	// settleMin and settleMax bound the pause before the version tag is
 	// read back.
 	settleMin, settleMax time.Duration
+	// immutable: the registry refuses to overwrite a tag, so no racing
+	// job can replace the version tag once written: no pause.
+	immutable bool
 }
 
 // Opt configures New.
@@ -118,6 +126,15 @@ type Opt func(*Writer)
 // it back (default 100 ms to 2 s, 3× a look-up's round trip in between).
 func WithSettle(lo, hi time.Duration) Opt {
 	return func(w *Writer) { w.settleMin, w.settleMax = lo, hi }
+}
+
+// WithImmutable says the registry refuses to overwrite an existing tag
+// (zot's create-only users, Harbor's immutability rules, ECR's immutable
+// repositories; the registry-immutable-tags input): a job racing for the
+// version tag is refused rather than replacing it, so the version tag is
+// read back at once, without the settle pause.
+func WithImmutable() Opt {
+	return func(w *Writer) { w.immutable = true }
 }
 
 // WithNoDowngrade keeps a tag that follows releases (v1, latest) where it
@@ -205,7 +222,12 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	}
 	// A job that passed its own check just before this one writes about
 	// one round trip later: pause a few of those before reading back.
+	// Where the registry refuses overwrites there is no such job to wait
+	// for: its write is refused.
 	settle := min(max(3*time.Since(start), w.settleMin), w.settleMax)
+	if w.immutable {
+		settle = 0
+	}
 	if err := w.reg.Tag(ctx, plan.Digest, plan.Version); err != nil {
 		return w.refused(ctx, plan, err)
 	}
@@ -216,7 +238,7 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	if errors.Is(err, guard.ErrLostRace) {
 		return Tag{}, err
 	}
-	return Tag{Name: plan.Version, State: Written, Err: err}, nil
+	return Tag{Name: plan.Version, State: Written, Err: err, Paused: settle, Immediate: w.immutable}, nil
 }
 
 // refused re-checks a refused write of the version tag against what the

@@ -245,3 +245,25 @@ func TestUnstoredSignatureWritesNoTag(t *testing.T) {
 		t.Errorf("err %v, tags %v: want the signature's failure and no tag", err, r.tags)
 	}
 }
+
+// TestImmutableNoPause: where the registry refuses overwrites the version
+// tag is read back without the settle pause; elsewhere the pause is kept.
+func TestImmutableNoPause(t *testing.T) {
+	for _, immutable := range []bool{false, true} {
+		r := &registry{tags: map[string]digest.Digest{}}
+		g := guard.New(r, "reg.example/app", guard.WithReread(time.Millisecond), guard.WithManifests(r))
+		opts := []Opt{WithSettle(20*time.Millisecond, time.Second)}
+		if immutable {
+			opts = append(opts, WithImmutable())
+		}
+		done, err := New(r, g, opts...).Commit(context.Background(), plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tag := range done {
+			if tag.Name == plan.Version && ((tag.Paused == 0) != immutable || tag.Immediate != immutable) {
+				t.Errorf("immutable %v: the version tag was read back after %s", immutable, tag.Paused)
+			}
+		}
+	}
+}
