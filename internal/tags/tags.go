@@ -66,6 +66,9 @@ type Tag struct {
 	// registry refuses overwrites (WithImmutable).
 	Paused    time.Duration
 	Immediate bool
+	// Moved: a Written tag named another image before (the registry let
+	// it be overwritten).
+	Moved bool
 }
 
 // Plan is what to write for one image.
@@ -132,7 +135,8 @@ func WithSettle(lo, hi time.Duration) Opt {
 // (zot's create-only users, Harbor's immutability rules, ECR's immutable
 // repositories; the registry-immutable-tags input): a job racing for the
 // version tag is refused rather than replacing it, so the version tag is
-// read back at once, without the settle pause.
+// read back at once, without the settle pause. A registry seen to move a
+// tag of the plan from another image in the same commit gets the pause.
 func WithImmutable() Opt {
 	return func(w *Writer) { w.immutable = true }
 }
@@ -182,7 +186,7 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 		return out, err
 	}
 	if names == "" {
-		if version, err = w.commit(ctx, plan); err != nil {
+		if version, err = w.commit(ctx, plan, w.immutable && !moved(out)); err != nil {
 			return out, err
 		}
 		if version.Other != "" { // an identical job was first, by another digest
@@ -213,8 +217,20 @@ func (w *Writer) before(ctx context.Context, plan Plan) ([]Tag, error) {
 	return out, nil
 }
 
-// commit writes the version tag, the commit point, and reads it back.
-func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
+// moved says whether the registry let one of done be overwritten: then
+// it does not refuse overwrites, whatever WithImmutable said.
+func moved(done []Tag) bool {
+	for _, t := range done {
+		if t.Moved {
+			return true
+		}
+	}
+	return false
+}
+
+// commit writes the version tag, the commit point, and reads it back,
+// at once where the registry refuses overwrites (immutable).
+func (w *Writer) commit(ctx context.Context, plan Plan, immutable bool) (Tag, error) {
 	start := time.Now()
 	names, err := w.guard.CheckVersion(ctx, plan.Version, plan.image())
 	if err != nil || names != "" {
@@ -225,7 +241,7 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	// Where the registry refuses overwrites there is no such job to wait
 	// for: its write is refused.
 	settle := min(max(3*time.Since(start), w.settleMin), w.settleMax)
-	if w.immutable {
+	if immutable {
 		settle = 0
 	}
 	if err := w.reg.Tag(ctx, plan.Digest, plan.Version); err != nil {
@@ -238,7 +254,7 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	if errors.Is(err, guard.ErrLostRace) {
 		return Tag{}, err
 	}
-	return Tag{Name: plan.Version, State: Written, Err: err, Paused: settle, Immediate: w.immutable}, nil
+	return Tag{Name: plan.Version, State: Written, Err: err, Paused: settle, Immediate: immutable}, nil
 }
 
 // refused re-checks a refused write of the version tag against what the
@@ -299,7 +315,7 @@ func (w *Writer) ensure(ctx context.Context, name string, plan Plan, follow bool
 	}
 	werr := w.reg.Tag(ctx, d, name)
 	if werr == nil {
-		return Tag{Name: name, State: Written}
+		return Tag{Name: name, State: Written, Moved: ok}
 	}
 	cur, ok, err = w.reg.Lookup(ctx, name)
 	switch {
