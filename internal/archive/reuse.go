@@ -143,7 +143,7 @@ func Newest(all []string, suffix string, n int) []string {
 
 // Last returns the last n tags of all (in the order the registry lists
 // them) that end in suffix, last first, leaving out the tags of
-// signatures and attestations (sha256-…, .sig, .att). Distribution and
+// signatures and attestations (sha256-…, .sig, .att, .sbom). Distribution and
 // zot list tags sorted, so a date version (2026.12.07, 20261207) comes
 // last when newest; of versions like 165768b it is some n releases,
 // whose base layers a next release shares all the same.
@@ -154,7 +154,7 @@ func Last(all []string, suffix string, n int) []string {
 			break
 		}
 		v, ok := strings.CutSuffix(tag, suffix)
-		if ok && v != "" && !strings.HasPrefix(tag, "sha256-") && !strings.HasSuffix(tag, ".sig") && !strings.HasSuffix(tag, ".att") {
+		if ok && v != "" && !strings.HasPrefix(tag, "sha256-") && !slices.ContainsFunc([]string{".sig", ".att", ".sbom"}, func(ext string) bool { return strings.HasSuffix(tag, ext) }) {
 			found = append(found, tag)
 		}
 	}
