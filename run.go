@@ -351,7 +351,7 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	prover := p.prover() // sets p.remembered
 	return publish.Archive{
 		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
-		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Follow: cfg.Follow(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
+		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
 		Prover: prover, Remembered: p.remembered,
 	}

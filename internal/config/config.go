@@ -102,6 +102,9 @@ type Config struct {
 	// ProofDir is where proofs of reused layers are kept across jobs
 	// (internal/proofs: the runner's tool cache, else the user's cache).
 	ProofDir string
+	// Before is the commit before the push ($GITHUB_EVENT_PATH's
+	// "before"), "" when unknown: its SHA tag names the release before.
+	Before string
 	// ChildEnv is the whole environment of the processes we start (git,
 	// buildkitd): allow-listed, without inputs or secret values.
 	ChildEnv []string
@@ -162,6 +165,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
 		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
 		ProofDir:           proofs.Dir(getenv),
+		Before:             eventBefore(getenv("GITHUB_EVENT_PATH")),
 		Debug:              runnerDebug(getenv),
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")

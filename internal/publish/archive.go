@@ -45,10 +45,10 @@ type Archive struct {
 	OwnTags []string
 	// ReuseFrom are more tags whose layers may be reused (reuse-from).
 	ReuseFrom []string
-	// Follow are the tags that follow releases (latest, v1): they name
-	// the release before, whatever its version scheme, so its layers are
-	// reused too.
-	Follow []string
+	// Previous are tags that name the release before, whatever its
+	// version scheme (the tags that follow releases, the SHA tag of the
+	// commit before the push), so its layers are reused too.
+	Previous []string
 	// Elsewhere are other repositories of the registry whose layers are
 	// mounted instead of uploaded (reuse-from's repositories).
 	Elsewhere []archive.Elsewhere
@@ -83,7 +83,7 @@ type Archive struct {
 // digest. req gives the annotations of the
 // manifest made for a docker-archive.
 func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
-	known, err := archive.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom, p.Follow), p.TagSuffix, p.Log.Infof)
+	known, err := archive.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom, p.Previous), p.TagSuffix, p.Log.Infof)
 	if err != nil {
 		return build.Result{}, err
 	}
