@@ -91,11 +91,19 @@ type Store struct {
 	order []Fact // the valid entries, oldest first
 }
 
+// MinSecret is the shortest key that opens a store. The file's name and
+// its MACs are functions of the key that anyone who can read the store
+// may test guesses against offline: a generated token (a zot API key,
+// zak_ and 32 hex digits: 128 bits) is beyond guessing, a password is
+// not, so a shorter key (a password rather than a token) opens none.
+const MinSecret = 32
+
 // Open returns the store of dir for jobs holding secret (the API key),
-// nil (remembering nothing) when either is empty. Nothing is read or
-// written until it is used.
+// nil (remembering nothing) when dir is empty or secret is shorter than
+// MinSecret (none at all included). Nothing is read or written until it
+// is used.
 func Open(dir, secret string) *Store {
-	if dir == "" || secret == "" {
+	if dir == "" || len(secret) < MinSecret {
 		return nil
 	}
 	key, err := hkdf.Key(sha256.New, []byte(secret), nil, "build-push-image proofs "+version+" mac", sha256.Size)

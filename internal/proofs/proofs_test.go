@@ -10,7 +10,10 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
-const key = "zak_0123456789abcdef0123456789abcdef" // a made-up key of zot's shape
+const (
+	key   = "zak_0123456789abcdef0123456789abcdef" // a made-up key of zot's shape
+	other = "zak_fedcba9876543210fedcba9876543210"
+)
 
 func fact(i int) Fact {
 	return Fact{
@@ -82,7 +85,7 @@ func TestForged(t *testing.T) {
 // copied into this key's file, are ignored.
 func TestForeignKey(t *testing.T) {
 	dir := t.TempDir()
-	Open(dir, "another key").Remember(fact(1))
+	Open(dir, other).Remember(fact(1))
 	foreign, _ := os.ReadFile(file(t, dir))
 	mine := Open(dir, key)
 	if _, ok := mine.Recall(fact(1)); ok {
@@ -96,15 +99,21 @@ func TestForeignKey(t *testing.T) {
 	}
 }
 
-// TestNoKey: a job without a key neither reads nor writes the store.
+// TestNoKey: a job without a key, or with a password-like short one,
+// neither reads nor writes the store.
 func TestNoKey(t *testing.T) {
 	dir := t.TempDir()
 	Open(dir, key).Remember(fact(1))
-	s := Open(dir, "")
-	if _, ok := s.Recall(fact(1)); ok {
-		t.Error("a job without a key recalled a fact")
+	for _, weak := range []string{"", "hunter2", key[:MinSecret-1]} {
+		s := Open(dir, weak)
+		if _, ok := s.Recall(fact(1)); ok {
+			t.Errorf("a job with key %q recalled a fact", weak)
+		}
+		s.Remember(fact(2))
 	}
-	s.Remember(fact(2))
+	if files, _ := filepath.Glob(filepath.Join(dir, "*"+suffix)); len(files) != 1 {
+		t.Errorf("store files %v, want only the first job's", files)
+	}
 	if Open("", key) != nil {
 		t.Error("a store without a directory")
 	}
@@ -203,13 +212,13 @@ func TestFull(t *testing.T) {
 func TestFiles(t *testing.T) {
 	dir := t.TempDir()
 	for i := range maxFiles + 3 {
-		Open(dir, fmt.Sprint("key ", i)).Remember(fact(i))
+		Open(dir, fmt.Sprintf("zak_%032d", i)).Remember(fact(i))
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*"+suffix))
 	if len(files) > maxFiles {
 		t.Errorf("%d store files, want at most %d", len(files), maxFiles)
 	}
-	if _, ok := Open(dir, fmt.Sprint("key ", maxFiles+2)).Recall(fact(maxFiles + 2)); !ok {
+	if _, ok := Open(dir, fmt.Sprintf("zak_%032d", maxFiles+2)).Recall(fact(maxFiles + 2)); !ok {
 		t.Error("the newest key's file was pruned")
 	}
 }
