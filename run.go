@@ -62,9 +62,6 @@ type pipeline struct {
 	// without signing-key); signatures are what it stored or found.
 	signer     *sign.Signer
 	signatures []sign.Signature
-	// remembered proves reused layers from the proof store (nil without
-	// a store: no API key, no cache directory).
-	remembered *archive.Remembered
 }
 
 // target is one repository the image goes to, with its guard.
@@ -348,12 +345,12 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 		regs = append(regs, t.reg)
 	}
 	own, elsewhere := p.reuse(targets)
-	prover := p.prover() // sets p.remembered
+	prover, remembered := p.prover()
 	return publish.Archive{
 		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
-		Prover: prover, Remembered: p.remembered,
+		Prover: prover, Remembered: remembered,
 	}
 }
 
@@ -363,17 +360,18 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 // runner holding the API key proved it before: internal/proofs) or
 // streamed (archive.Unpacked) and remembered. The store's key is derived
 // from the API key, which every publishing job holds, so signed and
-// unsigned jobs share one store.
-func (p *pipeline) prover() archive.Prover {
-	var streamed archive.Prover = archive.Unpacked{}
+// unsigned jobs share one store. remembered is the store's part, nil
+// without a store (no API key, no cache directory).
+func (p *pipeline) prover() (prover archive.Prover, remembered *archive.Remembered) {
+	prover = archive.Unpacked{}
 	if store := proofs.Open(p.cfg.ProofDir, p.cfg.APIKey); store != nil {
-		p.remembered = archive.NewRemembered(store)
-		streamed = p.remembered
+		remembered = archive.NewRemembered(store)
+		prover = remembered
 	}
-	if p.signer == nil {
-		return streamed
+	if p.signer != nil {
+		prover = archive.NewSigned(vouch{p.signer}, prover)
 	}
-	return archive.NewSigned(vouch{p.signer}, streamed)
+	return prover, remembered
 }
 
 // vouch looks for a signature by the run's key among a manifest's
