@@ -295,6 +295,9 @@ func tagInfo(t imageTag, d string) string {
 	case t.State == tags.Kept:
 		return fmt.Sprintf("%s names %s, a newer release than this one: left where it is (a tag that follows releases never moves backwards)", t.ref(), t.Version)
 	}
+	if t.State == tags.Written && t.Immediate {
+		return "Tagged " + t.ref() + " (read back at once: the registry refuses overwrites, registry-immutable-tags)"
+	}
 	return "Tagged " + t.ref()
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/oidc"
+	"github.com/blumeops/build-push-image/internal/proofs"
 	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
@@ -193,6 +194,9 @@ func (p *pipeline) commit(ctx context.Context, targets []target, res build.Resul
 	plan := tags.Plan{Digest: res.Digest, Manifest: res.Manifest, Version: cfg.VersionTag(), Release: cfg.Version, Before: []string{cfg.SHATag()}, After: cfg.Follow()}
 	for _, t := range targets {
 		opts := []tags.Opt{tags.WithNoDowngrade(t.reg)}
+		if cfg.ImmutableTags {
+			opts = append(opts, tags.WithImmutable())
+		}
 		if p.signer != nil {
 			opts = append(opts, tags.WithSigner(signing{p, t}))
 		}
@@ -359,22 +363,33 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 		regs = append(regs, t.reg)
 	}
 	own, elsewhere := p.reuse(targets)
+	prover, remembered := p.prover()
 	return publish.Archive{
 		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Idle: cfg.ArchiveIdle, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
-		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
+		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
-		Prover: p.prover(),
+		Prover: prover, Remembered: remembered,
 	}
 }
 
 // prover proves the registry's claims of reused layers: with
 // signing-key, a manifest signed with it is trusted without a download;
-// every other claim is streamed (archive.Unpacked).
-func (p *pipeline) prover() archive.Prover {
-	if p.signer == nil {
-		return archive.Unpacked{}
+// every other claim is recalled from the proof store (a job on this
+// runner holding the API key proved it before: internal/proofs) or
+// streamed (archive.Unpacked) and remembered. The store's key is derived
+// from the API key, which every publishing job holds, so signed and
+// unsigned jobs share one store. remembered is the store's part, nil
+// without a store (no API key, no cache directory).
+func (p *pipeline) prover() (prover archive.Prover, remembered *archive.Remembered) {
+	prover = archive.Unpacked{}
+	if store := proofs.Open(p.cfg.ProofDir, p.cfg.APIKey); store != nil {
+		remembered = archive.NewRemembered(store)
+		prover = remembered
 	}
-	return archive.NewSigned(&vouch{signer: p.signer, notice: p.action.Noticef}, archive.Unpacked{})
+	if p.signer != nil {
+		prover = archive.NewSigned(&vouch{signer: p.signer, notice: p.action.Noticef}, prover)
+	}
+	return prover, remembered
 }
 
 // vouch looks for a signature by the run's key among a manifest's

@@ -30,6 +30,8 @@ var cases = []benchCase{
 	{"11", "nix stream, first release: users' pigz + gunzip + skopeo vs archive: vs the stream (8 × 24 MiB; RSS at 1 GiB)", caseStream},
 	{"12", "nix stream, next release with one store path changed: the same three", caseStreamNext},
 	{"13", "text-like archive push (base64 layers, pigz -6) vs gunzip + skopeo copy docker-archive: (8 × 32 MiB)", caseTextArchive},
+	{"14", "warm build with registry-immutable-tags (no pause) vs BuildKit's own push (1 × 32 MiB, 8 × 32 MiB)", caseImmutableBuild},
+	{"15", "nix stream, 1 GiB (16 × 64 MiB): first, next with one path changed, re-run; users' pipeline, the stream (store warm), the floor", caseStreamBig},
 }
 
 // pushTools are the ways to push compared side by side.

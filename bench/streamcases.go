@@ -162,9 +162,10 @@ func (s *nixStream) remove() {
 func caseStream(ctx context.Context, b *bench) error {
 	img := archiveImage("s8", "nix stream, 8 store paths × 24 MiB compressible + customisation layer")
 	big := archiveImage("s1g", "nix stream, 16 store paths × 64 MiB compressible (1 GiB)")
-	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream}
+	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, toolFloor}
 	b.archiveRatio("11", "first release", img, toolStream, toolUsersStream, 0.35)
 	b.archiveRatio("11", "first release", img, toolBuiltStream, toolUsersStream, 0)
+	b.archiveRatio("11", "first release", img, toolStream, toolFloor, 1.5)
 	rss := label("first release", big, tool{name: toolStream.name, title: toolStream.title}, "peak RSS")
 	b.res.goal(goal{caseID: "11", label: "peak RSS of " + toolStream.title + ", 1 GiB (worst round)", num: rss, limit: 100, worst: true})
 	err := b.eachRound(b.rounds, func(round int) error {
@@ -197,7 +198,7 @@ func (b *bench) streamOnce(ctx context.Context, caseID, what string, img *image,
 	}
 	defer s.remove()
 	j := archiveJob{archive: s.result, repo: b.repo("stream", img.name, t.name, round), version: "v1.0.0"}
-	if _, err := b.timedArchive(ctx, caseID, what, img, t, j); err != nil {
+	if _, err := b.timedArchive(ctx, caseID, what, img, t, j); err != nil || t.name == toolFloor.name { // the floor pushes nothing
 		return err
 	}
 	return b.forget(ctx, j.repo, j.version)
@@ -222,12 +223,18 @@ func (b *bench) streamOnce2(ctx context.Context, img *image, n int, size int64, 
 
 // caseStreamNext (12): the next release with one store path changed:
 // skopeo's blob-info cache warm (it pushed the first release), the
-// action with no local state (it learns from the release's tags).
+// action with no local state (it learns from the release's tags and
+// proves them by download) and on the runner that pushed the first
+// release (its proof store warm), and the floor.
 func caseStreamNext(ctx context.Context, b *bench) error {
 	img := archiveImage("n8", "next release, 8 store paths × 24 MiB, 1 changed")
-	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream}
+	warm := warmStore(toolStream)
+	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, warm, toolFloor}
 	b.archiveRatio("12", "next release", img, toolStream, toolUsersStream, 0.25)
+	b.archiveRatio("12", "next release", img, warm, toolUsersStream, 0.20)
 	b.archiveRatio("12", "next release", img, toolBuiltStream, toolUsersStream, 0)
+	b.archiveRatio("12", "next release", img, warm, toolFloor, 1.5)
+	b.archiveRatio("12", "next release", img, toolStream, toolFloor, 0)
 	layers := nixLayers(archiveSeeds, 8, 24*mib)
 	archiveSeeds += 8
 	first, err := b.newStream(ctx, layers)

@@ -237,9 +237,16 @@ func reuseFrom(t *testing.T, r rig, f archiveFixture) {
 		env["INPUT_SHA"], env["INPUT_REUSE-FROM"] = strings.Repeat(sha, 40), reuse
 		return runArchive(t, env)
 	}
+	// A release of another image: the newest release is read, not the
+	// last tags the registry lists (those are read where no tag is a
+	// semantic version).
+	other := nixStyle(t, layerTar(t, "srv/other", "another image\n"))
 	for reuse, want := range map[string]string{"candidate": "2 layers: 2 reused from the registry, 0 compressed", "": "2 layers: 0 reused from the registry, 2 compressed"} {
 		image := randomName("it/archive-reuse")
 		run(image, "candidate", "a", "")
+		env := archiveInputs(t, r, image, "v0.9.0", other)
+		env["INPUT_SHA"] = strings.Repeat("c", 40)
+		runArchive(t, env)
 		wantLine(t, run(image, "v1.0.0", "b", reuse).stdout, want)
 	}
 }

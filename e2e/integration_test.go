@@ -184,6 +184,9 @@ func actionCommand(t *testing.T, ctx context.Context, env map[string]string) *ex
 		"GITHUB_OUTPUT=" + filepath.Join(dir, "output"),
 		"GITHUB_STEP_SUMMARY=" + filepath.Join(dir, "summary"),
 		"RUNNER_TEMP=" + dir,
+		// A proof store of the run's own (a cold start): a test that
+		// wants one shared between runs sets RUNNER_TOOL_CACHE itself.
+		"RUNNER_TOOL_CACHE=" + t.TempDir(),
 	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -53,20 +53,27 @@ type Unpacked struct{}
 
 // Prove streams, unpacks and hashes the blob.
 func (Unpacked) Prove(ctx context.Context, c Claim, limit int64) error {
+	_, err := measure(ctx, c, limit)
+	return err
+}
+
+// measure proves c as Unpacked does and returns how many bytes the blob
+// unpacked to.
+func measure(ctx context.Context, c Claim, limit int64) (int64, error) {
 	body, err := c.Registry.Blob(ctx, c.Blob.Digest)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = body.Close() }()
 	packed, count := digest.SHA256.Digester(), &counter{}
 	src := io.TeeReader(stopping{ctx, io.LimitReader(body, c.Blob.Size+1)}, io.MultiWriter(packed.Hash(), count))
 	zr, alg, err := compression.NewReader(src)
 	if err != nil {
-		return fmt.Errorf("%w: it is not %s (%v)", ErrFalseClaim, c.Blob.MediaType, err)
+		return 0, fmt.Errorf("%w: it is not %s (%v)", ErrFalseClaim, c.Blob.MediaType, err)
 	}
 	defer func() { _ = zr.Close() }()
 	if got := (compression.Compression{Algorithm: alg}).MediaType(); got != c.Blob.MediaType {
-		return fmt.Errorf("%w: it is %s, not the %s its manifest says", ErrFalseClaim, got, c.Blob.MediaType)
+		return 0, fmt.Errorf("%w: it is %s, not the %s its manifest says", ErrFalseClaim, got, c.Blob.MediaType)
 	}
 	unpacked := digest.SHA256.Digester()
 	n, err := io.Copy(unpacked.Hash(), io.LimitReader(zr, limit+1))
@@ -75,17 +82,17 @@ func (Unpacked) Prove(ctx context.Context, c Claim, limit int64) error {
 	}
 	switch {
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return 0, ctx.Err()
 	case n > limit:
-		return fmt.Errorf("%w: it unpacks to more than %s", ErrFalseClaim, human(limit))
+		return 0, fmt.Errorf("%w: it unpacks to more than %s", ErrFalseClaim, human(limit))
 	case err != nil:
-		return fmt.Errorf("cannot read it: %w", err)
+		return 0, fmt.Errorf("cannot read it: %w", err)
 	case count.n != c.Blob.Size || packed.Digest() != c.Blob.Digest:
-		return fmt.Errorf("%w: the registry sent %d bytes of sha256 %s for it", ErrFalseClaim, count.n, packed.Digest().Encoded())
+		return 0, fmt.Errorf("%w: the registry sent %d bytes of sha256 %s for it", ErrFalseClaim, count.n, packed.Digest().Encoded())
 	case unpacked.Digest() != c.DiffID:
-		return fmt.Errorf("%w: it unpacks to sha256 %s", ErrFalseClaim, unpacked.Digest().Encoded())
+		return 0, fmt.Errorf("%w: it unpacks to sha256 %s", ErrFalseClaim, unpacked.Digest().Encoded())
 	}
-	return nil
+	return n, nil
 }
 
 // proving is how many claims are proven at once, ahead of the reader:

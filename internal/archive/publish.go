@@ -68,6 +68,10 @@ type Options struct {
 	// Warn gets one line per claim that failed its proof: that layer is
 	// compressed and uploaded anew.
 	Warn func(format string, args ...any)
+	// Made, when set, is told of each layer this run compressed: the
+	// blob it made unpacks to that diff ID, a proof for later jobs
+	// (Remembered.Made).
+	Made func(blob ocispec.Descriptor, diffID digest.Digest, unpacked int64)
 	// CompareOnly computes the digest and uploads nothing.
 	CompareOnly bool
 	// TempDir is where compressed layers wait for their upload; what is
@@ -276,6 +280,9 @@ func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
 	}
 	p.stats.Compressed++
 	p.stats.In, p.stats.Out = p.stats.In+f.size, p.stats.Out+f.packed.desc.Size
+	if p.o.Made != nil {
+		p.o.Made(f.packed.desc, diffID, f.size)
+	}
 	if !p.o.CompareOnly { // started already unless it waited for the platform
 		p.upload(f.packed.desc, f.packed.path)
 	}

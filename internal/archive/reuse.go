@@ -61,8 +61,11 @@ const releases = 3
 
 // Learn reads the images that refs name in each repository (the run's
 // own version and SHA tags first, so that a re-run reproduces what the
-// first run pushed, then the reuse-from tags), then the newest releases:
-// the highest semantic-version tags ending in suffix. A layer known in
+// first run pushed, then the reuse-from tags and the tags that follow
+// releases, such as latest, which name the release before whatever its
+// version scheme), then the newest releases: the highest semantic-version
+// tags ending in suffix, or where there are none (versions like 165768b
+// or 2026.12.07) the last tags the registry lists (Last). A layer known in
 // several places is taken from the first. A ref that does not exist, or
 // cannot be read, is passed over (warn says why): reuse saves work, it
 // is never needed.
@@ -90,7 +93,16 @@ func (k *Known) learnAll(ctx context.Context, t Registry, i int, refs []string, 
 	if i < 0 {
 		name = repository(t)
 	}
-	for _, ref := range append(slices.Clone(refs), Newest(all, suffix, releases)...) {
+	newest := Newest(all, suffix, releases)
+	if len(newest) == 0 {
+		newest = Last(all, suffix, releases)
+	}
+	read := map[string]bool{}
+	for _, ref := range append(slices.Clone(refs), newest...) {
+		if read[ref] {
+			continue
+		}
+		read[ref] = true
 		before := len(k.byDiffID)
 		err := k.learn(ctx, t, i, ref, ref)
 		if len(k.byDiffID) > before {
@@ -127,6 +139,26 @@ func Newest(all []string, suffix string, n int) []string {
 		return strings.Compare(a, b)
 	})
 	return found[:min(n, len(found))]
+}
+
+// Last returns the last n tags of all (in the order the registry lists
+// them) that end in suffix, last first, leaving out the tags of
+// signatures and attestations (sha256-…, .sig, .att, .sbom). Distribution and
+// zot list tags sorted, so a date version (2026.12.07, 20261207) comes
+// last when newest; of versions like 165768b it is some n releases,
+// whose base layers a next release shares all the same.
+func Last(all []string, suffix string, n int) []string {
+	var found []string
+	for _, tag := range slices.Backward(all) {
+		if len(found) == n {
+			break
+		}
+		v, ok := strings.CutSuffix(tag, suffix)
+		if ok && v != "" && !strings.HasPrefix(tag, "sha256-") && !slices.ContainsFunc([]string{".sig", ".att", ".sbom"}, func(ext string) bool { return strings.HasSuffix(tag, ext) }) {
+			found = append(found, tag)
+		}
+	}
+	return found
 }
 
 // Elsewhere is another repository of the registry whose layers may be

@@ -18,6 +18,18 @@ func TestNewest(t *testing.T) {
 	}
 }
 
+// TestLast: without semantic versions, the last tags as the registry
+// lists them, without signatures' and attestations' tags.
+func TestLast(t *testing.T) {
+	all := []string{"2026.11.30", "2026.12.01-nix", "2026.12.07", "2026.12.07-nix", "sha256-abc.sig", "sha256-abc", "x.att", "y.sbom"}
+	if got := Last(all, "", 2); !slices.Equal(got, []string{"2026.12.07-nix", "2026.12.07"}) {
+		t.Errorf("no suffix: %v", got)
+	}
+	if got := Last(all, "-nix", 3); !slices.Equal(got, []string{"2026.12.07-nix", "2026.12.01-nix"}) {
+		t.Errorf("-nix: %v", got)
+	}
+}
+
 func TestSecondReleaseReusesLayersInEveryRepository(t *testing.T) {
 	var layers [][]byte
 	for i := range 4 {

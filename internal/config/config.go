@@ -19,6 +19,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/guard"
 	"github.com/blumeops/build-push-image/internal/procenv"
+	"github.com/blumeops/build-push-image/internal/proofs"
 	"github.com/blumeops/build-push-image/internal/publish"
 	"github.com/blumeops/build-push-image/internal/version"
 )
@@ -98,6 +99,16 @@ type Config struct {
 	BuildOpts BuildOptions
 	Debug     bool   // RUNNER_DEBUG=1: regclient's debug log on stderr
 	TempDir   string // where the OCI layout goes ($RUNNER_TEMP)
+	// ImmutableTags: the registry refuses to overwrite a tag
+	// (registry-immutable-tags), so the version tag is read back without
+	// a pause.
+	ImmutableTags bool
+	// ProofDir is where proofs of reused layers are kept across jobs
+	// (internal/proofs: the runner's tool cache, else the user's cache).
+	ProofDir string
+	// Before is the commit before the push ($GITHUB_EVENT_PATH's
+	// "before"), "" when unknown: its SHA tag names the release before.
+	Before string
 	// ChildEnv is the whole environment of the processes we start (git,
 	// buildkitd): allow-listed, without inputs or secret values.
 	ChildEnv []string
@@ -173,6 +184,8 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		BuildkitAddress:    firstNonEmpty(raw["buildkit-address"], getenv("BUILDKIT_HOST"), defaultBuildkitAddress),
 		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
 		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
+		ProofDir:           proofs.Dir(getenv),
+		Before:             eventBefore(getenv),
 		Debug:              runnerDebug(getenv),
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
@@ -182,6 +195,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	var errs inputErrs
 	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
 	set(&errs, "tag-suffix-on-latest", &c.TagSuffixOnLatest)(parseBool(raw["tag-suffix-on-latest"]))
+	set(&errs, "registry-immutable-tags", &c.ImmutableTags)(parseBool(raw["registry-immutable-tags"]))
 	if c.SHA == "" {
 		c.SHA = headCommit(firstNonEmpty(c.Context, "."), getenv, raw["api-key"])
 		c.SHAFromGit = c.SHA != ""

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/compression"
@@ -46,6 +49,10 @@ type Archive struct {
 	OwnTags []string
 	// ReuseFrom are more tags whose layers may be reused (reuse-from).
 	ReuseFrom []string
+	// Previous are tags that name the release before, whatever its
+	// version scheme (the tags that follow releases, the SHA tag of the
+	// commit before the push), so its layers are reused too.
+	Previous []string
 	// Elsewhere are other repositories of the registry whose layers are
 	// mounted instead of uploaded (reuse-from's repositories).
 	Elsewhere []archive.Elsewhere
@@ -66,6 +73,9 @@ type Archive struct {
 	// Prover proves each layer an image in a repository claims before it
 	// is reused (archive.Unpacked when nil).
 	Prover archive.Prover
+	// Remembered, when set, is the proof store's part of Prover: its
+	// counts go to the log.
+	Remembered *archive.Remembered
 	// Targets are the repositories (internal/push's Registry), in the
 	// order of the image input.
 	Targets []archive.Registry
@@ -77,7 +87,7 @@ type Archive struct {
 // digest. req gives the annotations of the
 // manifest made for a docker-archive.
 func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
-	known, err := archive.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom), p.TagSuffix, p.Log.Infof)
+	known, err := archive.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom, p.Previous), p.TagSuffix, p.Log.Infof)
 	if err != nil {
 		return build.Result{}, err
 	}
@@ -92,10 +102,18 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 		return build.Result{}, err
 	}
 	defer stop()
+	var made func(ocispec.Descriptor, digest.Digest, int64)
+	if p.Remembered != nil && !p.CompareOnly {
+		made = p.Remembered.Made
+	}
 	d, stats, err := archive.Publish(ctx, p.Targets, archive.Options{
 		Path: p.Path, Stream: src, Platforms: p.Platforms, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
-		Known: known, Prover: p.Prover, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
+		Known: known, Prover: p.Prover, Made: made, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
+	if p.Remembered != nil && known.Len() > 0 {
+		recalled, downloaded := p.Remembered.Counts()
+		p.Log.Infof("Proof store: %d reused layers proven by earlier jobs on this runner (not downloaded), %d proven by download now and remembered", recalled, downloaded)
+	}
 	return build.Result{Digest: d, Manifest: stats.Manifest}, err
 }
 

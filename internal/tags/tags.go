@@ -61,6 +61,14 @@ type Tag struct {
 	Other   digest.Digest
 	Version string
 	Err     error
+	// Paused is how long a Written version tag was left before it was
+	// read back; Immediate says it was read back with no pause, where the
+	// registry refuses overwrites (WithImmutable).
+	Paused    time.Duration
+	Immediate bool
+	// Moved: a Written tag named another image before (the registry let
+	// it be overwritten).
+	Moved bool
 }
 
 // Plan is what to write for one image.
@@ -109,6 +117,9 @@ type Writer struct {
 	// settleMin and settleMax bound the pause before the version tag is
 	// read back.
 	settleMin, settleMax time.Duration
+	// immutable: the registry refuses to overwrite a tag, so no racing
+	// job can replace the version tag once written: no pause.
+	immutable bool
 }
 
 // Opt configures New.
@@ -118,6 +129,16 @@ type Opt func(*Writer)
 // it back (default 100 ms to 2 s, 3× a look-up's round trip in between).
 func WithSettle(lo, hi time.Duration) Opt {
 	return func(w *Writer) { w.settleMin, w.settleMax = lo, hi }
+}
+
+// WithImmutable says the registry refuses to overwrite an existing tag
+// (zot's create-only users, Harbor's immutability rules, ECR's immutable
+// repositories; the registry-immutable-tags input): a job racing for the
+// version tag is refused rather than replacing it, so the version tag is
+// read back at once, without the settle pause. A registry seen to move a
+// tag of the plan from another image in the same commit gets the pause.
+func WithImmutable() Opt {
+	return func(w *Writer) { w.immutable = true }
 }
 
 // WithNoDowngrade keeps a tag that follows releases (v1, latest) where it
@@ -166,7 +187,7 @@ func (w *Writer) Commit(ctx context.Context, plan Plan) ([]Tag, error) {
 		return out, err
 	}
 	if names == "" {
-		if version, err = w.commit(ctx, plan); err != nil {
+		if version, err = w.commit(ctx, plan, w.immutable && !moved(out)); err != nil {
 			return out, err
 		}
 		if version.Other != "" { // an identical job was first, by another digest
@@ -214,8 +235,20 @@ func (w *Writer) before(ctx context.Context, plan Plan) ([]Tag, error) {
 	return out, nil
 }
 
-// commit writes the version tag, the commit point, and reads it back.
-func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
+// moved says whether the registry let one of done be overwritten: then
+// it does not refuse overwrites, whatever WithImmutable said.
+func moved(done []Tag) bool {
+	for _, t := range done {
+		if t.Moved {
+			return true
+		}
+	}
+	return false
+}
+
+// commit writes the version tag, the commit point, and reads it back,
+// at once where the registry refuses overwrites (immutable).
+func (w *Writer) commit(ctx context.Context, plan Plan, immutable bool) (Tag, error) {
 	start := time.Now()
 	names, err := w.guard.CheckVersion(ctx, plan.Version, plan.image())
 	if err != nil || names != "" {
@@ -223,7 +256,12 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	}
 	// A job that passed its own check just before this one writes about
 	// one round trip later: pause a few of those before reading back.
+	// Where the registry refuses overwrites there is no such job to wait
+	// for: its write is refused.
 	settle := min(max(3*time.Since(start), w.settleMin), w.settleMax)
+	if immutable {
+		settle = 0
+	}
 	if err := w.reg.Tag(ctx, plan.Digest, plan.Version); err != nil {
 		return w.refused(ctx, plan, err)
 	}
@@ -234,7 +272,7 @@ func (w *Writer) commit(ctx context.Context, plan Plan) (Tag, error) {
 	if errors.Is(err, guard.ErrLostRace) {
 		return Tag{}, err
 	}
-	return Tag{Name: plan.Version, State: Written, Err: err}, nil
+	return Tag{Name: plan.Version, State: Written, Err: err, Paused: settle, Immediate: immutable}, nil
 }
 
 // refused re-checks a refused write of the version tag against what the
@@ -295,7 +333,7 @@ func (w *Writer) ensure(ctx context.Context, name string, plan Plan, follow bool
 	}
 	werr := w.reg.Tag(ctx, d, name)
 	if werr == nil {
-		return Tag{Name: name, State: Written}
+		return Tag{Name: name, State: Written, Moved: ok}
 	}
 	cur, ok, err = w.reg.Lookup(ctx, name)
 	switch {

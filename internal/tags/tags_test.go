@@ -272,3 +272,38 @@ func TestSignsOnlyWhatItChecked(t *testing.T) {
 		t.Errorf("no digest: %v, writes %v; want refused, nothing signed", err, other.writes)
 	}
 }
+
+// TestImmutableNoPause: where the registry refuses overwrites the version
+// tag is read back without the settle pause; elsewhere the pause is kept,
+// and so it is when the registry moved the SHA tag from another image
+// (it does not refuse overwrites, whatever the input says).
+func TestImmutableNoPause(t *testing.T) {
+	for _, immutable := range []bool{false, true} {
+		r := &registry{tags: map[string]digest.Digest{}}
+		g := guard.New(r, "reg.example/app", guard.WithReread(time.Millisecond), guard.WithManifests(r))
+		opts := []Opt{WithSettle(20*time.Millisecond, time.Second)}
+		if immutable {
+			opts = append(opts, WithImmutable())
+		}
+		done, err := New(r, g, opts...).Commit(context.Background(), plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tag := range done {
+			if tag.Name == plan.Version && ((tag.Paused == 0) != immutable || tag.Immediate != immutable) {
+				t.Errorf("immutable %v: the version tag was read back after %s", immutable, tag.Paused)
+			}
+		}
+	}
+	r := &registry{tags: map[string]digest.Digest{"sha": theirs}}
+	g := guard.New(r, "reg.example/app", guard.WithReread(time.Millisecond), guard.WithManifests(r))
+	done, err := New(r, g, WithSettle(20*time.Millisecond, time.Second), WithImmutable()).Commit(context.Background(), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range done {
+		if tag.Name == plan.Version && (tag.Paused == 0 || tag.Immediate) {
+			t.Errorf("the SHA tag was moved, yet the version tag was read back after %s", tag.Paused)
+		}
+	}
+}
