@@ -92,7 +92,11 @@ func TestProofStore(t *testing.T) {
 	evil := gzipped(t, layerTar(t, "srv/app3", "the attacker's application\n"))
 	cfg := imageConfig(t, godigest.FromBytes(genuine))
 	m := imageManifest(t, describe(ociConfigType, cfg), describe("application/vnd.oci.image.layer.v1.tar+gzip", evil))
-	run("v99.0.0", "d", ociArchive(t, ociDir(t, describe(ociManifestType, m), evil, cfg, m)), t.TempDir())
+	// Pushed by another tool: the action refuses a layer that is not its
+	// config's diff ID (TestArchiveLayerNotItsDiffID).
+	r.uploadBlob(t, image, evil)
+	r.uploadBlob(t, image, cfg)
+	r.putManifest(t, image, "v99.0.0", ociManifestType, m)
 	forgeProof(t, runner, "v1 "+godigest.FromBytes(evil).String()+" application/vnd.oci.image.layer.v1.tar+gzip "+
 		strconv.Itoa(len(evil))+" "+godigest.FromBytes(genuine).String()+" "+strconv.Itoa(len(genuine))+" "+strings.Repeat("0f", 32))
 	counted.of()

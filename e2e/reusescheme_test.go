@@ -41,7 +41,9 @@ func TestReuseWhateverTheVersionScheme(t *testing.T) {
 		run := func(version, sha string, archive string, event string) result {
 			env := archiveInputs(t, r, image, version, archive)
 			env["INPUT_SHA"] = strings.Repeat(sha, 40)
-			env["GITHUB_EVENT_PATH"] = event
+			if event != "" {
+				env["GITHUB_EVENT_NAME"], env["GITHUB_EVENT_PATH"] = "push", event
+			}
 			return runArchive(t, env)
 		}
 		run("165768b", "a", nixStyle(t, base, layerTar(t, "srv/app", "the first application\n")), "")
