@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
+	"golang.org/x/term"
 
 	"github.com/blumeops/build-push-image/internal/plan"
 	vsource "github.com/blumeops/build-push-image/internal/version"
@@ -182,5 +183,23 @@ func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) 
 			why[i] = fmt.Sprintf("%s (%s)", s.Context, s.Skipped)
 		}
 		action.Warningf("plan: left out, no version in them (%d): %s; leave out a directory that is no image with !<directory> in contexts, check version-file and version-pattern against one that is, or set on-unversioned: fail to make this an error", len(skipped), strings.Join(why, ", "))
+	}
+}
+
+// drainDelay is how long a failed run waits before it exits when its
+// output is a terminal. act's host mode (v0.2.89) reads a step's output
+// from a pty and, when the step fails, closes the pty as soon as the
+// process exits, without reading what is left: under load the last lines,
+// the ::error:: line among them, were lost (TestActPlanChangedPullRequest,
+// about 1 run in 5 on a loaded machine). A pipe loses nothing, and act
+// reads a successful step to its end, so only a failure on a terminal
+// waits.
+const drainDelay = 500 * time.Millisecond
+
+// letTerminalDrain gives the reader of a terminal time to read the failed
+// run's last lines before the process exits.
+func letTerminalDrain(f *os.File, code int) {
+	if code != 0 && term.IsTerminal(int(f.Fd())) {
+		time.Sleep(drainDelay)
 	}
 }

@@ -45,7 +45,9 @@ import (
 )
 
 func main() {
-	os.Exit(realMain(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+	code := realMain(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	letTerminalDrain(os.Stdout, code)
+	os.Exit(code)
 }
 
 // realMain is main with its dependencies injected, so tests can run the
