@@ -127,7 +127,7 @@ func TestRequestTokenMaskedFirst(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	env["GITHUB_ACTIONS"] = "true"
 	env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = "request-token-of-this-job"
-	env["INPUT_API-KEY"] = "zak_00112233445566778899aabbccddeeff"
+	env["INPUT_API-KEY"] = testcheck.ZotKey()
 	env["INPUT_PUSH"] = "maybe" // refused: the run ends at the inputs
 	var stdout, stderr bytes.Buffer
 	if code := realMain(nil, testcheck.Lookup(env), &stdout, &stderr); code != 2 {

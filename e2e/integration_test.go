@@ -267,14 +267,6 @@ func randomName(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-// wrongKey is a zot-shaped API key (zak_ + 32 hex) that no registry of the
-// tests issued: made per run, so no key-like string is committed.
-func wrongKey() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return "zak_" + hex.EncodeToString(b)
-}
-
 // headDigest asks the registry directly (plain net/http, not regclient)
 // what a tag points at: an independent check of what the program claims.
 func (r rig) headDigest(t *testing.T, image, tag string) (string, int) {
@@ -476,7 +468,7 @@ func TestWrongKey(t *testing.T) {
 	r := requireRig(t)
 	image := randomName("it/wrongkey")
 	env := r.inputs(image, "v1.0.0", "testdata/hello")
-	wrong := wrongKey()
+	wrong := testcheck.ZotKey()
 	env["INPUT_API-KEY"] = wrong
 	res := runAction(t, env, nil)
 	if res.code != 1 {

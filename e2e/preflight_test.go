@@ -45,7 +45,7 @@ func TestPreflightZotAnonymousRead(t *testing.T) {
 		dockerfile       bool
 		want             []string
 	}{
-		{name: "wrong key, stream", image: "team/app", key: wrongKey(),
+		{name: "wrong key, stream", image: "team/app", key: testcheck.ZotKey(),
 			want: []string{"api-key: credentials rejected by " + fp.addr + ` for username "ci" (HTTP 401`}},
 		{name: "read-only user, stream", image: "readonly/app",
 			want: []string{`username: "ci" may not push to ` + fp.addr + "/readonly/", "HTTP 403 DENIED"}},
@@ -138,7 +138,7 @@ func TestPreflightPlanWrongKey(t *testing.T) {
 	dir := testcheck.WriteTree(t, map[string]string{"nix/api/default.nix": nixFile("1.0.0"), "nix/web/default.nix": nixFile("2.0.0")})
 	env := map[string]string{
 		"INPUT_CONTEXTS": "nix/*", "INPUT_IMAGE": fp.addr + "/" + prefix + "/{name}", "INPUT_VERSION-FILE": "default.nix",
-		"INPUT_VERSION-PATTERN": `version = "([^"]+)"`, "INPUT_REGISTRY-TLS": "disabled", "INPUT_USERNAME": zr.user, "INPUT_API-KEY": wrongKey(),
+		"INPUT_VERSION-PATTERN": `version = "([^"]+)"`, "INPUT_REGISTRY-TLS": "disabled", "INPUT_USERNAME": zr.user, "INPUT_API-KEY": testcheck.ZotKey(),
 	}
 	res := runPlan(t, dir, env)
 	if res.code != 1 {
@@ -240,7 +240,7 @@ func TestPreflightPlanNothingToPublish(t *testing.T) {
 	dir := testcheck.WriteTree(t, map[string]string{"nix/api/default.nix": nixFile("1.0.0")})
 	env := map[string]string{
 		"INPUT_CONTEXTS": "nix/*", "INPUT_IMAGE": fp.addr + "/" + prefix + "/{name}", "INPUT_VERSION-FILE": "default.nix",
-		"INPUT_VERSION-PATTERN": `version\s*=\s*"([^"]+)"`, "INPUT_REGISTRY-TLS": "disabled", "INPUT_USERNAME": r.user, "INPUT_API-KEY": wrongKey(),
+		"INPUT_VERSION-PATTERN": `version\s*=\s*"([^"]+)"`, "INPUT_REGISTRY-TLS": "disabled", "INPUT_USERNAME": r.user, "INPUT_API-KEY": testcheck.ZotKey(),
 	}
 	wrong := runPlan(t, dir, env)
 	testcheck.OneErrorLine(t, wrong.stdout, "api-key: credentials rejected by "+fp.addr)
@@ -271,7 +271,7 @@ func TestActPlanWrongKey(t *testing.T) {
 		"containers/lib/common.nix":     "{ }\n",
 		"containers/app/default.nix":    "{ pkgs ? import <nixpkgs> { } }:\nlet\n  version = \"1.2.0\";\nin\npkgs.dockerTools.buildLayeredImage { name = \"app\"; tag = version; }\n",
 	})
-	writeBytes(t, filepath.Join(app, ".secrets"), []byte("REGISTRY_API_KEY="+wrongKey()+"\n"))
+	writeBytes(t, filepath.Join(app, ".secrets"), []byte("REGISTRY_API_KEY="+testcheck.ZotKey()+"\n"))
 	marker := filepath.Join(t.TempDir(), "built")
 	bin := t.TempDir()
 	writeBytes(t, filepath.Join(bin, "nix-build"), []byte("#!/bin/sh\ntouch "+marker+"\nexit 1\n"))
@@ -303,7 +303,7 @@ func TestActStreamWrongKey(t *testing.T) {
 	zr, _ := realZot(t, requireRig(t), testrig.WithAnonymousRead())
 	prefix, _ := unique(t)
 	app := usageStreamApp(t, r, zr.registry+"/"+prefix)
-	writeBytes(t, filepath.Join(app, ".secrets"), []byte("REGISTRY_API_KEY="+wrongKey()+"\n"))
+	writeBytes(t, filepath.Join(app, ".secrets"), []byte("REGISTRY_API_KEY="+testcheck.ZotKey()+"\n"))
 	marker := filepath.Join(t.TempDir(), "ran")
 	stream := markedStream(t, marker, nixStoreImage(t, "app", [2]string{"0c5g8wsvzkpmbx3k9vy0dfz6z4cjhd43-app-1.2.0", "app " + randomName("")}))
 	bin := t.TempDir()

@@ -34,7 +34,7 @@ func TestZotRefusals(t *testing.T) {
 		want             []string
 		shaTagged        bool // the SHA tag is written before the version tag (the transaction's order)
 	}{
-		{name: "wrong key", image: "team/app", key: wrongKey(),
+		{name: "wrong key", image: "team/app", key: testcheck.ZotKey(),
 			want: []string{"api-key: credentials rejected", "(HTTP 401", "zot API keys expire"}},
 		{name: "repository not writable", image: "readonly/app",
 			want: []string{`username: "ci" may not push to`, "HTTP 403 DENIED requested access to the resource is denied"}},

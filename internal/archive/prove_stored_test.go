@@ -7,6 +7,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/compression"
 	proofstore "github.com/blumeops/build-push-image/internal/proofs"
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
 // TestRememberedProver: a claim proven by download, or a layer a job
@@ -15,7 +16,7 @@ import (
 // false claim is neither believed nor remembered; a fact whose layer is
 // larger than the limit is proven again (and fails).
 func TestRememberedProver(t *testing.T) {
-	dir, key := t.TempDir(), "zak_0123456789abcdef0123456789abcdef"
+	dir, key := t.TempDir(), testcheck.ZotKey()
 	reg := newMem()
 	raw := layer(t, "a", "b")
 	blob := compress(t, compression.Compression{Algorithm: compression.Gzip}, raw)
@@ -56,7 +57,7 @@ func TestRememberedProver(t *testing.T) {
 	if err := NewRemembered(proofstore.Open(dir, key)).Prove(t.Context(), Claim{DiffID: sha(made), Blob: desc, Registry: reg}, 1<<20); err != nil {
 		t.Errorf("a layer a job compressed itself, claimed by the next: %v", err)
 	}
-	if err := NewRemembered(proofstore.Open(dir, "zak_fedcba9876543210fedcba9876543210")).Prove(t.Context(), c, 1<<20); err == nil {
+	if err := NewRemembered(proofstore.Open(dir, testcheck.ZotKey())).Prove(t.Context(), c, 1<<20); err == nil {
 		t.Error("a job with another key believed the first job's proof")
 	}
 }

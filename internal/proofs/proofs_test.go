@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
-const (
-	key   = "zak_0123456789abcdef0123456789abcdef" // a made-up key of zot's shape
-	other = "zak_fedcba9876543210fedcba9876543210"
-)
+// key and other are made-up keys of zot's shape, new each run.
+var key, other = testcheck.ZotKey(), testcheck.ZotKey()
 
 func fact(i int) Fact {
 	return Fact{

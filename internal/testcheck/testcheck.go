@@ -5,6 +5,8 @@
 package testcheck
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -19,6 +21,15 @@ import (
 
 // SHA is the commit SHA the tests pass as the sha input.
 const SHA = "0123456789abcdef0123456789abcdef01234567"
+
+// ZotKey is a zot-shaped API key (zak_ + 32 hex digits) made per call,
+// issued by no registry: tests need the shape, and no key-like string is
+// committed.
+func ZotKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "zak_" + hex.EncodeToString(b)
+}
 
 // Env is a getenv over a map, so the program can run in-process.
 func Env(m map[string]string) func(string) string {
