@@ -6,10 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// closeRangeCloexec is CLOSE_RANGE_CLOEXEC (Linux 5.11): mark the range
-// close-on-exec instead of closing it.
-const closeRangeCloexec = 1 << 2
-
 // Apply makes this process non-dumpable (its /proc/<pid>/environ, memory
 // and ptrace closed to its user; root keeps them) and marks every file
 // descriptor above 2 close-on-exec. Go opens its own descriptors so;
@@ -21,7 +17,8 @@ func Apply() error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("%w: prctl(PR_SET_DUMPABLE): %w", ErrNotClosed, err)
 	}
-	if err := unix.CloseRange(3, ^uint(0), closeRangeCloexec); err == nil {
+	// Linux 5.11: the range marked close-on-exec, not closed.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
 		return nil
 	}
 	// Before Linux 5.11: each open descriptor, as /proc lists them.

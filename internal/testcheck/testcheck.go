@@ -6,8 +6,8 @@ package testcheck
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"os"

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/harden"
 )
 
 // Command is a program that prints an image's version (version-command:
@@ -124,8 +126,8 @@ func (c Command) Run(dir, abs string) (Found, error) {
 	if timeout == 0 {
 		timeout = CommandTimeout
 	}
-	if err := noDump(); err != nil {
-		return Found{}, fmt.Errorf("making this process non-dumpable before running %s: %w", c.Args[0], err)
+	if harden.Err != nil { // the command could read the key through /proc
+		return Found{}, fmt.Errorf("before running %s: %w", c.Args[0], harden.Err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -139,6 +141,11 @@ func (c Command) Run(dir, abs string) (Found, error) {
 	stdout, stderr := &capped{max: maxOutput}, &capped{max: 64 << 10, tail: true}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
+	// Its group is killed whatever its end: nothing it started in the
+	// background outlives the look-up (its group is gone: ESRCH).
+	if cmd.Process != nil { // nil: it never started
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	ran := strings.Join(args, " ") // as run: what to try by hand
 	found := Found{Command: ran, Path: dir}
 	fail := func(err error, stderr string) (Found, error) {

@@ -2,10 +2,12 @@ package version
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	stdregexp "regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,4 +162,28 @@ func TestSourceCommandOrder(t *testing.T) {
 	if _, err := src.Read(unversioned, ""); !errors.As(err, &ce) || !strings.Contains(err.Error(), "not a version") {
 		t.Errorf("control characters: %v, want refused as no version", err)
 	}
+}
+
+// TestCommandLeavesNothingRunning: what a command started in the
+// background and left behind (its stdout not held) is killed with its
+// group when it ends: nothing of the user's outlives the look-up.
+func TestCommandLeavesNothingRunning(t *testing.T) {
+	dir := t.TempDir()
+	f, err := run(t, `sh -c 'sleep 300 >/dev/null 2>&1 & echo $! > pid; echo 1.2.3'`, dir)
+	if err != nil || f.Version != "1.2.3" {
+		t.Fatalf("%+v, %v", f, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	for range 100 { // killed: gone, or a zombie until init reaps it
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if errors.Is(err, os.ErrNotExist) || strings.Contains(string(stat), ") Z ") {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the command's background process %d still runs", pid)
 }
