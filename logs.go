@@ -98,7 +98,13 @@ func logVersion(action *githubactions.Action, from vsource.Found) {
 	if from.Path == "" || versionNotice(action, from) {
 		return // the version input gave it, or the notice said it
 	}
-	action.Infof("version %s read from %s%s", from.Version, from.Where(), otherMatches(from))
+	action.Infof("%s", readFrom(from))
+}
+
+// readFrom says which version was read where: one wording for the
+// action's line and the plan's rows.
+func readFrom(from vsource.Found) string {
+	return fmt.Sprintf("version %s read from %s%s", from.Version, from.Where(), otherMatches(from))
 }
 
 // versionNotice gives the notice that other lines of the file matched
@@ -155,7 +161,7 @@ func versionFrom(from *vsource.Found) string {
 	if from == nil || from.Path == "" {
 		return ""
 	}
-	return fmt.Sprintf(" (version %s read from %s%s)", from.Version, from.Where(), otherMatches(*from))
+	return " (" + readFrom(*from) + ")"
 }
 
 // logPlan says what the plan found: one line per directory, then the

@@ -185,7 +185,6 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		BuildkitAddressSet: raw["buildkit-address"] != "" || getenv("BUILDKIT_HOST") != "",
 		TempDir:            firstNonEmpty(getenv("RUNNER_TEMP"), os.TempDir()),
 		ProofDir:           proofs.Dir(getenv),
-		Before:             eventBefore(getenv),
 		Debug:              runnerDebug(getenv),
 	}
 	c.BuildkitdBinary, _ = exec.LookPath("buildkitd")
@@ -208,6 +207,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
 	if raw["archive"] != "" { // else refused as only used with archive
 		set(&errs, "archive-idle-timeout", &c.ArchiveIdle)(parseIdle(raw["archive-idle-timeout"]))
+		c.Before = eventBefore(getenv) // only an archive's layers are reused from the release before
 	}
 	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseFrom(c.Image)))
 	c.parseVersion(&errs, raw, getenv)

@@ -42,7 +42,7 @@ func parseAccess(errs *inputErrs, raw map[string]string, required, identity bool
 	a := Access{Username: raw["username"], APIKey: raw["api-key"]}
 	set(errs, "registry-tls", &a.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
 	set(errs, "key-expiry-warning", &a.KeyExpiryWarning)(parseDays(raw["key-expiry-warning"]))
-	if audience := raw["oidc-audience"]; audience != "" && (required || identity) {
+	if audience := raw["oidc-audience"]; audience != "" && identity { // a push always asks for one
 		a.IDToken = parseIDToken(errs, a, audience, getenv)
 		return a
 	}
