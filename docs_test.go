@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,7 +17,10 @@ import (
 
 // actionDoc is the part of action.yml the docs are checked against.
 type actionDoc struct {
-	Inputs  map[string]struct{ Required bool }
+	Inputs map[string]struct {
+		Description, Default string
+		Required             bool
+	}
 	Outputs map[string]struct{ Description, Value string }
 	Runs    struct {
 		Using string
@@ -34,110 +39,23 @@ func readAction(t *testing.T, b []byte) actionDoc {
 	return a
 }
 
-// readmeRows returns the name and second cell of each row of the README
-// table under heading.
-func readmeRows(t *testing.T, heading string) [][2]string {
-	t.Helper()
-	rows, ok := docRows(t, "README.md", heading)
-	if !ok {
-		t.Fatalf("README has no %q section", heading)
-	}
-	return rows
-}
-
-// docRows returns the name and second cell of each row of the table under
-// the ## heading of the Markdown file doc, and whether it has the heading.
-func docRows(t *testing.T, doc, heading string) ([][2]string, bool) {
-	t.Helper()
-	b, err := os.ReadFile(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n## "+heading+"\n")
-	if !ok {
-		return nil, false
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	var rows [][2]string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z-]+)` \\|([^|]*)").FindAllStringSubmatch(section, -1) {
-		rows = append(rows, [2]string{m[1], strings.TrimSpace(m[2])})
-	}
-	return rows, true
-}
-
-// docTables are the tables under heading in the README and in docs/: file
-// → rows. A file without that heading, or whose section holds no table
-// (it points at another), is left out; the README must have it.
-func docTables(t *testing.T, heading string) map[string][][2]string {
-	t.Helper()
-	docs, err := filepath.Glob("docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][][2]string{"README.md": readmeRows(t, heading)}
-	for _, doc := range docs {
-		if rows, _ := docRows(t, doc, heading); len(rows) > 0 {
-			out[doc] = rows
-		}
-	}
-	return out
-}
-
-// TestReadmeDefaults: where action.yml (or plan/action.yml) gives an
-// input a default, every table of inputs shows that value; "required"
-// alone is for inputs the action marks required.
-func TestReadmeDefaults(t *testing.T) {
-	for heading, a := range map[string][]byte{"Inputs": actionYAML, "Plan inputs": planActionYAML} {
-		required := readAction(t, a).Inputs
-		in := config.MustInputs(a)
-		for doc, rows := range docTables(t, heading) {
-			shown := map[string]string{}
-			for _, row := range rows {
-				shown[row[0]] = row[1]
-			}
-			for _, in := range in {
-				if in.Default != "" && shown[in.Name] != "`"+in.Default+"`" {
-					t.Errorf("%s %s: input %s shows default %q, the action has %q", doc, heading, in.Name, shown[in.Name], in.Default)
-				}
-				if (shown[in.Name] == "required") != required[in.Name].Required {
-					t.Errorf("%s %s: input %s shows default %q, the action marks it required: %t", doc, heading, in.Name, shown[in.Name], required[in.Name].Required)
-				}
-			}
-		}
-	}
-}
-
-func firstColumn(rows [][2]string) []string {
-	var names []string
-	for _, row := range rows {
-		names = append(names, row[0])
-	}
-	return names
-}
-
-func sorted(s []string) []string {
-	s = slices.Clone(s)
-	slices.Sort(s)
-	return s
-}
-
 // TestDocsMatchAction keeps action.yml's inputs (the program's flags and
-// defaults, embedded), their env mapping and the README in step: an input
-// the runs: step does not map never reaches the program. The same for the
-// plan action.
+// defaults, embedded) and their env mapping in step: an input the runs:
+// step does not map never reaches the program. The same for the plan
+// action. docs/inputs.md is held to them by TestDocsInputTables.
 func TestDocsMatchAction(t *testing.T) {
-	checkAction(t, actionYAML, inputs, "Inputs", "Outputs", []string{"digest", "image", "metadata", "sha-tag", "signature", "tags", "version-tag"})
-	checkAction(t, planActionYAML, planInputs, "Plan inputs", "Plan outputs", []string{"adoptable", "all", "changed-unbumped", "count", "images", "matrix"})
+	checkAction(t, actionYAML, inputs, "action.yml", []string{"digest", "image", "metadata", "sha-tag", "signature", "tags", "version-tag"})
+	checkAction(t, planActionYAML, planInputs, "plan/action.yml", []string{"adoptable", "all", "changed-unbumped", "count", "images", "matrix"})
 }
 
-func checkAction(t *testing.T, action []byte, in config.Inputs, inputsHeading, outputsHeading string, outputs []string) {
+func checkAction(t *testing.T, action []byte, in config.Inputs, file string, outputs []string) {
 	t.Helper()
 	a := readAction(t, action)
 	var program, mapped []string
 	for _, in := range in {
 		program = append(program, in.Name)
 		if in.Description == "" {
-			t.Errorf("%s: input %s has no description", inputsHeading, in.Name)
+			t.Errorf("%s: input %s has no description", file, in.Name)
 		}
 	}
 	for _, step := range a.Runs.Steps {
@@ -145,36 +63,23 @@ func checkAction(t *testing.T, action []byte, in config.Inputs, inputsHeading, o
 			if name, ok := strings.CutPrefix(k, "INPUT_"); ok {
 				mapped = append(mapped, strings.ToLower(name))
 				if want := "${{ inputs." + strings.ToLower(name) + " }}"; v != want {
-					t.Errorf("%s: %s: %q, want %q", inputsHeading, k, v, want)
+					t.Errorf("%s: %s: %q, want %q", file, k, v, want)
 				}
 			}
 		}
 	}
-	want := sorted(program)
-	lists := map[string][]string{"env INPUT_*": mapped}
-	for doc, rows := range docTables(t, inputsHeading) {
-		lists[doc+"'s "+inputsHeading] = firstColumn(rows)
-	}
-	for what, got := range lists {
-		if !slices.Equal(sorted(got), want) {
-			t.Errorf("%s: %v\nthe action's inputs: %v", what, sorted(got), want)
-		}
+	if want := sorted(program); !slices.Equal(sorted(mapped), want) {
+		t.Errorf("%s: env INPUT_*: %v\nthe action's inputs: %v", file, sorted(mapped), want)
 	}
 	var declaredOut []string
 	for name, o := range a.Outputs {
 		declaredOut = append(declaredOut, name)
 		if o.Description == "" || o.Value != "${{ steps.run.outputs."+name+" }}" {
-			t.Errorf("%s: output %s lacks a description or is not wired to the step (%q)", outputsHeading, name, o.Value)
+			t.Errorf("%s: output %s lacks a description or is not wired to the step (%q)", file, name, o.Value)
 		}
 	}
-	lists = map[string][]string{"declared " + outputsHeading: declaredOut}
-	for doc, rows := range docTables(t, outputsHeading) {
-		lists[doc+"'s "+outputsHeading] = firstColumn(rows)
-	}
-	for what, got := range lists {
-		if !slices.Equal(sorted(got), outputs) {
-			t.Errorf("%s: %v, want %v", what, sorted(got), outputs)
-		}
+	if !slices.Equal(sorted(declaredOut), outputs) {
+		t.Errorf("%s: declared outputs %v, want %v", file, sorted(declaredOut), outputs)
 	}
 	if a.Runs.Using != "composite" {
 		t.Errorf("runs.using %q, want composite (the kind Forgejo runners, act and GitHub all run)", a.Runs.Using)
@@ -192,23 +97,13 @@ func TestNoExpressionInDescriptions(t *testing.T) {
 	}
 }
 
-// TestLayoutNamesEveryPackage: the README's layout paragraph and
-// docs/architecture.md name every package under internal/, so a new one
-// is not left out of the map.
+// TestLayoutNamesEveryPackage: docs/architecture.md has a paragraph for
+// every package under internal/, so a new one is not left out of the map.
 func TestLayoutNamesEveryPackage(t *testing.T) {
 	dirs, err := os.ReadDir("internal")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, layout, ok := strings.Cut(string(readme), "\nLayout: ")
-	if !ok {
-		t.Fatal("README has no Layout: paragraph")
-	}
-	layout, _, _ = strings.Cut(layout, "\n\n")
 	arch, err := os.ReadFile("docs/architecture.md")
 	if err != nil {
 		t.Fatal(err)
@@ -218,11 +113,161 @@ func TestLayoutNamesEveryPackage(t *testing.T) {
 			continue
 		}
 		name := "`internal/" + d.Name() + "`"
-		if !strings.Contains(layout, name) {
-			t.Errorf("README's Layout: paragraph does not name %s", name)
-		}
 		if !strings.Contains(string(arch), "**"+name+"**") {
 			t.Errorf("docs/architecture.md has no paragraph for %s", name)
 		}
 	}
+}
+
+//go:generate go test -count=1 -run TestDocsInputTables -update .
+
+// update makes TestDocsInputTables write docs/inputs.md's tables rather
+// than compare them: go generate runs it so.
+var update = flag.Bool("update", false, "write the default and description cells of docs/inputs.md from action.yml and plan/action.yml")
+
+// inputsDoc holds a table of inputs per use, and the outputs.
+const inputsDoc = "docs/inputs.md"
+
+// tableRow is a row of a table of inputs or outputs: the name, then cells.
+var tableRow = regexp.MustCompile("^\\| `([a-z-]+)` \\|")
+
+// TestDocsInputTables: every input of action.yml is a row of exactly one
+// table of docs/inputs.md (a section per use), every input of
+// plan/action.yml one of the Plan section's, every output one of Outputs
+// (Plan outputs), every row is one of them, and each row's default and
+// description are the action's own. Which table a row is in is written by
+// hand; its cells are written by go generate (this test with -update).
+func TestDocsInputTables(t *testing.T) {
+	doc, err := os.ReadFile(inputsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[bool]actionDoc{}
+	for plan, file := range map[bool]string{false: "action.yml", true: "plan/action.yml"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions[plan] = readAction(t, b)
+	}
+	want, err := inputTables(string(doc), actions[false], actions[true])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(inputsDoc, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got := strings.Split(string(doc), "\n"); want != string(doc) {
+		for i, line := range strings.Split(want, "\n") {
+			if i >= len(got) || got[i] != line {
+				t.Fatalf("%s:%d: not what action.yml says; run go generate (it writes the cells):\n got %q\nwant %q", inputsDoc, i+1, got[min(i, len(got)-1)], line)
+			}
+		}
+	}
+}
+
+// inputTables is doc with the cells of each row of its tables of inputs
+// and outputs written from the actions' own (the plan's in sections whose
+// heading begins with Plan), or an error naming every row that is no
+// input or output and every one left out or listed twice.
+func inputTables(doc string, main, plan actionDoc) (string, error) {
+	type key struct {
+		plan bool
+		kind string // input, output
+	}
+	seen := map[key]map[string]int{}
+	var errs []error
+	var heading, kind string
+	lines := strings.Split(doc, "\n")
+	for i, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "## "):
+			heading = strings.TrimPrefix(line, "## ")
+		case strings.HasPrefix(line, "| input |"), strings.HasPrefix(line, "| output |"):
+			kind = strings.Fields(line)[1]
+		case !strings.HasPrefix(line, "|"):
+			kind = ""
+		}
+		m := tableRow.FindStringSubmatch(line)
+		if m == nil || kind == "" {
+			continue
+		}
+		k := key{strings.HasPrefix(heading, "Plan"), kind}
+		a, file := main, "action.yml"
+		if k.plan {
+			a, file = plan, "plan/action.yml"
+		}
+		row, ok := tableCells(a, kind, m[1])
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s:%d (## %s): %s is not an %s of %s", inputsDoc, i+1, heading, m[1], kind, file))
+			continue
+		}
+		lines[i] = row
+		if seen[k] == nil {
+			seen[k] = map[string]int{}
+		}
+		seen[k][m[1]]++
+	}
+	for _, k := range []key{{false, "input"}, {false, "output"}, {true, "input"}, {true, "output"}} {
+		a, file := main, "action.yml"
+		if k.plan {
+			a, file = plan, "plan/action.yml"
+		}
+		for _, name := range actionNames(a, k.kind) {
+			if n := seen[k][name]; n != 1 {
+				errs = append(errs, fmt.Errorf("%s: %s %s of %s is in %d of its tables, want 1", inputsDoc, k.kind, name, file, n))
+			}
+		}
+	}
+	return strings.Join(lines, "\n"), errors.Join(errs...)
+}
+
+// actionNames are the names of a's inputs or outputs, sorted.
+func actionNames(a actionDoc, kind string) []string {
+	var names []string
+	if kind == "input" {
+		for name := range a.Inputs {
+			names = append(names, name)
+		}
+	} else {
+		for name := range a.Outputs {
+			names = append(names, name)
+		}
+	}
+	return sorted(names)
+}
+
+// tableCells is the row of the input or output name of a: an input's
+// default ("required" for a required one) and description, an output's
+// description.
+func tableCells(a actionDoc, kind, name string) (string, bool) {
+	if kind == "output" {
+		out, ok := a.Outputs[name]
+		return "| `" + name + "` | " + markdownCell(out.Description) + " |", ok
+	}
+	in, ok := a.Inputs[name]
+	def := ""
+	switch {
+	case in.Required:
+		def = "required"
+	case in.Default != "":
+		def = "`" + in.Default + "`"
+	}
+	return "| `" + name + "` | " + def + " | " + markdownCell(in.Description) + " |", ok
+}
+
+// markdownCell is text as a table cell that shows it as written: one
+// line, and Markdown's special characters escaped.
+var markdownCell = strings.NewReplacer(
+	"\\", "\\\\", "*", "\\*", "_", "\\_", "<", "\\<", ">", "\\>", "|", "\\|",
+	"[", "\\[", "]", "\\]", "`", "\\`", "~", "\\~", "\n", " ",
+).Replace
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
