@@ -23,7 +23,7 @@ func TestActReadmeSigning(t *testing.T) {
 	rr := requireRig(t)
 	prefix, _ := unique(t)
 	keys := t.TempDir()
-	generate := readmeBlock(t, "sh", "cosign generate-key-pair")
+	generate := docBlock(t, "docs/signing.md", "sh", "cosign generate-key-pair")
 	gen := exec.Command("bash", "-euo", "pipefail", "-c", generate)
 	gen.Dir = keys
 	gen.Env = []string{"HOME=" + keys, "PATH=" + filepath.Dir(cosignBin(t)) + ":" + os.Getenv("PATH")}
@@ -36,7 +36,7 @@ func TestActReadmeSigning(t *testing.T) {
 		t.Fatalf("the README's command left no cosign.key (%v) or sets no COSIGN_PASSWORD", err)
 	}
 
-	step := editReadme(t, readmeBlock(t, "yaml", "signing-key: ${{ secrets.COSIGN_PRIVATE_KEY }}"),
+	step := editReadme(t, docBlock(t, "docs/signing.md", "yaml", "signing-key: ${{ secrets.COSIGN_PRIVATE_KEY }}"),
 		readmeEdit{"registry.example/team/", rr.registry + "/" + prefix + "/", 1},
 		readmeEdit{"username: ci\n", "username: " + rr.user + "\n", 1},
 		readmeEdit{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n", 1})
@@ -64,7 +64,7 @@ func TestActReadmeSigning(t *testing.T) {
 		}
 	}
 
-	verify := editReadme(t, readmeBlock(t, "sh", "cosign verify --key cosign.pub"),
+	verify := editReadme(t, docBlock(t, "docs/signing.md", "sh", "cosign verify --key cosign.pub"),
 		readmeEdit{"registry.example/team/", rr.registry + "/" + prefix + "/", 1},
 		readmeEdit{"--insecure-ignore-tlog ", "--insecure-ignore-tlog --allow-http-registry ", 1})
 	auth := skopeoAuth(t, rr)

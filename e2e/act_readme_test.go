@@ -147,17 +147,18 @@ func runActOutcome(t *testing.T, r actRig, app string, succeeded, failed int, co
 	return text, err
 }
 
-// readmeActCommand is the README's act command.
+// readmeActCommand is the act command docs/usage.md gives for the
+// README's workflow.
 func readmeActCommand(t *testing.T) string {
 	t.Helper()
-	return readmeBlock(t, "sh", "act push")
+	return docBlock(t, "docs/usage.md", "sh", "act push")
 }
 
 // readmeUsageWorkflow is the README's first workflow (Usage), changed only
 // where a test must: the registry, the user and plain HTTP.
 func readmeUsageWorkflow(t *testing.T, r rig, prefix string) string {
 	t.Helper()
-	return editReadme(t, readmeBlocks(t, "yaml")[0], readmeCredentials(r, prefix, 1)...)
+	return editReadme(t, readmeBlock(t, "yaml", readmeTagPush), readmeCredentials(r, prefix, 1)...)
 }
 
 func goEnv(t *testing.T, name string) string {

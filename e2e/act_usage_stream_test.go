@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestActUsageStreamSteps runs docs/usage.md's streamLayeredImage steps
+// TestActUsageStreamSteps runs the README's streamLayeredImage steps
 // (changed only where a test must: the registry, plain HTTP) as the job of
 // a workflow under act on a nix host, after a checkout of a repository
 // holding the docs' containers/app/default.nix, whose version line they
@@ -38,14 +38,14 @@ func TestActUsageStreamSteps(t *testing.T) {
 	}
 }
 
-// usageStreamApp is a repository whose workflow runs docs/usage.md's
+// usageStreamApp is a repository whose workflow runs the README's
 // streamLayeredImage steps (changed only where a test must: the registry,
 // repositories under at, and plain HTTP) after a checkout, on a nix host;
 // it holds the docs' containers/app/default.nix, whose version line the
 // steps read.
 func usageStreamApp(t *testing.T, r actRig, at string) string {
 	t.Helper()
-	steps := editReadme(t, docBlock(t, "docs/usage.md", "yaml", "# ./result -> /nix/store/…-stream-app, a program"),
+	steps := editReadme(t, readmeBlock(t, "yaml", "# ./result -> /nix/store/…-stream-app, a program"),
 		readmeEdit{"registry.example/team/", at + "/", 1},
 		readmeEdit{"api-key: ${{ secrets.REGISTRY_API_KEY }}\n", "api-key: ${{ secrets.REGISTRY_API_KEY }}\n          registry-tls: disabled\n", 1})
 	return actRepo(t, r, map[string]string{

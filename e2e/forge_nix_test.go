@@ -43,7 +43,7 @@ func TestForgePlanNix(t *testing.T) {
 	prefix := randomName("forge/nix")
 	app := f.createRepo(t, "", "nix-images", true)
 	f.api(t, http.MethodPut, "/repos/"+app+"/actions/secrets/REGISTRY_API_KEY", map[string]string{"data": r.key}, nil)
-	wf := readmeMatrixWorkflow(t, r, prefix, "archive: result", "nix")
+	wf := readmeMatrixWorkflow(t, r, prefix, "README.md", "archive: result\n          image: ${{ matrix.plan.image }}", "nix")
 	if n := strings.Count(wf, "uses: blumeops/build-push-image"); n != 2 {
 		t.Fatalf("README's nix workflow names the action %d times, want 2 (plan and action)", n)
 	}

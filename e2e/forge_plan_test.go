@@ -108,16 +108,16 @@ func wantPlanRun(t *testing.T, f *forge, app string, jobs []forgeJob, key string
 // where a test must: runs-on, the registry and the credentials.
 func readmePlanWorkflow(t *testing.T, r rig, prefix string) string {
 	t.Helper()
-	return readmeMatrixWorkflow(t, r, prefix, "uses: blumeops/build-push-image/plan@v2", "ubuntu-latest")
+	return readmeMatrixWorkflow(t, r, prefix, "docs/plan.md", "version-arg: APP_VERSION", "ubuntu-latest")
 }
 
-// readmeMatrixWorkflow is the README's first workflow holding marker, a
-// plan job and a build job running on runsOn, changed only where a test
-// must: runs-on, the registry and the credentials.
-func readmeMatrixWorkflow(t *testing.T, r rig, prefix, marker, runsOn string) string {
+// readmeMatrixWorkflow is doc's first workflow holding marker, a plan job
+// and a build job running on runsOn, changed only where a test must:
+// runs-on, the registry and the credentials.
+func readmeMatrixWorkflow(t *testing.T, r rig, prefix, doc, marker, runsOn string) string {
 	t.Helper()
 	edits := append([]readmeEdit{{"runs-on: " + runsOn + "\n", "runs-on: " + forgeLabel + "\n", 2}}, readmeCredentials(r, prefix, 2)...)
-	return editReadme(t, readmeBlock(t, "yaml", marker), edits...)
+	return editReadme(t, docBlock(t, doc, "yaml", marker), edits...)
 }
 
 // forgePlanTree is the repository: the workflow and three image

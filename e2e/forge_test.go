@@ -153,15 +153,8 @@ func wantConclusions(t *testing.T, jobs []forgeJob, want string, logs []string) 
 // registry and the credentials. A README that no longer fits fails here.
 func readmeWorkflow(t *testing.T, r rig, prefix string) string {
 	t.Helper()
-	var head, matrix string
-	for _, block := range readmeBlocks(t, "yaml") {
-		switch {
-		case head == "" && strings.Contains(block, "\njobs:\n"):
-			head = block
-		case matrix == "" && strings.Contains(block, "matrix:"):
-			matrix = block
-		}
-	}
+	head := readmeBlock(t, "yaml", readmeTagPush)
+	matrix := docBlock(t, "docs/usage.md", "yaml", "- { name: api, context: services/api }")
 	runsOn := regexp.MustCompile(`(?m)^    runs-on: .*\n`)
 	loc := runsOn.FindStringIndex(head)
 	if loc == nil || matrix == "" {

@@ -11,12 +11,6 @@ import (
 // them: as written, changed only where a test must (the registry, the
 // credentials, the runner's label).
 
-// readmeBlocks are the README's code blocks in lang (yaml, sh), in order.
-func readmeBlocks(t *testing.T, lang string) []string {
-	t.Helper()
-	return docBlocks(t, "README.md", lang)
-}
-
 // docBlocks are the code blocks in lang of the Markdown file doc, in order.
 func docBlocks(t *testing.T, doc, lang string) []string {
 	t.Helper()
@@ -30,6 +24,9 @@ func docBlocks(t *testing.T, doc, lang string) []string {
 	}
 	return out
 }
+
+// readmeTagPush marks the README's Dockerfile workflow, run on a tag push.
+const readmeTagPush = "on:\n  push:\n    tags: [\"v*\"]"
 
 // readmeBlock is the first of the README's blocks in lang holding marker.
 func readmeBlock(t *testing.T, lang, marker string) string {
