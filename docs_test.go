@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -270,4 +272,77 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// mdLink is a Markdown link's target; mdHeading a heading line.
+var (
+	mdLink    = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	mdHeading = regexp.MustCompile(`(?m)^#{1,6} (.+)$`)
+	mdCode    = regexp.MustCompile("(?s)```.*?```|`[^`\n]*`")
+)
+
+// TestDocsLinks: every relative link of the README, SECURITY.md and docs/
+// names a file of the repository and, with #anchor, a heading of it, so a
+// moved section leaves no dead link behind.
+func TestDocsLinks(t *testing.T) {
+	docs, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range append([]string{"README.md", "SECURITY.md"}, docs...) {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(mdCode.ReplaceAllString(string(b), ""), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, anchor, _ := strings.Cut(target, "#")
+			file := doc
+			if path != "" {
+				file = filepath.Join(filepath.Dir(doc), path)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Errorf("%s: link %s: no such file", doc, target)
+				continue
+			}
+			if anchor != "" && !slices.Contains(anchors(t, file), anchor) {
+				t.Errorf("%s: link %s: %s has no heading with that anchor", doc, target, file)
+			}
+		}
+	}
+}
+
+// anchors are the anchors GitHub gives the headings of the Markdown file
+// doc: lowercase, punctuation dropped, spaces as hyphens, -1, -2 for the
+// same again.
+func anchors(t *testing.T, doc string) []string {
+	t.Helper()
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	seen := map[string]int{}
+	text := regexp.MustCompile("(?s)```.*?```").ReplaceAllString(string(b), "")
+	for _, m := range mdHeading.FindAllStringSubmatch(text, -1) {
+		slug := strings.Map(func(r rune) rune {
+			switch {
+			case r == ' ':
+				return '-'
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				return unicode.ToLower(r)
+			}
+			return -1
+		}, strings.TrimSpace(m[1]))
+		if n := seen[slug]; n > 0 {
+			out = append(out, fmt.Sprintf("%s-%d", slug, n))
+		} else {
+			out = append(out, slug)
+		}
+		seen[slug]++
+	}
+	return out
 }
