@@ -251,14 +251,14 @@ func tableCells(a actionDoc, kind, name string) (string, bool) {
 		return "| `" + name + "` | " + markdownCell(out.Description) + " |", ok
 	}
 	in, ok := a.Inputs[name]
-	def := ""
+	def := "| |"
 	switch {
 	case in.Required:
-		def = "required"
+		def = "| required |"
 	case in.Default != "":
-		def = "`" + in.Default + "`"
+		def = "| `" + in.Default + "` |"
 	}
-	return "| `" + name + "` | " + def + " | " + markdownCell(in.Description) + " |", ok
+	return "| `" + name + "` " + def + " " + markdownCell(in.Description) + " |", ok
 }
 
 // markdownCell is text as a table cell that shows it as written: one
