@@ -1,15 +1,17 @@
-package main
+package run
 
 import (
 	"context"
-	"errors"
+
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/config"
-	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/plan"
 )
 
@@ -90,12 +92,57 @@ func adoptTags(ctx context.Context, cfg config.Plan, action *githubactions.Actio
 	return nil
 }
 
-// adoptLine is the one line a failed adoption is: a look-up's as the
-// plan's, else the write's or the guard's, naming the input.
-func adoptLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
-	var le *plan.LookupError
-	if errors.As(err, &le) {
-		return planLine(ctx, cfg, ids, err)
+// PlanStep is the step of the plan command that failed, for its line.
+type PlanStep int
+
+// The plan command's steps, in the order they run.
+const (
+	StepIdentity  PlanStep = iota // the job's first ID token (oidc-audience)
+	StepLookup                    // the version tags' look-ups
+	StepPushCheck                 // the key's push check
+	StepAdopt                     // adopt-tags
+	StepChanged                   // changed
+)
+
+// PlanError is a failed step of the plan command: which one, and why.
+type PlanError struct {
+	Step PlanStep
+	Err  error
+}
+
+func (e *PlanError) Error() string { return e.Err.Error() }
+func (e *PlanError) Unwrap() error { return e.Err }
+
+// Plan is the plan command's run over the images plan.Find read: it
+// looks up each version tag, proves the key, adopts the old scheme's tags
+// and marks the changed images, as cfg asks; its result is the outputs'.
+// A failure is a *PlanError.
+func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (plan.Result, error) {
+	start := time.Now()
+	if err := startIdentity(ctx, env.Action, cfg.Access, env.IDs); err != nil {
+		return nil, &PlanError{StepIdentity, err}
 	}
-	return "adopt-tags: " + err.Error()
+	regs := plan.NewRegistries(cfg.Access, env.Log, idLogin(env.IDs)...)
+	res, err := plan.Check(ctx, images, regs.Lookup)
+	if err != nil {
+		return nil, &PlanError{StepLookup, err}
+	}
+	hosts := regs.Hosts()
+	// The key is proven before any tag is adopted: a plan writes nothing
+	// with a key the registry refuses.
+	if err := checkPlanPush(ctx, env.Action, cfg, res, hosts); err != nil {
+		return nil, &PlanError{StepPushCheck, err}
+	}
+	if err := adoptTags(ctx, cfg, env.Action, regs, res); err != nil {
+		return nil, &PlanError{StepAdopt, err}
+	}
+	var logins []login
+	for _, host := range slices.Sorted(maps.Keys(hosts)) {
+		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
+	}
+	warnKeyExpiry(ctx, env, cfg.Access, logins, time.Since(start))
+	if err := markChanged(ctx, cfg.Changed, env.Action, res); err != nil {
+		return nil, &PlanError{StepChanged, err}
+	}
+	return res, nil
 }
