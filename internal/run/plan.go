@@ -15,32 +15,41 @@ import (
 	"github.com/blumeops/build-push-image/internal/plan"
 )
 
-// markChanged finds the images changed since the event's base commit
-// (the changed input) and marks them: in a pull request those whose
-// version is published join the matrix, to be checked; on a push each is
-// named in one warning (a change without a version bump publishes
-// nothing). A base that cannot be compared is the error under changed:
-// true, else one line: a notice when the event names a base the checkout
-// lacks, an info line when it names none.
-func markChanged(ctx context.Context, cfg config.Changed, action *githubactions.Action, res plan.Result) error {
+// changes are the changes since the event's base commit (the changed
+// input), read before anything is looked up or written; nil when changed
+// is off or the base cannot be compared. A base that cannot be compared
+// is the error under changed: true, else one line: a notice when the
+// event names a base the checkout lacks, an info line when it names none.
+func changes(ctx context.Context, cfg config.Changed, action *githubactions.Action) (*plan.Changes, error) {
 	if cfg.Mode == config.ChangedOff {
-		return nil
+		return nil, nil
 	}
 	ch, err := plan.Diff(ctx, cfg)
 	switch {
 	case err != nil && cfg.Mode == config.ChangedOn:
-		return fmt.Errorf("changed: %w", err)
+		return nil, fmt.Errorf("changed: %w", err)
 	case err != nil && cfg.Base == "":
 		action.Infof("plan: %v", err)
-		return nil
+		return nil, nil
 	case err != nil:
 		action.Noticef("plan: %v", err)
-		return nil
+		return nil, nil
+	}
+	return ch, nil
+}
+
+// markChanged marks the images ch touches (nil: none): in a pull request
+// those whose version is published join the matrix, to be checked; on a
+// push each is named in one warning (a change without a version bump
+// publishes nothing).
+func markChanged(cfg config.Changed, action *githubactions.Action, res plan.Result, ch *plan.Changes) {
+	if ch == nil {
+		return
 	}
 	plan.MarkChanged(res, ch, cfg.Shared)
 	if cfg.PullRequest {
 		res.Recheck()
-		return nil
+		return
 	}
 	if unbumped := res.Unbumped(); len(unbumped) > 0 {
 		names := make([]string, len(unbumped))
@@ -50,7 +59,6 @@ func markChanged(ctx context.Context, cfg config.Changed, action *githubactions.
 		action.Warningf("plan: changed since %s but their version is published, so nothing publishes them (%d): %s; bump the version in their files (a pull request's check fails for such an image when its content changed)",
 			short(ch.Base), len(unbumped), strings.Join(names, ", "))
 	}
-	return nil
 }
 
 func short(sha string) string { return sha[:min(len(sha), 12)] }
@@ -97,11 +105,11 @@ type PlanStep int
 
 // The plan command's steps, in the order they run.
 const (
-	StepIdentity  PlanStep = iota // the job's first ID token (oidc-audience)
+	StepChanged   PlanStep = iota // changed: the diff against the base
+	StepIdentity                  // the job's first ID token (oidc-audience)
 	StepLookup                    // the version tags' look-ups
 	StepPushCheck                 // the key's push check
 	StepAdopt                     // adopt-tags
-	StepChanged                   // changed
 )
 
 // PlanError is a failed step of the plan command: which one, and why.
@@ -119,6 +127,13 @@ func (e *PlanError) Unwrap() error { return e.Err }
 // A failure is a *PlanError.
 func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (plan.Result, error) {
 	start := time.Now()
+	// A base that cannot be compared fails the plan before anything is
+	// looked up or written; the images are marked once their version tags
+	// (and adopt-tags' writes) say which are published.
+	ch, err := changes(ctx, cfg.Changed, env.Action)
+	if err != nil {
+		return nil, &PlanError{StepChanged, err}
+	}
 	if err := startIdentity(ctx, env.Action, cfg.Access, env.IDs); err != nil {
 		return nil, &PlanError{StepIdentity, err}
 	}
@@ -141,8 +156,6 @@ func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (p
 		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
 	}
 	warnKeyExpiry(ctx, env, cfg.Access, logins, time.Since(start))
-	if err := markChanged(ctx, cfg.Changed, env.Action, res); err != nil {
-		return nil, &PlanError{StepChanged, err}
-	}
+	markChanged(cfg.Changed, env.Action, res, ch)
 	return res, nil
 }

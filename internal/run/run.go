@@ -198,7 +198,7 @@ func (s signing) Sign(ctx context.Context, d digest.Digest) error {
 
 // record lists the tags in the outputs, per repository the version tag
 // first, and says what became of each. When the version tag keeps the same
-// image by another digest (guard.Same), the outputs name that image: it
+// image by another digest (guard.Difference), the outputs name that image: it
 // is what every tag names.
 func (p *Pipeline) record(out *Published) {
 	for _, t := range p.done {
