@@ -44,7 +44,7 @@ func explain(ctx context.Context, p *run.Pipeline, err error) string {
 	case errors.As(err, &exists) && exists.Refusal != nil:
 		return fmt.Sprintf("version tag %s already exists in %s (%s)%s: the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
 			exists.Tag, exists.Image, exists.Digest, exists.NotOurs(), registrySaid(exists.Refusal))
-	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace), errors.Is(err, run.ErrAlreadyPublished):
+	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace), errors.Is(err, guard.ErrAlreadyPublished):
 		return err.Error()
 	case errors.Is(err, build.ErrExport):
 		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.Registry(), err)

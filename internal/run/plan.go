@@ -151,11 +151,11 @@ func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (p
 	if err := adoptTags(ctx, cfg, env.Action, regs, res); err != nil {
 		return nil, &PlanError{StepAdopt, err}
 	}
-	var logins []login
+	var lookups []keyLookup
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {
-		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
+		lookups = append(lookups, newKeyLookup(hosts[host], cfg.Username, cfg.APIKey))
 	}
-	warnKeyExpiry(ctx, env, cfg.Access, logins, time.Since(start))
+	warnKeyExpiry(ctx, env, cfg.Access, lookups, time.Since(start))
 	markChanged(cfg.Changed, env.Action, res, ch)
 	return res, nil
 }

@@ -35,10 +35,9 @@ func (e *PushCheckError) Unwrap() error { return e.Err }
 
 // checkPush proves the login to each target that has a key, in the order
 // of the image input; the first refusal is the error.
-func checkPush(ctx context.Context, action *githubactions.Action, cfg config.Config, targets []target) error {
+func checkPush(ctx context.Context, action *githubactions.Action, targets []target) error {
 	for _, t := range targets {
-		user, key := cfg.LoginFor(t.image)
-		if key == "" {
+		if t.login.Pass == "" {
 			continue // anonymous: nothing to prove
 		}
 		start := time.Now()
@@ -46,7 +45,7 @@ func checkPush(ctx context.Context, action *githubactions.Action, cfg config.Con
 		if err != nil {
 			return &PushCheckError{Image: t.image, Err: err}
 		}
-		action.Infof("%s", pushCheckLine(user, []string{t.image}, check, time.Since(start)))
+		action.Infof("%s", pushCheckLine(t.login.User, []string{t.image}, check, time.Since(start)))
 	}
 	return nil
 }
