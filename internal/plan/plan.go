@@ -265,6 +265,9 @@ func (r *Registries) client(repository string) (*push.Registry, error) {
 	return reg, err
 }
 
+// For is the client of repository: its registry's, shared (push's For).
+func (r *Registries) For(repository string) (*push.Registry, error) { return r.client(repository) }
+
 // Lookup is the plan's Lookup.
 func (r *Registries) Lookup(ctx context.Context, repository, tag string) (bool, error) {
 	reg, err := r.client(repository)

@@ -142,16 +142,16 @@ func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (p
 	if err != nil {
 		return nil, &PlanError{StepLookup, err}
 	}
-	hosts := regs.Hosts()
 	// The key is proven before any tag is adopted: a plan writes nothing
 	// with a key the registry refuses.
-	if err := checkPlanPush(ctx, env.Action, cfg, res, hosts); err != nil {
+	if err := checkPlanPush(ctx, env.Action, cfg, res, regs); err != nil {
 		return nil, &PlanError{StepPushCheck, err}
 	}
 	if err := adoptTags(ctx, cfg, env.Action, regs, res); err != nil {
 		return nil, &PlanError{StepAdopt, err}
 	}
 	var lookups []keyLookup
+	hosts := regs.Hosts()
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {
 		lookups = append(lookups, newKeyLookup(hosts[host], cfg.Username, cfg.APIKey))
 	}

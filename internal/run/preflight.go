@@ -75,7 +75,7 @@ func pushCheckLine(user string, images []string, check push.PushCheck, took time
 // fails the plan, not every leg after its build. Each repository is
 // checked once, plan.Concurrency at a time, through the client of its
 // registry the look-ups used.
-func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config.Plan, res plan.Result, hosts map[string]*push.Registry) error {
+func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config.Plan, res plan.Result, regs *plan.Registries) error {
 	publish, loginOnly := planPushRepos(res)
 	repos := slices.Concat(publish, loginOnly)
 	if cfg.APIKey == "" || len(repos) == 0 {
@@ -88,7 +88,7 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 	g.SetLimit(plan.Concurrency)
 	for i, image := range repos {
 		g.Go(func() error {
-			reg, err := hosts[config.RegistryOf(image)].For(image)
+			reg, err := regs.For(image)
 			if err == nil {
 				checks[i], err = reg.CheckPush(gctx)
 			}
