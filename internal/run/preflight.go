@@ -23,11 +23,11 @@ import (
 // and a wrong or expired key would otherwise be found at the first
 // upload, after the build.
 
-// PushCheckError is a repository whose push check failed: which one, and
-// the registry's typed error.
+// PushCheckError is a repository whose push check failed: which one, its
+// registry's host, and the registry's typed error.
 type PushCheckError struct {
-	Image string
-	Err   error
+	Image, Host string
+	Err         error
 }
 
 func (e *PushCheckError) Error() string { return e.Err.Error() } // push's error names the repository
@@ -43,7 +43,7 @@ func checkPush(ctx context.Context, action *githubactions.Action, targets []targ
 		start := time.Now()
 		check, err := t.reg.CheckPush(ctx)
 		if err != nil {
-			return &PushCheckError{Image: t.image, Err: err}
+			return &PushCheckError{Image: t.image, Host: t.ref.Registry, Err: err}
 		}
 		action.Infof("%s", pushCheckLine(t.login.User, []string{t.image}, check, time.Since(start)))
 	}
@@ -88,16 +88,17 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 	g.SetLimit(plan.Concurrency)
 	for i, image := range repos {
 		g.Go(func() error {
-			reg, err := regs.For(image)
-			if err == nil {
-				checks[i], err = reg.CheckPush(gctx)
+			reg, err := regs.For(image) // looked up already: its client is made
+			if err != nil {
+				return err
 			}
+			checks[i], err = reg.CheckPush(gctx)
 			switch {
 			case err == nil:
 				allowed[i] = true
 			case i >= len(publish) && errors.Is(err, push.ErrDenied): // the key is taken; nothing is pushed there
 			default:
-				return &PushCheckError{Image: image, Err: err}
+				return &PushCheckError{Image: image, Host: reg.Ref().Registry, Err: err}
 			}
 			return nil
 		})
