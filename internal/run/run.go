@@ -77,32 +77,10 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 		builder = b
 	}
 
-	var targets []target
-	compareOnly := false
-	if cfg.Push {
-		if err := startIdentity(ctx, p.Action, cfg.Access, p.IDs); err != nil {
-			return out, err
-		}
-		targets, err = m.connect()
-		defer closeAll(targets)
-		if err != nil {
-			return out, err
-		}
-		if err := checkPush(ctx, p.Action, targets); err != nil { // before the build or the stream starts
-			return out, err
-		}
-		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
-			return out, err
-		}
-		warnKeyExpiry(ctx, p.Env, cfg.Access, keyLookups(targets), time.Since(start))
-	}
-	var published map[string]digest.Digest // the pull-request check's
-	if !cfg.Push && cfg.Archive != "" {
-		targets, published, err = anonymousTargets(ctx, m)
-		defer closeAll(targets)
-		if err != nil {
-			return out, err
-		}
+	targets, compareOnly, published, err := p.targets(ctx, m, start)
+	defer closeAll(targets)
+	if err != nil {
+		return out, err
 	}
 	res, err := p.build(ctx, p.publisher(builder, targets, compareOnly), compareOnly)
 	if err != nil {
@@ -122,6 +100,35 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 	}
 	out.Seconds = float64(time.Since(start).Milliseconds()) / 1000
 	return out, nil
+}
+
+// targets are the repositories of the run, closed by the caller also on
+// a failure: with push, each connected, its login proven and its version
+// tag guarded (compareOnly: skip-identical found it in all of them); for
+// the pull-request check (archive, push: false), those answering
+// anonymous reads, with what their version tag names (published); else
+// none.
+func (p *Pipeline) targets(ctx context.Context, m maker, start time.Time) (targets []target, compareOnly bool, published map[string]digest.Digest, err error) {
+	cfg := p.Cfg
+	switch {
+	case cfg.Push:
+		if err := startIdentity(ctx, p.Action, cfg.Access, p.IDs); err != nil {
+			return nil, false, nil, err
+		}
+		if targets, err = m.connect(); err != nil {
+			return targets, false, nil, err
+		}
+		if err := checkPush(ctx, p.Action, targets); err != nil { // before the build or the stream starts
+			return targets, false, nil, err
+		}
+		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
+			return targets, false, nil, err
+		}
+		warnKeyExpiry(ctx, p.Env, cfg.Access, keyLookups(targets), time.Since(start))
+	case cfg.Archive != "":
+		targets, published, err = anonymousTargets(ctx, m)
+	}
+	return targets, compareOnly, published, err
 }
 
 // newPublished is the outputs of a build, before any tag: every list
