@@ -13,6 +13,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/plan"
+	"github.com/blumeops/build-push-image/internal/push"
 )
 
 // changes are the changes since the event's base commit (the changed
@@ -137,7 +138,12 @@ func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (p
 	if err := startIdentity(ctx, env.Action, cfg.Access, env.IDs); err != nil {
 		return nil, &PlanError{StepIdentity, err}
 	}
-	regs := plan.NewRegistries(cfg.Access, env.Log, idLogin(env.IDs)...)
+	// One login for every registry of a plan: username and api-key, or
+	// the job's identity, else none.
+	login := config.Login{User: cfg.Username, Pass: cfg.APIKey, Identity: cfg.IDToken != nil}
+	regs := plan.NewRegistries(func(repository string) (*push.Registry, error) {
+		return dial(repository, login, cfg.RegistryTLS, env)
+	})
 	res, err := plan.Check(ctx, images, regs.Lookup)
 	if err != nil {
 		return nil, &PlanError{StepLookup, err}

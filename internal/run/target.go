@@ -39,14 +39,22 @@ type maker struct {
 	signed func(sign.Signature)
 }
 
-// target makes the target of image with login (the zero Login is
-// anonymous): the one place a registry client of the run is made.
-func (m maker) target(image string, login config.Login) (target, error) {
-	opts := []push.Opt{push.WithCredentials(login.User, login.Pass), push.WithTLS(m.cfg.RegistryTLS), push.WithLogger(m.env.Log)}
+// dial is the one way both commands make a registry client: image's,
+// with login (the zero Login is anonymous; Identity adds the job's ID
+// token, at the registry's token endpoint only), by registry-tls, with
+// regclient's log.
+func dial(image string, login config.Login, tls push.TLS, env Env) (*push.Registry, error) {
+	opts := []push.Opt{push.WithCredentials(login.User, login.Pass), push.WithTLS(tls), push.WithLogger(env.Log)}
 	if login.Identity {
-		opts = append(opts, idLogin(m.env.IDs)...)
+		opts = append(opts, idLogin(env.IDs)...)
 	}
-	reg, err := push.New(image, opts...)
+	return push.New(image, opts...)
+}
+
+// target makes the target of image with login (the zero Login is
+// anonymous).
+func (m maker) target(image string, login config.Login) (target, error) {
+	reg, err := dial(image, login, m.cfg.RegistryTLS, m.env)
 	if err != nil {
 		return target{}, err
 	}
