@@ -92,6 +92,14 @@ func WithPolicy(p Policy) Opt {
 	return func(g *Guard) { g.policy = p }
 }
 
+// WithManifests lets the guard see that two images are the same although
+// their digests differ: the same config and layers (what runs), other
+// annotations (the commit and time a reproducible nix build is published
+// at). Without it only equal digests are the same image.
+func WithManifests(m Manifests) Opt {
+	return func(g *Guard) { g.manifests = m }
+}
+
 // New returns a Guard for image, reading tags through r.
 func New(r Resolver, image string, opts ...Opt) *Guard {
 	g := &Guard{r: r, image: image, reread: defaultReread}
@@ -202,9 +210,17 @@ func WithReread(pauses ...time.Duration) Opt {
 	return func(g *Guard) { g.reread = pauses }
 }
 
-func orNothing(d digest.Digest) string {
-	if d == "" {
-		return "nothing"
-	}
-	return d.String()
+// Difference is "" when theirs, an image in the repository, is ours, and
+// else the first field that differs, as one line. The same image is the
+// same digest, or (WithManifests) manifests equal in everything but
+// annotations (of the manifest and of each descriptor): the same media
+// type, the same config descriptor and the same layer descriptors
+// (digest, size, media type, and any other field), in order; for an index
+// the same manifest descriptors (digest, size, media type, platform).
+// Adopting theirs is then as safe as publishing ours: every descriptor a
+// client follows is one this run made and checked. Ours is read from the
+// repository when its manifest is not given; an image read from neither
+// is not the same.
+func (g *Guard) Difference(ctx context.Context, theirs digest.Digest, ours Image) (string, error) {
+	return difference(ctx, g.manifests, theirs, ours)
 }
