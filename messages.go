@@ -49,7 +49,7 @@ func (p *pipeline) explain(ctx context.Context, err error) string {
 		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.Registry(), err)
 	case errors.Is(err, build.ErrExecFormat):
 		return fmt.Sprintf("platforms: a RUN step's program is for a platform buildkitd's machine cannot run without emulation (building %s); add emulation there (binfmt/QEMU: docker run --privileged --rm tonistiigi/binfmt --install all; colima's Rosetta: colima start --vm-type vz --vz-rosetta), or set platforms to the machine's own; %v",
-			platformsBuilt(cfg.Platforms), err)
+			platformsBuilt(build.PlatformNames(cfg.Platforms)), err)
 	case errors.Is(err, buildkitd.ErrNoDaemon):
 		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
 	case errors.Is(err, buildkitd.ErrRootless):
@@ -145,8 +145,8 @@ func rejected(registry, username string, err error) string {
 // zot does a Docker one without its docker2s2 compatibility setting.
 func mediaTypeLine(cfg config.Config, re *push.ResponseError) string {
 	input := "image"
-	if cfg.Archive != "" {
-		input = "archive: " + cfg.Archive
+	if cfg.Origin.IsArchive() {
+		input = "archive: " + cfg.Origin.Path
 	}
 	return fmt.Sprintf("%s: the registry refused the image's manifest (%s): it takes OCI media types only, as zot does without http.compat [\"docker2s2\"], and this manifest has another (a Docker schema 2 one); publish the image with OCI media types (a docker-archive, which the action converts, or skopeo copy --format oci), or have the registry's operator enable docker2s2",
 		input, re.Said())
@@ -172,24 +172,24 @@ func archiveLine(cfg config.Config, err error) (string, bool) {
 	var bad *archive.Error
 	var failed *stream.Error
 	if errors.As(err, &failed) {
-		return fmt.Sprintf("archive: %s: %s", cfg.Archive, failed.Reason), true
+		return fmt.Sprintf("archive: %s: %s", cfg.Origin.Path, failed.Reason), true
 	}
 	if !errors.As(err, &bad) {
 		return "", false
 	}
 	switch {
 	case errors.Is(err, archive.ErrPlatform):
-		return fmt.Sprintf("platforms: archive %s: %s; build the image for %s (nix: on a machine of that platform, or with its pkgsCross), or correct platforms", cfg.Archive, bad.Reason, strings.Join(cfg.Platforms, ", ")), true
+		return fmt.Sprintf("platforms: archive %s: %s; build the image for %s (nix: on a machine of that platform, or with its pkgsCross), or correct platforms", cfg.Origin.Path, bad.Reason, strings.Join(build.PlatformNames(cfg.Platforms), ", ")), true
 	case errors.Is(err, archive.ErrChoose):
-		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push (its name:tag, or its platform os/arch in an index)", cfg.Archive, bad.Reason), true
+		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push (its name:tag, or its platform os/arch in an index)", cfg.Origin.Path, bad.Reason), true
 	case errors.Is(err, archive.ErrHostile):
-		return fmt.Sprintf("archive: %s: %s; refused, nothing outside it was read or written: check what built it", cfg.Archive, bad.Reason), true
+		return fmt.Sprintf("archive: %s: %s; refused, nothing outside it was read or written: check what built it", cfg.Origin.Path, bad.Reason), true
 	case errors.Is(err, archive.ErrTooLarge):
-		return fmt.Sprintf("archive: %s: %s", cfg.Archive, bad.Reason), true
-	case cfg.Archive == "-" || stream.IsProgram(cfg.Archive):
-		return fmt.Sprintf("archive: %s: %s; nothing was tagged: check the program that writes the image", cfg.Archive, bad.Reason), true
+		return fmt.Sprintf("archive: %s: %s", cfg.Origin.Path, bad.Reason), true
+	case cfg.Origin.Streamed():
+		return fmt.Sprintf("archive: %s: %s; nothing was tagged: check the program that writes the image", cfg.Origin.Path, bad.Reason), true
 	}
-	return fmt.Sprintf("archive: %s: %s; give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it", cfg.Archive, bad.Reason), true
+	return fmt.Sprintf("archive: %s: %s; give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it", cfg.Origin.Path, bad.Reason), true
 }
 
 // containerLine names the inputs that shaped the BuildKit container that

@@ -104,7 +104,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		p.action.Infof("sha %s: git rev-parse HEAD in %s (neither sha nor $GITHUB_SHA is set)", cfg.SHA, cfg.Context)
 	}
 	var builder *build.Builder
-	if cfg.Archive == "" { // an archive is built already: no buildkitd is looked for
+	if !cfg.Origin.IsArchive() { // an archive is built already: no buildkitd is looked for
 		b, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.action)
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 		warnKeyExpiry(ctx, p.action, cfg.Access, p.logins(targets), time.Since(start))
 	}
 	var published map[string]digest.Digest // the pull-request check's
-	if !cfg.Push && cfg.Archive != "" {
+	if !cfg.Push && cfg.Origin.IsArchive() {
 		targets, published, err = p.anonymousTargets(ctx)
 		defer closeAll(targets)
 		if err != nil {
@@ -165,7 +165,7 @@ func (p *pipeline) run(ctx context.Context) (err error) {
 // empty, never null.
 func newPublished(cfg config.Config, res build.Result) published {
 	return published{
-		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: cfg.Platforms,
+		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: build.PlatformNames(cfg.Platforms),
 		VersionTag: cfg.Image + ":" + cfg.VersionTag(), SHATag: cfg.Image + ":" + cfg.SHATag(),
 		Tags: []string{}, Written: []string{}, Unchanged: []string{},
 	}
@@ -331,7 +331,7 @@ func (p *pipeline) publisher(b *build.Builder, targets []target, compareOnly boo
 	if compareOnly {
 		p.action.Infof("%s exists in every repository: %s only to compare digests, nothing to upload", cfg.VersionTag(), p.step().doing)
 	}
-	if cfg.Archive != "" {
+	if cfg.Origin.IsArchive() {
 		return p.archive(targets, compareOnly || !cfg.Push)
 	}
 	if !cfg.Push || compareOnly {
@@ -365,7 +365,7 @@ func (p *pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	own, elsewhere := p.reuse(targets)
 	prover, remembered := p.prover()
 	return publish.Archive{
-		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Idle: cfg.ArchiveIdle, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
+		Path: cfg.Origin.Path, Env: cfg.ChildEnv, Stdin: os.Stdin, Idle: cfg.ArchiveIdle, Platforms: build.PlatformNames(cfg.Platforms), Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.action, Warn: p.action.Warningf, Targets: regs,
 		Prover: prover, Remembered: remembered,
@@ -451,10 +451,10 @@ func (p *pipeline) reuse(targets []target) (own []string, elsewhere []archive.El
 type step struct{ doing, title, got, published string }
 
 func (p *pipeline) step() step {
-	if p.cfg.Archive != "" {
-		title := "Publish " + p.cfg.Archive + " to " + p.cfg.Image
+	if p.cfg.Origin.IsArchive() {
+		title := "Publish " + p.cfg.Origin.Path + " to " + p.cfg.Image
 		if !p.cfg.Push { // nothing is published: say what is done
-			title = "Check " + p.cfg.Archive + " (push: false: its digest as " + p.cfg.Image + " would have it, nothing published)"
+			title = "Check " + p.cfg.Origin.Path + " (push: false: its digest as " + p.cfg.Image + " would have it, nothing published)"
 		}
 		return step{"reading the archive", title, "Read the archive's image", "Published the archive's image"}
 	}
@@ -478,7 +478,7 @@ func (p *pipeline) doneLine(s step, d digest.Digest, took time.Duration, compare
 // log group.
 func (p *pipeline) build(ctx context.Context, pub publish.Publisher, compareOnly bool) (build.Result, error) {
 	cfg, action, step := p.cfg, p.action, p.step()
-	if cfg.Epoch.IsZero() && cfg.Archive == "" { // an archive's digest does not depend on the time
+	if cfg.Epoch.IsZero() && !cfg.Origin.IsArchive() { // an archive's digest does not depend on the time
 		action.Noticef("no commit time for sha %s (is the context a git checkout holding it?): the image carries build-time timestamps and its digest will differ between builds; set source-date-epoch for a reproducible digest", cfg.SHA)
 	}
 	action.Group(step.title)

@@ -27,16 +27,16 @@ var archiveOnly = []string{"archive-image", "reuse-from", "archive-idle-timeout"
 // checkArchiveInputs refuses, in one line, the build inputs given with
 // archive, and the archive inputs given without it. Given means not the
 // default: under a runner an input left out arrives as its default.
-func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
+func (inputs Inputs) checkArchiveInputs(raw map[string]string, origin Origin) error {
 	var given []string
 	for _, in := range inputs {
 		if raw[in.Name] == in.Default {
 			continue
 		}
 		switch build := (slices.Contains(buildOnly, in.Name) || strings.HasPrefix(in.Name, "buildkit")) && !versionContext(in.Name, raw); {
-		case raw["archive"] != "" && build:
+		case origin.IsArchive() && build:
 			given = append(given, in.Name)
-		case raw["archive"] == "" && slices.Contains(archiveOnly, in.Name):
+		case !origin.IsArchive() && slices.Contains(archiveOnly, in.Name):
 			return fmt.Errorf("%s: only used with archive (it says which image of the archive to push, how long its writer may be silent, and from which tags layers may be reused); set archive to the image's path, or remove %s", in.Name, in.Name)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/compression"
@@ -61,7 +63,7 @@ type Config struct {
 	Target          string
 	BuildArgs       map[string]string
 	Labels          map[string]string
-	Platforms       []string
+	Platforms       []ocispec.Platform // parsed once: passed on as they are
 	Push            bool
 	BuildkitAddress string
 	// BuildkitAddressSet is true when the address came from the input or
@@ -72,12 +74,13 @@ type Config struct {
 	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
 	OnExisting         guard.Policy
 	PushVia            publish.Via // who uploads: BuildKit, the action, or BuildKit falling back
-	// Archive is a pre-built image to push instead of a build (a
-	// docker-archive, OCI archive or OCI layout directory); ArchiveImage
-	// chooses one of several in it; ReuseFrom are tags of the repository,
-	// or other repositories of its registry (SplitReuse), whose layers the
-	// push may reuse.
-	Archive      string
+	// Origin is where the image comes from: a build, or the archive
+	// input (a docker-archive, OCI archive or OCI layout directory, a
+	// program writing one, standard input); ArchiveImage chooses one of
+	// several in it; ReuseFrom are tags of the repository, or other
+	// repositories of its registry (SplitReuse), whose layers the push may
+	// reuse.
+	Origin       Origin
 	ArchiveImage string
 	ReuseFrom    []string
 	// ArchiveIdle is archive-idle-timeout: how long the program writing
@@ -173,8 +176,18 @@ const Dockerfile = "Dockerfile"
 
 // Parse turns the raw inputs into a Config. It checks every input
 // and reports every bad one at once (errors.Join), each as one line that
-// names the input.
+// names the input (an *input.Error).
 func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
+	c, err := parse(raw, getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// parse is Parse keeping the Config on error: its Origin says which
+// inputs Load refuses as given for the other kind of run.
+func parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c := Config{
 		Version:            raw["version"],
 		TagSuffix:          raw["tag-suffix"],
@@ -203,9 +216,9 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.Image = firstNonEmpty(append(c.Images, "")...)
 	errs.add("sha", validateSHA(c.SHA))
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
-	set(&errs, "archive", &c.Archive)(parseArchive(raw["archive"]))
+	set(&errs, "archive", &c.Origin)(parseOrigin(raw["archive"]))
 	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
-	if raw["archive"] != "" { // else refused as only used with archive
+	if c.Origin.IsArchive() { // else refused as only used with archive
 		set(&errs, "archive-idle-timeout", &c.ArchiveIdle)(parseIdle(raw["archive-idle-timeout"]))
 		c.Before = eventBefore(getenv) // only an archive's layers are reused from the release before
 	}
@@ -215,7 +228,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
 	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
 	set(&errs, "platforms", &c.Platforms)(build.ParsePlatforms(raw["platforms"]))
-	if raw["archive"] == "" { // else no buildkitd is contacted
+	if !c.Origin.IsArchive() { // else no buildkitd is contacted
 		addrErr := buildkitd.ValidateAddress(c.BuildkitAddress)
 		errs.add("buildkit-address", addrErr)
 		if addrErr == nil {
@@ -242,12 +255,9 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.BuildOpts.parse(&errs, raw, getenv)
 	errs.add("oidc-audience", validateIdentityImages(c))
 	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
+		return c, err
 	}
-	if err := c.complete(getenv); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return c, c.complete(getenv)
 }
 
 // parseVersion checks a build's context and Dockerfile and reads the
@@ -256,7 +266,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 // the sources') already says why it could not.
 func (c *Config) parseVersion(errs *inputErrs, raw map[string]string, getenv func(string) string) {
 	contextErr, fileErr := validateDir(c.Context), validateFile(c.File, c.Context)
-	if raw["archive"] == "" { // a build: its context and Dockerfile must be there
+	if !c.Origin.IsArchive() { // a build: its context and Dockerfile must be there
 		errs.add("context", contextErr)
 		if contextErr == nil || raw["file"] != "" { // else the context's error says it all
 			errs.add("file", fileErr)
@@ -279,7 +289,7 @@ func (c *Config) parseVersion(errs *inputErrs, raw map[string]string, getenv fun
 // of them: whether the logins and secrets may cross to buildkitd, the
 // children's environment, the commit time and the OCI metadata.
 func (c *Config) complete(getenv func(string) string) error {
-	if err := validateBuildkitWire(*c); err != nil && c.Archive == "" {
+	if err := validateBuildkitWire(*c); err != nil && !c.Origin.IsArchive() {
 		return err
 	}
 	c.ChildEnv = childEnv(*c, getenv)

@@ -72,11 +72,14 @@ func Load(inputs Inputs, args []string, env LookupEnv, usage io.Writer) (Config,
 	if err != nil {
 		return Config{}, err
 	}
-	c, err := Parse(raw, env.Getenv)
-	if given := inputs.checkArchiveInputs(raw); given != nil {
+	c, err := parse(raw, env.Getenv)
+	if given := inputs.checkArchiveInputs(raw, c.Origin); given != nil {
 		return Config{}, errors.Join(given, err)
 	}
-	return c, err
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // Read reads every input: a flag, else INPUT_<NAME>, else the default.

@@ -7,12 +7,14 @@ import (
 	"strings"
 
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/input"
 )
 
 // Helpers every input parser shares: errors named by their input, every
 // bad input reported at once, and the small value formats.
 
-// inputErrs collects every bad input, each error a line naming its input.
+// inputErrs collects every bad input, each error a line naming its input
+// (an *input.Error).
 type inputErrs []error
 
 // validateSkipIdentical refuses skip-identical with attestations: BuildKit
@@ -38,7 +40,7 @@ func (e *inputErrs) add(name string, err error) {
 		return
 	}
 	if name != "" {
-		err = fmt.Errorf("%s: %w", name, err)
+		err = input.New(name, err, "")
 	}
 	*e = append(*e, err)
 }

@@ -1,0 +1,72 @@
+package config
+
+import (
+	"os"
+
+	"github.com/blumeops/build-push-image/internal/stream"
+)
+
+// Origin is where a run's image comes from, decided once where the inputs
+// are parsed: built from the context, or read from the archive input, as
+// a file, an OCI layout directory, a program's output or standard input.
+// Everything after Parse switches on its Kind; nothing asks the archive
+// input again.
+type Origin struct {
+	Kind Kind
+	// Path is the archive's path ("-" for standard input, "" for a build).
+	Path string
+}
+
+// Kind is the kind of Origin.
+type Kind int
+
+const (
+	// Build builds the image with BuildKit from context and file.
+	Build Kind = iota
+	// ArchiveFile is a docker-archive or an OCI archive (nix-build's
+	// result, docker save), read from the file.
+	ArchiveFile
+	// ArchiveLayout is an OCI layout directory.
+	ArchiveLayout
+	// ArchiveProgram is a program that writes a docker-archive on its
+	// standard output (streamLayeredImage's result), started after the
+	// guard and read as it writes.
+	ArchiveProgram
+	// ArchiveStdin is archive: -, the image read from standard input.
+	ArchiveStdin
+)
+
+// IsArchive is true when the image is read, not built: no buildkitd is
+// contacted, and the build inputs are refused.
+func (o Origin) IsArchive() bool { return o.Kind != Build }
+
+// Streamed is true when the archive is read as it is written (a program's
+// output, or standard input): what it holds is known only as it comes.
+func (o Origin) Streamed() bool { return o.Kind == ArchiveProgram || o.Kind == ArchiveStdin }
+
+// parseOrigin reads the archive input into the run's Origin.
+func parseOrigin(archive string) (Origin, error) {
+	if archive == "" {
+		return Origin{Kind: Build}, nil
+	}
+	path, err := parseArchive(archive)
+	return Origin{Kind: archiveKind(path, err), Path: path}, err
+}
+
+// archiveKind is the kind of archive path holds. A path that cannot be
+// read still makes an archive run (ArchiveFile), with its error: the
+// inputs are refused as for one.
+func archiveKind(path string, err error) Kind {
+	switch {
+	case err != nil:
+		return ArchiveFile
+	case path == "-":
+		return ArchiveStdin
+	case stream.IsProgram(path):
+		return ArchiveProgram
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return ArchiveLayout
+	}
+	return ArchiveFile
+}

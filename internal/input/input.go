@@ -1,0 +1,51 @@
+// Package input is the error a run reports about one of the action's
+// inputs: it carries the input it concerns and the advice to give, so the
+// one line a user reads is a look-up (errors.As), not an ordered switch
+// over every way a run can fail. It imports nothing of the action's.
+package input
+
+import "errors"
+
+// Error is what is wrong, named by the input that can fix it.
+type Error struct {
+	// Input names the input (or inputs, "buildkit-image,
+	// buildkit-container-flags") that can fix it; "" when Err names it.
+	Input string
+	// Err is what went wrong, with the facts.
+	Err error
+	// Advice is how to fix it; "" when Err says it.
+	Advice string
+}
+
+// Error is the user's line: "input: what went wrong; advice".
+func (e *Error) Error() string {
+	line := e.Err.Error()
+	if e.Input != "" {
+		line = e.Input + ": " + line
+	}
+	if e.Advice != "" {
+		line += "; " + e.Advice
+	}
+	return line
+}
+
+// Unwrap lets errors.Is and errors.As see what went wrong.
+func (e *Error) Unwrap() error { return e.Err }
+
+// New names err by its input, with advice ("" for none); nil stays nil.
+func New(name string, err error, advice string) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Input: name, Err: err, Advice: advice}
+}
+
+// Line is the line for the first input error in err's chain, and whether
+// there is one: the look-up the user-facing messages make.
+func Line(err error) (string, bool) {
+	var e *Error
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	return e.Error(), true
+}
