@@ -150,7 +150,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	// The key is proven before any tag is adopted: a plan writes nothing
 	// with a key the registry refuses.
 	if err := checkPlanPush(ctx, action, cfg, res, hosts); err != nil {
-		printError(stdout, s.redact(planPushLine(ctx, cfg, err)))
+		printError(stdout, s.redact(planLine(ctx, cfg, nil, err))) // the key's check: no identity
 		return 1
 	}
 	if err := adoptTags(ctx, cfg, action, regs, res); err != nil {
