@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/buildkitd"
+	"github.com/blumeops/build-push-image/internal/run"
 )
 
 // TestBuildkitContainerDefaults: action.yml's defaults (the program's) are
@@ -43,7 +44,7 @@ func TestContainerLines(t *testing.T) {
 			"buildkit-image, buildkit-container-flags: buildkitd in the BuildKit container " + buildkitd.ContainerName + " (img:1) did not come up (gone); its last log lines: boom; last error: eof; fix the image or flags, or remove the container (docker rm -f " + buildkitd.ContainerName + ") to start it afresh"},
 	} {
 		err := fmt.Errorf("connect: %w", c.err)
-		if got := (&pipeline{}).explain(context.Background(), err); got != c.want {
+		if got := explain(context.Background(), &run.Pipeline{}, err); got != c.want {
 			t.Errorf("step %d:\n got %s\nwant %s", c.err.Step, got, c.want)
 		}
 		if c.err.Err != nil && !errors.Is(err, refusal) {

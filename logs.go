@@ -4,8 +4,10 @@
 package main
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,13 +19,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blumeops/build-push-image/internal/plan"
+	"github.com/blumeops/build-push-image/internal/run"
 	vsource "github.com/blumeops/build-push-image/internal/version"
 )
 
 // summaryRows is what a run produced, as the rows of its summary: the
 // Markdown table of the step summary and the plain lines of the log show
 // the same rows.
-func summaryRows(out published) [][2]string {
+func summaryRows(out run.Published) [][2]string {
 	rows := [][2]string{{"image", out.Image}}
 	for _, t := range out.Tags {
 		rows = append(rows, [2]string{"tag", t})
@@ -38,7 +41,7 @@ func summaryRows(out published) [][2]string {
 }
 
 // summary is the step summary, a Markdown table.
-func summary(out published) string {
+func summary(out run.Published) string {
 	var b strings.Builder
 	b.WriteString("### build-push-image\n\n| | |\n|---|---|\n")
 	for _, r := range summaryRows(out) {
@@ -49,7 +52,7 @@ func summary(out published) string {
 
 // logSummary prints the summary's rows as plain lines, for runners that
 // do not render the step summary (Forgejo's) and for runs by hand.
-func logSummary(action *githubactions.Action, out published) {
+func logSummary(action *githubactions.Action, out run.Published) {
 	for _, r := range summaryRows(out) {
 		action.Infof("summary: %-6s %s", r[0], r[1])
 	}
@@ -189,6 +192,54 @@ func logPlan(action *githubactions.Action, res plan.Result, took time.Duration) 
 			why[i] = fmt.Sprintf("%s (%s)", s.Context, s.Skipped)
 		}
 		action.Warningf("plan: left out, no version in them (%d): %s; leave out a directory that is no image with !<directory> in contexts, check version-file and version-pattern against one that is, or set on-unversioned: fail to make this an error", len(skipped), strings.Join(why, ", "))
+	}
+}
+
+// report writes the outputs and the step summary.
+func report(action *githubactions.Action, out run.Published) {
+	meta, _ := json.Marshal(out)
+	setOutputs(action, [][2]string{
+		{"digest", out.Digest},
+		{"image", out.Image + "@" + out.Digest},
+		{"tags", strings.Join(out.Tags, "\n")},
+		{"version-tag", out.VersionTag},
+		{"sha-tag", out.SHATag},
+		{"signature", out.Signature},
+		{"metadata", string(meta)},
+	})
+	if action.Getenv("GITHUB_STEP_SUMMARY") != "" {
+		action.AddStepSummary(summary(out))
+	}
+	logSummary(action, out)
+}
+
+// setOutputs writes each output to $GITHUB_OUTPUT with a random heredoc
+// delimiter that cannot collide with a value, or prints them when the
+// program runs outside a runner.
+func setOutputs(action *githubactions.Action, kv [][2]string) {
+	if action.Getenv("GITHUB_OUTPUT") == "" {
+		for _, o := range kv {
+			action.Infof("%s=%s", o[0], o[1])
+		}
+		return
+	}
+	for _, o := range kv {
+		delim := randomDelimiter(o[1])
+		action.IssueFileCommand(&githubactions.Command{
+			Name:    "output",
+			Message: fmt.Sprintf("%s<<%s\n%s\n%s", o[0], delim, o[1], delim),
+		})
+	}
+}
+
+func randomDelimiter(value string) string {
+	for {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		d := "ghadelimiter_" + hex.EncodeToString(b)
+		if !strings.Contains(value, d) {
+			return d
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sethvargo/go-githubactions"
 
+	"github.com/blumeops/build-push-image/internal/run"
 	"github.com/blumeops/build-push-image/internal/testcheck"
 	vsource "github.com/blumeops/build-push-image/internal/version"
 )
@@ -46,7 +47,7 @@ func TestBadInputErrorsReadAsText(t *testing.T) {
 // TestSummaryAlsoInLog: every row of the step summary is also a plain
 // line of the log.
 func TestSummaryAlsoInLog(t *testing.T) {
-	out := published{
+	out := run.Published{
 		Image: "registry.example/team/app", Digest: "sha256:" + strings.Repeat("ab", 32),
 		Tags:   []string{"registry.example/team/app:v1.2.0", "registry.example/team/app:0123456789ab"},
 		Pushed: true, Seconds: 12.34,

@@ -3,15 +3,17 @@
 // tag. It runs as a Forgejo/GitHub Actions step (inputs from INPUT_*) or by
 // hand (the same inputs as flags).
 //
-// main wires the packages: internal/config reads the environment once
-// into a Config, internal/buildkitd finds buildkitd, internal/publish builds
-// and gets the image into the registry by digest (internal/build,
-// internal/push) or, for the archive input, pushes a pre-built image
-// without BuildKit (internal/archive), internal/tags writes its tags as
-// one transaction, deciding with internal/guard. "build-push-image plan"
-// (plan/action.yml) is the second command: internal/plan says which image
-// directories need publishing. After internal/config none of them reads
-// the environment; docs/architecture.md has the map.
+// main wires the packages and words the lines a user reads:
+// internal/config reads the environment once into a Config, internal/run
+// runs either command with it. In the run, internal/buildkitd finds
+// buildkitd, internal/publish builds and gets the image into the registry
+// by digest (internal/build, internal/push) or, for the archive input,
+// pushes a pre-built image without BuildKit (internal/archive),
+// internal/tags writes its tags as one transaction, deciding with
+// internal/guard. "build-push-image plan" (plan/action.yml) is the second
+// command: internal/plan says which image directories need publishing.
+// After internal/config none of them reads the environment;
+// docs/architecture.md has the map.
 package main
 
 import (
@@ -21,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -41,6 +42,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/redact"
+	"github.com/blumeops/build-push-image/internal/run"
 	"github.com/blumeops/build-push-image/internal/zotkey"
 )
 
@@ -102,11 +104,14 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &pipeline{cfg: cfg, action: action, progress: stdout, log: debugLog(cfg.Debug, stderr), ids: idTokens(cfg.Access, s)}
-	if err := p.run(ctx); err != nil {
-		printError(stdout, s.redact(p.explain(ctx, err)))
+	logVersion(action, cfg.VersionFrom)
+	p := &run.Pipeline{Cfg: cfg, Progress: stdout, Env: newEnv(action, cfg.Access, cfg.Debug, s, stderr)}
+	out, err := p.Run(ctx)
+	if err != nil {
+		printError(stdout, s.redact(explain(ctx, p, err)))
 		return 1
 	}
+	report(action, out)
 	return 0
 }
 
@@ -131,44 +136,37 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
-	ids := idTokens(cfg.Access, s)
-	if err := startIdentity(ctx, action, cfg.Access, ids); err != nil {
-		line, ok := identityLine(cfg.Access, ids, cfg.Image, "read", err)
-		if !ok {
-			line = fmt.Sprintf("plan: %v", err)
-		}
-		printError(stdout, s.redact(line))
-		return 1
-	}
-	regs := plan.NewRegistries(cfg.Access, debugLog(cfg.Debug, stderr), idLogin(ids)...)
-	res, err := plan.Check(ctx, images, regs.Lookup)
+	env := newEnv(action, cfg.Access, cfg.Debug, s, stderr)
+	res, err := run.Plan(ctx, cfg, images, env)
 	if err != nil {
-		printError(stdout, s.redact(planLine(ctx, cfg, ids, err)))
+		printError(stdout, s.redact(planFailure(ctx, cfg, env.IDs, err)))
 		return 1
 	}
-	hosts := regs.Hosts()
-	// The key is proven before any tag is adopted: a plan writes nothing
-	// with a key the registry refuses.
-	if err := checkPlanPush(ctx, action, cfg, res, hosts); err != nil {
-		printError(stdout, s.redact(planLine(ctx, cfg, nil, err))) // the key's check: no identity
-		return 1
-	}
-	if err := adoptTags(ctx, cfg, action, regs, res); err != nil {
-		printError(stdout, s.redact(adoptLine(ctx, cfg, ids, err)))
-		return 1
-	}
-	var logins []login
-	for _, host := range slices.Sorted(maps.Keys(hosts)) {
-		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
-	}
-	warnKeyExpiry(ctx, action, cfg.Access, logins, time.Since(start))
-	if err := markChanged(ctx, cfg.Changed, action, res); err != nil {
-		printError(stdout, s.redact(err.Error()))
-		return 1
-	}
-	setOutputs(action, plan.Result(res).Outputs())
-	logPlan(action, plan.Result(res), time.Since(start))
+	setOutputs(action, res.Outputs())
+	logPlan(action, res, time.Since(start))
 	return 0
+}
+
+// newEnv is what both commands' runs are given: the action's lines, the
+// messages' words, regclient's log when debugging, and the job's
+// identity, each ID token masked as soon as it is fetched.
+func newEnv(action *githubactions.Action, a config.Access, debug bool, s *secrets, stderr io.Writer) run.Env {
+	env := run.Env{Action: action, Log: debugLog(debug, stderr), Lines: run.Lines{
+		TagWarning: tagWarning, TagInfo: tagInfo, Fallback: fallbackLine, KeyExpiry: keyExpiryLine,
+	}}
+	if a.IDToken != nil {
+		env.IDs = oidc.NewSource(*a.IDToken, oidc.WithOnToken(func(token string) { s.add(token) }))
+	}
+	return env
+}
+
+// requestToken is the job's token for asking for ID tokens, "" without
+// oidc-audience.
+func requestToken(a config.Access) string {
+	if a.IDToken == nil {
+		return ""
+	}
+	return a.IDToken.RequestToken
 }
 
 // inputFailure prints every bad input, one ::error:: line each: exit 2.

@@ -16,6 +16,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/run"
 	"github.com/blumeops/build-push-image/internal/sign"
 	"github.com/blumeops/build-push-image/internal/stream"
 	"github.com/blumeops/build-push-image/internal/tags"
@@ -31,11 +32,11 @@ import (
 // chain, from the outside in (errors.Is's order), that has a line of its
 // own says what failed, as the package that wrapped a failure in its type
 // or sentinel knew best; an error nothing tells is shown as it is.
-func (p *pipeline) explain(ctx context.Context, err error) string {
+func explain(ctx context.Context, p *run.Pipeline, err error) string {
 	if ctx.Err() != nil {
-		return cancelled(p.done)
+		return cancelled(p.Done())
 	}
-	return lookup(err, facts{cfg: p.cfg, ids: p.ids, err: err}.told)
+	return lookup(err, facts{cfg: p.Cfg, ids: p.IDs, err: err}.told)
 }
 
 // lookup is the line of the first error of err's chain that told has one
@@ -122,7 +123,7 @@ func (f facts) sentinel(e error) (string, bool) {
 	}
 	cfg := f.cfg
 	switch e {
-	case guard.ErrVersionExists, guard.ErrLostRace, ErrAlreadyPublished:
+	case guard.ErrVersionExists, guard.ErrLostRace, run.ErrAlreadyPublished:
 		return f.err.Error(), true
 	case build.ErrExport:
 		return input.New("push-via", fmt.Errorf("buildkit: buildkitd built the image but could not push it to %s (%w)", cfg.Registry(), f.err),
@@ -173,9 +174,9 @@ func (f facts) refusedLine() (string, bool) {
 }
 
 // planLine is the one line a user sees when the plan fails: its look-ups
-// (a *plan.LookupError) or its push check (a *pushCheckError, checkPlanPush).
+// (a *plan.LookupError) or its push check (a *run.PushCheckError).
 func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
-	f, ok := planFailed(err)
+	f, ok := planFailedAt(err)
 	if ctx.Err() != nil || !ok {
 		return fmt.Sprintf("plan: %v", err)
 	}
@@ -194,34 +195,34 @@ func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error)
 	return registryLine(host, f.cause)
 }
 
-// planFailure is what the plan failed at: reading an image, or proving the
+// failedAt is what the plan failed at: reading an image, or proving the
 // right to push there; grant is the right the user then lacks.
-type planFailure struct {
+type failedAt struct {
 	image        string
 	cause        error
 	doing, grant string
 }
 
-// planFailed reads what the plan failed at from err; false when it failed
-// at neither.
-func planFailed(err error) (planFailure, bool) {
+// planFailedAt reads what the plan failed at from err; false when it
+// failed at neither.
+func planFailedAt(err error) (failedAt, bool) {
 	var le *plan.LookupError
-	var pc *pushCheckError
+	var pc *run.PushCheckError
 	if errors.As(err, &pc) {
-		return planFailure{pc.image, pc.err, "push to", "read and create on that repository, or leave the image out of the plan"}, true
+		return failedAt{pc.Image, pc.Err, "push to", "read and create on that repository, or leave the image out of the plan"}, true
 	}
 	if errors.As(err, &le) {
-		return planFailure{le.Image, le.Err, "read", "read on that repository"}, true
+		return failedAt{le.Image, le.Err, "read", "read on that repository"}, true
 	}
-	return planFailure{}, false
+	return failedAt{}, false
 }
 
 // failedImage is the repository a refusal concerns: the one whose push
 // check failed, else the image input's first.
 func failedImage(cfg config.Config, err error) string {
-	var pc *pushCheckError
+	var pc *run.PushCheckError
 	if errors.As(err, &pc) {
-		return pc.image
+		return pc.Image
 	}
 	return cfg.Image
 }
@@ -376,11 +377,11 @@ func registrySaid(err error) string {
 }
 
 // cancelled says what a cancelled run left behind.
-func cancelled(done []imageTag) string {
+func cancelled(done []run.ImageTag) string {
 	var written []string
 	for _, t := range done {
 		if t.State == tags.Written {
-			written = append(written, t.ref())
+			written = append(written, t.Ref())
 		}
 	}
 	if len(written) == 0 {
@@ -391,36 +392,92 @@ func cancelled(done []imageTag) string {
 
 // tagWarning is the warning for a tag that does not name the image, or ""
 // when there is nothing to warn of.
-func tagWarning(t imageTag) string {
+func tagWarning(t run.ImageTag) string {
 	switch {
 	case t.State == tags.Taken:
-		return fmt.Sprintf("the registry refused to move tag %s to this image (%s); it still names %s and was left as it was", t.ref(), registrySaid(t.Err), t.Other)
+		return fmt.Sprintf("the registry refused to move tag %s to this image (%s); it still names %s and was left as it was", t.Ref(), registrySaid(t.Err), t.Other)
 	case t.State == tags.Failed:
-		return fmt.Sprintf("tag %s was not written (%s); the release itself is complete: re-run to repair", t.ref(), registrySaid(t.Err))
+		return fmt.Sprintf("tag %s was not written (%s); the release itself is complete: re-run to repair", t.Ref(), registrySaid(t.Err))
 	case t.State != tags.Kept && t.Err != nil:
-		return fmt.Sprintf("tag %s was written, but reading it back failed (%v): check that it names this image", t.ref(), t.Err)
+		return fmt.Sprintf("tag %s was written, but reading it back failed (%v): check that it names this image", t.Ref(), t.Err)
 	}
 	return ""
 }
 
 // tagInfo says what became of a tag that needs no warning.
-func tagInfo(t imageTag, d string) string {
+func tagInfo(t run.ImageTag, d string) string {
 	switch {
 	case t.State == tags.Unchanged && t.Other != "":
-		return fmt.Sprintf("%s already names this image as first published (%s: the same config and layers, other annotations): kept, and the other tags name it too", t.ref(), t.Other)
+		return fmt.Sprintf("%s already names this image as first published (%s: the same config and layers, other annotations): kept, and the other tags name it too", t.Ref(), t.Other)
 	case t.State == tags.Unchanged:
-		return fmt.Sprintf("%s already is this exact image (%s): nothing to write", t.ref(), d)
+		return fmt.Sprintf("%s already is this exact image (%s): nothing to write", t.Ref(), d)
 	case t.State == tags.Kept:
-		return fmt.Sprintf("%s names %s, a newer release than this one: left where it is (a tag that follows releases never moves backwards)", t.ref(), t.Version)
+		return fmt.Sprintf("%s names %s, a newer release than this one: left where it is (a tag that follows releases never moves backwards)", t.Ref(), t.Version)
 	}
 	if t.State == tags.Written && t.Immediate {
-		return "Tagged " + t.ref() + " (read back at once: the registry refuses overwrites, registry-immutable-tags)"
+		return "Tagged " + t.Ref() + " (read back at once: the registry refuses overwrites, registry-immutable-tags)"
 	}
-	return "Tagged " + t.ref()
+	return "Tagged " + t.Ref()
 }
 
 // fallbackLine says why BuildKit's own push was given up for the action's.
 func fallbackLine(cfg config.Config, err error) string {
 	return fmt.Sprintf("push-via: buildkitd could not push to %s (%s); uploading from an OCI layout through the action instead (set push-via: action to skip the attempt, or let buildkitd reach the registry)",
 		cfg.Registry(), err)
+}
+
+// identityLine explains a failure of a login with the job's identity: the
+// forge gave no token, the registry refused the token (its issuer, its
+// audience or its claims), or the identity may not write there. false
+// when err is none of these, or the run has no identity.
+func identityLine(a config.Access, ids *oidc.Source, image, doing string, err error) (string, bool) {
+	if ids == nil {
+		return "", false
+	}
+	c := ids.Claims()
+	var forge *oidc.Error
+	who := fmt.Sprintf("the job's identity %q (ref %q, issuer %s, audience %s)", c.Subject, c.Ref, c.Issuer, a.IDToken.Audience)
+	switch {
+	case errors.As(err, &forge):
+		return fmt.Sprintf("oidc-audience: the forge gave this job no ID token (%v); nothing was tagged; check that the workflow or the job sets enable-openid-connect: true (Forgejo v15 or later) and re-run", forge), true
+	case errors.Is(err, push.ErrUnauthorized):
+		return fmt.Sprintf("oidc-audience: %s refused %s at its token endpoint (%s): it does not trust this issuer or audience, or its rules refuse these claims (a pull request's ref, a branch that may not publish); nothing was tagged; publish from a ref the registry's rules admit, or have its operator add the issuer and audience to http.auth.bearer.oidc and a claimMapping validation that admits this repository and ref",
+			config.RegistryOf(image), who, registrySaid(err)), true
+	case errors.Is(err, push.ErrDenied):
+		return fmt.Sprintf("oidc-audience: %s may not %s %s (denied by the registry: %s); nothing was tagged; have the registry's operator grant the user its claimMapping makes of this identity read and create on that repository",
+			who, doing, image, registrySaid(err)), true
+	}
+	return "", false
+}
+
+// adoptLine is the one line a failed adoption is: a look-up's as the
+// plan's, else the write's or the guard's, naming the input.
+func adoptLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
+	var le *plan.LookupError
+	if errors.As(err, &le) {
+		return planLine(ctx, cfg, ids, err)
+	}
+	return "adopt-tags: " + err.Error()
+}
+
+// planFailure is the one line a failed plan is, by the step that failed.
+func planFailure(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
+	var pe *run.PlanError
+	if !errors.As(err, &pe) {
+		return fmt.Sprintf("plan: %v", err)
+	}
+	switch pe.Step {
+	case run.StepIdentity:
+		if line, ok := identityLine(cfg.Access, ids, cfg.Image, "read", pe.Err); ok {
+			return line
+		}
+		return fmt.Sprintf("plan: %v", pe.Err)
+	case run.StepLookup:
+		return planLine(ctx, cfg, ids, pe.Err)
+	case run.StepPushCheck: // the key's check: no identity
+		return planLine(ctx, cfg, nil, pe.Err)
+	case run.StepAdopt:
+		return adoptLine(ctx, cfg, ids, pe.Err)
+	}
+	return pe.Err.Error()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/run"
 	"github.com/blumeops/build-push-image/internal/sign"
 )
 
@@ -42,8 +43,8 @@ func TestLinesLookedUp(t *testing.T) {
 		{config.Origin{Kind: config.ArchiveStdin, Path: "-"}, notAnArchive,
 			"archive: -: it is no tar; nothing was tagged: check the program that writes the image"},
 	} {
-		p := &pipeline{cfg: config.Config{Origin: c.origin, Image: "reg/app", BuildkitAddress: "unix:///b"}}
-		if got := p.explain(context.Background(), c.err); got != c.want {
+		p := &run.Pipeline{Cfg: config.Config{Origin: c.origin, Image: "reg/app", BuildkitAddress: "unix:///b"}}
+		if got := explain(context.Background(), p, c.err); got != c.want {
 			t.Errorf("%v:\n got %s\nwant %s", c.err, got, c.want)
 		}
 	}

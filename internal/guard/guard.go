@@ -68,7 +68,7 @@ const (
 	// SkipIdentical builds anyway, and succeeds without writing anything
 	// when the tag already names the image built (a re-run of a job whose
 	// later step failed; a reproducible build published again from a
-	// later commit: see Same). Any other image is still a failure.
+	// later commit: see Difference). Any other image is still a failure.
 	SkipIdentical
 )
 
@@ -104,7 +104,7 @@ func (g *Guard) Image() string { return g.image }
 // CheckVersion decides whether tag may be written to point at ours, the
 // image built (zero before the build). It fails with an *ExistsError when
 // the tag exists, except under SkipIdentical, where it returns what the tag
-// names when that is ours (Same: a digest whose every descriptor equals
+// names when that is ours (Difference "": a digest whose every descriptor equals
 // one of ours, so a caller may sign it) or, before the build, any image
 // (never to be signed or tagged: only to decide what to build): then
 // the build only has to compute its digest to compare (an identical

@@ -31,13 +31,6 @@ type Image struct {
 	Manifest []byte
 }
 
-// Same reports whether theirs, an image in the repository, is ours
-// (Difference is "").
-func (g *Guard) Same(ctx context.Context, theirs digest.Digest, ours Image) (bool, error) {
-	differs, err := g.Difference(ctx, theirs, ours)
-	return err == nil && differs == "", err
-}
-
 // Difference is "" when theirs, an image in the repository, is ours, and
 // else the first field that differs, as one line. The same image is the
 // same digest, or (WithManifests) manifests equal in everything but

@@ -187,7 +187,6 @@ type Source struct {
 	token   string
 	claims  Claims
 	fetched time.Time
-	count   int
 }
 
 // Opt configures NewSource.
@@ -226,7 +225,6 @@ func (s *Source) Token(ctx context.Context) (string, Claims, error) {
 	}
 	s.onToken(token)
 	s.token, s.claims, s.fetched = token, c, s.now()
-	s.count++
 	return token, c, nil
 }
 
@@ -256,11 +254,4 @@ func (s *Source) Claims() Claims {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.claims
-}
-
-// Fetched is how many tokens were fetched so far.
-func (s *Source) Fetched() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count
 }

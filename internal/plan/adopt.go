@@ -139,44 +139,36 @@ func oldTag(ctx context.Context, repo Repo, s *Status, pattern string, history H
 	}
 	s.OutOf = len(byDigest)
 	commits, _ := history(ctx) // no history: the images cannot be told apart
-	if t, ok := newest(commits, match, byDigest); ok {
-		return t, tagDigest(byDigest, t), nil
+	if t, d, ok := newest(commits, match, byDigest); ok {
+		return t, d, nil
 	}
 	return "", "", &AmbiguousError{Image: s.Image.Image, Version: s.Version, Tags: byDigest}
 }
 
 // newest is the tag whose commit (a part * matched that is a commit's
 // hash, or its start) comes first in commits, HEAD's history newest first:
-// the last build of the version. false when no tag names one of them.
-func newest(commits []string, match *regexp.Regexp, byDigest map[digest.Digest][]string) (string, bool) {
-	best, at := "", len(commits)
-	for _, tags := range byDigest {
+// the last build of the version, and the digest it names. false when no
+// tag names one of them.
+func newest(commits []string, match *regexp.Regexp, byDigest map[digest.Digest][]string) (string, digest.Digest, bool) {
+	best, bestDigest, at := "", digest.Digest(""), len(commits)
+	for d, tags := range byDigest {
 		for _, t := range tags {
 			for _, part := range match.FindStringSubmatch(t)[1:] {
 				if !commitPrefix.MatchString(part) {
 					continue
 				}
 				if i := slices.IndexFunc(commits, func(c string) bool { return strings.HasPrefix(c, part) }); i >= 0 && (i < at || i == at && t < best) {
-					best, at = t, i
+					best, bestDigest, at = t, d, i
 				}
 			}
 		}
 	}
-	return best, best != ""
+	return best, bestDigest, best != ""
 }
 
 // commitPrefix is what may abbreviate a commit in a tag: git's shortest
 // (7) to a whole SHA-256 one.
 var commitPrefix = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
-
-func tagDigest(byDigest map[digest.Digest][]string, tag string) digest.Digest {
-	for d, tags := range byDigest {
-		if slices.Contains(tags, tag) {
-			return d
-		}
-	}
-	return ""
-}
 
 // adoptMatcher matches the tags pattern names for version: {version} is
 // the version, * any run of tag characters but '-', ? one of them. A * that

@@ -56,15 +56,13 @@ type Tag struct {
 	State State
 	// Other is what a Taken or Kept tag names, or the image an Unchanged
 	// version tag names when it is the same image as ours by another
-	// digest (guard.Same): then every tag of the plan names Other.
+	// digest (guard.Difference): then every tag of the plan names Other.
 	// Version is the release a Kept tag's image says it is.
 	Other   digest.Digest
 	Version string
 	Err     error
-	// Paused is how long a Written version tag was left before it was
-	// read back; Immediate says it was read back with no pause, where the
-	// registry refuses overwrites (WithImmutable).
-	Paused    time.Duration
+	// Immediate says a Written version tag was read back with no pause,
+	// where the registry refuses overwrites (WithImmutable).
 	Immediate bool
 	// Moved: a Written tag named another image before (the registry let
 	// it be overwritten).
@@ -272,7 +270,7 @@ func (w *Writer) commit(ctx context.Context, plan Plan, immutable bool) (Tag, er
 	if errors.Is(err, guard.ErrLostRace) {
 		return Tag{}, err
 	}
-	return Tag{Name: plan.Version, State: Written, Err: err, Paused: settle, Immediate: immutable}, nil
+	return Tag{Name: plan.Version, State: Written, Err: err, Immediate: immutable}, nil
 }
 
 // refused re-checks a refused write of the version tag against what the

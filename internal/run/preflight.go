@@ -1,4 +1,4 @@
-package main
+package run
 
 import (
 	"context"
@@ -23,30 +23,30 @@ import (
 // and a wrong or expired key would otherwise be found at the first
 // upload, after the build.
 
-// pushCheckError is a repository whose push check failed: which one, and
+// PushCheckError is a repository whose push check failed: which one, and
 // the registry's typed error.
-type pushCheckError struct {
-	image string
-	err   error
+type PushCheckError struct {
+	Image string
+	Err   error
 }
 
-func (e *pushCheckError) Error() string { return e.err.Error() } // push's error names the repository
-func (e *pushCheckError) Unwrap() error { return e.err }
+func (e *PushCheckError) Error() string { return e.Err.Error() } // push's error names the repository
+func (e *PushCheckError) Unwrap() error { return e.Err }
 
 // checkPush proves the login to each target that has a key, in the order
 // of the image input; the first refusal is the error.
-func (p *pipeline) checkPush(ctx context.Context, targets []target) error {
+func checkPush(ctx context.Context, action *githubactions.Action, cfg config.Config, targets []target) error {
 	for _, t := range targets {
-		user, key := p.cfg.LoginFor(t.image)
+		user, key := cfg.LoginFor(t.image)
 		if key == "" {
 			continue // anonymous: nothing to prove
 		}
 		start := time.Now()
 		check, err := t.reg.CheckPush(ctx)
 		if err != nil {
-			return &pushCheckError{image: t.image, err: err}
+			return &PushCheckError{Image: t.image, Err: err}
 		}
-		p.action.Infof("%s", pushCheckLine(user, []string{t.image}, check, time.Since(start)))
+		action.Infof("%s", pushCheckLine(user, []string{t.image}, check, time.Since(start)))
 	}
 	return nil
 }
@@ -98,7 +98,7 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 				allowed[i] = true
 			case i >= len(publish) && errors.Is(err, push.ErrDenied): // the key is taken; nothing is pushed there
 			default:
-				return &pushCheckError{image: image, err: err}
+				return &PushCheckError{Image: image, Err: err}
 			}
 			return nil
 		})

@@ -1,11 +1,9 @@
-package main
+package run
 
 import (
 	"context"
 	"strings"
 	"time"
-
-	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -23,7 +21,8 @@ type login struct {
 // each login whose zot API key expires within key-expiry-warning days. A
 // registry is asked only with a zak_ key, and not when it answered as a
 // distribution registry does; nothing it answers fails the job.
-func warnKeyExpiry(ctx context.Context, action *githubactions.Action, access config.Access, logins []login, ran time.Duration) {
+func warnKeyExpiry(ctx context.Context, env Env, access config.Access, logins []login, ran time.Duration) {
+	action := env.Action
 	if access.KeyExpiryWarning == 0 {
 		return
 	}
@@ -35,7 +34,7 @@ func warnKeyExpiry(ctx context.Context, action *githubactions.Action, access con
 		seen[l.host] = true
 		keys := zotkey.Client{URL: baseURL(access.RegistryTLS, l.host), User: l.user, Key: l.key, SkipVerify: access.RegistryTLS == push.TLSInsecure}
 		if e, ok := zotkey.Check(ctx, keys, ran, access.KeyExpiryWarning); ok {
-			line := keyExpiryLine(l.host, l.user, e)
+			line := env.Lines.KeyExpiry(l.host, l.user, e)
 			action.Warningf("%s", line)
 			if action.Getenv("GITHUB_STEP_SUMMARY") != "" {
 				action.AddStepSummary("> **Warning:** " + markdownText(line) + "\n")

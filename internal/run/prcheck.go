@@ -1,4 +1,4 @@
-package main
+package run
 
 import (
 	"context"
@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/sethvargo/go-githubactions"
 
+	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
@@ -23,12 +25,11 @@ var ErrAlreadyPublished = errors.New("already published")
 // anonymousTargets are the repositories that answer anonymous reads, each
 // with what its version tag names ("" when nothing); the others get a
 // warning and no look-up.
-func (p *pipeline) anonymousTargets(ctx context.Context) ([]target, map[string]digest.Digest, error) {
-	cfg := p.cfg
+func anonymousTargets(ctx context.Context, cfg config.Config, env Env) ([]target, map[string]digest.Digest, error) {
 	var targets []target
 	names := map[string]digest.Digest{}
 	for _, image := range cfg.Images {
-		reg, err := push.New(image, push.WithTLS(cfg.RegistryTLS), push.WithLogger(p.log))
+		reg, err := push.New(image, push.WithTLS(cfg.RegistryTLS), push.WithLogger(env.Log))
 		if err != nil {
 			closeAll(targets)
 			return nil, nil, err
@@ -36,7 +37,7 @@ func (p *pipeline) anonymousTargets(ctx context.Context) ([]target, map[string]d
 		_, raw, found, err := reg.Manifest(ctx, cfg.VersionTag())
 		switch {
 		case errors.Is(err, push.ErrUnauthorized), errors.Is(err, push.ErrDenied):
-			p.action.Warningf("%s does not answer anonymous reads: whether %s is published already is not checked (a push would say); the image is checked and its digest computed all the same", image, cfg.VersionTag())
+			env.Action.Warningf("%s does not answer anonymous reads: whether %s is published already is not checked (a push would say); the image is checked and its digest computed all the same", image, cfg.VersionTag())
 			_ = reg.Close()
 			continue
 		case err != nil:
@@ -53,14 +54,14 @@ func (p *pipeline) anonymousTargets(ctx context.Context) ([]target, map[string]d
 
 // checkPublished says, per repository looked up, whether the version tag
 // is free, names this very image, or another: the one failure.
-func (p *pipeline) checkPublished(targets []target, names map[string]digest.Digest, d digest.Digest) error {
-	version := p.cfg.VersionTag()
+func checkPublished(action *githubactions.Action, cfg config.Config, targets []target, names map[string]digest.Digest, d digest.Digest) error {
+	version := cfg.VersionTag()
 	for _, t := range targets {
 		switch has, ok := names[t.image]; {
 		case !ok:
-			p.action.Infof("%s:%s is not published yet: a push would publish %s", t.image, version, d)
+			action.Infof("%s:%s is not published yet: a push would publish %s", t.image, version, d)
 		case has == d:
-			p.action.Infof("%s:%s is published already as this very image (%s): a push would change nothing", t.image, version, d)
+			action.Infof("%s:%s is published already as this very image (%s): a push would change nothing", t.image, version, d)
 		default:
 			return fmt.Errorf("version tag %s already exists in %s (%s) and names another image than this one (%s): %w: bump the version", version, t.image, has, d, ErrAlreadyPublished)
 		}
