@@ -205,29 +205,29 @@ func parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.BuildkitContainerFlags = strings.Fields(raw["buildkit-container-flags"])
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, Dockerfile))
 	var errs inputErrs
-	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
-	set(&errs, "tag-suffix-on-latest", &c.TagSuffixOnLatest)(parseBool(raw["tag-suffix-on-latest"]))
-	set(&errs, "registry-immutable-tags", &c.ImmutableTags)(parseBool(raw["registry-immutable-tags"]))
+	read(&errs, raw, "push", &c.Push, parseBool)
+	read(&errs, raw, "tag-suffix-on-latest", &c.TagSuffixOnLatest, parseBool)
+	read(&errs, raw, "registry-immutable-tags", &c.ImmutableTags, parseBool)
 	if c.SHA == "" {
 		c.SHA = headCommit(firstNonEmpty(c.Context, "."), getenv, raw["api-key"])
 		c.SHAFromGit = c.SHA != ""
 	}
-	set(&errs, "image", &c.Images)(parseImages(raw["image"]))
+	read(&errs, raw, "image", &c.Images, parseImages)
 	c.Image = firstNonEmpty(append(c.Images, "")...)
 	errs.add("sha", validateSHA(c.SHA))
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
-	set(&errs, "archive", &c.Origin)(parseOrigin(raw["archive"]))
-	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
+	read(&errs, raw, "archive", &c.Origin, parseOrigin)
+	read(&errs, raw, "archive-image", &c.ArchiveImage, parseArchiveImage)
 	if c.Origin.IsArchive() { // else refused as only used with archive
-		set(&errs, "archive-idle-timeout", &c.ArchiveIdle)(parseIdle(raw["archive-idle-timeout"]))
+		read(&errs, raw, "archive-idle-timeout", &c.ArchiveIdle, parseIdle)
 		c.Before = eventBefore(getenv) // only an archive's layers are reused from the release before
 	}
-	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseFrom(c.Image)))
+	read(&errs, raw, "reuse-from", &c.ReuseFrom, lines(reuseFrom(c.Image)))
 	c.parseVersion(&errs, raw, getenv)
-	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
-	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
-	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
-	set(&errs, "platforms", &c.Platforms)(build.ParsePlatforms(raw["platforms"]))
+	read(&errs, raw, "build-args", &c.BuildArgs, parseKeyValues)
+	read(&errs, raw, "labels", &c.Labels, parseKeyValues)
+	read(&errs, raw, "annotations", &c.Annotations, parseKeyValues)
+	read(&errs, raw, "platforms", &c.Platforms, build.ParsePlatforms)
 	if !c.Origin.IsArchive() { // else no buildkitd is contacted
 		addrErr := buildkitd.ValidateAddress(c.BuildkitAddress)
 		errs.add("buildkit-address", addrErr)
@@ -238,18 +238,18 @@ func parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.Access = parseAccess(&errs, raw, c.Push, c.Push, getenv)
 	c.Signing = parseSigning(&errs, raw)
 	parseBuildkitdConfig(&errs, raw, &c)
-	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
-	set(&errs, "push-via", &c.PushVia)(publish.ParseVia(raw["push-via"]))
+	read(&errs, raw, "on-existing-version", &c.OnExisting, guard.ParsePolicy)
+	read(&errs, raw, "push-via", &c.PushVia, publish.ParseVia)
 	parseCompression(&errs, raw, &c.Compression)
 	set(&errs, "secrets", &c.Secrets)(parseSecrets(raw["secrets"], getenv))
-	set(&errs, "cache-from", &c.CacheFrom)(eachLine(raw["cache-from"], build.ParseCache))
-	set(&errs, "cache-to", &c.CacheTo)(eachLine(raw["cache-to"], build.ParseCache))
-	set(&errs, "provenance", &c.Provenance)(build.ParseProvenance(raw["provenance"]))
-	set(&errs, "sbom", &c.SBOM)(parseBool(raw["sbom"]))
-	set(&errs, "source-date-epoch", &c.Epoch)(parseEpoch(raw["source-date-epoch"]))
+	read(&errs, raw, "cache-from", &c.CacheFrom, lines(build.ParseCache))
+	read(&errs, raw, "cache-to", &c.CacheTo, lines(build.ParseCache))
+	read(&errs, raw, "provenance", &c.Provenance, build.ParseProvenance)
+	read(&errs, raw, "sbom", &c.SBOM, parseBool)
+	read(&errs, raw, "source-date-epoch", &c.Epoch, parseEpoch)
 	errs.add("on-existing-version", validateSkipIdentical(c))
-	set(&errs, "tags", &c.Tags)(eachLine(raw["tags"], extraTag(c.Version)))
-	set(&errs, "semver-tags", &c.SemverTags)(parseBool(raw["semver-tags"]))
+	read(&errs, raw, "tags", &c.Tags, lines(extraTag(c.Version)))
+	read(&errs, raw, "semver-tags", &c.SemverTags, parseBool)
 	errs.add("semver-tags", validateSemverTags(c.SemverTags, c.Version))
 	errs.add("tag-suffix", validateTagSuffix(c.TagSuffix, append([]string{c.Version, c.shaPrefix()}, c.Tags...)))
 	c.BuildOpts.parse(&errs, raw, getenv)
@@ -310,7 +310,7 @@ func parseCompression(errs *inputErrs, raw map[string]string, c *compression.Com
 		c.Algorithm = algorithm
 		set(errs, "compression-level", &c.Level)(compression.ParseLevel(algorithm, raw["compression-level"]))
 	}
-	set(errs, "force-compression", &c.Force)(parseBool(raw["force-compression"]))
+	read(errs, raw, "force-compression", &c.Force, parseBool)
 }
 
 // childEnv is the environment of every process we start: the allow list

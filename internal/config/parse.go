@@ -54,6 +54,18 @@ func set[T any](e *inputErrs, name string, dst *T) func(T, error) {
 	}
 }
 
+// read parses input name of raw into dst and keeps its error, named by
+// the input, which is spelled once: read(&errs, raw, "push", &c.Push,
+// parseBool).
+func read[T any](e *inputErrs, raw map[string]string, name string, dst *T, parse func(string) (T, error)) {
+	set(e, name, dst)(parse(raw[name]))
+}
+
+// lines is parse applied to each line of a multi-line input (eachLine).
+func lines[T any](parse func(string) (T, error)) func(string) ([]T, error) {
+	return func(text string) ([]T, error) { return eachLine(text, parse) }
+}
+
 // eachLine parses every non-empty line of a multi-line input; an error
 // names its line, and every bad line is reported.
 func eachLine[T any](text string, parse func(string) (T, error)) ([]T, error) {

@@ -57,7 +57,7 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 	p := Plan{Image: raw["image"], TagSuffix: raw["tag-suffix"], Debug: runnerDebug(getenv)}
 	var errs inputErrs
 	p.Contexts, p.Exclude = parseGlobs(&errs, raw["contexts"])
-	set(&errs, "on-unversioned", &p.FailUnversioned)(parseOnUnversioned(raw["on-unversioned"]))
+	read(&errs, raw, "on-unversioned", &p.FailUnversioned, parseOnUnversioned)
 	errs.add("image", validateImageTemplate(p.Image))
 	p.Source = parseSource(&errs, raw, getenv)
 	if p.Source.IsZero() {
