@@ -1,10 +1,9 @@
 // Package input is the error a run reports about one of the action's
 // inputs: it carries the input it concerns and the advice to give, so the
-// one line a user reads is a look-up (errors.As), not an ordered switch
-// over every way a run can fail. It imports nothing of the action's.
+// one line a user reads is found (errors.As) or looked up by the error's
+// type, not decided by an ordered switch over every way a run can fail.
+// It imports nothing of the action's.
 package input
-
-import "errors"
 
 // Error is what is wrong, named by the input that can fix it.
 type Error struct {
@@ -38,14 +37,4 @@ func New(name string, err error, advice string) error {
 		return nil
 	}
 	return &Error{Input: name, Err: err, Advice: advice}
-}
-
-// Line is the line for the first input error in err's chain, and whether
-// there is one: the look-up the user-facing messages make.
-func Line(err error) (string, bool) {
-	var e *Error
-	if !errors.As(err, &e) {
-		return "", false
-	}
-	return e.Error(), true
 }

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestLine: the line names the input, says what went wrong and how to fix
-// it, and is found through any wrapping; the cause stays in the chain.
-func TestLine(t *testing.T) {
+// TestError: the line names the input, says what went wrong and how to
+// fix it, and is found through any wrapping; the cause stays in the chain.
+func TestError(t *testing.T) {
 	cause := errors.New("no such file")
 	for _, c := range []struct {
 		err  error
@@ -19,16 +19,13 @@ func TestLine(t *testing.T) {
 		{New("", cause, "check it"), "no such file; check it"},
 		{fmt.Errorf("publish: %w", New("platforms", cause, "build for it")), "platforms: no such file; build for it"},
 	} {
-		got, ok := Line(c.err)
-		if !ok || got != c.want {
-			t.Errorf("Line = %q, %v; want %q", got, ok, c.want)
+		var e *Error
+		if !errors.As(c.err, &e) || e.Error() != c.want {
+			t.Errorf("%v: the input error is %v; want %q", c.err, e, c.want)
 		}
 		if !errors.Is(c.err, cause) {
-			t.Errorf("%q: the cause is not in the chain", got)
+			t.Errorf("%v: the cause is not in the chain", c.err)
 		}
-	}
-	if line, ok := Line(cause); ok {
-		t.Errorf("Line of a plain error = %q, want none", line)
 	}
 	if New("push", nil, "x") != nil {
 		t.Error("New of nil is not nil")
