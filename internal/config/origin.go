@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/blumeops/build-push-image/internal/stream"
 )
@@ -69,4 +71,33 @@ func archiveKind(path string, err error) Kind {
 		return ArchiveLayout
 	}
 	return ArchiveFile
+}
+
+// transports are skopeo's names of the formats archive reads, written
+// before the path (docker-archive:result): the path is what follows, the
+// format is read from the content all the same.
+var transports = []string{"docker-archive:", "oci-archive:", "oci:"}
+
+// parseArchive checks the archive input: a file or a directory (symlinks
+// followed, as nix-build's result is one) inside the workspace when
+// relative, with or without skopeo's transport before it, or "-"
+// (standard input). A file may be a program that writes the archive
+// (internal/stream decides). What it holds is checked when it is read,
+// after the guard.
+func parseArchive(p string) (string, error) {
+	if p == "" || p == "-" { // "-": standard input
+		return p, nil
+	}
+	notFound := fmt.Sprintf("%q not found; give the path of a docker-archive (docker save, nix-build's result), an OCI archive, an OCI layout directory, a program writing a docker-archive (streamLayeredImage's result), or - for standard input", p)
+	if _, err := os.Stat(p); err != nil {
+		for _, t := range transports {
+			if path, ok := strings.CutPrefix(p, t); ok {
+				p = path
+				notFound = fmt.Sprintf("%q not found after %s; give the path of the archive (skopeo's image name after it goes in archive-image)", p, t)
+				break
+			}
+		}
+	}
+	clean, _, err := statInput(p, notFound)
+	return clean, err
 }
