@@ -290,12 +290,16 @@ func (p *Pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	}
 	own, elsewhere := p.reuse(targets)
 	prover, remembered := p.prover()
-	return publish.Archive{
-		Path: cfg.Origin.Path, Env: cfg.ChildEnv, Stdin: os.Stdin, Idle: cfg.ArchiveIdle, Platforms: build.PlatformNames(cfg.Platforms), Choice: cfg.ArchiveImage, Compression: cfg.Compression,
+	a := publish.Archive{
+		Path: cfg.Origin.Path, Program: cfg.Origin.Kind == config.ArchiveProgram, Env: cfg.ChildEnv, Idle: cfg.ArchiveIdle, Platforms: build.PlatformNames(cfg.Platforms), Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.Action, Warn: p.Action.Warningf, Targets: regs,
 		Prover: prover, Remembered: remembered,
 	}
+	if cfg.Origin.Kind == config.ArchiveStdin {
+		a.Stdin = os.Stdin
+	}
+	return a
 }
 
 // prover proves the registry's claims of reused layers: with
