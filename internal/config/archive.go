@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/input"
 )
 
 // The archive inputs: a pre-built image to push instead of a build.
@@ -36,13 +38,14 @@ func (inputs Inputs) checkArchiveInputs(raw map[string]string, origin Origin) er
 		case origin.IsArchive() && build:
 			given = append(given, in.Name)
 		case !origin.IsArchive() && slices.Contains(archiveOnly, in.Name):
-			return fmt.Errorf("%s: only used with archive (it says which image of the archive to push, how long its writer may be silent, and from which tags layers may be reused); set archive to the image's path, or remove %s", in.Name, in.Name)
+			return input.New(in.Name, errors.New("only used with archive (it says which image of the archive to push, how long its writer may be silent, and from which tags layers may be reused)"), "set archive to the image's path, or remove "+in.Name)
 		}
 	}
 	if len(given) == 0 {
 		return nil
 	}
-	return fmt.Errorf("archive: %s %s for building an image, and archive pushes one already built; remove %s, or remove archive to build", strings.Join(given, ", "), agree(len(given), "is", "are"), agree(len(given), "it", "them"))
+	return input.New("archive", fmt.Errorf("%s %s for building an image, and archive pushes one already built", strings.Join(given, ", "), agree(len(given), "is", "are")),
+		fmt.Sprintf("remove %s, or remove archive to build", agree(len(given), "it", "them")))
 }
 
 // versionContext says whether name is context read as the directory

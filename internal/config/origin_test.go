@@ -40,22 +40,33 @@ func TestOrigin(t *testing.T) {
 	}
 }
 
-// TestInputErrors: every bad input is an *input.Error naming it, so the
-// line a user reads is found by errors.As, whatever wraps it.
+// TestInputErrors: every bad input is an *input.Error naming it (a
+// value, an archive input without archive, a build input with it), so
+// the line a user reads is found by errors.As, whatever wraps it.
 func TestInputErrors(t *testing.T) {
-	env := archiveInputs(t)
-	env["INPUT_ARCHIVE"] = "nope/result"
-	env["INPUT_PUSH"] = "maybe"
-	_, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
-	got := map[string]bool{}
-	for _, e := range ErrorList(err) {
-		var bad *input.Error
-		if !errors.As(e, &bad) {
-			t.Fatalf("%v is no *input.Error", e)
+	archive := archiveInputs(t)
+	archive["INPUT_ARCHIVE"] = "nope/result"
+	archive["INPUT_PUSH"] = "maybe"
+	archive["INPUT_NO-CACHE"] = "true"
+	build := testcheck.ValidInputs(testcheck.Workspace(t))
+	build["INPUT_ARCHIVE-IMAGE"] = "app:1"
+	for _, c := range []struct {
+		env  map[string]string
+		want []string
+	}{{archive, []string{"archive", "push"}}, {build, []string{"archive-image"}}} {
+		_, err := loadConfig(nil, testcheck.Lookup(c.env), &bytes.Buffer{})
+		got := map[string]bool{}
+		for _, e := range ErrorList(err) {
+			var bad *input.Error
+			if !errors.As(e, &bad) {
+				t.Fatalf("%v is no *input.Error", e)
+			}
+			got[bad.Input] = true
 		}
-		got[bad.Input] = true
-	}
-	if !got["archive"] || !got["push"] {
-		t.Errorf("inputs named %v, want archive and push in:\n%v", got, err)
+		for _, name := range c.want {
+			if !got[name] {
+				t.Errorf("inputs named %v, want %s in:\n%v", got, name, err)
+			}
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/version"
 )
 
@@ -132,7 +133,7 @@ func validateImageTemplate(image string) error {
 func (p Plan) ImageOf(name string) (string, error) {
 	image := strings.ReplaceAll(p.Image, NamePlaceholder, name)
 	if err := validateImage(image); err != nil {
-		return "", fmt.Errorf("image: directory %q: %w", name, err)
+		return "", input.New("image", fmt.Errorf("directory %q: %w", name, err), "")
 	}
 	return image, nil
 }

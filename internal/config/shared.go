@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -156,14 +157,14 @@ func ReadVersion(src version.Source, dir, dockerfile string) (version.Found, err
 	var cmdErr *version.CommandError
 	switch {
 	case errors.As(err, &cmdErr):
-		return version.Found{}, fmt.Errorf("version-command: %w", err)
+		return version.Found{}, input.New("version-command", err, "")
 	case err != nil:
-		return version.Found{}, fmt.Errorf("%s: %w", src.Input(), err)
+		return version.Found{}, input.New(src.Input(), err, "")
 	}
 	if err := validateTag(f.Version); err != nil && f.Command != "" {
-		return version.Found{}, fmt.Errorf("version-command: %s printed %q, not a version tag: %w", f.Where(), f.Version, err)
+		return version.Found{}, input.New("version-command", fmt.Errorf("%s printed %q, not a version tag: %w", f.Where(), f.Version, err), "")
 	} else if err != nil {
-		return version.Found{}, fmt.Errorf("%s: the version read from %s: %w", src.Input(), f.Where(), err)
+		return version.Found{}, input.New(src.Input(), fmt.Errorf("the version read from %s: %w", f.Where(), err), "")
 	}
 	return f, nil
 }
@@ -172,7 +173,7 @@ func ReadVersion(src version.Source, dir, dockerfile string) (version.Found, err
 // suffix, both validated. Both commands name the version tag with it.
 func VersionTag(v, suffix string) (string, error) {
 	if err := validateTagSuffix(suffix, []string{v}); err != nil {
-		return "", fmt.Errorf("tag-suffix: %w", err)
+		return "", input.New("tag-suffix", err, "")
 	}
 	return versionTag(v, suffix), nil
 }
