@@ -25,12 +25,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/sethvargo/go-githubactions"
 
@@ -75,13 +72,13 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 	for _, input := range config.SecretInputs {
 		upper := "INPUT_" + strings.ToUpper(input)
 		for _, name := range []string{upper, strings.ReplaceAll(upper, "-", "_")} {
-			s.add(getenv(name), user)
+			s.Add(getenv(name), user)
 			if key := strings.TrimSpace(getenv(name)); zotkey.IsAPIKey(key) {
-				s.add(zotkey.Wrapped(user, key))
+				s.Add(zotkey.Wrapped(user, key))
 			}
 		}
 	}
-	s.add(getenv(oidc.EnvRequestToken)) // the job's, whether oidc-audience asks for it or not
+	s.Add(getenv(oidc.EnvRequestToken)) // the job's, whether oidc-audience asks for it or not
 	if len(args) > 0 && args[0] == "plan" {
 		return planMain(args[1:], lookupEnv, action, s, stdout, stderr)
 	}
@@ -90,10 +87,10 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 		return inputFailure(stdout, s, err)
 	}
 	for _, c := range cfg.RegistryCredentials() {
-		s.add(c.Password, c.Username)
+		s.Add(c.Password, c.Username)
 	}
 	for _, v := range cfg.SecretValues() {
-		s.add(v)
+		s.Add(v)
 	}
 	// What starts a process with os.Environ() (BuildKit's connection
 	// helpers do: docker, kubectl, ssh) then passes on no input and no
@@ -108,17 +105,28 @@ func realMain(args []string, lookupEnv config.LookupEnv, stdout, stderr io.Write
 	p := &run.Pipeline{Cfg: cfg, Progress: stdout, Env: newEnv(action, cfg.Access, cfg.Debug, s, stderr)}
 	out, err := p.Run(ctx)
 	if err != nil {
-		printError(stdout, s.redact(explain(ctx, p, err)))
+		printError(stdout, s.Redact(explain(ctx, p, err)))
 		return 1
 	}
 	report(action, out)
 	return 0
 }
 
+// newSecrets are the run's secrets (redact.Masker): under a runner each
+// is masked as soon as it is known; by hand nothing is masked, since
+// there is no runner to read the command and it would echo the secret to
+// the terminal, its scrollback and any log of a non-Actions CI.
+func newSecrets(action *githubactions.Action, getenv func(string) string) *redact.Masker {
+	if config.UnderRunner(getenv) {
+		return redact.NewMasker(action.AddMask)
+	}
+	return redact.NewMasker(nil)
+}
+
 // planMain is the plan command (plan/action.yml): which images need
 // publishing, as outputs for the build job's matrix. The key is masked
 // already.
-func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.Action, s *secrets, stdout, stderr io.Writer) int {
+func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.Action, s *redact.Masker, stdout, stderr io.Writer) int {
 	cfg, err := config.LoadPlan(planInputs, args, lookupEnv, stderr)
 	if err != nil {
 		return inputFailure(stdout, s, err)
@@ -139,7 +147,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	env := newEnv(action, cfg.Access, cfg.Debug, s, stderr)
 	res, err := run.Plan(ctx, cfg, images, env)
 	if err != nil {
-		printError(stdout, s.redact(planFailure(ctx, cfg, env.IDs, err)))
+		printError(stdout, s.Redact(planFailure(ctx, cfg, env.IDs, err)))
 		return 1
 	}
 	setOutputs(action, res.Outputs())
@@ -150,12 +158,12 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 // newEnv is what both commands' runs are given: the action's lines, the
 // messages' words, regclient's log when debugging, and the job's
 // identity, each ID token masked as soon as it is fetched.
-func newEnv(action *githubactions.Action, a config.Access, debug bool, s *secrets, stderr io.Writer) run.Env {
+func newEnv(action *githubactions.Action, a config.Access, debug bool, s *redact.Masker, stderr io.Writer) run.Env {
 	env := run.Env{Action: action, Log: debugLog(debug, stderr), Lines: run.Lines{
 		TagWarning: tagWarning, TagInfo: tagInfo, Fallback: fallbackLine, KeyExpiry: keyExpiryLine,
 	}}
 	if a.IDToken != nil {
-		env.IDs = oidc.NewSource(*a.IDToken, oidc.WithOnToken(func(token string) { s.add(token) }))
+		env.IDs = oidc.NewSource(*a.IDToken, oidc.WithOnToken(func(token string) { s.Add(token) }))
 	}
 	return env
 }
@@ -171,96 +179,14 @@ func requestToken(a config.Access) string {
 
 // inputFailure prints every bad input, one ::error:: line each: exit 2.
 // --help is no failure.
-func inputFailure(stdout io.Writer, s *secrets, err error) int {
+func inputFailure(stdout io.Writer, s *redact.Masker, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	for _, e := range config.ErrorList(err) {
-		printError(stdout, s.redact(e.Error()))
+		printError(stdout, s.Redact(e.Error()))
 	}
 	return 2
-}
-
-// secrets are the run's secrets. Under a runner each is masked as soon
-// as it is known, in every form (see maskValues); by hand nothing is
-// masked, since there is no runner to read the command and it would echo
-// the secret to the terminal, its scrollback and any log of a non-Actions
-// CI. Runner or not, every error line has every form cut out (redact):
-// a line may quote what the program did not write (a registry's answer).
-type secrets struct {
-	mu     sync.Mutex // a renewed ID token is added while the run goes on
-	set    redact.Set
-	action *githubactions.Action // nil by hand
-	masked map[string]bool
-}
-
-func newSecrets(action *githubactions.Action, getenv func(string) string) *secrets {
-	s := &secrets{masked: map[string]bool{}}
-	if config.UnderRunner(getenv) {
-		s.action = action
-	}
-	return s
-}
-
-// add keeps secret, and masks it under a runner; users are those it is
-// the password of (its Basic-auth header is masked whole).
-func (s *secrets) add(secret string, users ...string) {
-	if strings.TrimSpace(secret) == "" {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range maskValues(secret) {
-		s.set.Add(v, users...)
-		for _, form := range redact.Forms(v, users...) {
-			if s.action != nil && !s.masked[form] {
-				s.masked[form] = true
-				s.action.AddMask(form)
-			}
-		}
-	}
-}
-
-// redact cuts every form of every secret out of line.
-func (s *secrets) redact(line string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.set.Redact(line)
-}
-
-// minMaskedLine is how many letters and digits a line of a multi-line
-// secret needs to be masked on its own: shorter lines ("{", "},", "a: 1")
-// carry nothing secret, and masking them would blank them in every log.
-const minMaskedLine = 4
-
-// maskValues is what to mask for secret (each in every form, see
-// secrets.add): the whole value and, since a
-// runner masks line by line, each of its meaningful lines, trimmed. A
-// line is meaningful when it holds at least minMaskedLine letters or
-// digits and is not a PEM armor line (-----BEGIN ...-----), which is the
-// same in every key and would blank public certificates too.
-func maskValues(secret string) []string {
-	out := []string{secret}
-	for _, line := range strings.Split(secret, "\n") {
-		line = strings.TrimSpace(line)
-		if line != secret && meaningful(line) && !slices.Contains(out, line) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func meaningful(line string) bool {
-	if strings.HasPrefix(line, "-----") && strings.HasSuffix(line, "-----") {
-		return false
-	}
-	n := 0
-	for _, r := range line {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			n++
-		}
-	}
-	return n >= minMaskedLine
 }
 
 // debugLog is regclient's log: on stderr at debug level when the runner

@@ -3,34 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/zotkey"
 )
-
-func TestMaskValues(t *testing.T) {
-	pem := "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\r\n  aBcD\n-----END PRIVATE KEY-----\n"
-	json := "{\n  \"type\": \"service_account\",\n  \"private_key_id\": \"0f1e2d3c\",\n  \"n\": 12,\n},\n}"
-	cases := []struct {
-		name, secret string
-		want         []string
-	}{
-		{"one line", "zak_0123", []string{"zak_0123"}},
-		{"PEM key", pem, []string{pem, "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg", "aBcD"}},
-		{"JSON", json, []string{json, `"type": "service_account",`, `"private_key_id": "0f1e2d3c",`}},
-		{"repeated line", "abcdef\nabcdef\n", []string{"abcdef\nabcdef\n", "abcdef"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := maskValues(tc.secret); !slices.Equal(got, tc.want) {
-				t.Errorf("maskValues = %q\nwant %q", got, tc.want)
-			}
-		})
-	}
-}
 
 // TestByHandNothingEchoed: run by hand (no runner in the environment), the
 // program prints no ::add-mask:: and no form of the key or of a build

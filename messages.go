@@ -123,7 +123,7 @@ func (f facts) sentinel(e error) (string, bool) {
 	}
 	cfg := f.cfg
 	switch e {
-	case guard.ErrVersionExists, guard.ErrLostRace, run.ErrAlreadyPublished:
+	case guard.ErrVersionExists, guard.ErrLostRace, guard.ErrAlreadyPublished:
 		return f.err.Error(), true
 	case build.ErrExport:
 		return input.New("push-via", fmt.Errorf("buildkit: buildkitd built the image but could not push it to %s (%w)", cfg.Registry(), f.err),

@@ -134,28 +134,39 @@ func (c Config) Registry() string { return RegistryOf(c.Image) }
 // RegistryOf is the host[:port] part of an image (validated: it has one).
 func RegistryOf(image string) string { return strings.SplitN(image, "/", 2)[0] }
 
-// LoginFor is the login to push image with: username and api-key for the
-// first image's registry, and for another registry its line of
-// registry-credentials (or the runner's Docker config), falling back to
-// username and api-key.
-func (c Config) LoginFor(image string) (user, pass string) {
+// Login is the login an image is pushed with.
+type Login struct {
+	User, Pass string
+	// Identity: the job's OIDC identity (oidc-audience) logs in there.
+	Identity bool
+}
+
+// LoginFor is the one rule for the login to push image with: on the
+// first image's registry username and api-key, and with oidc-audience
+// the job's identity; on another registry its line of
+// registry-credentials (or the runner's Docker config) when that has a
+// password, else username and api-key. false when there is none: with
+// oidc-audience, whose ID token goes to the first image's registry only,
+// a registry with no line.
+func (c Config) LoginFor(image string) (Login, bool) {
 	host := RegistryOf(image)
-	if login, ok := build.LoginFor(c.BuildOpts.Logins, host); ok && host != c.Registry() && login.Password != "" {
-		return login.Username, login.Password
+	line, ok := build.LoginFor(c.BuildOpts.Logins, host)
+	switch {
+	case host == c.Registry():
+		return Login{User: c.Username, Pass: c.APIKey, Identity: c.IDToken != nil}, true
+	case ok && line.Password != "":
+		return Login{User: line.Username, Pass: line.Password}, true
 	}
-	return c.Username, c.APIKey
+	return Login{User: c.Username, Pass: c.APIKey}, ok || c.IDToken == nil
 }
 
 // validateIdentityImages: with oidc-audience the job's ID token goes to
 // the first image's registry only, so an image on another registry needs
 // a login of its own (registry-credentials, or the runner's Docker config).
 func validateIdentityImages(c Config) error {
-	if c.IDToken == nil {
-		return nil
-	}
 	for _, image := range c.Images {
-		host := RegistryOf(image)
-		if _, ok := build.LoginFor(c.BuildOpts.Logins, host); !ok && host != c.Registry() {
+		if _, ok := c.LoginFor(image); !ok {
+			host := RegistryOf(image)
 			return fmt.Errorf("the job's ID token goes to %s only (the first image's registry), and %s is on %s, which has no login; give %s a line of registry-credentials, or publish there in a step of its own", c.Registry(), image, host, host)
 		}
 	}
@@ -351,8 +362,8 @@ func (c Config) RegistryCredentials() []build.Credential {
 	}
 	var own []build.Credential
 	for _, image := range c.Images {
-		user, pass := c.LoginFor(image)
-		own = append(own, build.Credential{Host: RegistryOf(image), Username: user, Password: pass})
+		login, _ := c.LoginFor(image)
+		own = append(own, build.Credential{Host: RegistryOf(image), Username: login.User, Password: login.Pass})
 	}
 	return build.MergeCredentials(own, c.BuildOpts.Logins)
 }

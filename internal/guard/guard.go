@@ -18,6 +18,9 @@ var (
 	ErrVersionExists = errors.New("version tag already exists")
 	// ErrLostRace means another job moved the version tag after we wrote it.
 	ErrLostRace = errors.New("lost a race for the version tag")
+	// ErrAlreadyPublished means the version tag names another image than
+	// the one a pull-request check read: a merge would fail on it.
+	ErrAlreadyPublished = errors.New("already published")
 )
 
 // Resolver reports the digest a tag points at, and false when the tag does
@@ -89,6 +92,14 @@ func WithPolicy(p Policy) Opt {
 	return func(g *Guard) { g.policy = p }
 }
 
+// WithManifests lets the guard see that two images are the same although
+// their digests differ: the same config and layers (what runs), other
+// annotations (the commit and time a reproducible nix build is published
+// at). Without it only equal digests are the same image.
+func WithManifests(m Manifests) Opt {
+	return func(g *Guard) { g.manifests = m }
+}
+
 // New returns a Guard for image, reading tags through r.
 func New(r Resolver, image string, opts ...Opt) *Guard {
 	g := &Guard{r: r, image: image, reread: defaultReread}
@@ -114,12 +125,10 @@ func (g *Guard) Image() string { return g.image }
 // and right before tagging (another job may have pushed the tag
 // meanwhile).
 func (g *Guard) CheckVersion(ctx context.Context, tag string, ours Image) (names digest.Digest, err error) {
-	d, ok, err := g.r.Lookup(ctx, tag)
+	d, err := g.Names(ctx, tag)
 	switch {
-	case err != nil:
-		return "", fmt.Errorf("check version tag %s: %w", tag, err)
-	case !ok:
-		return "", nil
+	case err != nil, d == "":
+		return "", err
 	case g.policy == SkipIdentical && ours.Digest == "":
 		return d, nil
 	case g.policy == SkipIdentical:
@@ -133,6 +142,31 @@ func (g *Guard) CheckVersion(ctx context.Context, tag string, ours Image) (names
 		return "", &ExistsError{Image: g.image, Tag: tag, Digest: d, Differs: differs}
 	}
 	return "", &ExistsError{Image: g.image, Tag: tag, Digest: d}
+}
+
+// Names is what tag names, "" when it is free: CheckVersion's look-up,
+// deciding nothing. The pull-request check looks the version tag up with
+// it before the image is read, and decides once it is (CheckPublished).
+func (g *Guard) Names(ctx context.Context, tag string) (digest.Digest, error) {
+	d, ok, err := g.r.Lookup(ctx, tag)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("check version tag %s: %w", tag, err)
+	case !ok:
+		return "", nil
+	}
+	return d, nil
+}
+
+// CheckPublished is the pull-request check's decision: tag, which named
+// names when looked up (Names, "" for free), lets ours be published when
+// it is free or names ours exactly; else the error wraps
+// ErrAlreadyPublished. Nothing is looked up again.
+func (g *Guard) CheckPublished(tag string, names, ours digest.Digest) error {
+	if names == "" || names == ours {
+		return nil
+	}
+	return fmt.Errorf("version tag %s already exists in %s (%s) and names another image than this one (%s): %w: bump the version", tag, g.image, names, ours, ErrAlreadyPublished)
 }
 
 // VerifyVersion re-reads tag after it was written. On a registry that lets
@@ -176,9 +210,17 @@ func WithReread(pauses ...time.Duration) Opt {
 	return func(g *Guard) { g.reread = pauses }
 }
 
-func orNothing(d digest.Digest) string {
-	if d == "" {
-		return "nothing"
-	}
-	return d.String()
+// Difference is "" when theirs, an image in the repository, is ours, and
+// else the first field that differs, as one line. The same image is the
+// same digest, or (WithManifests) manifests equal in everything but
+// annotations (of the manifest and of each descriptor): the same media
+// type, the same config descriptor and the same layer descriptors
+// (digest, size, media type, and any other field), in order; for an index
+// the same manifest descriptors (digest, size, media type, platform).
+// Adopting theirs is then as safe as publishing ours: every descriptor a
+// client follows is one this run made and checked. Ours is read from the
+// repository when its manifest is not given; an image read from neither
+// is not the same.
+func (g *Guard) Difference(ctx context.Context, theirs digest.Digest, ours Image) (string, error) {
+	return difference(ctx, g.manifests, theirs, ours)
 }

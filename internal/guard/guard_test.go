@@ -48,6 +48,34 @@ func TestCheckVersion(t *testing.T) {
 	}
 }
 
+// TestCheckPublished: the pull-request check looks the version tag up
+// as CheckVersion does (Names: a free tag is "", a failed look-up an
+// error, never a guess), and fails only on a tag naming another image,
+// with ErrAlreadyPublished and the line a user reads; an image that
+// differs only in annotations is another image here.
+func TestCheckPublished(t *testing.T) {
+	g := New(tags{"v1": theirs, "bad": "broken"}, "reg.example/app", WithPolicy(SkipIdentical))
+	for tag, want := range map[string]digest.Digest{"v1": theirs, "v2": ""} {
+		if names, err := g.Names(context.Background(), tag); names != want || err != nil {
+			t.Errorf("Names(%s) = %q, %v; want %q", tag, names, err, want)
+		}
+	}
+	if _, err := g.Names(context.Background(), "bad"); err == nil {
+		t.Error("a failed look-up is no free tag")
+	}
+	if err := g.CheckPublished("v2", "", ours); err != nil {
+		t.Errorf("free: %v", err)
+	}
+	if err := g.CheckPublished("v1", ours, ours); err != nil {
+		t.Errorf("this very image: %v", err)
+	}
+	err := g.CheckPublished("v1", theirs, ours)
+	want := "version tag v1 already exists in reg.example/app (" + theirs.String() + ") and names another image than this one (" + ours.String() + "): already published: bump the version"
+	if !errors.Is(err, ErrAlreadyPublished) || errors.Is(err, ErrVersionExists) || err.Error() != want {
+		t.Errorf("another image: %v, want %q", err, want)
+	}
+}
+
 func TestCheckVersionSkipIdentical(t *testing.T) {
 	g := New(tags{"same": ours, "other": theirs}, "reg.example/app", WithPolicy(SkipIdentical))
 	cases := []struct {

@@ -16,14 +16,6 @@ type Manifests interface {
 	Manifest(ctx context.Context, reference string) (mediaType string, raw []byte, found bool, err error)
 }
 
-// WithManifests lets the guard see that two images are the same although
-// their digests differ: the same config and layers (what runs), other
-// annotations (the commit and time a reproducible nix build is published
-// at). Without it only equal digests are the same image.
-func WithManifests(m Manifests) Opt {
-	return func(g *Guard) { g.manifests = m }
-}
-
 // Image is an image a run built: its digest and, when the run has it (an
 // archive's, even one never uploaded), its manifest.
 type Image struct {
@@ -31,29 +23,19 @@ type Image struct {
 	Manifest []byte
 }
 
-// Difference is "" when theirs, an image in the repository, is ours, and
-// else the first field that differs, as one line. The same image is the
-// same digest, or (WithManifests) manifests equal in everything but
-// annotations (of the manifest and of each descriptor): the same media
-// type, the same config descriptor and the same layer descriptors
-// (digest, size, media type, and any other field), in order; for an index
-// the same manifest descriptors (digest, size, media type, platform).
-// Adopting theirs is then as safe as publishing ours: every descriptor a
-// client follows is one this run made and checked. Ours is read from the
-// repository when its manifest is not given; an image read from neither
-// is not the same.
-func (g *Guard) Difference(ctx context.Context, theirs digest.Digest, ours Image) (string, error) {
+// difference is Difference, reading manifests through m (nil: none).
+func difference(ctx context.Context, m Manifests, theirs digest.Digest, ours Image) (string, error) {
 	if theirs == ours.Digest {
 		return "", nil
 	}
-	if g.manifests == nil || ours.Digest == "" {
+	if m == nil || ours.Digest == "" {
 		return "digest: the registry's is " + theirs.String() + ", this run's " + orNothing(ours.Digest), nil
 	}
-	a, err := g.content(ctx, theirs, nil)
+	a, err := content(ctx, m, theirs, nil)
 	if err != nil {
 		return "", err
 	}
-	b, err := g.content(ctx, ours.Digest, ours.Manifest)
+	b, err := content(ctx, m, ours.Digest, ours.Manifest)
 	switch {
 	case err != nil:
 		return "", err
@@ -67,9 +49,9 @@ func (g *Guard) Difference(ctx context.Context, theirs digest.Digest, ours Image
 
 // content is the manifest d (raw, when given): nil when the repository
 // does not have it or it is not a JSON object.
-func (g *Guard) content(ctx context.Context, d digest.Digest, raw []byte) (map[string]json.RawMessage, error) {
+func content(ctx context.Context, m Manifests, d digest.Digest, raw []byte) (map[string]json.RawMessage, error) {
 	if raw == nil {
-		_, got, found, err := g.manifests.Manifest(ctx, d.String())
+		_, got, found, err := m.Manifest(ctx, d.String())
 		if err != nil {
 			return nil, fmt.Errorf("read %s to compare it: %w", d, err)
 		}
@@ -78,11 +60,11 @@ func (g *Guard) content(ctx context.Context, d digest.Digest, raw []byte) (map[s
 		}
 		raw = got
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil || m == nil {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || fields == nil {
 		return nil, nil
 	}
-	return m, nil
+	return fields, nil
 }
 
 // lists are the fields of a manifest holding descriptors, each compared
@@ -186,4 +168,11 @@ func name(key string) string {
 		return "schema version"
 	}
 	return key
+}
+
+func orNothing(d digest.Digest) string {
+	if d == "" {
+		return "nothing"
+	}
+	return d.String()
 }

@@ -211,18 +211,6 @@ func adopt(ctx context.Context, repo Repo, s *Status) error {
 	return g.VerifyVersion(ctx, s.Tag, s.Digest)
 }
 
-// Adoptable are the images with an old tag of their version: adopted by
-// this run, or to be adopted by a run with the key.
-func (r Result) Adoptable() []Status {
-	out := []Status{}
-	for _, s := range r {
-		if s.Adopt != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // History is the commits of the checkout's HEAD, newest first (git
 // rev-list HEAD): which of a version's old tags is the newest build.
 type History func(ctx context.Context) ([]string, error)

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -237,17 +236,16 @@ func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error)
 // share one client (push's For): one TLS handshake and one login challenge
 // per registry, not per image.
 type Registries struct {
-	access config.Access
-	log    *slog.Logger
-	login  []push.Opt // after the key's: the job's identity's, if any
+	dial   func(repository string) (*push.Registry, error)
 	mu     sync.Mutex
 	byHost map[string]*push.Registry
 }
 
-// NewRegistries makes no client yet: Lookup makes one per registry. login
-// replaces the key's login (the job's OIDC identity's).
-func NewRegistries(access config.Access, log *slog.Logger, login ...push.Opt) *Registries {
-	return &Registries{access: access, log: log, login: login, byHost: map[string]*push.Registry{}}
+// NewRegistries makes no client yet: Lookup has dial make one per
+// registry (the caller's one way of making a client, with its login and
+// TLS), and the other repositories there share it.
+func NewRegistries(dial func(repository string) (*push.Registry, error)) *Registries {
+	return &Registries{dial: dial, byHost: map[string]*push.Registry{}}
 }
 
 func (r *Registries) client(repository string) (*push.Registry, error) {
@@ -256,14 +254,15 @@ func (r *Registries) client(repository string) (*push.Registry, error) {
 	if first, ok := r.byHost[config.RegistryOf(repository)]; ok {
 		return first.For(repository)
 	}
-	a := r.access
-	opts := append([]push.Opt{push.WithCredentials(a.Username, a.APIKey), push.WithTLS(a.RegistryTLS), push.WithLogger(r.log)}, r.login...)
-	reg, err := push.New(repository, opts...)
+	reg, err := r.dial(repository)
 	if err == nil {
 		r.byHost[config.RegistryOf(repository)] = reg
 	}
 	return reg, err
 }
+
+// For is the client of repository: its registry's, shared (push's For).
+func (r *Registries) For(repository string) (*push.Registry, error) { return r.client(repository) }
 
 // Lookup is the plan's Lookup.
 func (r *Registries) Lookup(ctx context.Context, repository, tag string) (bool, error) {
@@ -292,6 +291,18 @@ func (r Result) Pending() []Image {
 	for _, s := range r {
 		if ((!s.Published && s.Adopt == "") || s.Check) && s.Skipped == "" {
 			out = append(out, s.Image)
+		}
+	}
+	return out
+}
+
+// Adoptable are the images with an old tag of their version: adopted by
+// this run, or to be adopted by a run with the key.
+func (r Result) Adoptable() []Status {
+	out := []Status{}
+	for _, s := range r {
+		if s.Adopt != "" {
+			out = append(out, s)
 		}
 	}
 	return out

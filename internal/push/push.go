@@ -36,6 +36,7 @@ type Registry struct {
 	repo   ref.Ref
 	copies int
 	spot   *spotter
+	api    api // the registry's own API beside the OCI one (API)
 	// pushed holds the manifests PushLayout uploaded, by digest, so that
 	// Tag needs no GET between the guard's last look and the tag write.
 	mu     sync.Mutex
@@ -147,7 +148,7 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 		),
 		regclient.WithUserAgent("build-push-image"),
 	)
-	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), spot: spot, pushed: map[digest.Digest]manifest.Manifest{}}, nil
+	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), spot: spot, api: newAPI(o.tls, r.Registry, spot), pushed: map[digest.Digest]manifest.Manifest{}}, nil
 }
 
 // For is a Registry for another repository of the same registry that
@@ -162,7 +163,7 @@ func (r *Registry) For(repository string) (*Registry, error) {
 	if other.Registry != r.repo.Registry {
 		return nil, fmt.Errorf("image %q: not on %s", repository, r.repo.Registry)
 	}
-	return &Registry{rc: r.rc, repo: other.SetTag(""), copies: r.copies, spot: r.spot, pushed: map[digest.Digest]manifest.Manifest{}}, nil
+	return &Registry{rc: r.rc, repo: other.SetTag(""), copies: r.copies, spot: r.spot, api: r.api, pushed: map[digest.Digest]manifest.Manifest{}}, nil
 }
 
 // call runs one regclient call and gives its failure the typed error that

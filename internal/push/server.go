@@ -3,6 +3,8 @@ package push
 import (
 	"net/http"
 	"sync/atomic"
+
+	"github.com/regclient/regclient/types/ref"
 )
 
 // distAPIVersion is the header the CNCF distribution registry (and those
@@ -29,3 +31,30 @@ func (s *spotter) RoundTrip(req *http.Request) (*http.Response, error) {
 // does (its API version header on answers beyond GET /v2/, which zot
 // never sends there). Known only after a request beyond the ping.
 func (r *Registry) Distribution() bool { return r.spot.distribution.Load() }
+
+// Ref is the repository, as regclient reads it: its Registry is the
+// host (Docker Hub's aliases made one).
+func (r *Registry) Ref() ref.Ref { return r.repo }
+
+// api is how the registry's own API is reached.
+type api struct {
+	root   string
+	client *http.Client
+}
+
+func newAPI(tls TLS, host string, transport http.RoundTripper) api {
+	scheme := "https://"
+	if tls == TLSDisabled {
+		scheme = "http://"
+	}
+	return api{root: scheme + host, client: &http.Client{Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// API is how a look-up reaches the registry's own API beside the OCI one
+// (zot's /zot/auth/apikey): its root URL (scheme by registry-tls, and
+// host) and a client sending through the same transport as every
+// request of this client (its TLS choice, retries and stall watchdog),
+// following no redirect. It carries no credentials: the look-up sets its
+// own.
+func (r *Registry) API() (root string, client *http.Client) { return r.api.root, r.api.client }

@@ -10,45 +10,49 @@ import (
 	"github.com/blumeops/build-push-image/internal/zotkey"
 )
 
-// login is one registry a run logged in to: its host, the credentials,
-// and the client that sent the run's first authenticated request there.
-type login struct {
-	host, user, key string
-	reg             *push.Registry
+// keyLookup is the look-up of one login's zot API key: the registry's
+// host, the login's user, the key's Lister (nil when the password is no
+// zot API key) through the client that sent the run's requests there
+// (reg: a distribution registry is not asked).
+type keyLookup struct {
+	host, user string
+	keys       zotkey.Lister
+	reg        *push.Registry
+}
+
+// newKeyLookup is the key look-up of the login user:key to reg's
+// registry, through reg's transport (push.Registry.API).
+func newKeyLookup(reg *push.Registry, user, key string) keyLookup {
+	l := keyLookup{host: reg.Ref().Registry, user: user, reg: reg}
+	if zotkey.IsAPIKey(key) {
+		root, client := reg.API()
+		l.keys = zotkey.Client{URL: root, User: user, Key: key, HTTP: client}
+	}
+	return l
 }
 
 // warnKeyExpiry warns, one line in the log and one in the summary, for
 // each login whose zot API key expires within key-expiry-warning days. A
 // registry is asked only with a zak_ key, and not when it answered as a
 // distribution registry does; nothing it answers fails the job.
-func warnKeyExpiry(ctx context.Context, env Env, access config.Access, logins []login, ran time.Duration) {
-	action := env.Action
+func warnKeyExpiry(ctx context.Context, env Env, access config.Access, lookups []keyLookup, ran time.Duration) {
 	if access.KeyExpiryWarning == 0 {
 		return
 	}
 	seen := map[string]bool{}
-	for _, l := range logins {
-		if seen[l.host] || !zotkey.IsAPIKey(l.key) || l.reg.Distribution() {
+	for _, l := range lookups {
+		if seen[l.host] || l.keys == nil || l.reg.Distribution() {
 			continue
 		}
 		seen[l.host] = true
-		keys := zotkey.Client{URL: baseURL(access.RegistryTLS, l.host), User: l.user, Key: l.key, SkipVerify: access.RegistryTLS == push.TLSInsecure}
-		if e, ok := zotkey.Check(ctx, keys, ran, access.KeyExpiryWarning); ok {
+		if e, ok := zotkey.Check(ctx, l.keys, ran, access.KeyExpiryWarning); ok {
 			line := env.Lines.KeyExpiry(l.host, l.user, e)
-			action.Warningf("%s", line)
-			if action.Getenv("GITHUB_STEP_SUMMARY") != "" {
-				action.AddStepSummary("> **Warning:** " + markdownText(line) + "\n")
+			env.Action.Warningf("%s", line)
+			if env.Action.Getenv("GITHUB_STEP_SUMMARY") != "" {
+				env.Action.AddStepSummary("> **Warning:** " + markdownText(line) + "\n")
 			}
 		}
 	}
-}
-
-// baseURL is where the registry at host answers, by registry-tls.
-func baseURL(tls push.TLS, host string) string {
-	if tls == push.TLSDisabled {
-		return "http://" + host
-	}
-	return "https://" + host
 }
 
 // markdownPunct is CommonMark's ASCII punctuation: each may be escaped

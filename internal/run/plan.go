@@ -14,6 +14,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/plan"
+	"github.com/blumeops/build-push-image/internal/push"
 )
 
 // changes are the changes since the event's base commit (the changed
@@ -138,25 +139,30 @@ func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (p
 	if err := startIdentity(ctx, env.Action, cfg.Access, env.IDs); err != nil {
 		return nil, &PlanError{StepIdentity, err}
 	}
-	regs := plan.NewRegistries(cfg.Access, env.Log, idLogin(env.IDs)...)
+	// One login for every registry of a plan: username and api-key, or
+	// the job's identity, else none.
+	login := config.Login{User: cfg.Username, Pass: cfg.APIKey, Identity: cfg.IDToken != nil}
+	regs := plan.NewRegistries(func(repository string) (*push.Registry, error) {
+		return dial(repository, login, cfg.RegistryTLS, env)
+	})
 	res, err := plan.Check(ctx, images, regs.Lookup)
 	if err != nil {
 		return nil, &PlanError{StepLookup, err}
 	}
-	hosts := regs.Hosts()
 	// The key is proven before any tag is adopted: a plan writes nothing
 	// with a key the registry refuses.
-	if err := checkPlanPush(ctx, env.Action, cfg, res, hosts); err != nil {
+	if err := checkPlanPush(ctx, env.Action, cfg, res, regs); err != nil {
 		return nil, &PlanError{StepPushCheck, err}
 	}
 	if err := adoptTags(ctx, cfg, env.Action, regs, res); err != nil {
 		return nil, &PlanError{StepAdopt, err}
 	}
-	var logins []login
+	var lookups []keyLookup
+	hosts := regs.Hosts()
 	for _, host := range slices.Sorted(maps.Keys(hosts)) {
-		logins = append(logins, login{host: host, user: cfg.Username, key: cfg.APIKey, reg: hosts[host]})
+		lookups = append(lookups, newKeyLookup(hosts[host], cfg.Username, cfg.APIKey))
 	}
-	warnKeyExpiry(ctx, env, cfg.Access, logins, time.Since(start))
+	warnKeyExpiry(ctx, env, cfg.Access, lookups, time.Since(start))
 	markChanged(cfg.Changed, env.Action, res, ch)
 	return res, nil
 }

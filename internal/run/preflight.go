@@ -23,11 +23,11 @@ import (
 // and a wrong or expired key would otherwise be found at the first
 // upload, after the build.
 
-// PushCheckError is a repository whose push check failed: which one, and
-// the registry's typed error.
+// PushCheckError is a repository whose push check failed: which one, its
+// registry's host, and the registry's typed error.
 type PushCheckError struct {
-	Image string
-	Err   error
+	Image, Host string
+	Err         error
 }
 
 func (e *PushCheckError) Error() string { return e.Err.Error() } // push's error names the repository
@@ -35,18 +35,17 @@ func (e *PushCheckError) Unwrap() error { return e.Err }
 
 // checkPush proves the login to each target that has a key, in the order
 // of the image input; the first refusal is the error.
-func checkPush(ctx context.Context, action *githubactions.Action, cfg config.Config, targets []target) error {
+func checkPush(ctx context.Context, action *githubactions.Action, targets []target) error {
 	for _, t := range targets {
-		user, key := cfg.LoginFor(t.image)
-		if key == "" {
+		if t.login.Pass == "" {
 			continue // anonymous: nothing to prove
 		}
 		start := time.Now()
 		check, err := t.reg.CheckPush(ctx)
 		if err != nil {
-			return &PushCheckError{Image: t.image, Err: err}
+			return &PushCheckError{Image: t.image, Host: t.ref.Registry, Err: err}
 		}
-		action.Infof("%s", pushCheckLine(user, []string{t.image}, check, time.Since(start)))
+		action.Infof("%s", pushCheckLine(t.login.User, []string{t.image}, check, time.Since(start)))
 	}
 	return nil
 }
@@ -76,7 +75,7 @@ func pushCheckLine(user string, images []string, check push.PushCheck, took time
 // fails the plan, not every leg after its build. Each repository is
 // checked once, plan.Concurrency at a time, through the client of its
 // registry the look-ups used.
-func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config.Plan, res plan.Result, hosts map[string]*push.Registry) error {
+func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config.Plan, res plan.Result, regs *plan.Registries) error {
 	publish, loginOnly := planPushRepos(res)
 	repos := slices.Concat(publish, loginOnly)
 	if cfg.APIKey == "" || len(repos) == 0 {
@@ -89,16 +88,17 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 	g.SetLimit(plan.Concurrency)
 	for i, image := range repos {
 		g.Go(func() error {
-			reg, err := hosts[config.RegistryOf(image)].For(image)
-			if err == nil {
-				checks[i], err = reg.CheckPush(gctx)
+			reg, err := regs.For(image) // looked up already: its client is made
+			if err != nil {
+				return err
 			}
+			checks[i], err = reg.CheckPush(gctx)
 			switch {
 			case err == nil:
 				allowed[i] = true
 			case i >= len(publish) && errors.Is(err, push.ErrDenied): // the key is taken; nothing is pushed there
 			default:
-				return &PushCheckError{Image: image, Err: err}
+				return &PushCheckError{Image: image, Host: reg.Ref().Registry, Err: err}
 			}
 			return nil
 		})

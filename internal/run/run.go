@@ -63,6 +63,7 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 	if cfg.Signing.Key != nil {
 		p.signer = sign.New(cfg.Signing.Key)
 	}
+	m := maker{cfg: cfg, env: p.Env, signer: p.signer, signed: func(s sign.Signature) { p.signatures = append(p.signatures, s) }}
 	if cfg.SHAFromGit {
 		p.Action.Infof("sha %s: git rev-parse HEAD in %s (neither sha nor $GITHUB_SHA is set)", cfg.SHA, cfg.Context)
 	}
@@ -76,32 +77,10 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 		builder = b
 	}
 
-	var targets []target
-	compareOnly := false
-	if cfg.Push {
-		if err := startIdentity(ctx, p.Action, cfg.Access, p.IDs); err != nil {
-			return out, err
-		}
-		targets, err = connectRegistries(cfg, p.IDs, p.Log)
-		defer closeAll(targets)
-		if err != nil {
-			return out, err
-		}
-		if err := checkPush(ctx, p.Action, cfg, targets); err != nil { // before the build or the stream starts
-			return out, err
-		}
-		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
-			return out, err
-		}
-		warnKeyExpiry(ctx, p.Env, cfg.Access, logins(cfg, targets), time.Since(start))
-	}
-	var published map[string]digest.Digest // the pull-request check's
-	if !cfg.Push && cfg.Origin.IsArchive() {
-		targets, published, err = anonymousTargets(ctx, cfg, p.Env)
-		defer closeAll(targets)
-		if err != nil {
-			return out, err
-		}
+	targets, compareOnly, published, err := p.targets(ctx, m, start)
+	defer closeAll(targets)
+	if err != nil {
+		return out, err
 	}
 	res, err := p.build(ctx, p.publisher(builder, targets, compareOnly), compareOnly)
 	if err != nil {
@@ -121,6 +100,35 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 	}
 	out.Seconds = float64(time.Since(start).Milliseconds()) / 1000
 	return out, nil
+}
+
+// targets are the repositories of the run, closed by the caller also on
+// a failure: with push, each connected, its login proven and its version
+// tag guarded (compareOnly: skip-identical found it in all of them); for
+// the pull-request check (archive, push: false), those answering
+// anonymous reads, with what their version tag names (published); else
+// none.
+func (p *Pipeline) targets(ctx context.Context, m maker, start time.Time) (targets []target, compareOnly bool, published map[string]digest.Digest, err error) {
+	cfg := p.Cfg
+	switch {
+	case cfg.Push:
+		if err := startIdentity(ctx, p.Action, cfg.Access, p.IDs); err != nil {
+			return nil, false, nil, err
+		}
+		if targets, err = m.connect(); err != nil {
+			return targets, false, nil, err
+		}
+		if err := checkPush(ctx, p.Action, targets); err != nil { // before the build or the stream starts
+			return targets, false, nil, err
+		}
+		if compareOnly, err = checkVersions(ctx, targets, cfg.VersionTag()); err != nil {
+			return targets, false, nil, err
+		}
+		warnKeyExpiry(ctx, p.Env, cfg.Access, keyLookups(targets), time.Since(start))
+	case cfg.Origin.IsArchive():
+		targets, published, err = anonymousTargets(ctx, m)
+	}
+	return targets, compareOnly, published, err
 }
 
 // newPublished is the outputs of a build, before any tag: every list
@@ -155,43 +163,13 @@ func (p *Pipeline) commit(ctx context.Context, targets []target, res build.Resul
 	cfg := p.Cfg
 	plan := tags.Plan{Digest: res.Digest, Manifest: res.Manifest, Version: cfg.VersionTag(), Release: cfg.Version, Before: []string{cfg.SHATag()}, After: cfg.Follow()}
 	for _, t := range targets {
-		opts := []tags.Opt{tags.WithNoDowngrade(t.reg)}
-		if cfg.ImmutableTags {
-			opts = append(opts, tags.WithImmutable())
-		}
-		if p.signer != nil {
-			opts = append(opts, tags.WithSigner(signing{p, t}))
-		}
-		done, err := tags.New(t.reg, t.guard, opts...).Commit(ctx, plan)
+		done, err := t.tags.Commit(ctx, plan)
 		for _, d := range done {
 			p.done = append(p.done, ImageTag{t.image, d})
 		}
 		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// signing signs the image in one repository before its tags
-// (tags.Signer), and says what it did.
-type signing struct {
-	p *Pipeline
-	t target
-}
-
-func (s signing) Sign(ctx context.Context, d digest.Digest) error {
-	start := time.Now()
-	sig, err := s.p.signer.Ensure(ctx, s.t.reg, d)
-	if err != nil {
-		return fmt.Errorf("%s@%s: %w", s.t.image, d, err)
-	}
-	s.p.signatures = append(s.p.signatures, sig)
-	took := time.Since(start).Round(time.Millisecond)
-	if sig.State == sign.Unchanged {
-		s.p.Action.Infof("%s@%s is signed by the key already (signature %s, checked in %s): no second signature", s.t.image, d, sig.Digest, took)
-	} else {
-		s.p.Action.Infof("Signed %s@%s: signature %s stored and read back before its tags in %s", s.t.image, d, sig.Digest, took)
 	}
 	return nil
 }

@@ -1,47 +1,121 @@
 package run
 
 import (
-	"log/slog"
+	"context"
+	"fmt"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
-	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/sign"
+	"github.com/blumeops/build-push-image/internal/tags"
 )
 
-// target is one repository the image goes to, with its guard.
+// target is one repository the image goes to, as maker.target makes it:
+// its reference, the login it was given, its registry client, its guard,
+// its tag writer (which signs first, with signing-key) and the look-up of
+// its key's expiry.
 type target struct {
-	image string
+	image string  // as the image input names it
+	ref   ref.Ref // regclient's reading of it: Registry is the host
+	login config.Login
 	reg   *push.Registry
 	guard *guard.Guard
+	tags  *tags.Writer
+	keys  keyLookup
 }
 
-// connectRegistries makes a client for each repository, with the login for
-// its registry (config.LoginFor): on the first image's registry, with
-// oidc-audience, the job's identity (ids).
-func connectRegistries(cfg config.Config, ids *oidc.Source, log *slog.Logger) ([]target, error) {
+// maker makes the targets of one run, every repository the same way.
+type maker struct {
+	cfg config.Config
+	env Env
+	// signer signs the image in each repository before its tags (nil
+	// without signing-key); signed is told of each signature.
+	signer *sign.Signer
+	signed func(sign.Signature)
+}
+
+// dial is the one way both commands make a registry client: image's,
+// with login (the zero Login is anonymous; Identity adds the job's ID
+// token, at the registry's token endpoint only), by registry-tls, with
+// regclient's log.
+func dial(image string, login config.Login, tls push.TLS, env Env) (*push.Registry, error) {
+	opts := []push.Opt{push.WithCredentials(login.User, login.Pass), push.WithTLS(tls), push.WithLogger(env.Log)}
+	if login.Identity {
+		opts = append(opts, idLogin(env.IDs)...)
+	}
+	return push.New(image, opts...)
+}
+
+// target makes the target of image with login (the zero Login is
+// anonymous).
+func (m maker) target(image string, login config.Login) (target, error) {
+	reg, err := dial(image, login, m.cfg.RegistryTLS, m.env)
+	if err != nil {
+		return target{}, err
+	}
+	g := guard.New(reg, image, guard.WithPolicy(m.cfg.OnExisting), guard.WithManifests(reg))
+	writer := []tags.Opt{tags.WithNoDowngrade(reg)}
+	if m.cfg.ImmutableTags {
+		writer = append(writer, tags.WithImmutable())
+	}
+	if m.signer != nil {
+		writer = append(writer, tags.WithSigner(signing{m, image, reg}))
+	}
+	return target{
+		image: image, ref: reg.Ref(), login: login, reg: reg, guard: g,
+		tags: tags.New(reg, g, writer...), keys: newKeyLookup(reg, login.User, login.Pass),
+	}, nil
+}
+
+// connect makes a target for each repository, with the login for its
+// registry (config.LoginFor, the one rule).
+func (m maker) connect() ([]target, error) {
 	var targets []target
-	for _, image := range cfg.Images {
-		user, pass := cfg.LoginFor(image)
-		opts := []push.Opt{push.WithCredentials(user, pass), push.WithTLS(cfg.RegistryTLS), push.WithLogger(log)}
-		if config.RegistryOf(image) == cfg.Registry() {
-			opts = append(opts, idLogin(ids)...)
-		}
-		reg, err := push.New(image, opts...)
+	for _, image := range m.cfg.Images {
+		login, _ := m.cfg.LoginFor(image) // config.Parse refused an image with none
+		t, err := m.target(image, login)
 		if err != nil {
 			return targets, err
 		}
-		targets = append(targets, target{image: image, reg: reg, guard: guard.New(reg, image, guard.WithPolicy(cfg.OnExisting), guard.WithManifests(reg))})
+		targets = append(targets, t)
 	}
 	return targets, nil
 }
 
-// logins are the registries of targets with the credentials of each.
-func logins(cfg config.Config, targets []target) []login {
-	out := make([]login, 0, len(targets))
+// signing signs the image in one repository before its tags
+// (tags.Signer), and says what it did.
+type signing struct {
+	m     maker
+	image string
+	reg   *push.Registry
+}
+
+func (s signing) Sign(ctx context.Context, d digest.Digest) error {
+	start := time.Now()
+	sig, err := s.m.signer.Ensure(ctx, s.reg, d)
+	if err != nil {
+		return fmt.Errorf("%s@%s: %w", s.image, d, err)
+	}
+	s.m.signed(sig)
+	took := time.Since(start).Round(time.Millisecond)
+	if sig.State == sign.Unchanged {
+		s.m.env.Action.Infof("%s@%s is signed by the key already (signature %s, checked in %s): no second signature", s.image, d, sig.Digest, took)
+	} else {
+		s.m.env.Action.Infof("Signed %s@%s: signature %s stored and read back before its tags in %s", s.image, d, sig.Digest, took)
+	}
+	return nil
+}
+
+// keyLookups are the targets' key look-ups.
+func keyLookups(targets []target) []keyLookup {
+	out := make([]keyLookup, 0, len(targets))
 	for _, t := range targets {
-		user, key := cfg.LoginFor(t.image)
-		out = append(out, login{host: config.RegistryOf(t.image), user: user, key: key, reg: t.reg})
+		out = append(out, t.keys)
 	}
 	return out
 }

@@ -7,7 +7,6 @@ package zotkey
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -121,9 +120,12 @@ func expiry(k Key) time.Time {
 // Client is the Lister of one zot: its host, how it is reached, and the
 // credentials the run logs in with.
 type Client struct {
-	URL        string // scheme://host of the registry
-	User, Key  string
-	SkipVerify bool // registry-tls: insecure
+	URL       string // scheme://host of the registry
+	User, Key string
+	// HTTP sends the request: the registry client's (push.Registry.API),
+	// so that the look-up goes through the run's transport and TLS choice.
+	// It should follow no redirect.
+	HTTP *http.Client
 }
 
 // maxAnswer bounds what is read of the answer: a user has a few keys.
@@ -143,14 +145,7 @@ func (c Client) Keys(ctx context.Context) ([]Key, error) {
 	}
 	req.SetBasicAuth(c.User, c.Key)
 	req.Header.Set("User-Agent", "build-push-image")
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	defer transport.CloseIdleConnections() // one request: nothing to keep alive
-	if c.SkipVerify {
-		transport.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for it
-	}
-	client := &http.Client{Transport: transport, Timeout: Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -65,11 +65,11 @@ func TestClientKeys(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	keys, err := Client{URL: srv.URL, User: "ci", Key: "zak_x"}.Keys(context.Background())
+	keys, err := Client{URL: srv.URL, User: "ci", Key: "zak_x", HTTP: srv.Client()}.Keys(context.Background())
 	if err != nil || len(keys) != 1 || keys[0].Label != "ci" || keys[0].Expires.Day() != 11 || keys[0].LastUsed.Hour() != 11 {
 		t.Errorf("Keys: %+v %v", keys, err)
 	}
-	if _, err := (Client{URL: srv.URL, User: "ci", Key: "zak_wrong"}).Keys(context.Background()); !errors.Is(err, ErrNoList) {
+	if _, err := (Client{URL: srv.URL, User: "ci", Key: "zak_wrong", HTTP: srv.Client()}).Keys(context.Background()); !errors.Is(err, ErrNoList) {
 		t.Errorf("refused: %v, want ErrNoList", err)
 	}
 }
