@@ -27,11 +27,10 @@ import (
 // written. The packages return typed errors with the facts; these
 // functions say what went wrong, which input it concerns, and how to fix it.
 
-// explain turns an error into the one line a user sees. The line is
-// looked up, not decided by an order of cases: the first error of the
-// chain, from the outside in (errors.Is's order), that has a line of its
-// own says what failed, as the package that wrapped a failure in its type
-// or sentinel knew best; an error nothing tells is shown as it is.
+// explain turns an error into the one line a user sees, looked up
+// (input.Told), not decided by an order of cases: the outermost error of
+// the chain with a line of its own says what failed; an error nothing
+// tells is shown as it is.
 func explain(ctx context.Context, p *run.Pipeline, err error) string {
 	if ctx.Err() != nil {
 		return cancelled(p.Done())
@@ -39,34 +38,12 @@ func explain(ctx context.Context, p *run.Pipeline, err error) string {
 	return lookup(err, facts{cfg: p.Cfg, ids: p.IDs, err: err}.told)
 }
 
-// lookup is the line of the first error of err's chain that told has one
-// for, else err as it is.
+// lookup is the line input.Told finds for err, else err as it is.
 func lookup(err error, told func(error) (string, bool)) string {
-	if line, ok := first(err, told); ok {
+	if line, ok := input.Told(err, told); ok {
 		return line
 	}
 	return err.Error()
-}
-
-// first walks err's chain depth first, outermost first, as errors.Is does.
-func first(err error, told func(error) (string, bool)) (string, bool) {
-	if err == nil {
-		return "", false
-	}
-	if line, ok := told(err); ok {
-		return line, true
-	}
-	switch u := err.(type) {
-	case interface{ Unwrap() error }:
-		return first(u.Unwrap(), told)
-	case interface{ Unwrap() []error }:
-		for _, e := range u.Unwrap() {
-			if line, ok := first(e, told); ok {
-				return line, true
-			}
-		}
-	}
-	return "", false
 }
 
 // facts are what a run's lines name besides the error that told them: its

@@ -38,3 +38,28 @@ func New(name string, err error, advice string) error {
 	}
 	return &Error{Input: name, Err: err, Advice: advice}
 }
+
+// Told is the line of the first error of err's chain, outermost first
+// (errors.Is's order, depth first), that tell has one for, and whether
+// one had: lines looked up by each error's own type or value, so the
+// package that wrapped a failure in its own type says what it is, and no
+// order of cases decides.
+func Told(err error, tell func(error) (string, bool)) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	if line, ok := tell(err); ok {
+		return line, true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return Told(u.Unwrap(), tell)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if line, ok := Told(e, tell); ok {
+				return line, true
+			}
+		}
+	}
+	return "", false
+}

@@ -31,3 +31,30 @@ func TestError(t *testing.T) {
 		t.Error("New of nil is not nil")
 	}
 }
+
+// TestTold: the outermost error with a line tells it, through single and
+// joined wrapping, in errors.Is's order; none tells: false.
+func TestTold(t *testing.T) {
+	inner, outer, other := errors.New("inner"), errors.New("outer"), errors.New("other")
+	tell := func(e error) (string, bool) {
+		if e == inner || e == outer {
+			return e.Error() + " told", true
+		}
+		return "", false
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("a: %w", fmt.Errorf("%w: %w", outer, inner)), "outer told"},
+		{fmt.Errorf("%w: %w", other, fmt.Errorf("b: %w", inner)), "inner told"},
+		{errors.Join(other, New("push", inner, "")), "inner told"},
+	} {
+		if got, ok := Told(c.err, tell); !ok || got != c.want {
+			t.Errorf("%v: told %q, %v; want %q", c.err, got, ok, c.want)
+		}
+	}
+	if got, ok := Told(fmt.Errorf("c: %w", other), tell); ok {
+		t.Errorf("nothing to tell, told %q", got)
+	}
+}
