@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/ref"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/config"
@@ -251,12 +252,16 @@ func NewRegistries(dial func(repository string) (*push.Registry, error)) *Regist
 func (r *Registries) client(repository string) (*push.Registry, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if first, ok := r.byHost[config.RegistryOf(repository)]; ok {
+	repo, err := ref.New(repository)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", repository, err)
+	}
+	if first, ok := r.byHost[repo.Registry]; ok {
 		return first.For(repository)
 	}
 	reg, err := r.dial(repository)
 	if err == nil {
-		r.byHost[config.RegistryOf(repository)] = reg
+		r.byHost[repo.Registry] = reg
 	}
 	return reg, err
 }
