@@ -12,6 +12,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -26,97 +27,171 @@ import (
 // written. The packages return typed errors with the facts; these
 // functions say what went wrong, which input it concerns, and how to fix it.
 
-// explain turns an error of the run p into the one line a user sees.
+// explain turns an error into the one line a user sees, looked up
+// (input.Told), not decided by an order of cases: the outermost error of
+// the chain with a line of its own says what failed; an error nothing
+// tells is shown as it is.
 func explain(ctx context.Context, p *run.Pipeline, err error) string {
-	cfg := p.Cfg
 	if ctx.Err() != nil {
 		return cancelled(p.Done())
 	}
-	var exists *guard.ExistsError
-	var refused *push.ResponseError
-	var container *buildkitd.ContainerError
-	if line, ok := archiveLine(cfg, err); ok {
+	return lookup(err, facts{cfg: p.Cfg, ids: p.IDs, err: err}.told)
+}
+
+// lookup is the line input.Told finds for err, else err as it is.
+func lookup(err error, told func(error) (string, bool)) string {
+	if line, ok := input.Told(err, told); ok {
 		return line
 	}
-	switch {
-	case errors.Is(err, sign.ErrSignature):
-		return fmt.Sprintf("signing-key: %v; no tag was written, nothing released: re-run once the registry takes the signature (an OCI 1.1 manifest whose subject is the image, listed through the referrers API or the sha256-<digest> referrers tag)", err)
-	case errors.As(err, &exists) && exists.Refusal != nil:
-		return fmt.Sprintf("version tag %s already exists in %s (%s)%s: the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
-			exists.Tag, exists.Image, exists.Digest, exists.NotOurs(), registrySaid(exists.Refusal))
-	case errors.Is(err, guard.ErrVersionExists), errors.Is(err, guard.ErrLostRace), errors.Is(err, guard.ErrAlreadyPublished):
-		return err.Error()
-	case errors.Is(err, build.ErrExport):
-		return fmt.Sprintf("push-via: buildkit: buildkitd built the image but could not push it to %s (%v); let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action", cfg.Registry(), err)
-	case errors.Is(err, build.ErrExecFormat):
+	return err.Error()
+}
+
+// facts are what a run's lines name besides the error that told them: its
+// inputs, its identity, and the whole error, which the lines quote.
+type facts struct {
+	cfg config.Config
+	ids *oidc.Source
+	err error
+}
+
+// told is the line of one error of the chain by its own type or value
+// (never by those it wraps); false passes on to the errors it wraps. A
+// value has one type, and is at most one sentinel: which line is told does
+// not depend on the order below.
+func (f facts) told(e error) (string, bool) {
+	if line, ok := f.sentinel(e); ok {
+		return line, true
+	}
+	switch e := e.(type) {
+	case *archive.Error:
+		return f.archiveLine(e), true
+	case *stream.Error:
+		return input.New("archive", fmt.Errorf("%s: %s", f.cfg.Origin.Path, e.Reason), "").Error(), true
+	case *guard.ExistsError:
+		return existsLine(e, f.err), true
+	case *buildkitd.ContainerError:
+		return containerLine(e), true
+	case *oidc.Error, *push.ResponseError:
+		return f.refusedLine()
+	}
+	return registryTold(f.cfg.Registry(), f.err, e)
+}
+
+// advice is, for each sentinel a package wraps a failure in, the input
+// that fixes it and how; the line quotes the whole error.
+var advice = []struct {
+	err           error
+	input, advice string
+}{
+	{sign.ErrSignature, "signing-key", "no tag was written, nothing released: re-run once the registry takes the signature (an OCI 1.1 manifest whose subject is the image, listed through the referrers API or the sha256-<digest> referrers tag)"},
+	{buildkitd.ErrNoDaemon, "buildkit-address", "set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner"},
+	{buildkitd.ErrRootless, "buildkit-address", "install rootlesskit and uidmap (with /etc/subuid and /etc/subgid entries for this user) to let the action start it rootless, or set buildkit-address (or BUILDKIT_HOST) to a running buildkitd"},
+	{buildkitd.ErrNoCLI, "buildkit-address", "install it on the runner or put it on PATH, or give a unix:// or tcp:// address"},
+	{build.ErrTLSConfig, "buildkit-tls-*", "give PEM files (or contents) of the CA, client certificate and key"},
+}
+
+// sentinel is the line of e when it is one of the sentinels a line is
+// told for: advice's, and those whose line needs the run's facts.
+func (f facts) sentinel(e error) (string, bool) {
+	for _, a := range advice {
+		if e == a.err {
+			return input.New(a.input, f.err, a.advice).Error(), true
+		}
+	}
+	cfg := f.cfg
+	switch e {
+	case guard.ErrVersionExists, guard.ErrLostRace, guard.ErrAlreadyPublished:
+		return f.err.Error(), true
+	case build.ErrExport:
+		return input.New("push-via", fmt.Errorf("buildkit: buildkitd built the image but could not push it to %s (%w)", cfg.Registry(), f.err),
+			"let buildkitd reach the registry, or set push-via: auto (falls back to the action's upload) or action").Error(), true
+	case build.ErrExecFormat:
 		return fmt.Sprintf("platforms: a RUN step's program is for a platform buildkitd's machine cannot run without emulation (building %s); add emulation there (binfmt/QEMU: docker run --privileged --rm tonistiigi/binfmt --install all; colima's Rosetta: colima start --vm-type vz --vz-rosetta), or set platforms to the machine's own; %v",
-			platformsBuilt(cfg.Platforms), err)
-	case errors.Is(err, buildkitd.ErrNoDaemon):
-		return fmt.Sprintf("buildkit-address: %v; set buildkit-address (or BUILDKIT_HOST) to a running buildkitd, or install buildkitd and runc, or Docker, on the runner", err)
-	case errors.Is(err, buildkitd.ErrRootless):
-		return fmt.Sprintf("buildkit-address: %v; install rootlesskit and uidmap (with /etc/subuid and /etc/subgid entries for this user) to let the action start it rootless, or set buildkit-address (or BUILDKIT_HOST) to a running buildkitd", err)
-	case errors.As(err, &container):
-		return containerLine(container)
-	case errors.Is(err, buildkitd.ErrNoCLI):
-		return fmt.Sprintf("buildkit-address: %v; install it on the runner or put it on PATH, or give a unix:// or tcp:// address", err)
-	case errors.Is(err, build.ErrTLSConfig):
-		return fmt.Sprintf("buildkit-tls-*: %v; give PEM files (or contents) of the CA, client certificate and key", err)
-	case errors.Is(err, build.ErrUnreachable):
-		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, err)
+			platformsBuilt(build.PlatformNames(cfg.Platforms)), f.err), true
+	case build.ErrUnreachable:
+		return fmt.Sprintf("buildkit-address: no buildkitd answers at %s; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one (%v)", cfg.BuildkitAddress, f.err), true
+	case push.ErrUnauthorized, push.ErrDenied:
+		return f.refusedLine()
 	}
-	if line, ok := identityLine(cfg.Access, p.IDs, cfg.Image, "push to", err); ok {
-		return line
+	return "", false
+}
+
+// existsLine: the version tag exists; when the registry refused to
+// overwrite it (registry-enforced immutability), the line says so.
+func existsLine(e *guard.ExistsError, err error) string {
+	if e.Refusal == nil {
+		return err.Error()
 	}
+	return fmt.Sprintf("version tag %s already exists in %s (%s)%s: the registry refused to overwrite it (%s; registry-enforced immutability); version tags are immutable: bump the version",
+		e.Tag, e.Image, e.Digest, e.NotOurs(), registrySaid(e.Refusal))
+}
+
+// refusedLine explains a refusal (a *push.ResponseError, ErrUnauthorized
+// or ErrDenied in the chain), or the forge's refusal of an ID token: the
+// job's identity's, with oidc-audience, else the login's. A refusal none
+// of these fits passes on.
+func (f facts) refusedLine() (string, bool) {
+	cfg, err := f.cfg, f.err
+	if line, ok := identityLine(cfg.Access, f.ids, cfg.Image, "push to", err); ok {
+		return line, true
+	}
+	var refused *push.ResponseError
 	switch {
 	case errors.Is(err, push.ErrUnauthorized):
-		return rejected(cfg.Registry(), cfg.Username, err)
+		return rejected(cfg.Registry(), cfg.Username, err), true
 	case errors.As(err, &refused) && refused.Status == http.StatusUnsupportedMediaType:
-		return mediaTypeLine(cfg, refused)
+		return mediaTypeLine(cfg, refused), true
 	case errors.As(err, &refused) && refused.Status/100 == 4 && isTagWrite(refused):
 		return fmt.Sprintf("username: the registry refused to write a tag of %s for %q (%s); nothing that names a release was written; grant it create (and update, for the SHA tag) on that repository, or check the registry's tag policy, then re-run",
-			cfg.Image, cfg.Username, registrySaid(refused))
+			cfg.Image, cfg.Username, registrySaid(refused)), true
 	case errors.Is(err, push.ErrDenied):
-		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, failedImage(cfg, err), registrySaid(err))
+		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository", cfg.Username, failedImage(cfg, err), registrySaid(err)), true
 	}
-	return registryLine(cfg.Registry(), err)
+	return "", false
 }
 
-// planLine is the one line a user sees when the plan's look-ups fail.
+// planLine is the one line a user sees when the plan fails: its look-ups
+// (a *plan.LookupError) or its push check (a *run.PushCheckError).
 func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
-	var le *plan.LookupError
-	if ctx.Err() != nil || !errors.As(err, &le) {
+	f, ok := planFailedAt(err)
+	if ctx.Err() != nil || !ok {
 		return fmt.Sprintf("plan: %v", err)
 	}
-	if line, ok := identityLine(cfg.Access, ids, le.Image, "read", err); ok {
+	if line, ok := identityLine(cfg.Access, ids, f.image, f.doing, err); ok {
 		return line
 	}
-	host := config.RegistryOf(le.Image)
+	host := config.RegistryOf(f.image)
 	switch {
 	case errors.Is(err, push.ErrUnauthorized) && cfg.APIKey == "":
-		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, le.Image)
+		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, f.image)
 	case errors.Is(err, push.ErrUnauthorized):
 		return rejected(host, cfg.Username, err)
 	case errors.Is(err, push.ErrDenied):
-		return fmt.Sprintf("username: %q may not read %s (denied by the registry: %s); grant it read on that repository", cfg.Username, le.Image, registrySaid(err))
+		return fmt.Sprintf("username: %q may not %s %s (denied by the registry: %s); grant it %s", cfg.Username, f.doing, f.image, registrySaid(err), f.grant)
 	}
-	return registryLine(host, le.Err)
+	return registryLine(host, f.cause)
 }
 
-// planPushLine is the one line a user sees when the plan's push check
-// (checkPlanPush) fails.
-func planPushLine(ctx context.Context, cfg config.Plan, err error) string {
+// failedAt is what the plan failed at: reading an image, or proving the
+// right to push there; grant is the right the user then lacks.
+type failedAt struct {
+	image        string
+	cause        error
+	doing, grant string
+}
+
+// planFailedAt reads what the plan failed at from err; false when it
+// failed at neither.
+func planFailedAt(err error) (failedAt, bool) {
+	var le *plan.LookupError
 	var pc *run.PushCheckError
-	if ctx.Err() != nil || !errors.As(err, &pc) {
-		return fmt.Sprintf("plan: %v", err)
+	if errors.As(err, &pc) {
+		return failedAt{pc.Image, pc.Err, "push to", "read and create on that repository, or leave the image out of the plan"}, true
 	}
-	host := config.RegistryOf(pc.Image)
-	switch {
-	case errors.Is(err, push.ErrUnauthorized):
-		return rejected(host, cfg.Username, err)
-	case errors.Is(err, push.ErrDenied):
-		return fmt.Sprintf("username: %q may not push to %s (denied by the registry: %s); grant it read and create on that repository, or leave the image out of the plan", cfg.Username, pc.Image, registrySaid(err))
+	if errors.As(err, &le) {
+		return failedAt{le.Image, le.Err, "read", "read on that repository"}, true
 	}
-	return registryLine(host, pc.Err)
+	return failedAt{}, false
 }
 
 // failedImage is the repository a refusal concerns: the one whose push
@@ -146,8 +221,8 @@ func rejected(registry, username string, err error) string {
 // zot does a Docker one without its docker2s2 compatibility setting.
 func mediaTypeLine(cfg config.Config, re *push.ResponseError) string {
 	input := "image"
-	if cfg.Archive != "" {
-		input = "archive: " + cfg.Archive
+	if cfg.Origin.IsArchive() {
+		input = "archive: " + cfg.Origin.Path
 	}
 	return fmt.Sprintf("%s: the registry refused the image's manifest (%s): it takes OCI media types only, as zot does without http.compat [\"docker2s2\"], and this manifest has another (a Docker schema 2 one); publish the image with OCI media types (a docker-archive, which the action converts, or skopeo copy --format oci), or have the registry's operator enable docker2s2",
 		input, re.Said())
@@ -166,31 +241,36 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// archiveLine explains what is wrong with the archive input, when that
-// is what failed: the archive package says what, in one line naming
-// neither the input nor the path.
-func archiveLine(cfg config.Config, err error) (string, bool) {
-	var bad *archive.Error
-	var failed *stream.Error
-	if errors.As(err, &failed) {
-		return fmt.Sprintf("archive: %s: %s", cfg.Archive, failed.Reason), true
+// archiveLine explains what is wrong with the archive input: the archive
+// package says what, in one line naming neither the input nor the path;
+// its kind says which input fixes it and how (archiveFix).
+func (f facts) archiveLine(e *archive.Error) string {
+	fix := f.archiveFix(e.Kind)
+	return input.New(fix.input, fmt.Errorf("%s%s: %s", fix.about, f.cfg.Origin.Path, e.Reason), fix.advice).Error()
+}
+
+// fix is the input that fixes a bad archive, what the line calls the
+// archive before its path, and how to fix it.
+type fix struct{ input, about, advice string }
+
+// archiveFix is the fix for an archive of kind (one archive.Error Kind;
+// the cases are values, so their order means nothing); any other kind is
+// an archive that is not one, fixed as its origin says.
+func (f facts) archiveFix(kind error) fix {
+	switch kind {
+	case archive.ErrPlatform:
+		return fix{"platforms", "archive ", "build the image for " + strings.Join(build.PlatformNames(f.cfg.Platforms), ", ") + " (nix: on a machine of that platform, or with its pkgsCross), or correct platforms"}
+	case archive.ErrChoose:
+		return fix{"archive-image", "", "set archive-image to the one to push (its name:tag, or its platform os/arch in an index)"}
+	case archive.ErrHostile:
+		return fix{"archive", "", "refused, nothing outside it was read or written: check what built it"}
+	case archive.ErrTooLarge:
+		return fix{"archive", "", ""}
 	}
-	if !errors.As(err, &bad) {
-		return "", false
+	if f.cfg.Origin.Streamed() { // its writer is at fault
+		return fix{"archive", "", "nothing was tagged: check the program that writes the image"}
 	}
-	switch {
-	case errors.Is(err, archive.ErrPlatform):
-		return fmt.Sprintf("platforms: archive %s: %s; build the image for %s (nix: on a machine of that platform, or with its pkgsCross), or correct platforms", cfg.Archive, bad.Reason, strings.Join(cfg.Platforms, ", ")), true
-	case errors.Is(err, archive.ErrChoose):
-		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push (its name:tag, or its platform os/arch in an index)", cfg.Archive, bad.Reason), true
-	case errors.Is(err, archive.ErrHostile):
-		return fmt.Sprintf("archive: %s: %s; refused, nothing outside it was read or written: check what built it", cfg.Archive, bad.Reason), true
-	case errors.Is(err, archive.ErrTooLarge):
-		return fmt.Sprintf("archive: %s: %s", cfg.Archive, bad.Reason), true
-	case cfg.Archive == "-" || stream.IsProgram(cfg.Archive):
-		return fmt.Sprintf("archive: %s: %s; nothing was tagged: check the program that writes the image", cfg.Archive, bad.Reason), true
-	}
-	return fmt.Sprintf("archive: %s: %s; give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it", cfg.Archive, bad.Reason), true
+	return fix{"archive", "", "give archive the path of a docker-archive, OCI archive or OCI layout directory as the tool that made it wrote it"}
 }
 
 // containerLine names the inputs that shaped the BuildKit container that
@@ -214,33 +294,48 @@ func platformsBuilt(platforms []string) string {
 	return strings.Join(platforms, ", ")
 }
 
-// registryLine explains the registry's transport failures.
+// registryLine explains the registry's transport failures in err (the
+// plan's look-ups and push check).
 func registryLine(registry string, err error) string {
-	var nr *push.NotRegistryError
-	var te *push.TLSError
-	var ne *push.NetworkError
+	return lookup(err, func(e error) (string, bool) { return registryTold(registry, err, e) })
+}
+
+// registryTold explains the transport failure e, one error of err's
+// chain, by its own type or value; false passes on.
+func registryTold(registry string, err, e error) (string, bool) {
 	var ae *push.AttemptsError
 	var se *push.StallError
-	switch {
-	case errors.As(err, &nr):
+	switch e := e.(type) {
+	case *push.NotRegistryError:
 		return fmt.Sprintf("image: the host of the image answered %s %s with an HTML page (HTTP %d, %s), not the OCI registry API; check the image's host and port, and that no web server, login page or proxy answers there instead of the registry",
-			nr.Method, nr.Path, nr.Status, nr.ContentType)
-	case errors.As(err, &te) && te.PlainHTTP:
-		return "registry-tls: the registry speaks plain HTTP, not HTTPS; set registry-tls: disabled if that is intended (only on a trusted network)"
-	case errors.As(err, &te) && te.HTTPS:
-		return "registry-tls: the registry speaks HTTPS; set registry-tls: enabled"
-	case errors.As(err, &te):
-		return fmt.Sprintf("registry-tls: TLS with the registry failed (%v); install the registry's CA on the runner, or set registry-tls: insecure", te.Cause)
-	case errors.Is(err, push.ErrRegistryFailing) && errors.As(err, &ae):
-		return fmt.Sprintf("the registry kept failing: %v; it is overloaded or down: re-run the job later, or ask the registry's operators", ae)
-	case errors.Is(err, push.ErrStalled) && errors.As(err, &se):
-		return fmt.Sprintf("the registry stopped answering (%v); re-run the job later, or ask the registry's operators", se)
-	case errors.As(err, &ne) && ne.Dial:
-		return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", registry, err)
-	case errors.As(err, &ne):
-		return fmt.Sprintf("the connection to the registry broke: %s %s: %v; re-run the job, and check proxies or load balancers between the runner and the registry", ne.Method, ne.Path, ne.Cause)
+			e.Method, e.Path, e.Status, e.ContentType), true
+	case *push.TLSError:
+		return tlsLine(e), true
+	case *push.NetworkError:
+		if e.Dial {
+			return fmt.Sprintf("image: registry %s unreachable; check the host and port, and registry-tls (%v)", registry, err), true
+		}
+		return fmt.Sprintf("the connection to the registry broke: %s %s: %v; re-run the job, and check proxies or load balancers between the runner and the registry", e.Method, e.Path, e.Cause), true
 	}
-	return err.Error()
+	switch {
+	case e == push.ErrRegistryFailing && errors.As(err, &ae):
+		return fmt.Sprintf("the registry kept failing: %v; it is overloaded or down: re-run the job later, or ask the registry's operators", ae), true
+	case e == push.ErrStalled && errors.As(err, &se):
+		return fmt.Sprintf("the registry stopped answering (%v); re-run the job later, or ask the registry's operators", se), true
+	}
+	return "", false
+}
+
+// tlsLine: registry-tls does not match what the registry speaks, or its
+// certificate is not trusted.
+func tlsLine(te *push.TLSError) string {
+	switch {
+	case te.PlainHTTP:
+		return "registry-tls: the registry speaks plain HTTP, not HTTPS; set registry-tls: disabled if that is intended (only on a trusted network)"
+	case te.HTTPS:
+		return "registry-tls: the registry speaks HTTPS; set registry-tls: enabled"
+	}
+	return fmt.Sprintf("registry-tls: TLS with the registry failed (%v); install the registry's CA on the runner, or set registry-tls: insecure", te.Cause)
 }
 
 // isTagWrite: the refusal answered a manifest PUT to a tag.
@@ -356,8 +451,8 @@ func planFailure(ctx context.Context, cfg config.Plan, ids *oidc.Source, err err
 		return fmt.Sprintf("plan: %v", pe.Err)
 	case run.StepLookup:
 		return planLine(ctx, cfg, ids, pe.Err)
-	case run.StepPushCheck:
-		return planPushLine(ctx, cfg, pe.Err)
+	case run.StepPushCheck: // the key's check: no identity
+		return planLine(ctx, cfg, nil, pe.Err)
 	case run.StepAdopt:
 		return adoptLine(ctx, cfg, ids, pe.Err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/moby/buildkit/util/entitlements"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
@@ -160,7 +161,7 @@ type Request struct {
 	Target     string
 	BuildArgs  map[string]string
 	Labels     map[string]string
-	Platforms  []string
+	Platforms  []ocispec.Platform
 	// Annotations go on the manifests (and on the index, when there is one).
 	Annotations map[string]string
 	// Secrets are mounted with RUN --mount=type=secret,id=<key>; they are
@@ -488,7 +489,7 @@ func frontendAttrs(req Request) map[string]string {
 		attrs["target"] = req.Target
 	}
 	if len(req.Platforms) > 0 {
-		attrs["platform"] = strings.Join(req.Platforms, ",")
+		attrs["platform"] = strings.Join(PlatformNames(req.Platforms), ",")
 	}
 	if !req.Epoch.IsZero() {
 		attrs["build-arg:SOURCE_DATE_EPOCH"] = strconv.FormatInt(req.Epoch.Unix(), 10)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 )
@@ -21,7 +22,7 @@ import (
 func TestFrontendAttrs(t *testing.T) {
 	attrs := frontendAttrs(Request{
 		Dockerfile: "ctx/sub/Containerfile", Target: "prod",
-		Platforms: []string{"linux/amd64", "linux/arm64"},
+		Platforms: []ocispec.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}},
 		BuildArgs: map[string]string{"A": "1"}, Labels: map[string]string{"team": "x"},
 		Epoch: time.Unix(1700000000, 0), Provenance: "max",
 	})

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 var (
@@ -18,9 +19,9 @@ var (
 // ParsePlatforms reads a comma-separated platform list for
 // Request.Platforms, normalised as containerd does (linux/x86_64 is
 // linux/amd64, linux/aarch64 is linux/arm64). Every unknown platform is
-// reported.
-func ParsePlatforms(v string) ([]string, error) {
-	var out []string
+// reported. The run passes them on as parsed: nothing parses them again.
+func ParsePlatforms(v string) ([]ocispec.Platform, error) {
+	var out []ocispec.Platform
 	var errs []error
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -31,7 +32,7 @@ func ParsePlatforms(v string) ([]string, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if !slices.Contains(out, norm) {
+		if !slices.ContainsFunc(out, func(p ocispec.Platform) bool { return platforms.Format(p) == platforms.Format(norm) }) {
 			out = append(out, norm)
 		}
 	}
@@ -41,13 +42,23 @@ func ParsePlatforms(v string) ([]string, error) {
 // parsePlatform parses and normalises one os/arch[/variant]. The OS and
 // architecture must be known: containerd accepts any word, and a typo
 // (linux/amd46) would only fail deep inside the build.
-func parsePlatform(p string) (string, error) {
+func parsePlatform(p string) (ocispec.Platform, error) {
 	if strings.Count(p, "/") == 0 {
-		return "", fmt.Errorf("%q names no architecture; use %s", p, archFormat)
+		return ocispec.Platform{}, fmt.Errorf("%q names no architecture; use %s", p, archFormat)
 	}
 	spec, err := platforms.Parse(p)
 	if err != nil || !slices.Contains(knownOS, spec.OS) || !slices.Contains(knownArch, spec.Architecture) {
-		return "", fmt.Errorf("%q is not a known platform; use %s", p, archFormat)
+		return ocispec.Platform{}, fmt.Errorf("%q is not a known platform; use %s", p, archFormat)
 	}
-	return platforms.Format(platforms.Normalize(spec)), nil
+	return platforms.Normalize(spec), nil
+}
+
+// PlatformNames are ps as os/arch[/variant] names, for BuildKit's
+// platform option, the outputs and the lines a user reads.
+func PlatformNames(ps []ocispec.Platform) []string {
+	names := make([]string, 0, len(ps))
+	for _, p := range ps {
+		names = append(names, platforms.Format(p))
+	}
+	return names
 }

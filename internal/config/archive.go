@@ -3,10 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/blumeops/build-push-image/internal/input"
 )
 
 // The archive inputs: a pre-built image to push instead of a build.
@@ -27,23 +28,24 @@ var archiveOnly = []string{"archive-image", "reuse-from", "archive-idle-timeout"
 // checkArchiveInputs refuses, in one line, the build inputs given with
 // archive, and the archive inputs given without it. Given means not the
 // default: under a runner an input left out arrives as its default.
-func (inputs Inputs) checkArchiveInputs(raw map[string]string) error {
+func (inputs Inputs) checkArchiveInputs(raw map[string]string, origin Origin) error {
 	var given []string
 	for _, in := range inputs {
 		if raw[in.Name] == in.Default {
 			continue
 		}
 		switch build := (slices.Contains(buildOnly, in.Name) || strings.HasPrefix(in.Name, "buildkit")) && !versionContext(in.Name, raw); {
-		case raw["archive"] != "" && build:
+		case origin.IsArchive() && build:
 			given = append(given, in.Name)
-		case raw["archive"] == "" && slices.Contains(archiveOnly, in.Name):
-			return fmt.Errorf("%s: only used with archive (it says which image of the archive to push, how long its writer may be silent, and from which tags layers may be reused); set archive to the image's path, or remove %s", in.Name, in.Name)
+		case !origin.IsArchive() && slices.Contains(archiveOnly, in.Name):
+			return input.New(in.Name, errors.New("only used with archive (it says which image of the archive to push, how long its writer may be silent, and from which tags layers may be reused)"), "set archive to the image's path, or remove "+in.Name)
 		}
 	}
 	if len(given) == 0 {
 		return nil
 	}
-	return fmt.Errorf("archive: %s %s for building an image, and archive pushes one already built; remove %s, or remove archive to build", strings.Join(given, ", "), agree(len(given), "is", "are"), agree(len(given), "it", "them"))
+	return input.New("archive", fmt.Errorf("%s %s for building an image, and archive pushes one already built", strings.Join(given, ", "), agree(len(given), "is", "are")),
+		fmt.Sprintf("remove %s, or remove archive to build", agree(len(given), "it", "them")))
 }
 
 // versionContext says whether name is context read as the directory
@@ -60,35 +62,6 @@ func agree(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// transports are skopeo's names of the formats archive reads, written
-// before the path (docker-archive:result): the path is what follows, the
-// format is read from the content all the same.
-var transports = []string{"docker-archive:", "oci-archive:", "oci:"}
-
-// parseArchive checks the archive input: a file or a directory (symlinks
-// followed, as nix-build's result is one) inside the workspace when
-// relative, with or without skopeo's transport before it, or "-"
-// (standard input). A file may be a program that writes the archive
-// (internal/stream decides). What it holds is checked when it is read,
-// after the guard.
-func parseArchive(p string) (string, error) {
-	if p == "" || p == "-" { // "-": standard input
-		return p, nil
-	}
-	notFound := fmt.Sprintf("%q not found; give the path of a docker-archive (docker save, nix-build's result), an OCI archive, an OCI layout directory, a program writing a docker-archive (streamLayeredImage's result), or - for standard input", p)
-	if _, err := os.Stat(p); err != nil {
-		for _, t := range transports {
-			if path, ok := strings.CutPrefix(p, t); ok {
-				p = path
-				notFound = fmt.Sprintf("%q not found after %s; give the path of the archive (skopeo's image name after it goes in archive-image)", p, t)
-				break
-			}
-		}
-	}
-	clean, _, err := statInput(p, notFound)
-	return clean, err
 }
 
 // parseArchiveImage reads archive-image: one name:tag as docker save

@@ -40,8 +40,8 @@ func TestArchiveNeedsNoBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Archive != env["INPUT_ARCHIVE"] || cfg.ArchiveImage != "app:1.2" || !slices.Equal(cfg.ReuseFrom, []string{"v1.1.0", "v1.0.0-nix"}) {
-		t.Errorf("archive %q image %q reuse-from %q", cfg.Archive, cfg.ArchiveImage, cfg.ReuseFrom)
+	if cfg.Origin.Path != env["INPUT_ARCHIVE"] || cfg.ArchiveImage != "app:1.2" || !slices.Equal(cfg.ReuseFrom, []string{"v1.1.0", "v1.0.0-nix"}) {
+		t.Errorf("archive %q image %q reuse-from %q", cfg.Origin.Path, cfg.ArchiveImage, cfg.ReuseFrom)
 	}
 	if cfg.ArchiveIdle != 2*time.Minute { // action.yml's default
 		t.Errorf("archive-idle-timeout %s, want 2m", cfg.ArchiveIdle)
@@ -91,8 +91,8 @@ func TestArchiveTransports(t *testing.T) {
 	for _, transport := range []string{"docker-archive:", "oci-archive:", "oci:"} {
 		env["INPUT_ARCHIVE"] = transport + path
 		cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
-		if err != nil || cfg.Archive != path {
-			t.Errorf("%s: archive %q, %v; want %s", transport, cfg.Archive, err, path)
+		if err != nil || cfg.Origin.Path != path {
+			t.Errorf("%s: archive %q, %v; want %s", transport, cfg.Origin.Path, err, path)
 		}
 	}
 }

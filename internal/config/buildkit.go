@@ -9,6 +9,7 @@ import (
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
+	"github.com/blumeops/build-push-image/internal/input"
 )
 
 // The buildkit-* inputs: where buildkitd is, how to reach it, and what may
@@ -82,7 +83,7 @@ func parseBuildkitTLS(raw map[string]string, addr string) (*build.TLS, error) {
 		}
 		b, err := os.ReadFile(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: cannot read %q; give a readable file path or the PEM contents", f.name, v))
+			errs = append(errs, input.New(f.name, fmt.Errorf("cannot read %q", v), "give a readable file path or the PEM contents"))
 		}
 		*f.dst = b
 	}
@@ -114,7 +115,8 @@ func validateBuildkitWire(c Config) error {
 	if !plain || c.BuildkitTLS != nil || (len(c.RegistryCredentials()) == 0 && len(c.Secrets) == 0 && c.IDToken == nil) || isLoopback(addr) {
 		return nil
 	}
-	return fmt.Errorf("buildkit-address: %s is plaintext tcp:// to another machine, and the registry credentials or build secrets would cross it in clear; set buildkit-tls-ca, buildkit-tls-cert and buildkit-tls-key (buildkit-tls-*) for mTLS, or use a unix:// socket or a loopback address", c.BuildkitAddress)
+	return input.New("buildkit-address", fmt.Errorf("%s is plaintext tcp:// to another machine, and the registry credentials or build secrets would cross it in clear", c.BuildkitAddress),
+		"set buildkit-tls-ca, buildkit-tls-cert and buildkit-tls-key (buildkit-tls-*) for mTLS, or use a unix:// socket or a loopback address")
 }
 
 // isLoopback is true for localhost and loopback IP literals (host[:port]).

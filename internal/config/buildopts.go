@@ -35,17 +35,17 @@ type BuildOptions struct {
 // parse reads the build option inputs into o; every bad one goes to errs,
 // named. getenv gives SSH_AUTH_SOCK, DOCKER_CONFIG and HOME.
 func (o *BuildOptions) parse(errs *inputErrs, raw map[string]string, getenv func(string) string) {
-	set(errs, "build-contexts", &o.Contexts)(eachLine(raw["build-contexts"], parseNamedContext))
-	set(errs, "no-cache", &o.NoCache)(parseBool(raw["no-cache"]))
-	set(errs, "pull", &o.Pull)(parseBool(raw["pull"]))
+	read(errs, raw, "build-contexts", &o.Contexts, lines(parseNamedContext))
+	read(errs, raw, "no-cache", &o.NoCache, parseBool)
+	read(errs, raw, "pull", &o.Pull, parseBool)
 	agent := getenv("SSH_AUTH_SOCK")
-	set(errs, "ssh", &o.SSH)(eachLine(raw["ssh"], func(l string) (build.SSH, error) { return build.ParseSSH(l, agent) }))
-	set(errs, "network", &o.Network)(build.ParseNetwork(raw["network"]))
-	set(errs, "add-hosts", &o.AddHosts)(eachLine(raw["add-hosts"], build.ParseHost))
-	set(errs, "shm-size", &o.ShmSize)(build.ParseShmSize(raw["shm-size"]))
-	set(errs, "ulimit", &o.Ulimits)(eachLine(raw["ulimit"], build.ParseUlimit))
-	set(errs, "output", &o.Output)(parseOutput(raw["output"]))
-	set(errs, "attestations-as-referrers", &o.AttestationsAsReferrers)(parseBool(raw["attestations-as-referrers"]))
+	read(errs, raw, "ssh", &o.SSH, lines(func(l string) (build.SSH, error) { return build.ParseSSH(l, agent) }))
+	read(errs, raw, "network", &o.Network, build.ParseNetwork)
+	read(errs, raw, "add-hosts", &o.AddHosts, lines(build.ParseHost))
+	read(errs, raw, "shm-size", &o.ShmSize, build.ParseShmSize)
+	read(errs, raw, "ulimit", &o.Ulimits, lines(build.ParseUlimit))
+	read(errs, raw, "output", &o.Output, parseOutput)
+	read(errs, raw, "attestations-as-referrers", &o.AttestationsAsReferrers, parseBool)
 	logins, helpers, err := parseLogins(raw["registry-credentials"], getenv)
 	o.Logins, o.Helpers = logins, helpers
 	errs.add("registry-credentials", err)

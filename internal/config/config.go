@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/compression"
@@ -61,7 +63,7 @@ type Config struct {
 	Target          string
 	BuildArgs       map[string]string
 	Labels          map[string]string
-	Platforms       []string
+	Platforms       []ocispec.Platform // parsed once: passed on as they are
 	Push            bool
 	BuildkitAddress string
 	// BuildkitAddressSet is true when the address came from the input or
@@ -72,12 +74,13 @@ type Config struct {
 	BuildkitdBinary    string // buildkitd on PATH, to start one when none answers
 	OnExisting         guard.Policy
 	PushVia            publish.Via // who uploads: BuildKit, the action, or BuildKit falling back
-	// Archive is a pre-built image to push instead of a build (a
-	// docker-archive, OCI archive or OCI layout directory); ArchiveImage
-	// chooses one of several in it; ReuseFrom are tags of the repository,
-	// or other repositories of its registry (SplitReuse), whose layers the
-	// push may reuse.
-	Archive      string
+	// Origin is where the image comes from: a build, or the archive
+	// input (a docker-archive, OCI archive or OCI layout directory, a
+	// program writing one, standard input); ArchiveImage chooses one of
+	// several in it; ReuseFrom are tags of the repository, or other
+	// repositories of its registry (SplitReuse), whose layers the push may
+	// reuse.
+	Origin       Origin
 	ArchiveImage string
 	ReuseFrom    []string
 	// ArchiveIdle is archive-idle-timeout: how long the program writing
@@ -184,8 +187,18 @@ const Dockerfile = "Dockerfile"
 
 // Parse turns the raw inputs into a Config. It checks every input
 // and reports every bad one at once (errors.Join), each as one line that
-// names the input.
+// names the input (an *input.Error).
 func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
+	c, err := parse(raw, getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// parse is Parse keeping the Config on error: its Origin says which
+// inputs Load refuses as given for the other kind of run.
+func parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c := Config{
 		Version:            raw["version"],
 		TagSuffix:          raw["tag-suffix"],
@@ -203,30 +216,30 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.BuildkitContainerFlags = strings.Fields(raw["buildkit-container-flags"])
 	c.File = firstNonEmpty(raw["file"], filepath.Join(c.Context, Dockerfile))
 	var errs inputErrs
-	set(&errs, "push", &c.Push)(parseBool(raw["push"]))
-	set(&errs, "tag-suffix-on-latest", &c.TagSuffixOnLatest)(parseBool(raw["tag-suffix-on-latest"]))
-	set(&errs, "registry-immutable-tags", &c.ImmutableTags)(parseBool(raw["registry-immutable-tags"]))
+	read(&errs, raw, "push", &c.Push, parseBool)
+	read(&errs, raw, "tag-suffix-on-latest", &c.TagSuffixOnLatest, parseBool)
+	read(&errs, raw, "registry-immutable-tags", &c.ImmutableTags, parseBool)
 	if c.SHA == "" {
 		c.SHA = headCommit(firstNonEmpty(c.Context, "."), getenv, raw["api-key"])
 		c.SHAFromGit = c.SHA != ""
 	}
-	set(&errs, "image", &c.Images)(parseImages(raw["image"]))
+	read(&errs, raw, "image", &c.Images, parseImages)
 	c.Image = firstNonEmpty(append(c.Images, "")...)
 	errs.add("sha", validateSHA(c.SHA))
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
-	set(&errs, "archive", &c.Archive)(parseArchive(raw["archive"]))
-	set(&errs, "archive-image", &c.ArchiveImage)(parseArchiveImage(raw["archive-image"]))
-	if raw["archive"] != "" { // else refused as only used with archive
-		set(&errs, "archive-idle-timeout", &c.ArchiveIdle)(parseIdle(raw["archive-idle-timeout"]))
+	read(&errs, raw, "archive", &c.Origin, parseOrigin)
+	read(&errs, raw, "archive-image", &c.ArchiveImage, parseArchiveImage)
+	if c.Origin.IsArchive() { // else refused as only used with archive
+		read(&errs, raw, "archive-idle-timeout", &c.ArchiveIdle, parseIdle)
 		c.Before = eventBefore(getenv) // only an archive's layers are reused from the release before
 	}
-	set(&errs, "reuse-from", &c.ReuseFrom)(eachLine(raw["reuse-from"], reuseFrom(c.Image)))
+	read(&errs, raw, "reuse-from", &c.ReuseFrom, lines(reuseFrom(c.Image)))
 	c.parseVersion(&errs, raw, getenv)
-	set(&errs, "build-args", &c.BuildArgs)(parseKeyValues(raw["build-args"]))
-	set(&errs, "labels", &c.Labels)(parseKeyValues(raw["labels"]))
-	set(&errs, "annotations", &c.Annotations)(parseKeyValues(raw["annotations"]))
-	set(&errs, "platforms", &c.Platforms)(build.ParsePlatforms(raw["platforms"]))
-	if raw["archive"] == "" { // else no buildkitd is contacted
+	read(&errs, raw, "build-args", &c.BuildArgs, parseKeyValues)
+	read(&errs, raw, "labels", &c.Labels, parseKeyValues)
+	read(&errs, raw, "annotations", &c.Annotations, parseKeyValues)
+	read(&errs, raw, "platforms", &c.Platforms, build.ParsePlatforms)
+	if !c.Origin.IsArchive() { // else no buildkitd is contacted
 		addrErr := buildkitd.ValidateAddress(c.BuildkitAddress)
 		errs.add("buildkit-address", addrErr)
 		if addrErr == nil {
@@ -236,29 +249,26 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 	c.Access = parseAccess(&errs, raw, c.Push, c.Push, getenv)
 	c.Signing = parseSigning(&errs, raw)
 	parseBuildkitdConfig(&errs, raw, &c)
-	set(&errs, "on-existing-version", &c.OnExisting)(guard.ParsePolicy(raw["on-existing-version"]))
-	set(&errs, "push-via", &c.PushVia)(publish.ParseVia(raw["push-via"]))
+	read(&errs, raw, "on-existing-version", &c.OnExisting, guard.ParsePolicy)
+	read(&errs, raw, "push-via", &c.PushVia, publish.ParseVia)
 	parseCompression(&errs, raw, &c.Compression)
 	set(&errs, "secrets", &c.Secrets)(parseSecrets(raw["secrets"], getenv))
-	set(&errs, "cache-from", &c.CacheFrom)(eachLine(raw["cache-from"], build.ParseCache))
-	set(&errs, "cache-to", &c.CacheTo)(eachLine(raw["cache-to"], build.ParseCache))
-	set(&errs, "provenance", &c.Provenance)(build.ParseProvenance(raw["provenance"]))
-	set(&errs, "sbom", &c.SBOM)(parseBool(raw["sbom"]))
-	set(&errs, "source-date-epoch", &c.Epoch)(parseEpoch(raw["source-date-epoch"]))
+	read(&errs, raw, "cache-from", &c.CacheFrom, lines(build.ParseCache))
+	read(&errs, raw, "cache-to", &c.CacheTo, lines(build.ParseCache))
+	read(&errs, raw, "provenance", &c.Provenance, build.ParseProvenance)
+	read(&errs, raw, "sbom", &c.SBOM, parseBool)
+	read(&errs, raw, "source-date-epoch", &c.Epoch, parseEpoch)
 	errs.add("on-existing-version", validateSkipIdentical(c))
-	set(&errs, "tags", &c.Tags)(eachLine(raw["tags"], extraTag(c.Version)))
-	set(&errs, "semver-tags", &c.SemverTags)(parseBool(raw["semver-tags"]))
+	read(&errs, raw, "tags", &c.Tags, lines(extraTag(c.Version)))
+	read(&errs, raw, "semver-tags", &c.SemverTags, parseBool)
 	errs.add("semver-tags", validateSemverTags(c.SemverTags, c.Version))
 	errs.add("tag-suffix", validateTagSuffix(c.TagSuffix, append([]string{c.Version, c.shaPrefix()}, c.Tags...)))
 	c.BuildOpts.parse(&errs, raw, getenv)
 	errs.add("oidc-audience", validateIdentityImages(c))
 	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
+		return c, err
 	}
-	if err := c.complete(getenv); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+	return c, c.complete(getenv)
 }
 
 // parseVersion checks a build's context and Dockerfile and reads the
@@ -267,7 +277,7 @@ func Parse(raw map[string]string, getenv func(string) string) (Config, error) {
 // the sources') already says why it could not.
 func (c *Config) parseVersion(errs *inputErrs, raw map[string]string, getenv func(string) string) {
 	contextErr, fileErr := validateDir(c.Context), validateFile(c.File, c.Context)
-	if raw["archive"] == "" { // a build: its context and Dockerfile must be there
+	if !c.Origin.IsArchive() { // a build: its context and Dockerfile must be there
 		errs.add("context", contextErr)
 		if contextErr == nil || raw["file"] != "" { // else the context's error says it all
 			errs.add("file", fileErr)
@@ -290,7 +300,7 @@ func (c *Config) parseVersion(errs *inputErrs, raw map[string]string, getenv fun
 // of them: whether the logins and secrets may cross to buildkitd, the
 // children's environment, the commit time and the OCI metadata.
 func (c *Config) complete(getenv func(string) string) error {
-	if err := validateBuildkitWire(*c); err != nil && c.Archive == "" {
+	if err := validateBuildkitWire(*c); err != nil && !c.Origin.IsArchive() {
 		return err
 	}
 	c.ChildEnv = childEnv(*c, getenv)
@@ -311,7 +321,7 @@ func parseCompression(errs *inputErrs, raw map[string]string, c *compression.Com
 		c.Algorithm = algorithm
 		set(errs, "compression-level", &c.Level)(compression.ParseLevel(algorithm, raw["compression-level"]))
 	}
-	set(errs, "force-compression", &c.Force)(parseBool(raw["force-compression"]))
+	read(errs, raw, "force-compression", &c.Force, parseBool)
 }
 
 // childEnv is the environment of every process we start: the allow list

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/testcheck"
 )
@@ -79,7 +80,7 @@ func TestPlatformsNormalised(t *testing.T) {
 	env := testcheck.ValidInputs(testcheck.Workspace(t))
 	env["INPUT_PLATFORMS"] = "linux/x86_64,linux/aarch64"
 	cfg, err := loadConfig(nil, testcheck.Lookup(env), &bytes.Buffer{})
-	if err != nil || !slices.Equal(cfg.Platforms, []string{"linux/amd64", "linux/arm64"}) {
+	if err != nil || !slices.Equal(build.PlatformNames(cfg.Platforms), []string{"linux/amd64", "linux/arm64"}) {
 		t.Errorf("platforms %v %v, want linux/amd64 and linux/arm64", cfg.Platforms, err)
 	}
 }

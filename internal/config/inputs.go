@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/blumeops/build-push-image/internal/input"
 )
 
 // Input is one action input: its name (the flag name, and INPUT_<NAME> in
@@ -72,11 +74,14 @@ func Load(inputs Inputs, args []string, env LookupEnv, usage io.Writer) (Config,
 	if err != nil {
 		return Config{}, err
 	}
-	c, err := Parse(raw, env.Getenv)
-	if given := inputs.checkArchiveInputs(raw); given != nil {
+	c, err := parse(raw, env.Getenv)
+	if given := inputs.checkArchiveInputs(raw, c.Origin); given != nil {
 		return Config{}, errors.Join(given, err)
 	}
-	return c, err
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // Read reads every input: a flag, else INPUT_<NAME>, else the default.
@@ -112,7 +117,8 @@ func (inputs Inputs) Read(args []string, env LookupEnv, usage io.Writer) (map[st
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, name := range SecretInputs {
 		if set[name] {
-			return nil, fmt.Errorf("%s: not accepted as a flag, since a command line is visible to every process on the machine; set INPUT_%s in the environment instead", name, strings.ReplaceAll(strings.ToUpper(name), "-", "_"))
+			return nil, input.New(name, errors.New("not accepted as a flag, since a command line is visible to every process on the machine"),
+				fmt.Sprintf("set INPUT_%s in the environment instead", strings.ReplaceAll(strings.ToUpper(name), "-", "_")))
 		}
 	}
 	raw := make(map[string]string, len(inputs))

@@ -7,12 +7,14 @@ import (
 	"strings"
 
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/input"
 )
 
 // Helpers every input parser shares: errors named by their input, every
 // bad input reported at once, and the small value formats.
 
-// inputErrs collects every bad input, each error a line naming its input.
+// inputErrs collects every bad input, each error a line naming its input
+// (an *input.Error).
 type inputErrs []error
 
 // validateSkipIdentical refuses skip-identical with attestations: BuildKit
@@ -38,7 +40,7 @@ func (e *inputErrs) add(name string, err error) {
 		return
 	}
 	if name != "" {
-		err = fmt.Errorf("%s: %w", name, err)
+		err = input.New(name, err, "")
 	}
 	*e = append(*e, err)
 }
@@ -50,6 +52,18 @@ func set[T any](e *inputErrs, name string, dst *T) func(T, error) {
 		*dst = v
 		e.add(name, err)
 	}
+}
+
+// read parses input name of raw into dst and keeps its error, named by
+// the input, which is spelled once: read(&errs, raw, "push", &c.Push,
+// parseBool).
+func read[T any](e *inputErrs, raw map[string]string, name string, dst *T, parse func(string) (T, error)) {
+	set(e, name, dst)(parse(raw[name]))
+}
+
+// lines is parse applied to each line of a multi-line input (eachLine).
+func lines[T any](parse func(string) (T, error)) func(string) ([]T, error) {
+	return func(text string) ([]T, error) { return eachLine(text, parse) }
 }
 
 // eachLine parses every non-empty line of a multi-line input; an error

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/version"
 )
 
@@ -57,7 +58,7 @@ func ParsePlan(raw map[string]string, getenv func(string) string) (Plan, error) 
 	p := Plan{Image: raw["image"], TagSuffix: raw["tag-suffix"], Debug: runnerDebug(getenv)}
 	var errs inputErrs
 	p.Contexts, p.Exclude = parseGlobs(&errs, raw["contexts"])
-	set(&errs, "on-unversioned", &p.FailUnversioned)(parseOnUnversioned(raw["on-unversioned"]))
+	read(&errs, raw, "on-unversioned", &p.FailUnversioned, parseOnUnversioned)
 	errs.add("image", validateImageTemplate(p.Image))
 	p.Source = parseSource(&errs, raw, getenv)
 	if p.Source.IsZero() {
@@ -132,7 +133,7 @@ func validateImageTemplate(image string) error {
 func (p Plan) ImageOf(name string) (string, error) {
 	image := strings.ReplaceAll(p.Image, NamePlaceholder, name)
 	if err := validateImage(image); err != nil {
-		return "", fmt.Errorf("image: directory %q: %w", name, err)
+		return "", input.New("image", fmt.Errorf("directory %q: %w", name, err), "")
 	}
 	return image, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/oidc"
 	"github.com/blumeops/build-push-image/internal/procenv"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -40,8 +41,8 @@ type Access struct {
 // asks for an ID token (its check is anonymous): it passes identity false.
 func parseAccess(errs *inputErrs, raw map[string]string, required, identity bool, getenv func(string) string) Access {
 	a := Access{Username: raw["username"], APIKey: raw["api-key"]}
-	set(errs, "registry-tls", &a.RegistryTLS)(push.ParseTLS(raw["registry-tls"]))
-	set(errs, "key-expiry-warning", &a.KeyExpiryWarning)(parseDays(raw["key-expiry-warning"]))
+	read(errs, raw, "registry-tls", &a.RegistryTLS, push.ParseTLS)
+	read(errs, raw, "key-expiry-warning", &a.KeyExpiryWarning, parseDays)
 	if audience := raw["oidc-audience"]; audience != "" && identity { // a push always asks for one
 		a.IDToken = parseIDToken(errs, a, audience, getenv)
 		return a
@@ -112,18 +113,18 @@ func parseSource(errs *inputErrs, raw map[string]string, getenv func(string) str
 		s.File = clean
 		errs.add("version-file", err)
 	}
-	set(errs, "version-pattern", &s.Pattern)(version.ParsePattern(raw["version-pattern"]))
+	read(errs, raw, "version-pattern", &s.Pattern, version.ParsePattern)
 	if s.Pattern != nil && s.File == "" {
 		errs.add("version-pattern", errors.New("needs version-file, the file to search"))
 	}
 	if !suffixPattern.MatchString(s.Prefix) {
 		errs.add("version-prefix", fmt.Errorf("%q cannot be part of a tag; use letters, digits, '.', '_' and '-', e.g. v", s.Prefix))
 	}
-	set(errs, "version-command", &s.Command)(version.ParseCommand(raw["version-command"]))
+	read(errs, raw, "version-command", &s.Command, version.ParseCommand)
 	if s.Command != nil {
 		s.Command.Env = procenv.Environ(getenv, procenv.WithVars(nixVars...), procenv.WithoutValues(rawSecrets(raw)...))
 	}
-	set(errs, "version-command-first", &s.CommandFirst)(parseBool(raw["version-command-first"]))
+	read(errs, raw, "version-command-first", &s.CommandFirst, parseBool)
 	if s.CommandFirst && s.Command == nil {
 		errs.add("version-command-first", errors.New("needs version-command, the command to run first"))
 	}
@@ -156,14 +157,14 @@ func ReadVersion(src version.Source, dir, dockerfile string) (version.Found, err
 	var cmdErr *version.CommandError
 	switch {
 	case errors.As(err, &cmdErr):
-		return version.Found{}, fmt.Errorf("version-command: %w", err)
+		return version.Found{}, input.New("version-command", err, "")
 	case err != nil:
-		return version.Found{}, fmt.Errorf("%s: %w", src.Input(), err)
+		return version.Found{}, input.New(src.Input(), err, "")
 	}
 	if err := validateTag(f.Version); err != nil && f.Command != "" {
-		return version.Found{}, fmt.Errorf("version-command: %s printed %q, not a version tag: %w", f.Where(), f.Version, err)
+		return version.Found{}, input.New("version-command", fmt.Errorf("%s printed %q, not a version tag: %w", f.Where(), f.Version, err), "")
 	} else if err != nil {
-		return version.Found{}, fmt.Errorf("%s: the version read from %s: %w", src.Input(), f.Where(), err)
+		return version.Found{}, input.New(src.Input(), fmt.Errorf("the version read from %s: %w", f.Where(), err), "")
 	}
 	return f, nil
 }
@@ -172,7 +173,7 @@ func ReadVersion(src version.Source, dir, dockerfile string) (version.Found, err
 // suffix, both validated. Both commands name the version tag with it.
 func VersionTag(v, suffix string) (string, error) {
 	if err := validateTagSuffix(suffix, []string{v}); err != nil {
-		return "", fmt.Errorf("tag-suffix: %w", err)
+		return "", input.New("tag-suffix", err, "")
 	}
 	return versionTag(v, suffix), nil
 }

@@ -31,7 +31,10 @@ type Archive struct {
 	// Env is the whole environment of a program the archive is
 	// (procenv's: neither the key nor any input).
 	Env []string
-	// Stdin is what "-" reads.
+	// Program says Path is a program that writes the archive
+	// (config.ArchiveProgram): it is started, and read as it writes.
+	Program bool
+	// Stdin, when not nil, is where the archive is read (archive: -).
 	Stdin io.Reader
 	// Idle is how long the program or Stdin may send nothing
 	// (archive-idle-timeout; stream.DefaultIdle when zero).
@@ -124,9 +127,9 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 // the publish ended.
 func (p Archive) stream(ctx context.Context) (src archive.Stream, stop func(), err error) {
 	switch {
-	case p.Path == "-":
+	case p.Stdin != nil:
 		return stream.ReadStdin(ctx, p.Stdin, p.idle()), func() {}, nil
-	case !stream.IsProgram(p.Path):
+	case !p.Program:
 		return nil, func() {}, nil
 	}
 	p.Log.Infof("Running %s: the image is read from its output as it writes it", p.Path)

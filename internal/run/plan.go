@@ -12,6 +12,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
 )
@@ -28,7 +29,7 @@ func changes(ctx context.Context, cfg config.Changed, action *githubactions.Acti
 	ch, err := plan.Diff(ctx, cfg)
 	switch {
 	case err != nil && cfg.Mode == config.ChangedOn:
-		return nil, fmt.Errorf("changed: %w", err)
+		return nil, input.New("changed", err, "")
 	case err != nil && cfg.Base == "":
 		action.Infof("plan: %v", err)
 		return nil, nil

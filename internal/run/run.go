@@ -68,7 +68,7 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 		p.Action.Infof("sha %s: git rev-parse HEAD in %s (neither sha nor $GITHUB_SHA is set)", cfg.SHA, cfg.Context)
 	}
 	var builder *build.Builder
-	if cfg.Archive == "" { // an archive is built already: no buildkitd is looked for
+	if !cfg.Origin.IsArchive() { // an archive is built already: no buildkitd is looked for
 		b, stopBuildkit, err := buildkitd.Connect(ctx, cfg.Buildkitd(), p.Action)
 		if err != nil {
 			return out, err
@@ -125,7 +125,7 @@ func (p *Pipeline) targets(ctx context.Context, m maker, start time.Time) (targe
 			return targets, false, nil, err
 		}
 		warnKeyExpiry(ctx, p.Env, cfg.Access, keyLookups(targets), time.Since(start))
-	case cfg.Archive != "":
+	case cfg.Origin.IsArchive():
 		targets, published, err = anonymousTargets(ctx, m)
 	}
 	return targets, compareOnly, published, err
@@ -135,7 +135,7 @@ func (p *Pipeline) targets(ctx context.Context, m maker, start time.Time) (targe
 // empty, never null.
 func newPublished(cfg config.Config, res build.Result) Published {
 	return Published{
-		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: cfg.Platforms,
+		Image: cfg.Image, Images: cfg.Images, Digest: res.Digest.String(), Platforms: build.PlatformNames(cfg.Platforms),
 		VersionTag: cfg.Image + ":" + cfg.VersionTag(), SHATag: cfg.Image + ":" + cfg.SHATag(),
 		Tags: []string{}, Written: []string{}, Unchanged: []string{},
 	}
@@ -235,7 +235,7 @@ func (p *Pipeline) publisher(b *build.Builder, targets []target, compareOnly boo
 	if compareOnly {
 		p.Action.Infof("%s exists in every repository: %s only to compare digests, nothing to upload", cfg.VersionTag(), p.step().doing)
 	}
-	if cfg.Archive != "" {
+	if cfg.Origin.IsArchive() {
 		return p.archive(targets, compareOnly || !cfg.Push)
 	}
 	if !cfg.Push || compareOnly {
@@ -268,12 +268,16 @@ func (p *Pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	}
 	own, elsewhere := p.reuse(targets)
 	prover, remembered := p.prover()
-	return publish.Archive{
-		Path: cfg.Archive, Env: cfg.ChildEnv, Stdin: os.Stdin, Idle: cfg.ArchiveIdle, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
+	a := publish.Archive{
+		Path: cfg.Origin.Path, Program: cfg.Origin.Kind == config.ArchiveProgram, Env: cfg.ChildEnv, Idle: cfg.ArchiveIdle, Platforms: build.PlatformNames(cfg.Platforms), Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.Action, Warn: p.Action.Warningf, Targets: regs,
 		Prover: prover, Remembered: remembered,
 	}
+	if cfg.Origin.Kind == config.ArchiveStdin {
+		a.Stdin = os.Stdin
+	}
+	return a
 }
 
 // prover proves the registry's claims of reused layers: with
@@ -355,10 +359,10 @@ func (p *Pipeline) reuse(targets []target) (own []string, elsewhere []archive.El
 type step struct{ doing, title, got, published string }
 
 func (p *Pipeline) step() step {
-	if p.Cfg.Archive != "" {
-		title := "Publish " + p.Cfg.Archive + " to " + p.Cfg.Image
+	if p.Cfg.Origin.IsArchive() {
+		title := "Publish " + p.Cfg.Origin.Path + " to " + p.Cfg.Image
 		if !p.Cfg.Push { // nothing is published: say what is done
-			title = "Check " + p.Cfg.Archive + " (push: false: its digest as " + p.Cfg.Image + " would have it, nothing published)"
+			title = "Check " + p.Cfg.Origin.Path + " (push: false: its digest as " + p.Cfg.Image + " would have it, nothing published)"
 		}
 		return step{"reading the archive", title, "Read the archive's image", "Published the archive's image"}
 	}
@@ -382,7 +386,7 @@ func (p *Pipeline) doneLine(s step, d digest.Digest, took time.Duration, compare
 // log group.
 func (p *Pipeline) build(ctx context.Context, pub publish.Publisher, compareOnly bool) (build.Result, error) {
 	cfg, action, step := p.Cfg, p.Action, p.step()
-	if cfg.Epoch.IsZero() && cfg.Archive == "" { // an archive's digest does not depend on the time
+	if cfg.Epoch.IsZero() && !cfg.Origin.IsArchive() { // an archive's digest does not depend on the time
 		action.Noticef("no commit time for sha %s (is the context a git checkout holding it?): the image carries build-time timestamps and its digest will differ between builds; set source-date-epoch for a reproducible digest", cfg.SHA)
 	}
 	action.Group(step.title)

@@ -1,0 +1,65 @@
+// Package input is the error a run reports about one of the action's
+// inputs: it carries the input it concerns and the advice to give, so the
+// one line a user reads is found (errors.As) or looked up by the error's
+// type, not decided by an ordered switch over every way a run can fail.
+// It imports nothing of the action's.
+package input
+
+// Error is what is wrong, named by the input that can fix it.
+type Error struct {
+	// Input names the input (or inputs, "buildkit-image,
+	// buildkit-container-flags") that can fix it; "" when Err names it.
+	Input string
+	// Err is what went wrong, with the facts.
+	Err error
+	// Advice is how to fix it; "" when Err says it.
+	Advice string
+}
+
+// Error is the user's line: "input: what went wrong; advice".
+func (e *Error) Error() string {
+	line := e.Err.Error()
+	if e.Input != "" {
+		line = e.Input + ": " + line
+	}
+	if e.Advice != "" {
+		line += "; " + e.Advice
+	}
+	return line
+}
+
+// Unwrap lets errors.Is and errors.As see what went wrong.
+func (e *Error) Unwrap() error { return e.Err }
+
+// New names err by its input, with advice ("" for none); nil stays nil.
+func New(name string, err error, advice string) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Input: name, Err: err, Advice: advice}
+}
+
+// Told is the line of the first error of err's chain, outermost first
+// (errors.Is's order, depth first), that tell has one for, and whether
+// one had: lines looked up by each error's own type or value, so the
+// package that wrapped a failure in its own type says what it is, and no
+// order of cases decides.
+func Told(err error, tell func(error) (string, bool)) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	if line, ok := tell(err); ok {
+		return line, true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return Told(u.Unwrap(), tell)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if line, ok := Told(e, tell); ok {
+				return line, true
+			}
+		}
+	}
+	return "", false
+}
