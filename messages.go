@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
@@ -16,6 +15,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
+	"github.com/blumeops/build-push-image/internal/source"
 	"github.com/blumeops/build-push-image/internal/stream"
 	"github.com/blumeops/build-push-image/internal/tags"
 	"github.com/blumeops/build-push-image/internal/zotkey"
@@ -169,7 +169,7 @@ func plural(n int, one, many string) string {
 // is what failed: the archive package says what, in one line naming
 // neither the input nor the path.
 func archiveLine(cfg config.Config, err error) (string, bool) {
-	var bad *archive.Error
+	var bad *source.Error
 	var failed *stream.Error
 	if errors.As(err, &failed) {
 		return fmt.Sprintf("archive: %s: %s", cfg.Archive, failed.Reason), true
@@ -178,13 +178,13 @@ func archiveLine(cfg config.Config, err error) (string, bool) {
 		return "", false
 	}
 	switch {
-	case errors.Is(err, archive.ErrPlatform):
+	case errors.Is(err, source.ErrPlatform):
 		return fmt.Sprintf("platforms: archive %s: %s; build the image for %s (nix: on a machine of that platform, or with its pkgsCross), or correct platforms", cfg.Archive, bad.Reason, strings.Join(cfg.Platforms, ", ")), true
-	case errors.Is(err, archive.ErrChoose):
+	case errors.Is(err, source.ErrChoose):
 		return fmt.Sprintf("archive-image: %s: %s; set archive-image to the one to push (its name:tag, or its platform os/arch in an index)", cfg.Archive, bad.Reason), true
-	case errors.Is(err, archive.ErrHostile):
+	case errors.Is(err, source.ErrHostile):
 		return fmt.Sprintf("archive: %s: %s; refused, nothing outside it was read or written: check what built it", cfg.Archive, bad.Reason), true
-	case errors.Is(err, archive.ErrTooLarge):
+	case errors.Is(err, source.ErrTooLarge):
 		return fmt.Sprintf("archive: %s: %s", cfg.Archive, bad.Reason), true
 	case cfg.Archive == "-" || stream.IsProgram(cfg.Archive):
 		return fmt.Sprintf("archive: %s: %s; nothing was tagged: check the program that writes the image", cfg.Archive, bad.Reason), true

@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regclient/regclient/types/mediatype"
 
+	"github.com/blumeops/build-push-image/internal/source"
 	"github.com/blumeops/build-push-image/internal/tags"
 )
 
@@ -21,7 +22,7 @@ import (
 // claim is proven (Prover). Nothing is kept on the runner: a fresh runner
 // learns the same.
 type Known struct {
-	byDiffID map[digest.Digest]holding
+	byDiffID map[digest.Digest]heldBlob
 	// order is the diff IDs in the order learnt: the newest images first,
 	// each image's layers bottom up, as archives hold them.
 	order []digest.Digest
@@ -30,17 +31,17 @@ type Known struct {
 	From []string
 }
 
-// holding is a blob of a layer, in one of the repositories (from, their
+// heldBlob is a blob of a layer, in one of the repositories (from, their
 // index), or in another repository of their registry (from -1: mounted
 // from Claim.Registry), as an image there claims.
-type holding struct {
+type heldBlob struct {
 	Claim
 	from int // index of the repository holding it, -1 for another
 }
 
-func (k *Known) lookup(diffID digest.Digest) (holding, bool) {
+func (k *Known) lookup(diffID digest.Digest) (heldBlob, bool) {
 	if k == nil {
-		return holding{}, false
+		return heldBlob{}, false
 	}
 	h, ok := k.byDiffID[diffID]
 	return h, ok
@@ -70,7 +71,7 @@ const releases = 3
 // cannot be read, is passed over (warn says why): reuse saves work, it
 // is never needed.
 func Learn(ctx context.Context, targets []Registry, refs []string, suffix string, warn func(format string, args ...any)) (*Known, error) {
-	k := &Known{byDiffID: map[digest.Digest]holding{}}
+	k := &Known{byDiffID: map[digest.Digest]heldBlob{}}
 	for i, t := range targets {
 		if err := k.learnAll(ctx, t, i, refs, suffix, warn); err != nil {
 			return nil, err
@@ -182,6 +183,10 @@ func (k *Known) LearnElsewhere(ctx context.Context, others []Elsewhere, suffix s
 	return nil
 }
 
+// maxConfig is the largest image config read (a large image's is some
+// 100 KiB).
+const maxConfig = 4 << 20
+
 // maxChildren bounds how many manifests of one index are read.
 const maxChildren = 16
 
@@ -200,9 +205,9 @@ func (k *Known) learn(ctx context.Context, t Registry, i int, ref, image string)
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return err
 	}
-	if isIndex(mediaType) {
+	if source.IsIndex(mediaType) {
 		for _, child := range m.Manifests[:min(len(m.Manifests), maxChildren)] {
-			if isManifest(child.MediaType) {
+			if source.IsManifest(child.MediaType) {
 				if err := k.learn(ctx, t, i, child.Digest.String(), image+"@"+child.Digest.String()); err != nil {
 					return err
 				}
@@ -218,7 +223,7 @@ func (k *Known) learn(ctx context.Context, t Registry, i int, ref, image string)
 		layer.MediaType = ociLayerType(layer.MediaType)
 		if _, seen := k.byDiffID[diffIDs[j]]; !seen && layer.MediaType != "" {
 			k.order = append(k.order, diffIDs[j])
-			k.byDiffID[diffIDs[j]] = holding{from: i, Claim: Claim{
+			k.byDiffID[diffIDs[j]] = heldBlob{from: i, Claim: Claim{
 				DiffID: diffIDs[j], Blob: ocispec.Descriptor{MediaType: layer.MediaType, Digest: layer.Digest, Size: layer.Size},
 				Image: repository(t) + image, Manifest: digest.FromBytes(raw), Registry: t,
 			}}
@@ -237,7 +242,7 @@ func repository(t Registry) string {
 
 // diffIDs reads an image config's rootfs.diff_ids.
 func diffIDs(ctx context.Context, t Registry, config ocispec.Descriptor) ([]digest.Digest, error) {
-	if config.Size > smallFile {
+	if config.Size > maxConfig {
 		return nil, errors.New("its config is too large")
 	}
 	body, err := t.Blob(ctx, config.Digest)
@@ -247,14 +252,18 @@ func diffIDs(ctx context.Context, t Registry, config ocispec.Descriptor) ([]dige
 	defer func() { _ = body.Close() }()
 	// Read whole and checked against its digest: a signed manifest (the
 	// Signed prover) vouches for the config by digest only.
-	raw, err := io.ReadAll(io.LimitReader(body, smallFile+1))
+	raw, err := io.ReadAll(io.LimitReader(body, maxConfig+1))
 	if err != nil {
 		return nil, err
 	}
 	if digest.FromBytes(raw) != config.Digest {
 		return nil, errors.New("its config is not the blob its manifest names")
 	}
-	var cfg dockerConfig
+	var cfg struct {
+		RootFS struct {
+			DiffIDs []digest.Digest `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, err
 	}

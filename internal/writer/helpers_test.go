@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"archive/tar"
@@ -20,6 +20,13 @@ import (
 )
 
 // entry is one member of a crafted tar.
+// dockerEntry is one image of a docker-archive's manifest.json.
+type dockerEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
 type entry struct {
 	name     string
 	data     []byte
@@ -117,7 +124,7 @@ func dockerSave(t *testing.T, repoTag string, layers ...[]byte) []byte {
 	}
 	mb := jsonOf(t, m)
 	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageManifest, Digest: sha(mb), Size: int64(len(mb)),
-		Annotations: map[string]string{containerdName: "docker.io/library/" + repoTag, refName: "latest"}}}}
+		Annotations: map[string]string{"io.containerd.image.name": "docker.io/library/" + repoTag, ocispec.AnnotationRefName: "latest"}}}}
 	idx.SchemaVersion = 2
 	return tarOf(t, append(es,
 		entry{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg},

@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
-// Vouch says whether a manifest carries a signature by the run's own
+// Signatures says whether a manifest carries a signature by the run's own
 // signing-key that verifies (internal/sign's Signer.Find, through the
 // registry holding the claim). Only a failed look-up is an error.
-type Vouch interface {
+type Signatures interface {
 	Signed(ctx context.Context, r Registry, manifest digest.Digest) (bool, error)
 }
 
@@ -28,23 +28,23 @@ type Vouch interface {
 // (unsigned, another key's signature, a look-up that fails or finds more
 // referrers than internal/sign examines) is proven by Else.
 type Signed struct {
-	vouch Vouch
-	els   Prover
-	mu    sync.Mutex
+	signatures Signatures
+	els        Prover
+	mu         sync.Mutex
 	// seen is each manifest's look-up: one per distinct manifest, since
 	// an image's layers all share it.
-	seen map[digest.Digest]*vouched
+	seen map[digest.Digest]*signedLookup
 }
 
-type vouched struct {
+type signedLookup struct {
 	once   sync.Once
 	signed bool
 }
 
-// NewSigned returns a Signed prover trusting what v vouches for and
+// NewSigned returns a Signed prover trusting what v finds signed and
 // falling back to els.
-func NewSigned(v Vouch, els Prover) *Signed {
-	return &Signed{vouch: v, els: els, seen: map[digest.Digest]*vouched{}}
+func NewSigned(v Signatures, els Prover) *Signed {
+	return &Signed{signatures: v, els: els, seen: map[digest.Digest]*signedLookup{}}
 }
 
 // Prove accepts a claim of a manifest signed with the key, else asks
@@ -62,12 +62,12 @@ func (s *Signed) signed(ctx context.Context, c Claim) bool {
 	s.mu.Lock()
 	v, ok := s.seen[c.Manifest]
 	if !ok {
-		v = &vouched{}
+		v = &signedLookup{}
 		s.seen[c.Manifest] = v
 	}
 	s.mu.Unlock()
 	v.once.Do(func() {
-		ok, err := s.vouch.Signed(ctx, c.Registry, c.Manifest)
+		ok, err := s.signatures.Signed(ctx, c.Registry, c.Manifest)
 		v.signed = ok && err == nil
 	})
 	return v.signed

@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"context"

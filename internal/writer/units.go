@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"fmt"
@@ -20,4 +20,10 @@ func humanPair(a, b int64) (string, string) {
 		}
 	}
 	return fmt.Sprintf("%d bytes", a), fmt.Sprintf("%d bytes", b)
+}
+
+// human writes a byte count for people, as humanPair does.
+func human(n int64) string {
+	s, _ := humanPair(n, n)
+	return s
 }

@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"bytes"
@@ -201,7 +201,7 @@ func TestPublishToARealRegistry(t *testing.T) {
 
 func TestOCILayoutKeepsItsDigestInARealRegistry(t *testing.T) {
 	r := startRig(t)
-	es, want := ociLayout(t, map[string]string{refName: "v1"}, layer(t, "a"), layer(t, "b"))
+	es, want := ociLayout(t, map[string]string{ocispec.AnnotationRefName: "v1"}, layer(t, "a"), layer(t, "b"))
 	repo := fmt.Sprintf("archive-%d/oci", time.Now().UnixNano())
 	for _, path := range []string{writeDir(t, es), writeFile(t, "oci.tar", tarOf(t, es...))} {
 		d, _, err := Publish(context.Background(), []Registry{r.registry(t, repo)}, Options{Path: path, TempDir: t.TempDir()})

@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"archive/tar"
@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/blumeops/build-push-image/internal/compression"
+	"github.com/blumeops/build-push-image/internal/source"
 )
 
 // An image in the repository (v99) claims the diff ID of the next
@@ -80,7 +81,7 @@ func TestNotRegularFilesRefused(t *testing.T) {
 		"device":     "/dev/zero",
 	} {
 		_, _, err := publish(t, path, Options{}, newMem())
-		if !errors.Is(err, ErrBad) || !strings.Contains(err.Error(), "not a") {
+		if !errors.Is(err, source.ErrBad) || !strings.Contains(err.Error(), "not a") {
 			t.Errorf("%s: %v, want it refused as not a regular file", name, err)
 		}
 	}
@@ -138,14 +139,13 @@ func TestIndexesWalkedAsAGraph(t *testing.T) {
 	index.SchemaVersion = 2
 	es = append(es, entry{name: "index.json", data: jsonOf(t, index)}, entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	dir := writeDir(t, es)
-	rd := &reader{ctx: context.Background(), limits: DefaultLimits}
-	img, err := rd.open(context.Background(), dir, "")
-	if err != nil || len(img.oci.manifests) != 5 || len(img.oci.blobs) != 2 {
-		t.Fatalf("%v: %d manifests, %d blobs, want 5 and 2", err, len(img.oci.manifests), len(img.oci.blobs))
+	img, err := source.Open(context.Background(), source.Options{Path: dir, Dir: t.TempDir()})
+	if err != nil || len(img.Manifests) != 5 || len(img.Blobs) != 2 {
+		t.Fatalf("%v: %d manifests, %d blobs, want 5 and 2", err, len(img.Manifests), len(img.Blobs))
 	}
-	for _, l := range []Limits{{Manifests: 4}, {Descriptors: 41}} {
-		rd := &reader{ctx: context.Background(), limits: l.orDefault()}
-		if _, err := rd.open(context.Background(), dir, ""); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "(the limit)") {
+	_ = img.Close()
+	for _, l := range []source.Limits{{Manifests: 4}, {Descriptors: 41}} {
+		if _, err := source.Open(context.Background(), source.Options{Path: dir, Dir: t.TempDir(), Limits: l}); !errors.Is(err, source.ErrTooLarge) || !strings.Contains(err.Error(), "(the limit)") {
 			t.Errorf("limits %+v: %v, want too large, naming the limit", l, err)
 		}
 	}
@@ -164,7 +164,7 @@ func TestRepeatedLayerUnpackedOnce(t *testing.T) {
 	}
 	cfg := configOf(t, ls...)
 	archive := tarOf(t, entry{name: "l.tar.gz", data: z}, entry{name: "c.json", data: cfg}, entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{Config: "c.json", Layers: names}})})
-	_, stats, err := publish(t, writeFile(t, "x.tar", archive), Options{CompareOnly: true, Limits: Limits{Unpacked: 3 * int64(len(l))}})
+	_, stats, err := publish(t, writeFile(t, "x.tar", archive), Options{CompareOnly: true, Limits: source.Limits{Unpacked: 3 * int64(len(l))}})
 	if err != nil || stats.Unpacked > 2*int64(len(l)) {
 		t.Fatalf("%v: unpacked %d bytes, want the layer (%d bytes) once", err, stats.Unpacked, len(l))
 	}

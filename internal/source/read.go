@@ -1,4 +1,4 @@
-package archive
+package source
 
 import (
 	"archive/tar"
@@ -39,8 +39,10 @@ type file struct {
 	// other): a docker-archive written by ko or crane holds its layers
 	// compressed, and they are pushed as they are.
 	mediaType string
-	// diffID is such a layer's diff ID, once it was unpacked.
+	// diffID is such a layer's diff ID, once it was unpacked, alg how
+	// it is compressed.
 	diffID digest.Digest
+	alg    compression.Algorithm
 }
 
 // desc is the descriptor of the file as it is in the archive, with
@@ -86,16 +88,14 @@ type reader struct {
 	// unpacked is what the archive may still unpack to: every entry at
 	// its declared size, every compressed layer unpacked.
 	unpacked *budget
-	// claimed says whether a repository claims to hold a blob of this
-	// diff ID (and starts the proofs); known whether it does, proven
-	// (waiting for the proof). Such layers are not compressed.
-	claimed, known func(digest.Digest) bool
-	// ready is told of every blob on disk that will likely be pushed, as
-	// soon as it is there: a layer compressed, or a blob whose name is
-	// its digest (an OCI archive's), so its upload overlaps the reading
-	// of the next. Uploads are by digest: an archive found bad later
-	// tags nothing.
-	ready  func(ocispec.Descriptor, string)
+	// reuser says which layers a repository holds: those are not
+	// compressed.
+	reuser Reuser
+	// ready is Options.Ready: told of every blob on disk that will
+	// likely be uploaded, so its upload overlaps the reading of the next.
+	ready func(Blob)
+	// top is Options.Top.
+	top    digest.Digest
 	meta   int64
 	spools int
 	buf    []byte
@@ -256,7 +256,7 @@ func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
 	case size >= 1024 && isTar(head):
 		f.layer = true
 		claimed := claimedDigest(name)
-		if claimed == "" || !rd.claimed(claimed) {
+		if claimed == "" || !rd.reuser.Claimed(claimed) {
 			return f, rd.pack(f)
 		}
 		// Its name says the registry holds it: its bytes must say so too.
@@ -313,7 +313,7 @@ func (rd *reader) whileProving(f *file, claimed digest.Digest) error {
 		f.raw = ""
 		defer func() { _ = os.Remove(raw) }()
 	}
-	if f.digest != claimed || rd.known(claimed) {
+	if f.digest != claimed || rd.reuser.Reuse(claimed) {
 		return nil
 	}
 	in, err := os.Open(raw)
@@ -374,7 +374,7 @@ func (rd *reader) copy(f *file, announce bool) error {
 	}
 	f.raw, f.digest = out.name, d.Digest()
 	if announce && rd.ready != nil && claimedDigest(f.name) == f.digest {
-		rd.ready(f.desc(f.mediaType), f.raw)
+		rd.ready(Blob{Desc: f.desc(f.mediaType), Open: opener(f.raw)})
 	}
 	return nil
 }
@@ -404,7 +404,7 @@ func (rd *reader) pack(f *file) error {
 	f.digest = raw.Digest()
 	f.packed = &blob{path: out.name, desc: ocispec.Descriptor{MediaType: rd.comp.MediaType(), Digest: packed.Digest(), Size: count.n}}
 	if rd.ready != nil {
-		rd.ready(f.packed.desc, f.packed.path)
+		rd.ready(Blob{Desc: f.packed.desc, Open: opener(f.packed.path)})
 	}
 	return nil
 }

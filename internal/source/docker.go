@@ -1,11 +1,10 @@
-package archive
+package source
 
 import (
 	"encoding/json"
 	"path"
 
 	digest "github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // dockerEntry is one image of a docker-archive's manifest.json.
@@ -129,20 +128,4 @@ func member(c *contents, name, what string) (*file, error) {
 		return nil, bad("its manifest names the %s %s, which the archive does not hold", what, name)
 	}
 	return f, nil
-}
-
-// manifest is the OCI image manifest of img: the config blob as it is,
-// each layer as known (a blob the repository holds) or as compressed.
-func (img *dockerImage) manifest(layerDesc func(*file, digest.Digest) ocispec.Descriptor, annotations map[string]string) ([]byte, error) {
-	m := ocispec.Manifest{
-		MediaType:   ocispec.MediaTypeImageManifest,
-		Config:      img.config.desc(ocispec.MediaTypeImageConfig),
-		Layers:      make([]ocispec.Descriptor, len(img.layers)),
-		Annotations: annotations,
-	}
-	m.SchemaVersion = 2
-	for i, f := range img.layers {
-		m.Layers[i] = layerDesc(f, img.diffIDs[i])
-	}
-	return json.Marshal(m)
 }

@@ -1,4 +1,4 @@
-package archive
+package source
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ type ociImage struct {
 	platforms []string
 	top       ocispec.Descriptor
 	blobs     []ocispec.Descriptor
-	manifests []manifestBlob
+	manifests []Manifest
 	store     store
 	// seen are the sizes of the blobs and manifests walked, by digest: a
 	// graph, each walked once however often it is named; read is how many
@@ -83,21 +83,14 @@ type imageLayers struct {
 	diffIDs []digest.Digest
 }
 
-type manifestBlob struct {
-	desc ocispec.Descriptor
-	raw  []byte
-}
+// containerdName is the annotation of index.json with the full name of an
+// image, which containerd's docker save and ctr export write beside OCI's
+// ocispec.AnnotationRefName.
+const containerdName = "io.containerd.image.name"
 
-// The annotations of index.json that name an image: OCI's, and the full
-// name containerd's docker save and ctr export write beside it.
-const (
-	refName        = ocispec.AnnotationRefName
-	containerdName = "io.containerd.image.name"
-)
-
-// readOCI chooses the image of the layout's index.json and checks every
-// blob under it.
-func readOCI(s store, choice string, limits Limits) (*ociImage, error) {
+// readOCI chooses the image of the layout's index.json (the one of digest
+// top, when set) and checks every blob under it.
+func readOCI(s store, choice string, top digest.Digest, limits Limits) (*ociImage, error) {
 	if _, found, err := s.file(ocispec.ImageLayoutFile); err != nil || !found {
 		return nil, cmp.Or(err, bad("it has no oci-layout file: not an OCI layout"))
 	}
@@ -109,49 +102,25 @@ func readOCI(s store, choice string, limits Limits) (*ociImage, error) {
 	if err := json.Unmarshal(data, &index); err != nil {
 		return nil, bad("its index.json is not an OCI index (%v)", err)
 	}
-	top, err := chooseOCI(s, index.Manifests, choice)
+	chosen, err := byDigest(index.Manifests, top)
+	if top == "" {
+		chosen, err = chooseOCI(s, index.Manifests, choice)
+	}
 	if err != nil {
 		return nil, err
 	}
-	img := newOCIImage(s, top, limits)
-	return img, img.walk(top, 0)
+	img := &ociImage{top: chosen, store: s, seen: map[digest.Digest]int64{}, limits: limits, unpacked: map[digest.Digest]unpacked{}}
+	return img, img.walk(chosen, 0)
 }
 
-func newOCIImage(s store, top ocispec.Descriptor, limits Limits) *ociImage {
-	return &ociImage{top: top, store: s, seen: map[digest.Digest]int64{}, limits: limits, unpacked: map[digest.Digest]unpacked{}}
-}
-
-// CheckLayout checks the image d of the OCI layout directory dir as
-// Publish checks an archive's: every blob its digest and size, every
-// layer the diff ID its config gives it (unpacked beside a second hash
-// of its digest). The
-// action's own upload of BuildKit's layout (internal/publish's Layout)
-// calls it before any manifest is put.
-func CheckLayout(ctx context.Context, dir string, d digest.Digest) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return bad("cannot read the layout (%v)", err)
-	}
-	defer func() { _ = root.Close() }()
-	s := dirStore{ctx: ctx, root: root, dir: dir, limits: DefaultLimits}
-	data, _, err := s.file(ocispec.ImageIndexFile)
-	if err != nil {
-		return err
-	}
-	var index ocispec.Index
-	if err := json.Unmarshal(data, &index); err != nil {
-		return bad("its index.json is not an OCI index (%v)", err)
-	}
-	for _, desc := range index.Manifests {
+// byDigest is the descriptor of descs whose digest is d.
+func byDigest(descs []ocispec.Descriptor, d digest.Digest) (ocispec.Descriptor, error) {
+	for _, desc := range descs {
 		if desc.Digest == d {
-			img := newOCIImage(s, desc, DefaultLimits)
-			if err := img.walk(desc, 0); err != nil {
-				return err
-			}
-			return img.verify()
+			return desc, nil
 		}
 	}
-	return bad("its index.json does not name %s", d)
+	return ocispec.Descriptor{}, bad("its index.json does not name %s", d)
 }
 
 // chooseOCI picks the descriptor of index.json to push. A platform choice
@@ -162,7 +131,7 @@ func chooseOCI(s store, descs []ocispec.Descriptor, choice string) (ocispec.Desc
 		cands[i] = ociCandidate(d)
 	}
 	i, err := choose(cands, choice)
-	if err == nil || len(descs) != 1 || !isIndex(descs[0].MediaType) {
+	if err == nil || len(descs) != 1 || !IsIndex(descs[0].MediaType) {
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
@@ -181,7 +150,7 @@ func chooseOCI(s store, descs []ocispec.Descriptor, choice string) (ocispec.Desc
 
 func ociCandidate(d ocispec.Descriptor) candidate {
 	c := candidate{}
-	for _, key := range []string{refName, containerdName} {
+	for _, key := range []string{ocispec.AnnotationRefName, containerdName} {
 		if name := d.Annotations[key]; name != "" {
 			c.names = append(c.names, name)
 		}
@@ -192,11 +161,15 @@ func ociCandidate(d ocispec.Descriptor) candidate {
 	return c
 }
 
-func isIndex(mediaType string) bool {
+// IsIndex says whether mediaType is an index (OCI's, or Docker's
+// manifest list).
+func IsIndex(mediaType string) bool {
 	return mediaType == ocispec.MediaTypeImageIndex || mediaType == mediatype.Docker2ManifestList
 }
 
-func isManifest(mediaType string) bool {
+// IsManifest says whether mediaType is an image manifest (OCI's, or
+// Docker's).
+func IsManifest(mediaType string) bool {
 	return mediaType == ocispec.MediaTypeImageManifest || mediaType == mediatype.Docker2Manifest
 }
 
@@ -213,7 +186,7 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 		return nil
 	}
 	img.seen[desc.Digest] = desc.Size
-	if !isIndex(desc.MediaType) && !isManifest(desc.MediaType) {
+	if !IsIndex(desc.MediaType) && !IsManifest(desc.MediaType) {
 		u, err := img.store.check(desc)
 		if err != nil {
 			return err
@@ -237,7 +210,7 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 		}
 		img.images = append(img.images, imageLayers{desc: desc, layers: children[1:], diffIDs: *diffIDs})
 	}
-	img.manifests = append(img.manifests, manifestBlob{desc: desc, raw: raw})
+	img.manifests = append(img.manifests, Manifest{Desc: desc, Raw: raw})
 	return nil
 }
 
@@ -274,16 +247,6 @@ func (img *ociImage) check() error {
 		}
 	}
 	return nil
-}
-
-// verify unpacks what is pending and checks every layer, before an
-// upload (CheckLayout) or instead of one (CompareOnly).
-func (img *ociImage) verify() error {
-	var g errgroup.Group
-	g.SetLimit(uploads)
-	img.unpackPending(&g)
-	_ = g.Wait()
-	return img.check()
 }
 
 // checkLayers checks the layers of the image manifest desc.
@@ -332,7 +295,7 @@ func (img *ociImage) children(desc ocispec.Descriptor, depth int) ([]ocispec.Des
 	}
 	children := m.Manifests
 	var diffIDs *[]digest.Digest
-	if isManifest(desc.MediaType) {
+	if IsManifest(desc.MediaType) {
 		if m.Config == nil {
 			return nil, nil, nil, bad("manifest %s has no config", desc.Digest)
 		}
@@ -440,18 +403,25 @@ func (t tarStore) unpack(desc ocispec.Descriptor) unpacked {
 	if err != nil {
 		return unpacked{err: err}
 	}
+	return t.unpackFile(f)
+}
+
+// unpackFile says what the compressed file f unpacks to, reading its copy
+// on disk once however often it is asked (a docker-archive's layer named
+// twice, a layer of both a manifest.json and an index.json).
+func (t tarStore) unpackFile(f *file) unpacked {
+	if f.diffID != "" {
+		return unpacked{id: f.diffID, alg: f.alg}
+	}
 	in, err := f.open()
 	if err != nil {
 		return unpacked{err: err}
 	}
 	defer func() { _ = in.Close() }()
-	u := startUnpacking(t.ctx, t.budget)
-	_, err = io.Copy(u, in)
-	done := u.finish()
-	if err != nil {
-		done.err = err
-	}
-	return done
+	var u unpacked
+	u.id, u.alg, u.err = unpackedDigest(t.ctx, in, t.budget)
+	f.diffID, f.alg = u.id, u.alg
+	return u
 }
 
 func (t tarStore) open(d digest.Digest) (io.ReadCloser, error) {

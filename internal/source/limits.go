@@ -1,4 +1,4 @@
-package archive
+package source
 
 import (
 	"cmp"
@@ -48,9 +48,16 @@ func (l Limits) orDefault() Limits {
 	}
 }
 
+// UnpackLimit is the most bytes packed bytes (an archive, a blob) may
+// unpack to.
+func (l Limits) UnpackLimit(packed int64) int64 {
+	l = l.orDefault()
+	return min(l.Unpacked, max(packed, 1<<20)*l.Ratio)
+}
+
 // budget is what an archive of packed bytes may unpack to.
 func (l Limits) budget(packed int64) *budget {
-	return &budget{limit: min(l.Unpacked, max(packed, 1<<20)*l.Ratio), limits: l}
+	return &budget{limit: l.UnpackLimit(packed), limits: l}
 }
 
 // budget counts unpacked bytes against one limit, whichever pass spends

@@ -1,16 +1,18 @@
-// Package archive publishes an image the runner already built, from a
-// file or directory: a docker-archive (docker save, nix dockerTools,
-// skopeo docker-archive:; plain, gzip or zstd) or an OCI archive or
-// layout. It reads the archive once, streaming: a docker-archive's layers
-// are compressed while they are read, checked against the config's diff
-// IDs, and uploaded while the next is read; layers the repositories hold
-// already (Known) are only hashed. It checks everything it read before
-// any manifest is put, and uploads by digest only: tags are the caller's.
-package archive
+// Package writer uploads an image to one or more repositories by digest:
+// every blob once (mounted into the other repositories of a registry
+// where it can be), a few at once, while the archive is still read
+// (internal/source); layers the repositories hold already (Known) are
+// reused once their claim is proven (Prover), never compressed again. It
+// alone decides what is checked before upload: every manifest is put
+// only after everything under it was checked (the reader's digests and
+// diff IDs, Verify, the proofs), and by digest only: tags are the
+// caller's.
+package writer
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +20,12 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/compression"
+	"github.com/blumeops/build-push-image/internal/source"
 )
 
 // Registry is one repository the image goes to (internal/push's
@@ -47,9 +51,12 @@ type Options struct {
 	// Stream, only what the log calls it.
 	Path string
 	// Stream, when set, is the archive, read as it is written.
-	Stream Stream
+	Stream source.Stream
 	// Choice picks one of several images: name:tag or os/arch[/variant].
 	Choice string
+	// Top, when set, is the digest of the image an OCI layout's
+	// index.json names to upload (BuildKit's layout), instead of Choice.
+	Top digest.Digest
 	// Compression is how a docker-archive's new layers are compressed.
 	Compression compression.Compression
 	// Annotations go on the manifest made for a docker-archive (an OCI
@@ -78,8 +85,8 @@ type Options struct {
 	// made there is removed before Publish returns.
 	TempDir string
 	// Limits bound what a hostile archive may cost; zero is
-	// DefaultLimits.
-	Limits Limits
+	// source.DefaultLimits.
+	Limits source.Limits
 	// Log gets one line per step.
 	Log func(format string, args ...any)
 }
@@ -130,22 +137,19 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 	g, gctx := errgroup.WithContext(uctx)
 	g.SetLimit(uploads)
 	p.g, p.ctx = g, gctx
-	limits := o.Limits.orDefault()
 	pctx, unprove := context.WithCancel(gctx)
-	p.proofs = newProofs(pctx, cmp.Or(o.Prover, Prover(Unpacked{})), limits, o.Known)
+	p.proofs = newProofs(pctx, cmp.Or(o.Prover, Prover(Unpacked{})), o.Limits, o.Known)
 	defer func() { p.proofs.stop(); unprove(); p.proofs.wait() }()
-	rd := &reader{ctx: gctx, dir: dir, comp: o.Compression, limits: limits, hashOnly: o.CompareOnly, claimed: p.claimed, known: func(d digest.Digest) bool {
-		_, ok := p.reuse(d)
-		return ok
-	}}
+	so := source.Options{Path: o.Path, Stream: o.Stream, Choice: o.Choice, Top: o.Top, Platforms: o.Platforms,
+		Compression: o.Compression, Limits: o.Limits, Dir: dir, HashOnly: o.CompareOnly, Reuser: p}
 	if !o.CompareOnly && len(o.Platforms) == 0 { // else uploads wait for the platform
-		rd.ready = func(desc ocispec.Descriptor, name string) {
+		so.Ready = func(b source.Blob) {
 			start := time.Now()
-			p.upload(desc, name)
+			p.blob(b.Desc, b.Open)
 			p.stats.Backlog += time.Since(start)
 		}
 	}
-	d, err := p.publish(rd)
+	d, err := p.publish(so)
 	if err != nil {
 		stop()
 	}
@@ -173,9 +177,9 @@ type publisher struct {
 	proven map[digest.Digest]bool
 }
 
-// claimed says whether a repository claims to hold the layer diffID;
-// the first claim starts the proofs.
-func (p *publisher) claimed(diffID digest.Digest) bool {
+// Claimed says whether a repository claims to hold the layer diffID;
+// the first claim starts the proofs (source.Reuser).
+func (p *publisher) Claimed(diffID digest.Digest) bool {
 	_, ok := p.o.Known.lookup(diffID)
 	if ok {
 		p.proofs.begin()
@@ -183,10 +187,17 @@ func (p *publisher) claimed(diffID digest.Digest) bool {
 	return ok
 }
 
+// Reuse says whether a repository holds the layer diffID, its claim
+// proven (source.Reuser).
+func (p *publisher) Reuse(diffID digest.Digest) bool {
+	_, ok := p.reuse(diffID)
+	return ok
+}
+
 // reuse is the blob a repository holds for the layer diffID, once its
 // claim is proven; false when none is known, or its proof failed (one
 // warning, and the layer is compressed anew).
-func (p *publisher) reuse(diffID digest.Digest) (holding, bool) {
+func (p *publisher) reuse(diffID digest.Digest) (heldBlob, bool) {
 	h, ok := p.o.Known.lookup(diffID)
 	if !ok {
 		return h, false
@@ -210,35 +221,35 @@ func (p *publisher) reuse(diffID digest.Digest) (holding, bool) {
 	return h, err == nil
 }
 
-func (p *publisher) publish(rd *reader) (digest.Digest, error) {
-	var img *image
-	var err error
-	if p.o.Stream != nil {
-		img, err = rd.openStream(p.ctx, p.o.Stream, p.o.Choice)
-	} else {
-		img, err = rd.open(p.ctx, p.o.Path, p.o.Choice)
-	}
+func (p *publisher) publish(so source.Options) (digest.Digest, error) {
+	img, err := source.Open(p.ctx, so)
 	p.proofs.stop() // what is left to prove, the reader asked for
 	if err != nil {
 		return "", err
 	}
-	defer func() { _ = img.close() }()
-	if err := checkPlatforms(img.platforms(), p.o.Platforms); err != nil {
-		return "", err
+	defer func() { _ = img.Close() }()
+	p.stats.Format, p.stats.Read = img.Format, time.Since(p.start)
+	p.stats.Decompress, p.stats.Compress, p.stats.Unpacked = img.Decompress, img.Compress, img.Unpacked
+	if img.Docker() {
+		return p.docker(img)
 	}
-	p.stats.Format, p.stats.Read = img.format, time.Since(p.start)
-	p.stats.Decompress, p.stats.Compress = rd.waits.decompress, rd.waits.compress
-	p.stats.Unpacked = rd.unpacked.used.Load()
-	if img.docker != nil {
-		return p.docker(img.docker)
-	}
-	return p.oci(img.oci)
+	return p.oci(img)
 }
 
 // docker puts the manifest made for a docker-archive's image: every
 // layer from the repositories when they hold it, else as compressed.
-func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
-	raw, err := img.manifest(p.layer, p.o.Annotations)
+func (p *publisher) docker(img *source.Image) (digest.Digest, error) {
+	m := ocispec.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      img.Config.Desc,
+		Layers:      make([]ocispec.Descriptor, len(img.Layers)),
+		Annotations: p.o.Annotations,
+	}
+	for i, l := range img.Layers {
+		m.Layers[i] = p.layer(l)
+	}
+	raw, err := json.Marshal(m)
 	if err != nil {
 		return "", err
 	}
@@ -248,76 +259,67 @@ func (p *publisher) docker(img *dockerImage) (digest.Digest, error) {
 	if p.o.CompareOnly {
 		return d, nil
 	}
-	p.blob(img.config.desc(ocispec.MediaTypeImageConfig), img.config.open)
-	return d, p.manifests([]manifestBlob{{desc: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, raw: raw}})
+	p.blob(img.Config.Desc, img.Config.Open)
+	return d, p.manifests([]source.Manifest{{Desc: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d}, Raw: raw}})
 }
 
 // layer is the descriptor of one layer in the manifest, and makes sure a
 // known one is in every repository.
-func (p *publisher) layer(f *file, diffID digest.Digest) ocispec.Descriptor {
+func (p *publisher) layer(l source.Layer) ocispec.Descriptor {
 	p.stats.Layers++
-	if h, ok := p.reuse(diffID); ok {
+	if h, ok := p.reuse(l.DiffID); ok {
 		p.stats.Reused++
 		open := func() (io.ReadCloser, error) {
-			return &lazy{open: func() (io.ReadCloser, error) { return h.Registry.Blob(p.ctx, h.Blob.Digest) }}, nil
+			return &openedOnRead{open: func() (io.ReadCloser, error) { return h.Registry.Blob(p.ctx, h.Blob.Digest) }}, nil
 		}
 		switch {
 		case p.o.CompareOnly:
 		case h.from < 0:
 			p.mount(h.Blob, h.Registry, open)
 		default:
-			p.spread(h.Blob, open, h.from, true)
+			p.sendFrom(h.Blob, open, h.from, true)
 		}
 		return h.Blob
 	}
-	if f.packed == nil { // compressed in the archive already: as it is
+	if !l.Made {
 		p.stats.Packed++
-		desc := f.desc(f.mediaType)
-		if !p.o.CompareOnly {
-			p.blob(desc, f.open)
+	} else {
+		p.stats.Compressed++
+		p.stats.In, p.stats.Out = p.stats.In+l.Size, p.stats.Out+l.Blob.Desc.Size
+		if p.o.Made != nil {
+			p.o.Made(l.Blob.Desc, l.DiffID, l.Size)
 		}
-		return desc
-	}
-	p.stats.Compressed++
-	p.stats.In, p.stats.Out = p.stats.In+f.size, p.stats.Out+f.packed.desc.Size
-	if p.o.Made != nil {
-		p.o.Made(f.packed.desc, diffID, f.size)
 	}
 	if !p.o.CompareOnly { // started already unless it waited for the platform
-		p.upload(f.packed.desc, f.packed.path)
+		p.blob(l.Blob.Desc, l.Blob.Open)
 	}
-	return f.packed.desc
+	return l.Blob.Desc
 }
 
-// oci pushes an OCI layout's image as it is.
-func (p *publisher) oci(img *ociImage) (digest.Digest, error) {
-	p.stats.Layers = len(img.blobs)
-	for _, m := range img.manifests {
-		if m.desc.Digest == img.top.Digest {
-			p.stats.Manifest = m.raw
+// oci pushes an OCI layout's image as it is: its layers unpacked and
+// checked (Verify) while its blobs upload, before any manifest is put.
+func (p *publisher) oci(img *source.Image) (digest.Digest, error) {
+	p.stats.Layers = len(img.Blobs)
+	for _, m := range img.Manifests {
+		if m.Desc.Digest == img.Top.Digest {
+			p.stats.Manifest = m.Raw
 		}
 	}
-	p.logRead(img.top.Digest)
+	p.logRead(img.Top.Digest)
 	if p.o.CompareOnly {
-		return img.top.Digest, img.verify()
+		return img.Top.Digest, img.Verify()
 	}
-	for _, b := range img.blobs {
-		p.blob(b, func() (io.ReadCloser, error) { return img.store.open(b.Digest) })
+	for _, b := range img.Blobs {
+		p.blob(b.Desc, b.Open)
 	}
-	img.unpackPending(p.g) // a layout's layers unpack while they upload
+	verr := img.Verify()
 	if err := p.g.Wait(); err != nil {
 		return "", err
 	}
-	if err := img.check(); err != nil { // before any manifest is put
-		return "", err
+	if verr != nil { // before any manifest is put
+		return "", verr
 	}
-	return img.top.Digest, p.manifests(img.manifests)
-}
-
-// upload sends a blob made on disk to every repository, in the
-// background.
-func (p *publisher) upload(desc ocispec.Descriptor, name string) {
-	p.blob(desc, func() (io.ReadCloser, error) { return os.Open(name) })
+	return img.Top.Digest, p.manifests(img.Manifests)
 }
 
 // Mounter is a Registry that can link a blob from another repository of
@@ -334,14 +336,14 @@ type Mounter interface {
 // blob sends a blob made from the archive to every repository, in the
 // background.
 func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error)) {
-	p.spread(desc, open, 0, false)
+	p.sendFrom(desc, open, 0, false)
 }
 
-// spread sends a blob to every repository, in the background: first to
+// sendFrom sends a blob to every repository, in the background: first to
 // the one at first, then to the others, mounted from there when they can
 // be. held says the one at first holds it already (a known layer: its
 // image's manifest names it), so it is not even looked up there.
-func (p *publisher) spread(desc ocispec.Descriptor, open func() (io.ReadCloser, error), first int, held bool) {
+func (p *publisher) sendFrom(desc ocispec.Descriptor, open func() (io.ReadCloser, error), first int, held bool) {
 	if len(p.targets) == 0 || p.sent[desc.Digest] {
 		return
 	}
@@ -407,17 +409,17 @@ func (p *publisher) mount(desc ocispec.Descriptor, from Registry, open func() (i
 
 // manifests waits for every blob, then puts the manifests in order in
 // every repository.
-func (p *publisher) manifests(ms []manifestBlob) error {
+func (p *publisher) manifests(ms []source.Manifest) error {
 	if err := p.g.Wait(); err != nil {
 		return err
 	}
 	for _, t := range p.targets {
 		for _, m := range ms {
-			got, err := t.PutManifest(p.parent, m.desc.MediaType, m.raw)
+			got, err := t.PutManifest(p.parent, m.Desc.MediaType, m.Raw)
 			if err != nil {
 				return err
 			}
-			if want := digest.FromBytes(m.raw); got != want {
+			if want := digest.FromBytes(m.Raw); got != want {
 				return fmt.Errorf("manifest %s was stored as %s", want, got)
 			}
 		}
@@ -449,14 +451,14 @@ func (p *publisher) log(format string, args ...any) {
 	}
 }
 
-// lazy opens a blob of another repository only when its bytes are read:
-// an upload that the registry satisfies by a mount reads none.
-type lazy struct {
+// openedOnRead opens a blob of another repository only when its bytes
+// are read: an upload that the registry satisfies by a mount reads none.
+type openedOnRead struct {
 	open func() (io.ReadCloser, error)
 	rc   io.ReadCloser
 }
 
-func (l *lazy) Read(p []byte) (int, error) {
+func (l *openedOnRead) Read(p []byte) (int, error) {
 	if l.rc == nil {
 		rc, err := l.open()
 		if err != nil {
@@ -467,7 +469,7 @@ func (l *lazy) Read(p []byte) (int, error) {
 	return l.rc.Read(p)
 }
 
-func (l *lazy) Close() error {
+func (l *openedOnRead) Close() error {
 	if l.rc == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"archive/tar"
@@ -79,22 +79,6 @@ func TestSecondReleaseReusesLayersInEveryRepository(t *testing.T) {
 
 func compressDefault(t *testing.T, b []byte) []byte {
 	return compress(t, defaultCompression, b)
-}
-
-func TestClaimedDigest(t *testing.T) {
-	d := sha([]byte("x"))
-	for name, want := range map[string]string{
-		d.Encoded() + "/layer.tar":    d.String(),
-		d.Encoded() + ".tar":          d.String(),
-		"blobs/sha256/" + d.Encoded(): d.String(),
-		"0123/layer.tar":              "",
-		"blobs/sha512/" + d.Encoded(): "",
-		d.Encoded() + ".json":         "",
-	} {
-		if got := claimedDigest(name); string(got) != want {
-			t.Errorf("%s: %q, want %q", name, got, want)
-		}
-	}
 }
 
 // skopeo's docker-archive links <id>/layer.tar to ../<diff ID>.tar; a

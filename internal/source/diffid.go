@@ -1,4 +1,4 @@
-package archive
+package source
 
 import (
 	"context"

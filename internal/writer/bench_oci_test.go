@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"archive/tar"
@@ -97,7 +97,7 @@ func gzipBlob(b *testing.B, name, blobs string) ocispec.Descriptor {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d, n := digest.SHA256.Digester(), &counter{}
+	d, n := digest.SHA256.Digester(), &counting{ctx: context.Background()}
 	zw, err := compression.Compression{}.NewWriter(io.MultiWriter(out, d.Hash(), n))
 	if err != nil {
 		b.Fatal(err)

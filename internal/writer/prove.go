@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/blumeops/build-push-image/internal/compression"
+	"github.com/blumeops/build-push-image/internal/source"
 )
 
 // Claim is an image's word, in a repository, that one of its blobs is a
@@ -65,8 +66,8 @@ func measure(ctx context.Context, c Claim, limit int64) (int64, error) {
 		return 0, err
 	}
 	defer func() { _ = body.Close() }()
-	packed, count := digest.SHA256.Digester(), &counter{}
-	src := io.TeeReader(stopping{ctx, io.LimitReader(body, c.Blob.Size+1)}, io.MultiWriter(packed.Hash(), count))
+	packed, count := digest.SHA256.Digester(), &counting{ctx: ctx}
+	src := io.TeeReader(io.LimitReader(body, c.Blob.Size+1), io.MultiWriter(count, packed.Hash()))
 	zr, alg, err := compression.NewReader(src)
 	if err != nil {
 		return 0, fmt.Errorf("%w: it is not %s (%v)", ErrFalseClaim, c.Blob.MediaType, err)
@@ -95,6 +96,21 @@ func measure(ctx context.Context, c Claim, limit int64) (int64, error) {
 	return n, nil
 }
 
+// counting counts the bytes written to it, and fails once ctx is done:
+// a SIGTERM stops a download at its next block.
+type counting struct {
+	ctx context.Context
+	n   int64
+}
+
+func (c *counting) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
 // proving is how many claims are proven at once, ahead of the reader:
 // one, since the reader itself keeps a core and a half busy (the
 // archive's decompression, hashing, the copy of a claimed layer) and
@@ -109,7 +125,7 @@ const proving = 1
 type proofs struct {
 	ctx    context.Context
 	prover Prover
-	limits Limits
+	limits source.Limits
 	known  *Known
 	each   map[digest.Digest]*proof // made up front: read-only after
 	next   atomic.Int64             // the next of known.order to start
@@ -124,7 +140,7 @@ type proof struct {
 	err  error
 }
 
-func newProofs(ctx context.Context, prover Prover, limits Limits, known *Known) *proofs {
+func newProofs(ctx context.Context, prover Prover, limits source.Limits, known *Known) *proofs {
 	ps := &proofs{ctx: ctx, prover: prover, limits: limits, known: known, each: map[digest.Digest]*proof{}}
 	if known != nil {
 		for _, d := range known.order {
@@ -136,7 +152,7 @@ func newProofs(ctx context.Context, prover Prover, limits Limits, known *Known) 
 
 // result proves the claim for diffID unless it was (waiting while it is
 // being proven); the first call starts the background.
-func (ps *proofs) result(h holding) error {
+func (ps *proofs) result(h heldBlob) error {
 	ps.begin()
 	return ps.run(h)
 }
@@ -150,10 +166,10 @@ func (ps *proofs) begin() {
 	})
 }
 
-func (ps *proofs) run(h holding) error {
+func (ps *proofs) run(h heldBlob) error {
 	pr := ps.each[h.DiffID]
 	pr.once.Do(func() {
-		limit := min(ps.limits.Unpacked, max(h.Blob.Size, 1<<20)*ps.limits.Ratio)
+		limit := ps.limits.UnpackLimit(h.Blob.Size)
 		pr.err = ps.prover.Prove(ps.ctx, h.Claim, limit)
 	})
 	return pr.err

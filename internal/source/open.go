@@ -1,4 +1,4 @@
-package archive
+package source
 
 import (
 	"context"
@@ -14,9 +14,8 @@ import (
 	"github.com/blumeops/build-push-image/internal/compression"
 )
 
-// image is what an archive holds, checked, ready to push: a
-// docker-archive's image (to convert) or an OCI layout's (to push as it
-// is).
+// image is what an archive holds, checked: a docker-archive's image (to
+// convert) or an OCI layout's (to push as it is).
 type image struct {
 	format string // for the log: docker-archive, OCI archive, OCI layout
 	docker *dockerImage
@@ -130,7 +129,7 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 		if !hasOCI || (err == nil && d.plain()) {
 			return &image{format: "docker-archive", docker: d, close: noClose}, err
 		}
-		if o, oerr := readOCI(rd.tarStore(c), choice, rd.limits); oerr == nil || err != nil {
+		if o, oerr := readOCI(rd.tarStore(c), choice, rd.top, rd.limits); oerr == nil || err != nil {
 			return &image{format: "OCI archive", oci: o, close: noClose}, oerr
 		}
 		return &image{format: "docker-archive", docker: d, close: noClose}, nil
@@ -138,7 +137,7 @@ func (rd *reader) fromTar(c *contents, choice string) (*image, error) {
 	if !hasOCI {
 		return nil, bad("it is a tar archive but not of an image: it has neither manifest.json nor index.json")
 	}
-	o, err := readOCI(rd.tarStore(c), choice, rd.limits)
+	o, err := readOCI(rd.tarStore(c), choice, rd.top, rd.limits)
 	return &image{format: "OCI archive", oci: o, close: noClose}, err
 }
 
@@ -147,7 +146,7 @@ func (rd *reader) openDir(ctx context.Context, dir, choice string) (*image, erro
 	if err != nil {
 		return nil, bad("cannot read the directory (%v)", err)
 	}
-	o, err := readOCI(dirStore{ctx: ctx, root: root, dir: dir, limits: rd.limits}, choice, rd.limits)
+	o, err := readOCI(dirStore{ctx: ctx, root: root, dir: dir, limits: rd.limits}, choice, rd.top, rd.limits)
 	if err != nil {
 		_ = root.Close()
 		return nil, err
@@ -164,22 +163,11 @@ func (rd *reader) diffID(f *file) (digest.Digest, error) {
 	if f.diffID != "" {
 		return f.diffID, nil
 	}
-	in, err := os.Open(f.raw)
-	if err != nil {
-		return "", err
+	u := rd.tarStore(nil).unpackFile(f)
+	if u.err != nil {
+		return "", about("layer "+f.name, u.err)
 	}
-	defer func() { _ = in.Close() }()
-	zr, _, err := compression.NewReader(in)
-	if err != nil {
-		return "", bad("layer %s is not the %s it starts as (%v)", f.name, f.mediaType, err)
-	}
-	defer func() { _ = zr.Close() }()
-	d := digest.SHA256.Digester()
-	if _, err := io.CopyBuffer(d.Hash(), sourceReader{rd.unpacked.reader(stopping{rd.ctx, zr})}, rd.buf); err != nil {
-		return "", err
-	}
-	f.diffID = d.Digest()
-	return f.diffID, nil
+	return u.id, nil
 }
 
 // tarStore is the layout in the tar read: its compressed blobs are

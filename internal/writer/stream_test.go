@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/blumeops/build-push-image/internal/compression"
+	"github.com/blumeops/build-push-image/internal/source"
 )
 
 // fakeStream is an archive as a program writes it, with the program's
@@ -62,7 +63,7 @@ func TestStreamWritersFailureComesFirst(t *testing.T) {
 		}
 	}
 	s := &fakeStream{Reader: bytes.NewReader(tarball[:len(tarball)/2])}
-	if _, _, err := publish(t, "result", Options{Stream: s}, newMem()); !errors.Is(err, ErrBad) || len(s.finished) != 1 || s.finished[0] == nil {
+	if _, _, err := publish(t, "result", Options{Stream: s}, newMem()); !errors.Is(err, source.ErrBad) || len(s.finished) != 1 || s.finished[0] == nil {
 		t.Errorf("cut short, exit 0: %v (Finish told %v), want a bad archive and Finish told why", err, s.finished)
 	}
 }
@@ -90,7 +91,7 @@ func TestKnownLayerMustHaveTheBytesItsNameSays(t *testing.T) {
 		}
 	}
 	_, _, err = publish(t, writeFile(t, "2.tar", tarOf(t, lying...)), Options{Known: known}, reg)
-	if !errors.Is(err, ErrBad) || !bytes.Contains([]byte(err.Error()), []byte("is named for sha256 "+sha(a).Encoded())) {
+	if !errors.Is(err, source.ErrBad) || !bytes.Contains([]byte(err.Error()), []byte("is named for sha256 "+sha(a).Encoded())) {
 		t.Errorf("%v, want the name refused", err)
 	}
 }
@@ -106,8 +107,8 @@ func TestPlatformsChecked(t *testing.T) {
 		switch {
 		case c.ok && err != nil:
 			t.Errorf("%v: %v", c.platforms, err)
-		case !c.ok && (!errors.Is(err, ErrPlatform) || err.Error() != "it is an image for linux/amd64, not for linux/arm64"):
-			t.Errorf("%v: %v, want ErrPlatform naming both", c.platforms, err)
+		case !c.ok && (!errors.Is(err, source.ErrPlatform) || err.Error() != "it is an image for linux/amd64, not for linux/arm64"):
+			t.Errorf("%v: %v, want source.ErrPlatform naming both", c.platforms, err)
 		case !c.ok && (len(reg.blobs) != 0 || len(reg.manifests) != 0):
 			t.Errorf("%v: %d blobs uploaded, want none", c.platforms, len(reg.blobs))
 		}
@@ -147,8 +148,8 @@ func TestPlatformsOfAnIndex(t *testing.T) {
 	}
 	reg = newMem()
 	_, _, err := publish(t, file, Options{Platforms: []string{"linux/amd64", "linux/s390x"}}, reg)
-	if !errors.Is(err, ErrPlatform) || err.Error() != "it is an image for linux/amd64, linux/arm64, not for linux/s390x" || len(reg.blobs) != 0 {
-		t.Errorf("an index lacking linux/s390x: %v, %d blobs uploaded; want ErrPlatform naming both, nothing uploaded", err, len(reg.blobs))
+	if !errors.Is(err, source.ErrPlatform) || err.Error() != "it is an image for linux/amd64, linux/arm64, not for linux/s390x" || len(reg.blobs) != 0 {
+		t.Errorf("an index lacking linux/s390x: %v, %d blobs uploaded; want source.ErrPlatform naming both, nothing uploaded", err, len(reg.blobs))
 	}
 }
 

@@ -1,4 +1,4 @@
-package archive
+package writer
 
 import (
 	"archive/tar"
@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/blumeops/build-push-image/internal/compression"
+	"github.com/blumeops/build-push-image/internal/source"
 )
 
 var defaultCompression = compression.Compression{}
@@ -148,7 +149,7 @@ func TestCompressionChosenAndDeterministic(t *testing.T) {
 
 func TestOCIArchiveAndLayoutKeepTheirDigests(t *testing.T) {
 	l1, l2 := layer(t, "a"), layer(t, "b")
-	es, want := ociLayout(t, map[string]string{refName: "v1"}, l1, l2)
+	es, want := ociLayout(t, map[string]string{ocispec.AnnotationRefName: "v1"}, l1, l2)
 	withManifestJSON := append([]entry{}, es...)
 	withManifestJSON = append(withManifestJSON, entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{
 		Config: es[0].name, RepoTags: []string{"app:1"}, Layers: []string{es[1].name, es[2].name}}})})
@@ -185,7 +186,7 @@ func TestChoosingAnImage(t *testing.T) {
 	both = append(both, entry{name: "manifest.json", data: jsonOf(t, append(m1, m2...))})
 	file := writeFile(t, "two.tar", tarOf(t, both...))
 	_, _, err := publish(t, file, Options{})
-	if !errors.Is(err, ErrChoose) || !errors.Is(err, ErrBad) || !strings.Contains(err.Error(), "team/app:1.0") || strings.Contains(err.Error(), "archive-image") {
+	if !errors.Is(err, source.ErrChoose) || !errors.Is(err, source.ErrBad) || !strings.Contains(err.Error(), "team/app:1.0") || strings.Contains(err.Error(), "archive-image") {
 		t.Fatalf("no choice: %v", err)
 	}
 	reg := newMem()
@@ -194,10 +195,10 @@ func TestChoosingAnImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	pushed(t, reg, d, configOf(t, l2), l2)
-	if _, _, err := publish(t, file, Options{Choice: "app:3.0"}); !errors.Is(err, ErrChoose) {
+	if _, _, err := publish(t, file, Options{Choice: "app:3.0"}); !errors.Is(err, source.ErrChoose) {
 		t.Errorf("a choice matching nothing: %v", err)
 	}
-	if _, _, err := publish(t, file, Options{Choice: "linux/amd64"}); !errors.Is(err, ErrChoose) {
+	if _, _, err := publish(t, file, Options{Choice: "linux/amd64"}); !errors.Is(err, source.ErrChoose) {
 		t.Errorf("a platform both have: %v", err)
 	}
 }
@@ -283,7 +284,7 @@ func TestDockerArchiveOfCompressedLayers(t *testing.T) {
 	if cd, _, err := publish(t, archive(cfg), Options{CompareOnly: true}); err != nil || cd != d {
 		t.Errorf("compare-only: %s %v, want %s", cd, err, d)
 	}
-	if _, _, err := publish(t, archive(configOf(t, l2, l1)), Options{}); !errors.Is(err, ErrBad) || !strings.Contains(err.Error(), "unpacked") {
+	if _, _, err := publish(t, archive(configOf(t, l2, l1)), Options{}); !errors.Is(err, source.ErrBad) || !strings.Contains(err.Error(), "unpacked") {
 		t.Errorf("swapped diff IDs: %v", err)
 	}
 }
