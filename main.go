@@ -7,7 +7,7 @@
 // into a Config, internal/buildkitd finds buildkitd, internal/publish builds
 // and gets the image into the registry by digest (internal/build,
 // internal/push) or, for the archive input, pushes a pre-built image
-// without BuildKit (internal/archive), internal/tags writes its tags as
+// without BuildKit (internal/source, internal/writer), internal/tags writes its tags as
 // one transaction, deciding with internal/guard. "build-push-image plan"
 // (plan/action.yml) is the second command: internal/plan says which image
 // directories need publishing. After internal/config none of them reads

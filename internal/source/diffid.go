@@ -11,6 +11,16 @@ import (
 	"github.com/blumeops/build-push-image/internal/compression"
 )
 
+// unpacked is what a blob unpacks to: id its diff ID, "" when it is not
+// compressed (its digest is its diff ID); alg how it is compressed; err
+// why it does not unpack; pending when it is not known yet.
+type unpacked struct {
+	id      digest.Digest
+	alg     compression.Algorithm
+	err     error
+	pending bool
+}
+
 // unpacking hashes what a blob unpacks to while the blob is read for
 // something else (a layout's blob, its digest checked once more): the
 // blob's bytes are written to it, and a goroutine of its own

@@ -49,7 +49,7 @@ type ociImage struct {
 	platforms []string
 	top       ocispec.Descriptor
 	blobs     []ocispec.Descriptor
-	manifests []Manifest
+	manifests []manifestBlob
 	store     store
 	// seen are the sizes of the blobs and manifests walked, by digest: a
 	// graph, each walked once however often it is named; read is how many
@@ -65,14 +65,10 @@ type ociImage struct {
 	images   []imageLayers
 }
 
-// unpacked is what a blob unpacks to: id its diff ID, "" when it is not
-// compressed (its digest is its diff ID); alg how it is compressed; err
-// why it does not unpack; pending when it is not known yet.
-type unpacked struct {
-	id      digest.Digest
-	alg     compression.Algorithm
-	err     error
-	pending bool
+// manifestBlob is a manifest or index of the layout, as its bytes are.
+type manifestBlob struct {
+	Desc ocispec.Descriptor
+	Raw  []byte
 }
 
 // imageLayers is an image manifest with the diff IDs its config gives its
@@ -210,7 +206,7 @@ func (img *ociImage) walk(desc ocispec.Descriptor, depth int) error {
 		}
 		img.images = append(img.images, imageLayers{desc: desc, layers: children[1:], diffIDs: *diffIDs})
 	}
-	img.manifests = append(img.manifests, Manifest{Desc: desc, Raw: raw})
+	img.manifests = append(img.manifests, manifestBlob{Desc: desc, Raw: raw})
 	return nil
 }
 
@@ -247,6 +243,19 @@ func (img *ociImage) check() error {
 		}
 	}
 	return nil
+}
+
+// unpackers is how many of a layout's blobs are unpacked at once by
+// Verify, beside the uploads.
+const unpackers = 4
+
+// verify unpacks what is pending, a few at once, and checks every layer.
+func (img *ociImage) verify() error {
+	var g errgroup.Group
+	g.SetLimit(unpackers)
+	img.unpackPending(&g)
+	_ = g.Wait()
+	return img.check()
 }
 
 // checkLayers checks the layers of the image manifest desc.

@@ -14,29 +14,13 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 )
-
-// Reuser says, while the archive is read, which layers need not be
-// compressed because a repository holds them already (internal/writer's
-// reuse of Known layers): one question, asked in two steps so that the
-// reader does not wait on the answer before it reads.
-type Reuser interface {
-	// Claimed says whether a repository claims to hold the layer diffID
-	// (named for it in the archive); a claim is proven in the background
-	// from then on.
-	Claimed(diffID digest.Digest) bool
-	// Reuse says whether a blob of the layer diffID is held and proven,
-	// waiting for the proof: such a layer is only hashed.
-	Reuse(diffID digest.Digest) bool
-}
 
 // Options say what to read and how.
 type Options struct {
@@ -72,12 +56,6 @@ type Options struct {
 	// whose name is its digest (an OCI archive's). An archive found bad
 	// later has no manifest put.
 	Ready func(Blob)
-}
-
-// Blob is one blob of the image, opened lazily, once per try.
-type Blob struct {
-	Desc ocispec.Descriptor
-	Open func() (io.ReadCloser, error)
 }
 
 // Layer is one layer of a docker-archive's image, checked against its
@@ -129,10 +107,6 @@ func (img *Image) Docker() bool { return img.oci == nil }
 // Close releases what the image holds open (a layout directory).
 func (img *Image) Close() error { return img.close() }
 
-// unpackers is how many of a layout's blobs are unpacked at once by
-// Verify, beside the uploads.
-const unpackers = 4
-
 // Verify unpacks an OCI image's layers not unpacked yet (a layout's) and
 // checks each against the diff ID its config gives it: run beside the
 // uploads of its blobs, before any manifest is put. A docker-archive's
@@ -167,12 +141,6 @@ func Open(ctx context.Context, o Options) (*Image, error) {
 	return img.export(rd), nil
 }
 
-// reuseNone holds no layer.
-type reuseNone struct{}
-
-func (reuseNone) Claimed(digest.Digest) bool { return false }
-func (reuseNone) Reuse(digest.Digest) bool   { return false }
-
 // export is the image as Open returns it.
 func (img *image) export(rd *reader) *Image {
 	out := &Image{Format: img.format, close: img.close, oci: img.oci,
@@ -189,7 +157,9 @@ func (img *image) export(rd *reader) *Image {
 	for _, b := range o.blobs {
 		out.Blobs = append(out.Blobs, Blob{Desc: b, Open: func() (io.ReadCloser, error) { return o.store.open(b.Digest) }})
 	}
-	out.Manifests = o.manifests
+	for _, m := range o.manifests {
+		out.Manifests = append(out.Manifests, Manifest(m))
+	}
 	return out
 }
 
@@ -200,18 +170,4 @@ func (f *file) exported(diffID digest.Digest) Layer {
 		l.Blob, l.Made = Blob{Desc: f.packed.desc, Open: opener(f.packed.path)}, true
 	}
 	return l
-}
-
-// opener opens the file name.
-func opener(name string) func() (io.ReadCloser, error) {
-	return func() (io.ReadCloser, error) { return os.Open(name) }
-}
-
-// verify unpacks what is pending, a few at once, and checks every layer.
-func (img *ociImage) verify() error {
-	var g errgroup.Group
-	g.SetLimit(unpackers)
-	img.unpackPending(&g)
-	_ = g.Wait()
-	return img.check()
 }

@@ -27,7 +27,7 @@ import (
 // registry: what the diff-ID check (each layer unpacked while it is read)
 // costs there. BPI_BENCH_OCI=archive pushes the same as an OCI archive.
 //
-//	rig -- go test ./internal/archive -run '^$' -bench OCILayout -benchtime 1x -count 3
+//	rig -- go test ./internal/writer -run '^$' -bench OCILayout -benchtime 1x -count 3
 func BenchmarkPublishOCILayout256MiB(b *testing.B) { benchOCI(b, 4, 64<<20) }
 
 func benchOCI(b *testing.B, layers int, size int64) {

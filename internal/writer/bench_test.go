@@ -28,7 +28,7 @@ import (
 // registry, and report where the time went and the peak RSS. make bench
 // compares the whole job with skopeo; these are for looking inside.
 //
-//	rig -- go test ./internal/archive -run '^$' -bench Publish -benchtime 1x
+//	rig -- go test ./internal/writer -run '^$' -bench Publish -benchtime 1x
 
 func BenchmarkPublish8x32MiB(b *testing.B) { benchPublish(b, 8, 32<<20) }
 func BenchmarkPublish1GiB(b *testing.B)    { benchPublish(b, 8, 128<<20) }

@@ -10,7 +10,6 @@
 package writer
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,23 +26,6 @@ import (
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/source"
 )
-
-// Registry is one repository the image goes to (internal/push's
-// Registry): what it holds, and uploads by digest.
-type Registry interface {
-	// Tags lists the repository's tags.
-	Tags(ctx context.Context) ([]string, error)
-	// Manifest reads what a tag or digest names; found is false when
-	// nothing.
-	Manifest(ctx context.Context, reference string) (mediaType string, raw []byte, found bool, err error)
-	// Blob reads a blob.
-	Blob(ctx context.Context, d digest.Digest) (io.ReadCloser, error)
-	// PutBlob uploads a blob unless the repository has it; open gives its
-	// bytes, once per try.
-	PutBlob(ctx context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error
-	// PutManifest uploads a manifest or index by digest.
-	PutManifest(ctx context.Context, mediaType string, raw []byte) (digest.Digest, error)
-}
 
 // Options say what to publish and how.
 type Options struct {
@@ -130,15 +112,15 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 		return "", Stats{}, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	p := &publisher{o: o, targets: targets, start: time.Now(), parent: ctx, sent: map[digest.Digest]bool{}, proven: map[digest.Digest]bool{}}
 	// A bad archive stops the uploads of its blobs at once.
 	uctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, gctx := errgroup.WithContext(uctx)
 	g.SetLimit(uploads)
-	p.g, p.ctx = g, gctx
+	p := &publisher{o: o, start: time.Now(), parent: ctx, proven: map[digest.Digest]bool{},
+		sender: &sender{targets: targets, g: g, ctx: gctx, sent: map[digest.Digest]bool{}}}
 	pctx, unprove := context.WithCancel(gctx)
-	p.proofs = newProofs(pctx, cmp.Or(o.Prover, Prover(Unpacked{})), o.Limits, o.Known)
+	p.proofs = newProofs(pctx, o.Prover, o.Limits, o.Known)
 	defer func() { p.proofs.stop(); unprove(); p.proofs.wait() }()
 	so := source.Options{Path: o.Path, Stream: o.Stream, Choice: o.Choice, Top: o.Top, Platforms: o.Platforms,
 		Compression: o.Compression, Limits: o.Limits, Dir: dir, HashOnly: o.CompareOnly, Reuser: p}
@@ -160,17 +142,16 @@ func Publish(ctx context.Context, targets []Registry, o Options) (digest.Digest,
 	return d, p.stats, err
 }
 
+// publisher reads the archive and sends its blobs (its sender) as they
+// are read, then puts the manifests.
 type publisher struct {
-	o       Options
-	targets []Registry
-	g       *errgroup.Group
-	// ctx is the uploads' (cancelled when one fails), parent the run's.
-	ctx, parent context.Context
-	start       time.Time
-	stats       Stats
-	// sent are the blobs whose uploads are started (by the one
-	// goroutine that reads the archive and then puts the manifests).
-	sent map[digest.Digest]bool
+	*sender
+	o Options
+	// parent is the run's context (the sender's is cancelled when an
+	// upload fails).
+	parent context.Context
+	start  time.Time
+	stats  Stats
 	// proofs prove the claims of Known; proven is what they said, by
 	// diff ID, once the publisher asked.
 	proofs *proofs
@@ -322,91 +303,6 @@ func (p *publisher) oci(img *source.Image) (digest.Digest, error) {
 	return img.Top.Digest, p.manifests(img.Manifests)
 }
 
-// Mounter is a Registry that can link a blob from another repository of
-// the same registry (internal/push's Registry): with several
-// repositories, each blob is uploaded once and mounted into the others.
-type Mounter interface {
-	// Repository is host/path.
-	Repository() string
-	// MountBlob links desc from the repository from; false when it did
-	// not, and an upload must follow.
-	MountBlob(ctx context.Context, from string, desc ocispec.Descriptor) (bool, error)
-}
-
-// blob sends a blob made from the archive to every repository, in the
-// background.
-func (p *publisher) blob(desc ocispec.Descriptor, open func() (io.ReadCloser, error)) {
-	p.sendFrom(desc, open, 0, false)
-}
-
-// sendFrom sends a blob to every repository, in the background: first to
-// the one at first, then to the others, mounted from there when they can
-// be. held says the one at first holds it already (a known layer: its
-// image's manifest names it), so it is not even looked up there.
-func (p *publisher) sendFrom(desc ocispec.Descriptor, open func() (io.ReadCloser, error), first int, held bool) {
-	if len(p.targets) == 0 || p.sent[desc.Digest] {
-		return
-	}
-	p.sent[desc.Digest] = true
-	src, mounts := p.targets[first].(Mounter)
-	if !mounts || len(p.targets) == 1 {
-		for i, t := range p.targets {
-			if !held || i != first {
-				p.g.Go(func() error { return t.PutBlob(p.ctx, desc, open) })
-			}
-		}
-		return
-	}
-	p.g.Go(func() error {
-		if !held {
-			if err := p.targets[first].PutBlob(p.ctx, desc, open); err != nil {
-				return err
-			}
-		}
-		for i, t := range p.targets {
-			if i == first {
-				continue
-			}
-			if m, ok := t.(Mounter); ok {
-				if done, err := m.MountBlob(p.ctx, src.Repository(), desc); done || err != nil {
-					if err != nil {
-						return err
-					}
-					continue
-				}
-			}
-			if err := t.PutBlob(p.ctx, desc, open); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// mount links a layer that another repository of the registry holds
-// into every repository, in the background: a mount, not an upload; where
-// the registry does not mount it, it is read from there and uploaded.
-func (p *publisher) mount(desc ocispec.Descriptor, from Registry, open func() (io.ReadCloser, error)) {
-	if p.sent[desc.Digest] {
-		return
-	}
-	p.sent[desc.Digest] = true
-	src := "" // a registry that cannot mount: every repository uploads it
-	if m, ok := from.(Mounter); ok {
-		src = m.Repository()
-	}
-	for _, t := range p.targets {
-		p.g.Go(func() error {
-			if m, ok := t.(Mounter); ok {
-				if done, err := m.MountBlob(p.ctx, src, desc); done || err != nil {
-					return err
-				}
-			}
-			return t.PutBlob(p.ctx, desc, open)
-		})
-	}
-}
-
 // manifests waits for every blob, then puts the manifests in order in
 // every repository.
 func (p *publisher) manifests(ms []source.Manifest) error {
@@ -449,29 +345,4 @@ func (p *publisher) log(format string, args ...any) {
 	if p.o.Log != nil {
 		p.o.Log(format, args...)
 	}
-}
-
-// openedOnRead opens a blob of another repository only when its bytes
-// are read: an upload that the registry satisfies by a mount reads none.
-type openedOnRead struct {
-	open func() (io.ReadCloser, error)
-	rc   io.ReadCloser
-}
-
-func (l *openedOnRead) Read(p []byte) (int, error) {
-	if l.rc == nil {
-		rc, err := l.open()
-		if err != nil {
-			return 0, err
-		}
-		l.rc = rc
-	}
-	return l.rc.Read(p)
-}
-
-func (l *openedOnRead) Close() error {
-	if l.rc == nil {
-		return nil
-	}
-	return l.rc.Close()
 }
