@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+
+	units "github.com/docker/go-units"
 )
 
 // Limits bound what reading an archive may cost, so that a hostile one (a
@@ -94,13 +96,11 @@ func (s spending) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// human writes a byte count for people.
+// human writes a byte count for people: "1.0 GiB", "32.0 MiB", "512
+// bytes".
 func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	if n < units.MiB {
+		return fmt.Sprintf("%d bytes", n)
 	}
-	return fmt.Sprintf("%d bytes", n)
+	return units.CustomSize("%.1f %s", float64(n), 1024, []string{"bytes", "KiB", "MiB", "GiB", "TiB"})
 }
