@@ -21,7 +21,7 @@ import (
 
 var defaultCompression = compression.Compression{}
 
-var annotations = map[string]string{"org.opencontainers.image.version": "v1.2.0", "org.opencontainers.image.revision": "abc"}
+var annotations = map[string]string{ocispec.AnnotationVersion: "v1.2.0", ocispec.AnnotationRevision: "abc"}
 
 func publish(t *testing.T, path string, o Options, targets ...Registry) (digest.Digest, Stats, error) {
 	t.Helper()

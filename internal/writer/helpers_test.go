@@ -19,7 +19,6 @@ import (
 	"github.com/blumeops/build-push-image/internal/compression"
 )
 
-// entry is one member of a crafted tar.
 // dockerEntry is one image of a docker-archive's manifest.json.
 type dockerEntry struct {
 	Config   string
@@ -27,6 +26,7 @@ type dockerEntry struct {
 	Layers   []string
 }
 
+// entry is one member of a crafted tar.
 type entry struct {
 	name     string
 	data     []byte
