@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -28,7 +27,7 @@ type image struct {
 // comes from what it holds, never from its name.
 func (rd *reader) open(ctx context.Context, name, choice string) (*image, error) {
 	real, err := filepath.EvalSymlinks(name)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, bad("it does not exist")
 	}
 	if err != nil {

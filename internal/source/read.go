@@ -273,6 +273,17 @@ func (rd *reader) read(name string, size int64, r io.Reader) (*file, error) {
 	return f, rd.keep(f)
 }
 
+// blobName is where a layout keeps the blob d.
+func blobName(d digest.Digest) (string, error) {
+	if strings.ContainsAny(string(d), `/\`) {
+		return "", hostile("it names a blob %q, a path outside its blobs", d)
+	}
+	if err := d.Validate(); err != nil {
+		return "", bad("it names a blob %q that is not a digest", d)
+	}
+	return path.Join(ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
+}
+
 // isTar says whether head starts a tar stream: a ustar header, or the
 // zero block that ends an empty one.
 func isTar(head []byte) bool {

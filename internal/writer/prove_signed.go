@@ -20,7 +20,7 @@ type Signatures interface {
 // checked its layers then. That holds because a run signs only a manifest
 // whose every layer it checked against its config's diff ID before the
 // manifest was put (docker-archive, OCI archive and layout, the stream,
-// BuildKit's layout on the fallback path: Publish and CheckLayout), or
+// BuildKit's layout on the fallback path: Publish), or
 // proved (a reused layer, by download or by this same rule), or one
 // BuildKit made and pushed itself from the layers it compressed; and,
 // under skip-identical, a manifest whose every descriptor equals such a
