@@ -115,10 +115,10 @@ func TestDockerSaveLegacyLinksDuplicateLayers(t *testing.T) {
 	l := layer(t, "etc/os-release")
 	cfg := configOf(t, l, l)
 	a := tarOf(t,
-		entry{name: "aaaa/layer.tar", data: l},
-		entry{name: "bbbb/layer.tar", typeflag: tar.TypeSymlink, link: "../aaaa/layer.tar"},
-		entry{name: "c.json", data: cfg},
-		entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{Config: "c.json", RepoTags: []string{"x:1"}, Layers: []string{"aaaa/layer.tar", "bbbb/layer.tar"}}})})
+		entry{Name: "aaaa/layer.tar", Data: l},
+		entry{Name: "bbbb/layer.tar", Typeflag: tar.TypeSymlink, Link: "../aaaa/layer.tar"},
+		entry{Name: "c.json", Data: cfg},
+		entry{Name: "manifest.json", Data: jsonOf(t, []dockerEntry{{Config: "c.json", RepoTags: []string{"x:1"}, Layers: []string{"aaaa/layer.tar", "bbbb/layer.tar"}}})})
 	reg := newMem()
 	d, _, err := publish(t, writeFile(t, "a.tar", a), Options{}, reg)
 	if err != nil {
@@ -151,8 +151,8 @@ func TestOCIArchiveAndLayoutKeepTheirDigests(t *testing.T) {
 	l1, l2 := layer(t, "a"), layer(t, "b")
 	es, want := ociLayout(t, map[string]string{ocispec.AnnotationRefName: "v1"}, l1, l2)
 	withManifestJSON := append([]entry{}, es...)
-	withManifestJSON = append(withManifestJSON, entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{
-		Config: es[0].name, RepoTags: []string{"app:1"}, Layers: []string{es[1].name, es[2].name}}})})
+	withManifestJSON = append(withManifestJSON, entry{Name: "manifest.json", Data: jsonOf(t, []dockerEntry{{
+		Config: es[0].Name, RepoTags: []string{"app:1"}, Layers: []string{es[1].Name, es[2].Name}}})})
 	for name, path := range map[string]string{
 		"OCI archive": writeFile(t, "oci.tar", tarOf(t, es...)),
 		"OCI archive with a manifest.json too (containerd's docker save)": writeFile(t, "oci.tar", tarOf(t, withManifestJSON...)),
@@ -168,8 +168,8 @@ func TestOCIArchiveAndLayoutKeepTheirDigests(t *testing.T) {
 			t.Errorf("%s: %+v, %d blobs", name, stats, len(reg.blobs))
 		}
 		for _, e := range es {
-			if strings.HasPrefix(e.name, "blobs/") && !bytes.Equal(reg.blobs[sha(e.data)], e.data) && reg.manifests[sha(e.data).String()] == nil {
-				t.Errorf("%s: %s not pushed as it is", name, e.name)
+			if strings.HasPrefix(e.Name, "blobs/") && !bytes.Equal(reg.blobs[sha(e.Data)], e.Data) && reg.manifests[sha(e.Data).String()] == nil {
+				t.Errorf("%s: %s not pushed as it is", name, e.Name)
 			}
 		}
 	}
@@ -183,7 +183,7 @@ func TestChoosingAnImage(t *testing.T) {
 	json.Unmarshal(lastEntry(t, one), &m1)
 	json.Unmarshal(lastEntry(t, two), &m2)
 	both := append(members(t, one, "manifest.json"), members(t, two, "manifest.json")...)
-	both = append(both, entry{name: "manifest.json", data: jsonOf(t, append(m1, m2...))})
+	both = append(both, entry{Name: "manifest.json", Data: jsonOf(t, append(m1, m2...))})
 	file := writeFile(t, "two.tar", tarOf(t, both...))
 	_, _, err := publish(t, file, Options{})
 	if !errors.Is(err, source.ErrChoose) || !errors.Is(err, source.ErrBad) || !strings.Contains(err.Error(), "team/app:1.0") || strings.Contains(err.Error(), "archive-image") {
@@ -211,7 +211,7 @@ func TestPlatformPicksOneManifestOfAnIndex(t *testing.T) {
 	var manifests []ocispec.Descriptor
 	for i, set := range [][]entry{esA, esB} {
 		es = append(es, set[:len(set)-2]...) // blobs only
-		m := set[len(set)-3].data
+		m := set[len(set)-3].Data
 		plat := [...]string{"amd64", "arm64"}[i]
 		manifests = append(manifests, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: sha(m), Size: int64(len(m)), Platform: &ocispec.Platform{OS: "linux", Architecture: plat}})
 	}
@@ -220,7 +220,7 @@ func TestPlatformPicksOneManifestOfAnIndex(t *testing.T) {
 	ib := jsonOf(t, inner)
 	top := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageIndex, Digest: sha(ib), Size: int64(len(ib))}}}
 	top.SchemaVersion = 2
-	es = append(es, entry{name: "blobs/sha256/" + sha(ib).Encoded(), data: ib}, entry{name: "index.json", data: jsonOf(t, top)}, entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
+	es = append(es, entry{Name: "blobs/sha256/" + sha(ib).Encoded(), Data: ib}, entry{Name: "index.json", Data: jsonOf(t, top)}, entry{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	file := writeFile(t, "multi.tar", tarOf(t, es...))
 	for choice, want := range map[string]digest.Digest{"": sha(ib), "linux/arm64": dB, "linux/amd64": dA} {
 		reg := newMem()
@@ -248,14 +248,14 @@ func members(t *testing.T, b []byte, except string) []entry {
 		}
 		data, _ := io.ReadAll(tr)
 		if h.Name != except {
-			es = append(es, entry{name: h.Name, data: data, typeflag: h.Typeflag, link: h.Linkname})
+			es = append(es, entry{Name: h.Name, Data: data, Typeflag: h.Typeflag, Link: h.Linkname})
 		}
 	}
 }
 
 func lastEntry(t *testing.T, b []byte) []byte {
 	es := members(t, b, "")
-	return es[len(es)-1].data
+	return es[len(es)-1].Data
 }
 
 // ko and crane write docker-archives whose layers are gzip files: they
@@ -266,10 +266,10 @@ func TestDockerArchiveOfCompressedLayers(t *testing.T) {
 	cfg := configOf(t, l1, l2)
 	archive := func(cfg []byte) string {
 		return writeFile(t, "ko.tar", tarOf(t,
-			entry{name: "sha256:" + sha(cfg).Encoded(), data: cfg},
-			entry{name: sha(z1).Encoded() + ".tar.gz", data: z1},
-			entry{name: sha(z2).Encoded() + ".tar.zst", data: z2},
-			entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{Config: "sha256:" + sha(cfg).Encoded(), RepoTags: []string{"ko.local/app:latest"},
+			entry{Name: "sha256:" + sha(cfg).Encoded(), Data: cfg},
+			entry{Name: sha(z1).Encoded() + ".tar.gz", Data: z1},
+			entry{Name: sha(z2).Encoded() + ".tar.zst", Data: z2},
+			entry{Name: "manifest.json", Data: jsonOf(t, []dockerEntry{{Config: "sha256:" + sha(cfg).Encoded(), RepoTags: []string{"ko.local/app:latest"},
 				Layers: []string{sha(z1).Encoded() + ".tar.gz", sha(z2).Encoded() + ".tar.zst"}}})}))
 	}
 	reg := newMem()

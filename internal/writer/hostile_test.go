@@ -3,12 +3,8 @@ package writer
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -58,35 +54,6 @@ func TestFalseClaimNotReused(t *testing.T) {
 	pushed(t, reg, d, nil, kept, genuine)
 }
 
-// A FIFO as the archive, as a layout's index.json or one of its blobs is
-// refused before it is opened: nothing blocks.
-func TestNotRegularFilesRefused(t *testing.T) {
-	es, _ := ociLayout(t, nil, layer(t, "a"))
-	fifo := func(path string) string {
-		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-			t.Fatal(err)
-		}
-		if err := syscall.Mkfifo(path, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	index, blob := writeDir(t, es), writeDir(t, es)
-	fifo(filepath.Join(index, "index.json"))
-	fifo(filepath.Join(blob, es[1].name))
-	for name, path := range map[string]string{
-		"archive":    fifo(filepath.Join(t.TempDir(), "image.tar")),
-		"index.json": index,
-		"blob":       blob,
-		"device":     "/dev/zero",
-	} {
-		_, _, err := publish(t, path, Options{}, newMem())
-		if !errors.Is(err, source.ErrBad) || !strings.Contains(err.Error(), "not a") {
-			t.Errorf("%s: %v, want it refused as not a regular file", name, err)
-		}
-	}
-}
-
 // An OCI archive whose layer is a plain tar the repository holds
 // compressed (an earlier release) keeps that blob to push it as it is;
 // its "./" entry (tar -C layout -cf image.tar .) is no problem.
@@ -110,44 +77,12 @@ func TestKnownPlainLayerOfOCIArchiveKept(t *testing.T) {
 	mb := jsonOf(t, m)
 	idx := ocispec.Index{Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageManifest, Digest: sha(mb), Size: int64(len(mb))}}}
 	idx.SchemaVersion = 2
-	archive := tarOf(t, entry{name: "./", typeflag: tar.TypeDir}, entry{name: "blobs/sha256/" + sha(l).Encoded(), data: l}, entry{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg},
-		entry{name: "blobs/sha256/" + sha(mb).Encoded(), data: mb}, entry{name: "index.json", data: jsonOf(t, idx)},
-		entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
+	archive := tarOf(t, entry{Name: "./", Typeflag: tar.TypeDir}, entry{Name: "blobs/sha256/" + sha(l).Encoded(), Data: l}, entry{Name: "blobs/sha256/" + sha(cfg).Encoded(), Data: cfg},
+		entry{Name: "blobs/sha256/" + sha(mb).Encoded(), Data: mb}, entry{Name: "index.json", Data: jsonOf(t, idx)},
+		entry{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	d, _, err := publish(t, writeFile(t, "oci.tar", archive), Options{Known: known}, reg)
 	if err != nil || d != sha(mb) || string(reg.blobs[sha(l)]) != string(l) {
 		t.Fatalf("%s %v, want %s with the plain layer uploaded", d, err, sha(mb))
-	}
-}
-
-// Indexes naming the same child many times are walked as a graph: each
-// manifest once; past the limits, one line naming the limit.
-func TestIndexesWalkedAsAGraph(t *testing.T) {
-	es, top := ociLayout(t, nil, layer(t, "a"))
-	es = es[:len(es)-2]
-	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: top, Size: int64(len(es[len(es)-1].data))}
-	for range 4 {
-		idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex}
-		idx.SchemaVersion = 2
-		for range 10 {
-			idx.Manifests = append(idx.Manifests, desc)
-		}
-		b := jsonOf(t, idx)
-		es = append(es, entry{name: "blobs/sha256/" + sha(b).Encoded(), data: b})
-		desc = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: sha(b), Size: int64(len(b))}
-	}
-	index := ocispec.Index{Manifests: []ocispec.Descriptor{desc}}
-	index.SchemaVersion = 2
-	es = append(es, entry{name: "index.json", data: jsonOf(t, index)}, entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
-	dir := writeDir(t, es)
-	img, err := source.Open(context.Background(), source.Options{Path: dir, Dir: t.TempDir()})
-	if err != nil || len(img.Manifests) != 5 || len(img.Blobs) != 2 {
-		t.Fatalf("%v: %d manifests, %d blobs, want 5 and 2", err, len(img.Manifests), len(img.Blobs))
-	}
-	_ = img.Close()
-	for _, l := range []source.Limits{{Manifests: 4}, {Descriptors: 41}} {
-		if _, err := source.Open(context.Background(), source.Options{Path: dir, Dir: t.TempDir(), Limits: l}); !errors.Is(err, source.ErrTooLarge) || !strings.Contains(err.Error(), "(the limit)") {
-			t.Errorf("limits %+v: %v, want too large, naming the limit", l, err)
-		}
 	}
 }
 
@@ -155,7 +90,7 @@ func TestIndexesWalkedAsAGraph(t *testing.T) {
 // against what the whole archive may unpack to.
 func TestRepeatedLayerUnpackedOnce(t *testing.T) {
 	l := make([]byte, 8<<20)
-	copy(l, tarOf(t, entry{name: "zeros", data: make([]byte, 4<<20)}))
+	copy(l, tarOf(t, entry{Name: "zeros", Data: make([]byte, 4<<20)}))
 	z := compress(t, compression.Compression{}, l)
 	var names []string
 	var ls [][]byte
@@ -163,7 +98,7 @@ func TestRepeatedLayerUnpackedOnce(t *testing.T) {
 		names, ls = append(names, "l.tar.gz"), append(ls, l)
 	}
 	cfg := configOf(t, ls...)
-	archive := tarOf(t, entry{name: "l.tar.gz", data: z}, entry{name: "c.json", data: cfg}, entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{Config: "c.json", Layers: names}})})
+	archive := tarOf(t, entry{Name: "l.tar.gz", Data: z}, entry{Name: "c.json", Data: cfg}, entry{Name: "manifest.json", Data: jsonOf(t, []dockerEntry{{Config: "c.json", Layers: names}})})
 	_, stats, err := publish(t, writeFile(t, "x.tar", archive), Options{CompareOnly: true, Limits: source.Limits{Unpacked: 3 * int64(len(l))}})
 	if err != nil || stats.Unpacked > 2*int64(len(l)) {
 		t.Fatalf("%v: unpacked %d bytes, want the layer (%d bytes) once", err, stats.Unpacked, len(l))

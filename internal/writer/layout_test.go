@@ -23,16 +23,16 @@ func TestTopPicksTheLayoutsImage(t *testing.T) {
 	index.SchemaVersion = 2
 	for _, es := range [][]entry{a, b} {
 		for _, e := range es {
-			if e.name == "index.json" {
+			if e.Name == "index.json" {
 				var one ocispec.Index
-				if err := json.Unmarshal(e.data, &one); err != nil {
+				if err := json.Unmarshal(e.Data, &one); err != nil {
 					t.Fatal(err)
 				}
 				index.Manifests = append(index.Manifests, one.Manifests...)
 			}
 		}
 	}
-	es := append(append(a[:len(a)-2:len(a)-2], b[:len(b)-2]...), entry{name: "index.json", data: jsonOf(t, index)}, a[len(a)-1])
+	es := append(append(a[:len(a)-2:len(a)-2], b[:len(b)-2]...), entry{Name: "index.json", Data: jsonOf(t, index)}, a[len(a)-1])
 	dir := writeDir(t, es)
 	if _, _, err := publish(t, dir, Options{}, newMem()); !errors.Is(err, source.ErrChoose) {
 		t.Fatalf("no Top: %v, want a choice asked for", err)

@@ -86,14 +86,14 @@ func compressDefault(t *testing.T, b []byte) []byte {
 func TestSkopeoLayoutKnownLayerOnlyHashed(t *testing.T) {
 	l1, l2 := layer(t, "a"), layer(t, "b")
 	cfg := configOf(t, l1, l2)
-	es := []entry{{name: sha(l1).Encoded() + ".tar", data: l1}, {name: sha(l2).Encoded() + ".tar", data: l2}}
+	es := []entry{{Name: sha(l1).Encoded() + ".tar", Data: l1}, {Name: sha(l2).Encoded() + ".tar", Data: l2}}
 	var names []string
 	for i, l := range [][]byte{l1, l2} {
 		name := fmt.Sprintf("%064d/layer.tar", i)
-		es = append(es, entry{name: name, typeflag: tar.TypeSymlink, link: "../" + sha(l).Encoded() + ".tar"})
+		es = append(es, entry{Name: name, Typeflag: tar.TypeSymlink, Link: "../" + sha(l).Encoded() + ".tar"})
 		names = append(names, name)
 	}
-	es = append(es, entry{name: "c.json", data: cfg}, entry{name: "manifest.json", data: jsonOf(t, []dockerEntry{{Config: "c.json", Layers: names}})})
+	es = append(es, entry{Name: "c.json", Data: cfg}, entry{Name: "manifest.json", Data: jsonOf(t, []dockerEntry{{Config: "c.json", Layers: names}})})
 	file := writeFile(t, "skopeo.tar", tarOf(t, es...))
 	reg := newMem()
 	d1, _, err := publish(t, writeFile(t, "first.tar", nixArchive(t, "a:1", l1)), Options{}, reg)

@@ -83,11 +83,11 @@ func TestKnownLayerMustHaveTheBytesItsNameSays(t *testing.T) {
 	// b's bytes under a's name (a known diff ID), the config saying b.
 	lying := members(t, nixArchive(t, "app:2", b), "")
 	for i := range lying {
-		if lying[i].name == sha(b).Encoded()+"/layer.tar" {
-			lying[i].name = sha(a).Encoded() + "/layer.tar"
+		if lying[i].Name == sha(b).Encoded()+"/layer.tar" {
+			lying[i].Name = sha(a).Encoded() + "/layer.tar"
 		}
-		if lying[i].name == "manifest.json" {
-			lying[i].data = bytes.ReplaceAll(lying[i].data, []byte(sha(b).Encoded()+"/layer.tar"), []byte(sha(a).Encoded()+"/layer.tar"))
+		if lying[i].Name == "manifest.json" {
+			lying[i].Data = bytes.ReplaceAll(lying[i].Data, []byte(sha(b).Encoded()+"/layer.tar"), []byte(sha(a).Encoded()+"/layer.tar"))
 		}
 	}
 	_, _, err = publish(t, writeFile(t, "2.tar", tarOf(t, lying...)), Options{Known: known}, reg)
@@ -125,7 +125,7 @@ func ociImageFor(t *testing.T, arch string) ([]entry, ocispec.Descriptor) {
 		Layers: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(l), Size: int64(len(l))}}}
 	m.SchemaVersion = 2
 	mb := jsonOf(t, m)
-	return []entry{{name: "blobs/sha256/" + sha(cfg).Encoded(), data: cfg}, {name: "blobs/sha256/" + sha(l).Encoded(), data: l}, {name: "blobs/sha256/" + sha(mb).Encoded(), data: mb}},
+	return []entry{{Name: "blobs/sha256/" + sha(cfg).Encoded(), Data: cfg}, {Name: "blobs/sha256/" + sha(l).Encoded(), Data: l}, {Name: "blobs/sha256/" + sha(mb).Encoded(), Data: mb}},
 		ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: sha(mb), Size: int64(len(mb))}
 }
 
@@ -140,7 +140,7 @@ func TestPlatformsOfAnIndex(t *testing.T) {
 	ib := jsonOf(t, idx)
 	top := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageIndex, Digest: sha(ib), Size: int64(len(ib))}}}
 	top.SchemaVersion = 2
-	es = append(es, entry{name: "blobs/sha256/" + sha(ib).Encoded(), data: ib}, entry{name: "index.json", data: jsonOf(t, top)}, entry{name: "oci-layout", data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
+	es = append(es, entry{Name: "blobs/sha256/" + sha(ib).Encoded(), Data: ib}, entry{Name: "index.json", Data: jsonOf(t, top)}, entry{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	file := writeFile(t, "index.tar", tarOf(t, es...))
 	reg := newMem()
 	if _, _, err := publish(t, file, Options{Platforms: []string{"linux/arm64"}}, reg); err != nil || len(reg.manifests) != 3 {
