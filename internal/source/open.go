@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -108,7 +107,7 @@ func (rd *reader) readFile(ctx context.Context, f io.Reader, size int64) (*conte
 	c, err := rd.readTar(ctx, stream)
 	var ae *Error
 	if errors.As(err, &ae) && alg != compression.Uncompressed {
-		ae.Reason = fmt.Sprintf("%s (it is %s-compressed)", ae.Reason, alg)
+		ae.Reason += " (it is " + alg.String() + "-compressed)"
 	}
 	return c, err
 }
