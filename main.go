@@ -8,7 +8,7 @@
 // runs either command with it. In the run, internal/buildkitd finds
 // buildkitd, internal/publish builds and gets the image into the registry
 // by digest (internal/build, internal/push) or, for the archive input,
-// pushes a pre-built image without BuildKit (internal/archive),
+// pushes a pre-built image without BuildKit (internal/source, internal/writer),
 // internal/tags writes its tags as one transaction, deciding with
 // internal/guard. "build-push-image plan" (plan/action.yml) is the second
 // command: internal/plan says which image directories need publishing.

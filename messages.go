@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
@@ -18,6 +17,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/run"
 	"github.com/blumeops/build-push-image/internal/sign"
+	"github.com/blumeops/build-push-image/internal/source"
 	"github.com/blumeops/build-push-image/internal/stream"
 	"github.com/blumeops/build-push-image/internal/tags"
 	"github.com/blumeops/build-push-image/internal/zotkey"
@@ -63,7 +63,7 @@ func (f facts) told(e error) (string, bool) {
 		return line, true
 	}
 	switch e := e.(type) {
-	case *archive.Error:
+	case *source.Error:
 		return f.archiveLine(e), true
 	case *stream.Error:
 		return input.New("archive", fmt.Errorf("%s: %s", f.cfg.Origin.Path, e.Reason), "").Error(), true
@@ -244,7 +244,7 @@ func plural(n int, one, many string) string {
 // archiveLine explains what is wrong with the archive input: the archive
 // package says what, in one line naming neither the input nor the path;
 // its kind says which input fixes it and how (archiveFix).
-func (f facts) archiveLine(e *archive.Error) string {
+func (f facts) archiveLine(e *source.Error) string {
 	fix := f.archiveFix(e.Kind)
 	return input.New(fix.input, fmt.Errorf("%s%s: %s", fix.about, f.cfg.Origin.Path, e.Reason), fix.advice).Error()
 }
@@ -253,18 +253,18 @@ func (f facts) archiveLine(e *archive.Error) string {
 // archive before its path, and how to fix it.
 type fix struct{ input, about, advice string }
 
-// archiveFix is the fix for an archive of kind (one archive.Error Kind;
+// archiveFix is the fix for an archive of kind (one source.Error Kind;
 // the cases are values, so their order means nothing); any other kind is
 // an archive that is not one, fixed as its origin says.
 func (f facts) archiveFix(kind error) fix {
 	switch kind {
-	case archive.ErrPlatform:
+	case source.ErrPlatform:
 		return fix{"platforms", "archive ", "build the image for " + strings.Join(build.PlatformNames(f.cfg.Platforms), ", ") + " (nix: on a machine of that platform, or with its pkgsCross), or correct platforms"}
-	case archive.ErrChoose:
+	case source.ErrChoose:
 		return fix{"archive-image", "", "set archive-image to the one to push (its name:tag, or its platform os/arch in an index)"}
-	case archive.ErrHostile:
+	case source.ErrHostile:
 		return fix{"archive", "", "refused, nothing outside it was read or written: check what built it"}
-	case archive.ErrTooLarge:
+	case source.ErrTooLarge:
 		return fix{"archive", "", ""}
 	}
 	if f.cfg.Origin.Streamed() { // its writer is at fault

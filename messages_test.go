@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/run"
 	"github.com/blumeops/build-push-image/internal/sign"
+	"github.com/blumeops/build-push-image/internal/source"
 )
 
 // TestLinesLookedUp: the line a user reads is the one of the outermost
@@ -24,7 +24,7 @@ import (
 func TestLinesLookedUp(t *testing.T) {
 	unreachable := fmt.Errorf("%w at unix:///b: %w", build.ErrUnreachable, errors.New("dial"))
 	denied := &push.ResponseError{Method: "PUT", Path: "/v2/app/manifests/sha256:1", Status: 403}
-	notAnArchive := fmt.Errorf("publish: %w", &archive.Error{Reason: "it is no tar", Kind: archive.ErrBad})
+	notAnArchive := fmt.Errorf("publish: %w", &source.Error{Reason: "it is no tar", Kind: source.ErrBad})
 	for _, c := range []struct {
 		origin config.Origin
 		err    error

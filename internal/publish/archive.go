@@ -10,11 +10,12 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/source"
 	"github.com/blumeops/build-push-image/internal/stream"
+	"github.com/blumeops/build-push-image/internal/writer"
 )
 
 // Archive publishes an image the runner already built (the archive
@@ -58,7 +59,7 @@ type Archive struct {
 	Previous []string
 	// Elsewhere are other repositories of the registry whose layers are
 	// mounted instead of uploaded (reuse-from's repositories).
-	Elsewhere []archive.Elsewhere
+	Elsewhere []writer.Elsewhere
 	// TagSuffix picks the newest releases to reuse layers from: the
 	// highest semantic-version tags ending in it.
 	TagSuffix string
@@ -74,23 +75,23 @@ type Archive struct {
 	// blob is not that layer): not reused, compressed anew.
 	Warn func(format string, args ...any)
 	// Prover proves each layer an image in a repository claims before it
-	// is reused (archive.Unpacked when nil).
-	Prover archive.Prover
+	// is reused (writer.Unpacked when nil).
+	Prover writer.Prover
 	// Remembered, when set, is the proof store's part of Prover: its
 	// counts go to the log.
-	Remembered *archive.Remembered
+	Remembered *writer.Remembered
 	// Targets are the repositories (internal/push's Registry), in the
 	// order of the image input.
-	Targets []archive.Registry
+	Targets []writer.Registry
 }
 
 // Publish reads the archive, learns which layers the repositories hold
 // (an optional look-up: a registry that stalls it is not waited for
 // twice, and the run goes on without reuse), and uploads the rest by
 // digest. req gives the annotations of the
-// manifest made for a docker-archive.
+// manifest made for a docker-writer.
 func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
-	known, err := archive.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom, p.Previous), p.TagSuffix, p.Log.Infof)
+	known, err := writer.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom, p.Previous), p.TagSuffix, p.Log.Infof)
 	if err != nil {
 		return build.Result{}, err
 	}
@@ -109,7 +110,7 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 	if p.Remembered != nil && !p.CompareOnly {
 		made = p.Remembered.Made
 	}
-	d, stats, err := archive.Publish(ctx, p.Targets, archive.Options{
+	d, stats, err := writer.Publish(ctx, p.Targets, writer.Options{
 		Path: p.Path, Stream: src, Platforms: p.Platforms, Choice: p.Choice, Compression: p.Compression, Annotations: req.Annotations,
 		Known: known, Prover: p.Prover, Made: made, CompareOnly: p.CompareOnly, TempDir: p.TempDir, Log: p.Log.Infof, Warn: p.Warn,
 	})
@@ -125,7 +126,7 @@ func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, 
 // and the look-ups: nothing of the user's runs for a release refused).
 // Its stderr goes to the log as it comes. stop stops the program, however
 // the publish ended.
-func (p Archive) stream(ctx context.Context) (src archive.Stream, stop func(), err error) {
+func (p Archive) stream(ctx context.Context) (src source.Stream, stop func(), err error) {
 	switch {
 	case p.Stdin != nil:
 		return stream.ReadStdin(ctx, p.Stdin, p.idle()), func() {}, nil

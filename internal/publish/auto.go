@@ -14,8 +14,8 @@ import (
 type Auto struct {
 	Fast     BuildKit
 	Fallback Layout
-	// Fell is told why the fallback was taken, before it runs.
-	Fell func(err error)
+	// OnFallback is told why the fallback was taken, before it runs.
+	OnFallback func(err error)
 }
 
 // Publish tries Fast, then Fallback.
@@ -24,8 +24,8 @@ func (p Auto) Publish(ctx context.Context, req build.Request) (build.Result, err
 	if err == nil || !errors.Is(err, build.ErrExport) || ctx.Err() != nil {
 		return res, err
 	}
-	if p.Fell != nil {
-		p.Fell(err)
+	if p.OnFallback != nil {
+		p.OnFallback(err)
 	}
 	return p.Fallback.Publish(ctx, req)
 }

@@ -9,8 +9,6 @@ import (
 	"context"
 	"fmt"
 
-	digest "github.com/opencontainers/go-digest"
-
 	"github.com/blumeops/build-push-image/internal/build"
 )
 
@@ -23,26 +21,6 @@ type Publisher interface {
 // Builder runs a build (internal/build's Builder).
 type Builder interface {
 	Build(ctx context.Context, req build.Request) (build.Result, error)
-}
-
-// Uploader uploads an image from an OCI layout directory by digest
-// (internal/push's Registry).
-type Uploader interface {
-	PushLayout(ctx context.Context, layout string, d digest.Digest) error
-}
-
-// Uploaders upload to several repositories, one after the other, like
-// ko's MultiPublisher: one image, many homes.
-type Uploaders []Uploader
-
-// PushLayout uploads the layout to every repository.
-func (u Uploaders) PushLayout(ctx context.Context, layout string, d digest.Digest) error {
-	for _, one := range u {
-		if err := one.PushLayout(ctx, layout, d); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Logger receives one line per step, for the job log.

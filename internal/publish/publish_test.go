@@ -7,16 +7,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/push"
+	"github.com/blumeops/build-push-image/internal/writer"
 )
 
 // d is the digest of the image the builder writes to a layout (layout).
@@ -76,25 +78,54 @@ func layout(b *builder, dir string) digest.Digest {
 	return md
 }
 
-type uploader struct{ layouts []string }
+// repository is a repository in memory: what the writer put in it.
+type repository struct {
+	blobs     map[digest.Digest][]byte
+	manifests map[digest.Digest][]byte
+}
 
-func (u *uploader) PushLayout(_ context.Context, layout string, got digest.Digest) error {
-	if _, err := os.Stat(layout); err != nil || got.Validate() != nil {
-		return fmt.Errorf("layout %s (%v) or digest %s wrong", layout, err, got)
+func newRepository() *repository {
+	return &repository{blobs: map[digest.Digest][]byte{}, manifests: map[digest.Digest][]byte{}}
+}
+
+func (r *repository) Tags(context.Context) ([]string, error) { return nil, nil }
+
+func (r *repository) Manifest(context.Context, string) (string, []byte, bool, error) {
+	return "", nil, false, nil
+}
+
+func (r *repository) Blob(_ context.Context, d digest.Digest) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(r.blobs[d])), nil
+}
+
+func (r *repository) PutBlob(_ context.Context, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error {
+	rc, err := open()
+	if err != nil {
+		return err
 	}
-	u.layouts = append(u.layouts, layout)
-	return nil
+	defer func() { _ = rc.Close() }()
+	b, err := io.ReadAll(rc)
+	if err == nil && digest.FromBytes(b) != desc.Digest {
+		err = fmt.Errorf("blob %s uploaded as %s", desc.Digest, digest.FromBytes(b))
+	}
+	r.blobs[desc.Digest] = b
+	return err
+}
+
+func (r *repository) PutManifest(_ context.Context, _ string, raw []byte) (digest.Digest, error) {
+	r.manifests[digest.FromBytes(raw)] = raw
+	return digest.FromBytes(raw), nil
 }
 
 type quiet struct{}
 
 func (quiet) Infof(string, ...any) {}
 
-func auto(b *builder, u *uploader, fell *error) Auto {
+func auto(b *builder, r *repository, fell *error) Auto {
 	return Auto{
-		Fast:     BuildKit{Builder: b, Repositories: []string{"reg.example/a", "reg.example/b"}},
-		Fallback: Layout{Builder: b, Uploader: u, TempDir: os.TempDir(), Log: quiet{}},
-		Fell:     func(err error) { *fell = err },
+		Fast:       BuildKit{Builder: b, Repositories: []string{"reg.example/a", "reg.example/b"}},
+		Fallback:   Layout{Builder: b, Targets: []writer.Registry{r}, TempDir: os.TempDir(), Log: quiet{}},
+		OnFallback: func(err error) { *fell = err },
 	}
 }
 
@@ -108,11 +139,11 @@ func TestAutoFallsBackOnlyWhenTheExportFailed(t *testing.T) {
 		{"push failed after the build", fmt.Errorf("%w: connection reset", build.ErrExport), true},
 		{"build failed", errors.New("build failed: RUN exit 1"), false},
 	} {
-		b, u := &builder{pushErr: tc.pushErr}, &uploader{}
+		b, r := &builder{pushErr: tc.pushErr}, newRepository()
 		var fell error
-		res, err := auto(b, u, &fell).Publish(context.Background(), build.Request{})
-		if tc.fallback != (fell != nil) || tc.fallback != (len(u.layouts) == 1) {
-			t.Errorf("%s: fell back %v, uploads %v", tc.name, fell, u.layouts)
+		res, err := auto(b, r, &fell).Publish(context.Background(), build.Request{})
+		if tc.fallback != (fell != nil) || tc.fallback != (r.manifests[d] != nil) {
+			t.Errorf("%s: fell back %v, manifests %d", tc.name, fell, len(r.manifests))
 		}
 		if wantErr := tc.pushErr != nil && !tc.fallback; wantErr != (err != nil) || (err == nil && res.Digest != d) {
 			t.Errorf("%s: %v, %v", tc.name, res, err)
@@ -124,31 +155,39 @@ func TestAutoFallsBackOnlyWhenTheExportFailed(t *testing.T) {
 }
 
 func TestLayoutRemovedAfterUpload(t *testing.T) {
-	b, u := &builder{}, &uploader{}
-	if _, err := (Layout{Builder: b, Uploader: Uploaders{u, u}, TempDir: t.TempDir(), Log: quiet{}}).Publish(context.Background(), build.Request{}); err != nil {
+	b, r1, r2 := &builder{}, newRepository(), newRepository()
+	// A RUNNER_TEMP with characters a reference would refuse: the layout
+	// is read as a directory, never parsed as a reference.
+	temp := filepath.Join(t.TempDir(), "run (1)@x:y")
+	if err := os.Mkdir(temp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if len(u.layouts) != 2 || b.exports[0].Layout != u.layouts[0] {
-		t.Fatalf("uploads %v of exports %v, want the layout uploaded to both", u.layouts, b.exports)
+	if _, err := (Layout{Builder: b, Targets: []writer.Registry{r1, r2}, TempDir: temp, Log: quiet{}}).Publish(context.Background(), build.Request{}); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(u.layouts[0]); !os.IsNotExist(err) {
-		t.Errorf("layout %s left behind (%v)", u.layouts[0], err)
+	for _, r := range []*repository{r1, r2} {
+		if r.manifests[d] == nil || len(r.blobs) != 2 {
+			t.Fatalf("manifests %d, blobs %d of exports %v, want the layout uploaded to both", len(r.manifests), len(r.blobs), b.exports)
+		}
+	}
+	if _, err := os.Stat(b.exports[0].Layout); !os.IsNotExist(err) {
+		t.Errorf("layout %s left behind (%v)", b.exports[0].Layout, err)
 	}
 }
 
-// *push.Registry is what run.go hands an Archive.
-var _ archive.Registry = (*push.Registry)(nil)
+// *push.Registry is what run.go hands an Archive and a Layout.
+var _ writer.Registry = (*push.Registry)(nil)
 
 // TestLayoutLayerNotItsDiffID: BuildKit's layout is checked before its
 // upload like an archive: a layer that is not its config's diff ID
-// fails naming the layer, and nothing is uploaded.
+// fails naming the layer, and no manifest is uploaded.
 func TestLayoutLayerNotItsDiffID(t *testing.T) {
-	b, u := &builder{lying: true}, &uploader{}
-	_, err := (Layout{Builder: b, Uploader: u, TempDir: t.TempDir(), Log: quiet{}}).Publish(context.Background(), build.Request{})
+	b, r := &builder{lying: true}, newRepository()
+	_, err := (Layout{Builder: b, Targets: []writer.Registry{r}, TempDir: t.TempDir(), Log: quiet{}}).Publish(context.Background(), build.Request{})
 	if !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "layer 1 of 1 (sha256:") || !strings.Contains(err.Error(), "its config says its diff ID is "+digest.FromString("another layer").String()) {
 		t.Errorf("%v, want the layer named", err)
 	}
-	if len(u.layouts) != 0 {
-		t.Errorf("uploaded %v", u.layouts)
+	if len(r.manifests) != 0 {
+		t.Errorf("uploaded %d manifests", len(r.manifests))
 	}
 }

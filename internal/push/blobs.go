@@ -14,9 +14,8 @@ import (
 	"github.com/regclient/regclient/types/manifest"
 )
 
-// The methods below let a caller that makes an image itself (an archive
-// the runner built) read what the repository holds and upload by digest,
-// blob by blob; like PushLayout they never write a tag.
+// The methods below let internal/writer read what the repository holds
+// and upload an image by digest, blob by blob; they never write a tag.
 
 // Tags lists the repository's tags (every page); a repository that does
 // not exist yet has none.

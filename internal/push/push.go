@@ -37,7 +37,7 @@ type Registry struct {
 	copies int
 	spot   *spotter
 	api    api // the registry's own API beside the OCI one (API)
-	// pushed holds the manifests PushLayout uploaded, by digest, so that
+	// pushed holds the manifests PutManifest uploaded, by digest, so that
 	// Tag needs no GET between the guard's last look and the tag write.
 	mu     sync.Mutex
 	pushed map[digest.Digest]manifest.Manifest
@@ -102,9 +102,9 @@ const (
 	DefaultDelayMax      = 8 * time.Second
 	DefaultMaxRetryAfter = time.Minute
 	DefaultStallTimeout  = 30 * time.Second
-	// copies is how often PushLayout runs the whole copy: a second run
-	// restarts blob uploads whose session a broken connection spoiled, and
-	// skips every blob already pushed.
+	// copies is how often UploadBlob tries a blob's whole upload: a
+	// second try restarts an upload whose session a broken connection
+	// spoiled.
 	defaultCopies = 2
 )
 
@@ -193,30 +193,6 @@ func (r *Registry) Lookup(ctx context.Context, tag string) (digest.Digest, bool,
 	return m.GetDescriptor().Digest, true, nil
 }
 
-// PushLayout uploads the image d from the OCI layout directory by digest:
-// every blob, then every manifest, and no tag. Blobs the registry already
-// has are skipped.
-func (r *Registry) PushLayout(ctx context.Context, layout string, d digest.Digest) error {
-	// The reference is built, not parsed: ref.New refuses paths with
-	// characters outside [/A-Za-z0-9_.~+ -] (a RUNNER_TEMP holding "(",
-	// "@" or ":"), and ':' or '@' in a path would be read as a tag or digest.
-	if err := d.Validate(); err != nil {
-		return fmt.Errorf("layout %s: digest %q: %w", layout, d, err)
-	}
-	src := ref.Ref{Scheme: "ocidir", Path: layout, Digest: d.String()}
-	for try := 1; ; try++ {
-		err := call(ctx, fmt.Sprintf("push %s@%s", r.repo.CommonName(), d), func(ctx context.Context) error {
-			return r.rc.ImageCopy(ctx, src, r.repo.SetDigest(d.String()))
-		})
-		if err == nil {
-			return r.remember(ctx, src, d)
-		}
-		if try >= r.copies || !recopy(ctx, err) {
-			return err
-		}
-	}
-}
-
 // recopy says whether running the whole copy again may help: not when the
 // job is cancelled, the registry refuses us, or it kept failing already.
 func recopy(ctx context.Context, err error) bool {
@@ -232,7 +208,7 @@ func recopy(ctx context.Context, err error) bool {
 }
 
 // Tag points tag at the manifest d, which must already be in the
-// repository (PushLayout put it there).
+// repository (PutManifest put it there).
 func (r *Registry) Tag(ctx context.Context, d digest.Digest, tag string) error {
 	m, err := r.manifest(ctx, d)
 	if err != nil {
@@ -241,16 +217,6 @@ func (r *Registry) Tag(ctx context.Context, d digest.Digest, tag string) error {
 	return call(ctx, "tag "+r.repo.SetTag(tag).CommonName(), func(ctx context.Context) error {
 		return r.rc.ManifestPut(ctx, r.repo.SetTag(tag), m)
 	})
-}
-
-// remember keeps the manifest just pushed, read from the local layout.
-func (r *Registry) remember(ctx context.Context, src ref.Ref, d digest.Digest) error {
-	m, err := r.rc.ManifestGet(ctx, src)
-	if err != nil {
-		return fmt.Errorf("read pushed manifest %s from the layout: %w", d, err)
-	}
-	r.keep(d, m)
-	return nil
 }
 
 func (r *Registry) keep(d digest.Digest, m manifest.Manifest) {

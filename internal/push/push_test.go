@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	digest "github.com/opencontainers/go-digest"
 )
 
 // fastTransport is the retry transport with short waits, for tests.
@@ -201,19 +199,6 @@ func TestCancelStopsRetries(t *testing.T) {
 	_, err := fastTransport().RoundTrip(req)
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
 		t.Fatalf("err %v after %s, want the deadline promptly", err, time.Since(start))
-	}
-}
-
-func TestOCIDirPathWithSpecialCharacters(t *testing.T) {
-	r, err := New("127.0.0.1:1/team/app", WithTLS(TLSDisabled), WithRetry(0, time.Millisecond, time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Only the reference is under test: the push fails on the missing
-	// layout, not on parsing a path ref.New refuses.
-	err = r.PushLayout(context.Background(), t.TempDir()+"/run (1)@x:y", digest.Digest("sha256:"+strings.Repeat("a", 64)))
-	if err == nil || strings.Contains(err.Error(), "invalid path") || strings.Contains(err.Error(), "invalid reference") {
-		t.Fatalf("err %v", err)
 	}
 }
 

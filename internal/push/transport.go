@@ -31,7 +31,7 @@ import (
 //   - failures to connect, for any request (nothing was sent);
 //   - other network failures and stalls, unless the request writes into a
 //     blob upload session: the registry may hold part of that body, so the
-//     upload is restarted with a fresh session by PushLayout instead.
+//     upload is restarted with a fresh session by UploadBlob instead.
 //
 // A request body is replayed from memory when it is small (manifests,
 // upload chunks) and through GetBody otherwise (blobs read from the OCI
@@ -193,7 +193,7 @@ func (t *retryTransport) verdict(resp *http.Response, err error, session, option
 }
 
 // giveUp is the error of a request's last try: a network failure not ours
-// to retry as it is (regclient and PushLayout decide), else an
+// to retry as it is (regclient and UploadBlob decide), else an
 // AttemptsError saying how it failed and how often it was tried.
 func giveUp(req *http.Request, resp *http.Response, err error, retry bool, tries int, elapsed time.Duration) error {
 	if err != nil && !retry {

@@ -156,7 +156,7 @@ func check(path string, st fs.FileInfo) error {
 
 // Kind names what a file that is not regular is ("" for a regular one):
 // the one wording of every refusal of a FIFO, device or socket, here and
-// in internal/archive.
+// in internal/source.
 func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsRegular():

@@ -21,7 +21,6 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
-	"github.com/blumeops/build-push-image/internal/archive"
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
@@ -31,6 +30,7 @@ import (
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
 	"github.com/blumeops/build-push-image/internal/tags"
+	"github.com/blumeops/build-push-image/internal/writer"
 )
 
 // Pipeline is one run of the action: New makes it, Run runs it.
@@ -241,37 +241,38 @@ func (p *Pipeline) publisher(b *build.Builder, targets []target, compareOnly boo
 	if !cfg.Push || compareOnly {
 		return publish.BuildOnly{Builder: b}
 	}
-	uploaders := make(publish.Uploaders, 0, len(targets))
-	for _, t := range targets {
-		uploaders = append(uploaders, t.reg)
-	}
 	fast := publish.BuildKit{Builder: b, Repositories: cfg.Images, Insecure: cfg.RegistryTLS != push.TLSEnabled}
-	layout := publish.Layout{Builder: b, Uploader: uploaders, TempDir: cfg.TempDir, Log: p.Action}
+	layout := publish.Layout{Builder: b, Targets: registries(targets), TempDir: cfg.TempDir, Log: p.Action}
 	switch cfg.PushVia {
 	case publish.ViaBuildKit:
 		return fast
 	case publish.ViaAction:
 		return layout
 	}
-	return publish.Auto{Fast: fast, Fallback: layout, Fell: func(err error) {
+	return publish.Auto{Fast: fast, Fallback: layout, OnFallback: func(err error) {
 		p.Action.Warningf("%s", p.Lines.Fallback(cfg, err))
 	}}
+}
+
+// registries are the targets' repositories, as the writer takes them.
+func registries(targets []target) []writer.Registry {
+	regs := make([]writer.Registry, 0, len(targets))
+	for _, t := range targets {
+		regs = append(regs, t.reg)
+	}
+	return regs
 }
 
 // archive publishes the image of the archive input to every repository;
 // with compareOnly it only computes its digest.
 func (p *Pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	cfg := p.Cfg
-	regs := make([]archive.Registry, 0, len(targets))
-	for _, t := range targets {
-		regs = append(regs, t.reg)
-	}
 	own, elsewhere := p.reuse(targets)
 	prover, remembered := p.prover()
 	a := publish.Archive{
 		Path: cfg.Origin.Path, Program: cfg.Origin.Kind == config.ArchiveProgram, Env: cfg.ChildEnv, Idle: cfg.ArchiveIdle, Platforms: build.PlatformNames(cfg.Platforms), Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
-		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.Action, Warn: p.Action.Warningf, Targets: regs,
+		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.Action, Warn: p.Action.Warningf, Targets: registries(targets),
 		Prover: prover, Remembered: remembered,
 	}
 	if cfg.Origin.Kind == config.ArchiveStdin {
@@ -284,24 +285,24 @@ func (p *Pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 // signing-key, a manifest signed with it is trusted without a download;
 // every other claim is recalled from the proof store (a job on this
 // runner holding the API key proved it before: internal/proofs) or
-// streamed (archive.Unpacked) and remembered. The store's key is derived
+// streamed (writer.Unpacked) and remembered. The store's key is derived
 // from the API key, which every publishing job holds, so signed and
 // unsigned jobs share one store. remembered is the store's part, nil
 // without a store (no API key, no cache directory).
-func (p *Pipeline) prover() (prover archive.Prover, remembered *archive.Remembered) {
-	prover = archive.Unpacked{}
+func (p *Pipeline) prover() (prover writer.Prover, remembered *writer.Remembered) {
+	prover = writer.Unpacked{}
 	if store := proofs.Open(p.Cfg.ProofDir, p.Cfg.APIKey); store != nil {
-		remembered = archive.NewRemembered(store)
+		remembered = writer.NewRemembered(store)
 		prover = remembered
 	}
 	if p.signer != nil {
-		prover = archive.NewSigned(&vouch{signer: p.signer, notice: p.Action.Noticef}, prover)
+		prover = writer.NewSigned(&vouch{signer: p.signer, notice: p.Action.Noticef}, prover)
 	}
 	return prover, remembered
 }
 
 // vouch looks for a signature by the run's key among a manifest's
-// referrers in the registry holding the claim (archive.Vouch). A
+// referrers in the registry holding the claim (writer.Signatures). A
 // manifest with more referrers than sign.Find examines counts as
 // unsigned: its layers are proven by download, and one notice says so.
 type vouch struct {
@@ -310,7 +311,7 @@ type vouch struct {
 	once   sync.Once
 }
 
-func (v *vouch) Signed(ctx context.Context, r archive.Registry, manifest digest.Digest) (bool, error) {
+func (v *vouch) Signed(ctx context.Context, r writer.Registry, manifest digest.Digest) (bool, error) {
 	store, ok := r.(sign.Store)
 	if !ok {
 		return false, nil
@@ -329,7 +330,7 @@ func (v *vouch) Signed(ctx context.Context, r archive.Registry, manifest digest.
 // (also when named in full, as a list of a plan's images names them) and
 // other repositories of its registry, each read through the first
 // target's client (one login for all).
-func (p *Pipeline) reuse(targets []target) (own []string, elsewhere []archive.Elsewhere) {
+func (p *Pipeline) reuse(targets []target) (own []string, elsewhere []writer.Elsewhere) {
 	for _, line := range p.Cfg.ReuseFrom {
 		repo, tag := config.SplitReuse(line)
 		switch {
@@ -343,7 +344,7 @@ func (p *Pipeline) reuse(targets []target) (own []string, elsewhere []archive.El
 				p.Action.Warningf("Not reusing the layers of %s: %v", line, err)
 				continue
 			}
-			e := archive.Elsewhere{Registry: reg}
+			e := writer.Elsewhere{Registry: reg}
 			if tag != "" {
 				e.Refs = []string{tag}
 			}

@@ -1,7 +1,7 @@
 // Package stream is an image archive read as it is written: the output of
 // a program (nix's streamLayeredImage leaves one as result: it writes the
 // uncompressed docker-archive to its standard output) or standard input
-// (archive: -). Nothing of it is copied anywhere: internal/archive reads
+// (archive: -). Nothing of it is copied anywhere: internal/source reads
 // it once, as it reads a file.
 //
 // The program is the user's code, started while the API key is in the

@@ -1,0 +1,63 @@
+package writer
+
+import (
+	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/blumeops/build-push-image/internal/compression"
+	proofstore "github.com/blumeops/build-push-image/internal/proofs"
+	"github.com/blumeops/build-push-image/internal/testcheck"
+)
+
+// TestRememberedProver: a claim proven by download, or a layer a job
+// compressed itself, is remembered; the next job with the same key proves
+// it without reading the blob; a
+// false claim is neither believed nor remembered; a fact whose layer is
+// larger than the limit is proven again (and fails).
+func TestRememberedProver(t *testing.T) {
+	dir, key := t.TempDir(), testcheck.ZotKey()
+	reg := newMem()
+	raw := layer(t, "a", "b")
+	blob := compress(t, compression.Compression{Algorithm: compression.Gzip}, raw)
+	reg.blobs[sha(blob)] = blob
+	c := Claim{DiffID: sha(raw), Blob: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(blob), Size: int64(len(blob))}, Registry: reg}
+	lie := c
+	lie.DiffID = sha([]byte("another layer"))
+
+	first := NewRemembered(proofstore.Open(dir, key))
+	if err := first.Prove(t.Context(), c, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Prove(t.Context(), lie, 1<<20); err == nil {
+		t.Fatal("a false claim was proven")
+	}
+	if r, d := first.Counts(); r != 0 || d != 1 {
+		t.Errorf("first job: %d recalled, %d downloaded; want 0, 1", r, d)
+	}
+
+	delete(reg.blobs, sha(blob)) // the next job must not need it
+	next := NewRemembered(proofstore.Open(dir, key))
+	if err := next.Prove(t.Context(), c, 1<<20); err != nil {
+		t.Errorf("a claim proven before: %v", err)
+	}
+	if err := next.Prove(t.Context(), lie, 1<<20); err == nil {
+		t.Error("a false claim was believed the second time")
+	}
+	if err := next.Prove(t.Context(), c, int64(len(raw))-1); err == nil {
+		t.Error("a remembered layer larger than the limit was believed")
+	}
+	if r, _ := next.Counts(); r != 1 {
+		t.Errorf("next job recalled %d claims, want 1", r)
+	}
+	made := layer(t, "made")
+	madeBlob := compress(t, compression.Compression{Algorithm: compression.Gzip}, made)
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(madeBlob), Size: int64(len(madeBlob))}
+	next.Made(desc, sha(made), int64(len(made)))
+	if err := NewRemembered(proofstore.Open(dir, key)).Prove(t.Context(), Claim{DiffID: sha(made), Blob: desc, Registry: reg}, 1<<20); err != nil {
+		t.Errorf("a layer a job compressed itself, claimed by the next: %v", err)
+	}
+	if err := NewRemembered(proofstore.Open(dir, testcheck.ZotKey())).Prove(t.Context(), c, 1<<20); err == nil {
+		t.Error("a job with another key believed the first job's proof")
+	}
+}
