@@ -58,6 +58,7 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error: %v", r)
 		}
+		err = tell(cfg, p.IDs, err) // the user's line, with the input that fixes it
 	}()
 	start := time.Now()
 	if cfg.Signing.Key != nil {
@@ -200,11 +201,11 @@ func (p *Pipeline) record(out *Published) {
 		case tags.Unchanged:
 			out.Tags, out.Unchanged = append(out.Tags, t.Ref()), append(out.Unchanged, t.Ref())
 		}
-		if line := p.Lines.TagWarning(t); line != "" {
+		if line := tagWarning(t); line != "" {
 			p.Action.Warningf("%s", line)
 			continue
 		}
-		p.Action.Infof("%s", p.Lines.TagInfo(t, out.Digest))
+		p.Action.Infof("%s", tagInfo(t, out.Digest))
 	}
 }
 
@@ -250,7 +251,7 @@ func (p *Pipeline) publisher(b *build.Builder, targets []target, compareOnly boo
 		return layout
 	}
 	return publish.Auto{Fast: fast, Fallback: layout, OnFallback: func(err error) {
-		p.Action.Warningf("%s", p.Lines.Fallback(cfg, err))
+		p.Action.Warningf("%s", fallbackLine(cfg, err))
 	}}
 }
 

@@ -1,7 +1,6 @@
-package main
+package run
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/push"
-	"github.com/blumeops/build-push-image/internal/run"
 	"github.com/blumeops/build-push-image/internal/sign"
 	"github.com/blumeops/build-push-image/internal/source"
 )
@@ -43,9 +41,35 @@ func TestLinesLookedUp(t *testing.T) {
 		{config.Origin{Kind: config.ArchiveStdin, Path: "-"}, notAnArchive,
 			"archive: -: it is no tar; nothing was tagged: check the program that writes the image"},
 	} {
-		p := &run.Pipeline{Cfg: config.Config{Origin: c.origin, Image: "reg/app", BuildkitAddress: "unix:///b"}}
-		if got := explain(context.Background(), p, c.err); got != c.want {
+		cfg := config.Config{Origin: c.origin, Image: "reg/app", BuildkitAddress: "unix:///b"}
+		if got := tell(cfg, nil, c.err).Error(); got != c.want {
 			t.Errorf("%v:\n got %s\nwant %s", c.err, got, c.want)
+		}
+	}
+}
+
+// TestContainerLines: each way the BuildKit container fails is one line
+// naming the inputs that shaped it; docker's own words stay in it and in
+// the error chain.
+func TestContainerLines(t *testing.T) {
+	refusal := errors.New("docker create: exit status 125: invalid reference format")
+	for _, c := range []struct {
+		err  *buildkitd.ContainerError
+		want string
+	}{
+		{&buildkitd.ContainerError{Step: buildkitd.StepStart, Image: "x", Err: refusal},
+			"buildkit-image, buildkit-container-flags: could not start the BuildKit container: " + refusal.Error()},
+		{&buildkitd.ContainerError{Step: buildkitd.StepConfig, Image: "x", Err: refusal},
+			"buildkit-container-flags: could not copy the buildkitd config (buildkitd-config, or the Docker daemon's registry-mirrors) into the BuildKit container: " + refusal.Error()},
+		{&buildkitd.ContainerError{Step: buildkitd.StepReady, Image: "img:1", State: "gone", Logs: "boom", Why: "; last error: eof"},
+			"buildkit-image, buildkit-container-flags: buildkitd in the BuildKit container " + buildkitd.ContainerName + " (img:1) did not come up (gone); its last log lines: boom; last error: eof; fix the image or flags, or remove the container (docker rm -f " + buildkitd.ContainerName + ") to start it afresh"},
+	} {
+		err := fmt.Errorf("connect: %w", c.err)
+		if got := tell(config.Config{}, nil, err).Error(); got != c.want {
+			t.Errorf("step %d:\n got %s\nwant %s", c.err.Step, got, c.want)
+		}
+		if c.err.Err != nil && !errors.Is(err, refusal) {
+			t.Errorf("step %d: docker's error is not in the chain", c.err.Step)
 		}
 	}
 }
