@@ -3,7 +3,7 @@
 // tag. It runs as a Forgejo/GitHub Actions step (inputs from INPUT_*) or by
 // hand (the same inputs as flags).
 //
-// main wires the packages and words the lines a user reads:
+// main wires the packages and prints the lines a user reads:
 // internal/config reads the environment once into a Config, internal/run
 // runs either command with it. In the run, internal/buildkitd finds
 // buildkitd, internal/publish builds and gets the image into the registry

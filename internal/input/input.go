@@ -1,7 +1,8 @@
 // Package input is the error a run reports about one of the action's
 // inputs: it carries the input it concerns and the advice to give, so the
 // one line a user reads is found (errors.As) or looked up by the error's
-// type, not decided by an ordered switch over every way a run can fail.
+// type, not decided by an ordered switch over every way a run can fail;
+// a Line is a failure told so, over the error it tells.
 // It imports nothing of the action's.
 package input
 

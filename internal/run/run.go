@@ -2,9 +2,9 @@
 // action's (Pipeline: connect, guard, build or read the archive, publish
 // by digest, sign, tag) and the plan's (Plan: look-ups, push check,
 // adopt-tags, changed). Package main reads the inputs, masks the secrets
-// and words the lines; a run reads no environment and writes only through
-// the Env it is given, returning the packages' typed errors for main to
-// explain.
+// and prints; a run reads no environment and writes only through the Env
+// it is given. It knows the inputs, so it words its lines: a failure is
+// the packages' typed error told as the user's line (an *input.Line).
 package run
 
 import (
