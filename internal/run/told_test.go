@@ -1,13 +1,19 @@
 package run
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
+
+	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
 	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
 	"github.com/blumeops/build-push-image/internal/source"
@@ -71,5 +77,25 @@ func TestContainerLines(t *testing.T) {
 		if c.err.Err != nil && !errors.Is(err, refusal) {
 			t.Errorf("step %d: docker's error is not in the chain", c.err.Step)
 		}
+	}
+}
+
+// TestRunTellsItsFailure: the error Run returns is already the user's
+// line (an *input.Line), over the package's typed error: a buildkit-address
+// nothing answers at names the input and how to fix it.
+func TestRunTellsItsFailure(t *testing.T) {
+	addr := "unix://" + t.TempDir() + "/none.sock"
+	p := &Pipeline{
+		Cfg: config.Config{Image: "reg/app", BuildkitAddress: addr, BuildkitAddressSet: true},
+		Env: Env{Action: githubactions.New(githubactions.WithWriter(io.Discard))},
+	}
+	_, err := p.Run(context.Background())
+	var line *input.Line
+	if !errors.As(err, &line) || !errors.Is(err, build.ErrUnreachable) {
+		t.Fatalf("Run: %v (%T), want an *input.Line over build.ErrUnreachable", err, err)
+	}
+	want := "buildkit-address: no buildkitd answers at " + addr + "; start buildkitd there or point buildkit-address (or BUILDKIT_HOST) at one ("
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Run's line:\n got %s\nwant %s...", err, want)
 	}
 }
