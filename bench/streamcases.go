@@ -51,7 +51,7 @@ func runUsersStream(ctx context.Context, b *bench, j archiveJob) (sample, error)
 	}
 	defer os.Remove(built)
 	s, err := runSkopeoArchive(ctx, b, archiveJob{archive: built, repo: j.repo, version: j.version})
-	s.total += build.total
+	s.total, s.cpu = s.total+build.total, s.cpu+build.cpu
 	s.phases = append([]phase{{phaseStreamPigz, build.total}}, s.phases...)
 	return s, err
 }
@@ -63,7 +63,7 @@ func runBuiltStream(ctx context.Context, b *bench, j archiveJob) (sample, error)
 	}
 	defer os.Remove(built)
 	s, err := runArchiveAction(ctx, b, archiveJob{archive: built, repo: j.repo, version: j.version, extra: j.extra})
-	s.total += build.total
+	s.total, s.cpu = s.total+build.total, s.cpu+build.cpu
 	s.phases = append([]phase{{phaseStreamPigz, build.total}}, s.phases...)
 	return s, err
 }
