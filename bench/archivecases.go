@@ -174,7 +174,7 @@ func (b *bench) timedArchive(ctx context.Context, caseID, what string, img *imag
 	if s.cpu > 0 { // of every process the tool ran: a measure the machine's load moves less than the time
 		b.res.addDuration(caseID, label(what, img, as, "cpu (user + system)"), s.cpu)
 	}
-	logf("  %-16s %-6s %-15s whole %6.2fs  rss %4d MiB", what, img.name, t.name, s.total.Seconds(), s.rssKiB/1024)
+	logf("  %-16s %-6s %-15s whole %6.2fs  cpu %6.2fs  rss %4d MiB", what, img.name, t.name, s.total.Seconds(), s.cpu.Seconds(), s.rssKiB/1024)
 	for _, l := range s.lines {
 		if readLine.MatchString(l.text) {
 			logf("    %s", l.text) // what was compressed, what reused
