@@ -144,3 +144,14 @@ func floorPhases(lines []line, total time.Duration) []phase {
 		{phaseFloorRest, total - start - hash - write},
 	}
 }
+
+// programSpan is how long the stream program took from its first layer
+// to its manifests, read from its lines wherever they went: the floor's
+// output, or the action's log, which passes them on as they come. The
+// same span alone and under the action says how much the action's reading
+// (its pipe, its use of the other core) slowed the program.
+func programSpan(lines []line) (time.Duration, bool) {
+	first, ok := lineAt(lines, func(s string) bool { return strings.Contains(s, "Creating layer 1 from paths:") })
+	last, done := lineAt(lines, func(s string) bool { return strings.Contains(s, "Adding manifests...") })
+	return last - first, ok && done
+}

@@ -181,7 +181,7 @@ func checkManifests(t *testing.T, config, manifest entry, diffIDs []string) {
 }
 
 // NIXSTREAM_PASSES adds lines to stderr only, and the floor's phases are
-// read from them.
+// read from them; so is the program's span, from its own lines.
 func TestNixLikeStreamPasses(t *testing.T) {
 	conf, _ := testStream(t, t.TempDir())
 	plain, _ := runNixLike(t, conf)
@@ -201,5 +201,11 @@ func TestNixLikeStreamPasses(t *testing.T) {
 	}
 	if floorPhases(stamped[:1], time.Second) != nil {
 		t.Error("phases of a program that does not say when its passes end")
+	}
+	if span, ok := programSpan(stamped); !ok || span != 5*time.Second {
+		t.Errorf("the program's span from layer 1 to its manifests: %s (%t), want 5s", span, ok)
+	}
+	if _, ok := programSpan(stamped[:5]); ok {
+		t.Error("a span for a program that never reached its manifests")
 	}
 }
