@@ -25,7 +25,7 @@ var toolFloor = archiveTool{"floor", "the floor: the stream program's own output
 // toolPipeFloor is the same output through a pipe to cat: what reading
 // the program costs it (a write per tarfile record, a reader to wake) on
 // top of the floor, before the reader does anything with the bytes.
-var toolPipeFloor = archiveTool{"floor-pipe", "the program's output through a pipe (result | cat > /dev/null)", func(ctx context.Context, _ *bench, j archiveJob) (sample, error) {
+var toolPipeFloor = archiveTool{"floor-pipe", "the program's output through a pipe, to cat (result piped to cat > /dev/null)", func(ctx context.Context, _ *bench, j archiveJob) (sample, error) {
 	return execTimed(ctx, command{argv: []string{"sh", "-c", `"$0" | cat`, j.archive}, stdout: os.DevNull})
 }}
 
