@@ -157,11 +157,12 @@ func caseStream(ctx context.Context, b *bench) error {
 	img := archiveImage("s8", "nix stream, 8 store paths × 24 MiB compressible + customisation layer")
 	big := archiveImage("s1g", "nix stream, 16 store paths × 64 MiB compressible (1 GiB)")
 	// Every layer is new: the proof store has nothing to give, warm or cold.
-	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, toolFloor, fastGenerator(toolStream), fastGenerator(toolFloor), toolPipeFloor}
+	fastStream, fastFloor := fastGenerator(toolStream), fastGenerator(toolFloor)
+	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, toolFloor, fastStream, fastFloor, toolPipeFloor}
 	b.archiveRatio("11", "first release", img, toolStream, toolUsersStream, 0.35)
 	b.archiveRatio("11", "first release", img, toolBuiltStream, toolUsersStream, 0)
 	b.archiveRatio("11", "first release", img, toolStream, toolFloor, 1.5)
-	b.archiveRatio("11", "first release", img, tools[4], tools[5], 0)
+	b.archiveRatio("11", "first release", img, fastStream, fastFloor, 0)
 	b.archiveRatio("11", "first release", img, toolStream, toolPipeFloor, 0)
 	rss := label("first release", big, tool{name: toolStream.name, title: toolStream.title}, "peak RSS")
 	b.res.goal(goal{caseID: "11", label: "peak RSS of " + toolStream.title + ", 1 GiB (worst round)", num: rss, limit: 100, worst: true})
@@ -226,13 +227,14 @@ func (b *bench) streamOnce2(ctx context.Context, img *image, n int, size int64, 
 func caseStreamNext(ctx context.Context, b *bench) error {
 	img := archiveImage("n8", "next release, 8 store paths × 24 MiB, 1 changed")
 	warm := warmStore(toolStream)
-	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, warm, toolFloor, fastGenerator(warm), fastGenerator(toolFloor), toolPipeFloor}
+	fastWarm, fastFloor := fastGenerator(warm), fastGenerator(toolFloor)
+	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, warm, toolFloor, fastWarm, fastFloor, toolPipeFloor}
 	b.archiveRatio("12", "next release", img, toolStream, toolUsersStream, 0.25)
 	b.archiveRatio("12", "next release", img, warm, toolUsersStream, 0.20)
 	b.archiveRatio("12", "next release", img, toolBuiltStream, toolUsersStream, 0)
 	b.archiveRatio("12", "next release", img, warm, toolFloor, 1.5)
 	b.archiveRatio("12", "next release", img, toolStream, toolFloor, 0)
-	b.archiveRatio("12", "next release", img, tools[5], tools[6], 0)
+	b.archiveRatio("12", "next release", img, fastWarm, fastFloor, 0)
 	b.archiveRatio("12", "next release", img, warm, toolPipeFloor, 0)
 	layers := nixLayers(archiveSeeds, 8, 24*mib)
 	archiveSeeds += 8
