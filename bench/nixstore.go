@@ -78,11 +78,25 @@ func installNixLike(dir string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	python, err := exec.LookPath("python3")
+	python, err := interpreter()
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, append([]byte("#!"+python+"\n"), nixStreamPy...), 0o555)
+}
+
+// interpreter is the system's python3 (Debian's /usr/bin/python3), or
+// else the real path of the one on PATH: a wrapper such as a pyenv shim
+// (a bash script) would be timed as the program's start.
+func interpreter() (string, error) {
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3", nil
+	}
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
 	if err != nil {
 		return "", fmt.Errorf("the nix-like stream program needs python3: %w", err)
 	}
-	return path, os.WriteFile(path, append([]byte("#!"+python+"\n"), nixStreamPy...), 0o555)
+	return strings.TrimSpace(string(out)), nil
 }
 
 // writeResults writes result, the script that runs the nix-like program
