@@ -63,7 +63,8 @@ rig-tools: apt-deps $(BIN)/buildkitd $(BIN)/registry $(BIN)/rig
 # (e2e/rootless_test.go), zstd reads zstd layers and makes the zstd
 # archives of the archive tests (e2e/archive*_test.go), xz-utils unpacks
 # the real zot .ci/run hands the zot tests (../shared/tools/zot), pigz is
-# how nix's buildLayeredImage compresses (the bench's stream cases).
+# how nix's buildLayeredImage compresses (the bench's stream cases),
+# Debian's python3 runs the bench's nix-like stream program (bench/nixstream.py).
 apt-deps:
 	@missing=""; \
 	command -v runc >/dev/null || missing="$$missing runc"; \
@@ -75,6 +76,7 @@ apt-deps:
 	command -v zstd >/dev/null || missing="$$missing zstd"; \
 	command -v xz >/dev/null || missing="$$missing xz-utils"; \
 	command -v pigz >/dev/null || missing="$$missing pigz"; \
+	test -x /usr/bin/python3 || missing="$$missing python3"; \
 	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
 	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
 	if [ -n "$$missing" ]; then \
