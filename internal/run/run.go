@@ -268,7 +268,7 @@ func (p *Pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	own, elsewhere := p.reuse(targets)
 	prover, remembered := p.prover()
 	a := publish.Archive{
-		Path: cfg.Origin.Path, Program: cfg.Origin.Kind == config.ArchiveProgram, Env: cfg.ChildEnv, Idle: cfg.ArchiveIdle, Platforms: build.PlatformNames(cfg.Platforms), Choice: cfg.ArchiveImage, Compression: cfg.Compression,
+		Path: cfg.Origin.Path, Program: cfg.Origin.Kind == config.ArchiveProgram, Env: cfg.ChildEnv, Idle: cfg.ArchiveIdle, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.Action, Warn: p.Action.Warningf, Targets: registries(targets),
 		Prover: prover, Remembered: remembered,
