@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/version"
 )
@@ -89,7 +90,7 @@ func Find(cfg config.Plan) ([]Image, error) {
 			continue
 		}
 		if other, ok := seen[img.Image]; ok {
-			errs = append(errs, fmt.Errorf("image: directories %s and %s both give %s; give each image directory a name of its own, or change the image template", other, dir, img.Image))
+			errs = append(errs, input.New("image", fmt.Errorf("directories %s and %s both give %s", other, dir, img.Image), "give each image directory a name of its own, or change the image template"))
 			continue
 		}
 		seen[img.Image] = dir
@@ -119,13 +120,13 @@ func directories(cfg config.Plan, errs *[]error) []string {
 			}
 		}
 		if n == 0 {
-			*errs = append(*errs, fmt.Errorf("contexts: %q matches no directory; check the glob against the checkout (is the repository checked out?)", g))
+			*errs = append(*errs, input.New("contexts", fmt.Errorf("%q matches no directory", g), "check the glob against the checkout (is the repository checked out?)"))
 		}
 	}
 	for _, x := range cfg.Exclude {
 		kept := slices.DeleteFunc(dirs, func(dir string) bool { return excludes(x, dir) })
 		if len(kept) == len(dirs) {
-			*errs = append(*errs, fmt.Errorf("contexts: \"!%s\" leaves out no directory the other globs match; check it against them, or remove it", x))
+			*errs = append(*errs, input.New("contexts", fmt.Errorf("\"!%s\" leaves out no directory the other globs match", x), "check it against them, or remove it"))
 		}
 		dirs = kept
 	}
@@ -156,7 +157,7 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	file := filepath.Join(dir, config.Dockerfile)
 	if _, err := os.Stat(file); err != nil {
 		if cfg.Source.Arg != "" {
-			return unversioned(cfg, img, fmt.Sprintf("no %s", config.Dockerfile), fmt.Errorf("contexts: directory %s has no %s; version-arg reads the version from it: add one, or leave the directory out with !%s", dir, config.Dockerfile, dir))
+			return unversioned(cfg, img, fmt.Sprintf("no %s", config.Dockerfile), input.New("contexts", fmt.Errorf("directory %s has no %s", dir, config.Dockerfile), fmt.Sprintf("version-arg reads the version from it: add one, or leave the directory out with !%s", dir)))
 		}
 		file = ""
 	}
