@@ -5,19 +5,18 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
 	"golang.org/x/term"
 
+	"github.com/blumeops/build-push-image/internal/notice"
 	"github.com/blumeops/build-push-image/internal/plan"
 	"github.com/blumeops/build-push-image/internal/run"
 	vsource "github.com/blumeops/build-push-image/internal/version"
@@ -112,12 +111,12 @@ func readFrom(from vsource.Found) string {
 
 // versionNotice gives the notice that other lines of the file matched
 // with other values, the first time this runner sees the file match so
-// (noticeGiven); until the matches change, the version's line says so in
+// (notice.Given); until the matches change, the version's line says so in
 // a few words instead (otherMatches). It says whether it gave it. Both
 // commands give their notices through it.
 func versionNotice(action *githubactions.Action, from vsource.Found) bool {
 	n := from.Notice()
-	if n == "" || noticeGiven(action.Getenv("RUNNER_TOOL_CACHE"), from.Path, n) {
+	if n == "" || notice.Given(action.Getenv("RUNNER_TOOL_CACHE"), from.Path, n) {
 		return false
 	}
 	action.Noticef("%s", n)
@@ -131,31 +130,6 @@ func otherMatches(from vsource.Found) string {
 		return ""
 	}
 	return "; other lines matched too: named in a notice on an earlier run of this runner, not repeated until they change"
-}
-
-// noticeGiven says whether the runner's tool cache remembers giving the
-// notice for the file at path, and remembers it from now on: a file
-// under <cache>/build-push-image/notices named by a hash of the file's
-// absolute path and the notice (which names the version and every line
-// matched), so a change to either gives the notice again. Without a tool
-// cache (by hand), or when it cannot be written, every run gives it.
-func noticeGiven(cache, path, notice string) bool {
-	if cache == "" {
-		return false
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return false
-	}
-	sum := sha256.Sum256([]byte(abs + "\n" + notice))
-	mark := filepath.Join(cache, "build-push-image", "notices", hex.EncodeToString(sum[:16]))
-	if _, err := os.Stat(mark); err == nil {
-		return true
-	}
-	if os.MkdirAll(filepath.Dir(mark), 0o700) == nil {
-		_ = os.WriteFile(mark, nil, 0o600)
-	}
-	return false
 }
 
 // versionFrom is where a plan row's version was read, for its line: the

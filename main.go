@@ -3,7 +3,7 @@
 // tag. It runs as a Forgejo/GitHub Actions step (inputs from INPUT_*) or by
 // hand (the same inputs as flags).
 //
-// main wires the packages and words the lines a user reads:
+// main wires the packages and prints the lines a user reads:
 // internal/config reads the environment once into a Config, internal/run
 // runs either command with it. In the run, internal/buildkitd finds
 // buildkitd, internal/publish builds and gets the image into the registry
@@ -147,7 +147,7 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	env := newEnv(action, cfg.Access, cfg.Debug, s, stderr)
 	res, err := run.Plan(ctx, cfg, images, env)
 	if err != nil {
-		printError(stdout, s.Redact(planFailure(ctx, cfg, env.IDs, err)))
+		printError(stdout, s.Redact(err.Error())) // the plan tells its failure: its line
 		return 1
 	}
 	setOutputs(action, res.Outputs())
@@ -155,13 +155,10 @@ func planMain(args []string, lookupEnv config.LookupEnv, action *githubactions.A
 	return 0
 }
 
-// newEnv is what both commands' runs are given: the action's lines, the
-// messages' words, regclient's log when debugging, and the job's
-// identity, each ID token masked as soon as it is fetched.
+// newEnv is what both commands' runs are given: the action's lines,
+// regclient's log when debugging, and the job's identity, each ID token masked as soon as it is fetched.
 func newEnv(action *githubactions.Action, a config.Access, debug bool, s *redact.Masker, stderr io.Writer) run.Env {
-	env := run.Env{Action: action, Log: debugLog(debug, stderr), Lines: run.Lines{
-		TagWarning: tagWarning, TagInfo: tagInfo, Fallback: fallbackLine, KeyExpiry: keyExpiryLine,
-	}}
+	env := run.Env{Action: action, Log: debugLog(debug, stderr)}
 	if a.IDToken != nil {
 		env.IDs = oidc.NewSource(*a.IDToken, oidc.WithOnToken(func(token string) { s.Add(token) }))
 	}

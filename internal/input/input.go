@@ -1,7 +1,8 @@
 // Package input is the error a run reports about one of the action's
 // inputs: it carries the input it concerns and the advice to give, so the
 // one line a user reads is found (errors.As) or looked up by the error's
-// type, not decided by an ordered switch over every way a run can fail.
+// type, not decided by an ordered switch over every way a run can fail;
+// a Line is a failure told so, over the error it tells.
 // It imports nothing of the action's.
 package input
 
@@ -62,4 +63,28 @@ func Told(err error, tell func(error) (string, bool)) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Line is a failure told: the one line a user reads of Err, worded by
+// the package that saw the facts (the input that fixes it, what went
+// wrong, how to fix it), over the error it tells, which stays in the
+// chain for errors.Is and errors.As.
+type Line struct {
+	Text string
+	Err  error
+}
+
+// Error is the user's line.
+func (l *Line) Error() string { return l.Text }
+
+// Unwrap lets errors.Is and errors.As see the error told.
+func (l *Line) Unwrap() error { return l.Err }
+
+// Tell is err as the line tell has for it (Told), else err as it is;
+// nil stays nil.
+func Tell(err error, tell func(error) (string, bool)) error {
+	if line, ok := Told(err, tell); ok {
+		return &Line{Text: line, Err: err}
+	}
+	return err
 }

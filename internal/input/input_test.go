@@ -58,3 +58,22 @@ func TestTold(t *testing.T) {
 		t.Errorf("nothing to tell, told %q", got)
 	}
 }
+
+// TestTell: a failure something tells is its line, the error told still
+// in the chain; one nothing tells stays as it is, and nil stays nil.
+func TestTell(t *testing.T) {
+	cause := errors.New("refused")
+	tell := func(e error) (string, bool) { return "registry-tls: " + e.Error() + "; set it", e == cause }
+	err := Tell(fmt.Errorf("push: %w", cause), tell)
+	var l *Line
+	if !errors.As(err, &l) || err.Error() != "registry-tls: refused; set it" || !errors.Is(err, cause) {
+		t.Errorf("told %v (%T), want the line over the cause", err, err)
+	}
+	other := errors.New("other")
+	if got := Tell(other, tell); got != other {
+		t.Errorf("nothing to tell, got %v", got)
+	}
+	if Tell(nil, tell) != nil {
+		t.Error("Tell of nil is not nil")
+	}
+}

@@ -46,7 +46,7 @@ func warnKeyExpiry(ctx context.Context, env Env, access config.Access, lookups [
 		}
 		seen[l.host] = true
 		if e, ok := zotkey.Check(ctx, l.keys, ran, access.KeyExpiryWarning); ok {
-			line := env.Lines.KeyExpiry(l.host, l.user, e)
+			line := keyExpiryLine(l.host, l.user, e)
 			env.Action.Warningf("%s", line)
 			if env.Action.Getenv("GITHUB_STEP_SUMMARY") != "" {
 				env.Action.AddStepSummary("> **Warning:** " + markdownText(line) + "\n")

@@ -103,32 +103,20 @@ func adoptTags(ctx context.Context, cfg config.Plan, action *githubactions.Actio
 	return nil
 }
 
-// PlanStep is the step of the plan command that failed, for its line.
-type PlanStep int
-
-// The plan command's steps, in the order they run.
-const (
-	StepChanged   PlanStep = iota // changed: the diff against the base
-	StepIdentity                  // the job's first ID token (oidc-audience)
-	StepLookup                    // the version tags' look-ups
-	StepPushCheck                 // the key's push check
-	StepAdopt                     // adopt-tags
-)
-
-// PlanError is a failed step of the plan command: which one, and why.
-type PlanError struct {
-	Step PlanStep
-	Err  error
-}
-
-func (e *PlanError) Error() string { return e.Err.Error() }
-func (e *PlanError) Unwrap() error { return e.Err }
-
 // Plan is the plan command's run over the images plan.Find read: it
 // looks up each version tag, proves the key, adopts the old scheme's tags
 // and marks the changed images, as cfg asks; its result is the outputs'.
-// A failure is a *PlanError.
+// A failure is a *PlanError told as its one line (an *input.Line).
 func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (plan.Result, error) {
+	res, err := runPlan(ctx, cfg, images, env)
+	if err != nil {
+		return nil, tellPlan(ctx, cfg, env.IDs, err)
+	}
+	return res, nil
+}
+
+// runPlan is Plan, its failure a *PlanError.
+func runPlan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (plan.Result, error) {
 	start := time.Now()
 	// A base that cannot be compared fails the plan before anything is
 	// looked up or written; the images are marked once their version tags

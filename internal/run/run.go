@@ -2,9 +2,9 @@
 // action's (Pipeline: connect, guard, build or read the archive, publish
 // by digest, sign, tag) and the plan's (Plan: look-ups, push check,
 // adopt-tags, changed). Package main reads the inputs, masks the secrets
-// and words the lines; a run reads no environment and writes only through
-// the Env it is given, returning the packages' typed errors for main to
-// explain.
+// and prints; a run reads no environment and writes only through the Env
+// it is given. It knows the inputs, so it words its lines: a failure is
+// the packages' typed error told as the user's line (an *input.Line).
 package run
 
 import (
@@ -58,6 +58,7 @@ func (p *Pipeline) Run(ctx context.Context) (out Published, err error) {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error: %v", r)
 		}
+		err = tell(cfg, p.IDs, err) // the user's line, with the input that fixes it
 	}()
 	start := time.Now()
 	if cfg.Signing.Key != nil {
@@ -198,11 +199,11 @@ func (p *Pipeline) record(out *Published) {
 		case tags.Unchanged:
 			out.Tags, out.Unchanged = append(out.Tags, t.Ref()), append(out.Unchanged, t.Ref())
 		}
-		if line := p.Lines.TagWarning(t); line != "" {
+		if line := tagWarning(t); line != "" {
 			p.Action.Warningf("%s", line)
 			continue
 		}
-		p.Action.Infof("%s", p.Lines.TagInfo(t, out.Digest))
+		p.Action.Infof("%s", tagInfo(t, out.Digest))
 	}
 }
 
@@ -248,7 +249,7 @@ func (p *Pipeline) publisher(b *build.Builder, targets []target, compareOnly boo
 		return layout
 	}
 	return publish.Auto{Fast: fast, Fallback: layout, OnFallback: func(err error) {
-		p.Action.Warningf("%s", p.Lines.Fallback(cfg, err))
+		p.Action.Warningf("%s", fallbackLine(cfg, err))
 	}}
 }
 
