@@ -140,12 +140,6 @@ func (c Config) Registry() string {
 	return c.Refs[0].Registry
 }
 
-// RegistryOf is the host[:port] part of an image as the input spells it
-// (validated: it has one). Only package main's messages still split a
-// name: everything else reads Refs' Registry, or the Host of a typed
-// error (run.PushCheckError, plan.LookupError).
-func RegistryOf(image string) string { return strings.SplitN(image, "/", 2)[0] }
-
 // Login is the login an image is pushed with.
 type Login struct {
 	User, Pass string

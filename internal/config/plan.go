@@ -130,6 +130,13 @@ func validateImageTemplate(image string) error {
 	return validateImage(strings.ReplaceAll(image, NamePlaceholder, "name"))
 }
 
+// Registry is the host[:port] of the plan's images, as parseImage reads
+// the image template (validated).
+func (p Plan) Registry() string {
+	r, _ := parseImage(strings.ReplaceAll(p.Image, NamePlaceholder, "name"))
+	return r.Registry
+}
+
 // ImageOf is the repository of the image in the directory named name, as
 // regclient reads it (its Reference is the name as the template spells
 // it); the error (a name that makes no valid repository) names the input.
