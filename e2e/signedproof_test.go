@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	godigest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/sign"
@@ -83,10 +84,11 @@ func (k keyPair) signDirectly(t *testing.T, r rig, image string, d godigest.Dige
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := push.New(r.registry+"/"+image, push.WithCredentials(r.user, r.key), push.WithTLS(push.TLSDisabled))
+	at, err := ref.New(r.registry + "/" + image)
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := push.New(at, push.WithCredentials(r.user, r.key), push.WithTLS(push.TLSDisabled))
 	defer func() { _ = reg.Close() }()
 	if _, err := sign.New(key).Ensure(context.Background(), reg, d); err != nil {
 		t.Fatalf("sign %s@%s: %v", image, d, err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regclient/regclient/types/ref"
+
 	"github.com/blumeops/build-push-image/internal/input"
 )
 
@@ -86,33 +88,52 @@ func parseIdle(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// Reuse is one line of reuse-from, read: a tag of the image's own
+// repositories (Own), or another repository of its registry (Repo, as
+// regclient reads it) with a tag, or without one (Tag "") for its newest
+// releases.
+type Reuse struct {
+	Line string
+	Own  bool
+	Repo ref.Ref
+	Tag  string
+}
+
 // reuseFrom reads one line of reuse-from: a tag of the image's
 // repository, or another repository of its registry (host/path, e.g. the
 // plan's other images or a base), with a tag, or without one for its
 // newest releases. Layers are mounted from there, so it must be on the
-// image's registry.
-func reuseFrom(image string) func(string) (string, error) {
-	return func(line string) (string, error) {
-		repo, tag := SplitReuse(line)
+// image's registry. A repository of images (named in full, as a list of
+// a plan's images names them) is the image's own.
+func reuseFrom(images []ref.Ref) func(string) (Reuse, error) {
+	image := ref.Ref{}
+	if len(images) > 0 {
+		image = images[0]
+	}
+	return func(line string) (Reuse, error) {
+		repo, tag := splitReuse(line)
 		if repo == "" {
-			return tag, validateTag(tag)
+			return Reuse{Line: line, Own: true, Tag: tag}, validateTag(tag)
 		}
-		if err := validateImage(repo); err != nil {
-			return "", err
+		r, err := parseImage(repo)
+		if err != nil {
+			return Reuse{}, err
 		}
-		if RegistryOf(repo) != RegistryOf(image) {
-			return "", fmt.Errorf("%q is not on %s, the image's registry; a layer is mounted from another repository of the same registry only", line, RegistryOf(image))
+		if r.Registry != image.Registry {
+			return Reuse{}, fmt.Errorf("%q is not on %s, the image's registry; a layer is mounted from another repository of the same registry only", line, image.Registry)
 		}
+		own := slices.ContainsFunc(images, func(i ref.Ref) bool { return ref.EqualRepository(i, r) })
+		out := Reuse{Line: line, Own: own, Repo: r, Tag: tag}
 		if tag != "" {
-			return line, validateTag(tag)
+			return out, validateTag(tag)
 		}
-		return line, nil
+		return out, nil
 	}
 }
 
-// SplitReuse splits a line of reuse-from into a repository ("" for a tag
+// splitReuse splits a line of reuse-from into a repository ("" for a tag
 // of the image's own) and a tag ("" for a repository's newest releases).
-func SplitReuse(line string) (repository, tag string) {
+func splitReuse(line string) (repository, tag string) {
 	if !strings.Contains(line, "/") {
 		return "", line
 	}

@@ -40,8 +40,8 @@ func TestArchiveNeedsNoBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Origin.Path != env["INPUT_ARCHIVE"] || cfg.ArchiveImage != "app:1.2" || !slices.Equal(cfg.ReuseFrom, []string{"v1.1.0", "v1.0.0-nix"}) {
-		t.Errorf("archive %q image %q reuse-from %q", cfg.Origin.Path, cfg.ArchiveImage, cfg.ReuseFrom)
+	if cfg.Origin.Path != env["INPUT_ARCHIVE"] || cfg.ArchiveImage != "app:1.2" || !slices.Equal(cfg.ReuseFrom, []Reuse{{Line: "v1.1.0", Own: true, Tag: "v1.1.0"}, {Line: "v1.0.0-nix", Own: true, Tag: "v1.0.0-nix"}}) {
+		t.Errorf("archive %q image %q reuse-from %+v", cfg.Origin.Path, cfg.ArchiveImage, cfg.ReuseFrom)
 	}
 	if cfg.ArchiveIdle != 2*time.Minute { // action.yml's default
 		t.Errorf("archive-idle-timeout %s, want 2m", cfg.ArchiveIdle)

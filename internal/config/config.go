@@ -15,6 +15,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/blumeops/build-push-image/internal/build"
 	"github.com/blumeops/build-push-image/internal/buildkitd"
@@ -31,10 +32,13 @@ import (
 type Config struct {
 	// Access is the login and TLS of the registry (shared with the plan).
 	Access
-	// Images are the repositories to push to, one build for all; Image is
-	// the first, the one the outputs name.
+	// Images are the repositories to push to, one build for all, as the
+	// input spells them; Image is the first, the one the outputs name.
+	// Refs are the same, read once by regclient (Refs[i] is Images[i]):
+	// Refs[i].Registry is the host, computed nowhere else.
 	Images []string
 	Image  string
+	Refs   []ref.Ref
 	// Tags are extra tags and SemverTags adds the version's moving tags
 	// (v1, v1.2): tags that follow releases, written after the version tag.
 	Tags       []string
@@ -78,11 +82,10 @@ type Config struct {
 	// input (a docker-archive, OCI archive or OCI layout directory, a
 	// program writing one, standard input); ArchiveImage chooses one of
 	// several in it; ReuseFrom are tags of the repository, or other
-	// repositories of its registry (SplitReuse), whose layers the push may
-	// reuse.
+	// repositories of its registry, whose layers the push may reuse.
 	Origin       Origin
 	ArchiveImage string
-	ReuseFrom    []string
+	ReuseFrom    []Reuse
 	// ArchiveIdle is archive-idle-timeout: how long the program writing
 	// the archive, or standard input, may be silent.
 	ArchiveIdle time.Duration
@@ -128,11 +131,14 @@ type Config struct {
 	Signing Signing
 }
 
-// Registry is the host[:port] part of the image.
-func (c Config) Registry() string { return RegistryOf(c.Image) }
-
-// RegistryOf is the host[:port] part of an image (validated: it has one).
-func RegistryOf(image string) string { return strings.SplitN(image, "/", 2)[0] }
+// Registry is the host[:port] of the image (the first), as regclient
+// reads it; "" when the image input names none.
+func (c Config) Registry() string {
+	if len(c.Refs) == 0 {
+		return ""
+	}
+	return c.Refs[0].Registry
+}
 
 // Login is the login an image is pushed with.
 type Login struct {
@@ -141,15 +147,14 @@ type Login struct {
 	Identity bool
 }
 
-// LoginFor is the one rule for the login to push image with: on the
-// first image's registry username and api-key, and with oidc-audience
-// the job's identity; on another registry its line of
+// LoginFor is the one rule for the login to push to the registry host
+// with: on the first image's registry username and api-key, and with
+// oidc-audience the job's identity; on another registry its line of
 // registry-credentials (or the runner's Docker config) when that has a
 // password, else username and api-key. false when there is none: with
 // oidc-audience, whose ID token goes to the first image's registry only,
 // a registry with no line.
-func (c Config) LoginFor(image string) (Login, bool) {
-	host := RegistryOf(image)
+func (c Config) LoginFor(host string) (Login, bool) {
 	line, ok := build.LoginFor(c.BuildOpts.Logins, host)
 	switch {
 	case host == c.Registry():
@@ -164,9 +169,9 @@ func (c Config) LoginFor(image string) (Login, bool) {
 // the first image's registry only, so an image on another registry needs
 // a login of its own (registry-credentials, or the runner's Docker config).
 func validateIdentityImages(c Config) error {
-	for _, image := range c.Images {
-		if _, ok := c.LoginFor(image); !ok {
-			host := RegistryOf(image)
+	for i, image := range c.Images {
+		host := c.Refs[i].Registry
+		if _, ok := c.LoginFor(host); !ok {
 			return fmt.Errorf("the job's ID token goes to %s only (the first image's registry), and %s is on %s, which has no login; give %s a line of registry-credentials, or publish there in a step of its own", c.Registry(), image, host, host)
 		}
 	}
@@ -223,7 +228,9 @@ func parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		c.SHA = headCommit(firstNonEmpty(c.Context, "."), getenv, raw["api-key"])
 		c.SHAFromGit = c.SHA != ""
 	}
-	read(&errs, raw, "image", &c.Images, parseImages)
+	var images repositories
+	read(&errs, raw, "image", &images, parseImages)
+	c.Images, c.Refs = images.names, images.refs
 	c.Image = firstNonEmpty(append(c.Images, "")...)
 	errs.add("sha", validateSHA(c.SHA))
 	set(&errs, "sha-length", &c.SHALength)(parseSHALength(raw["sha-length"], len(c.SHA)))
@@ -233,7 +240,7 @@ func parse(raw map[string]string, getenv func(string) string) (Config, error) {
 		read(&errs, raw, "archive-idle-timeout", &c.ArchiveIdle, parseIdle)
 		c.Before = eventBefore(getenv) // only an archive's layers are reused from the release before
 	}
-	read(&errs, raw, "reuse-from", &c.ReuseFrom, lines(reuseFrom(c.Image)))
+	read(&errs, raw, "reuse-from", &c.ReuseFrom, lines(reuseFrom(c.Refs)))
 	c.parseVersion(&errs, raw, getenv)
 	read(&errs, raw, "build-args", &c.BuildArgs, parseKeyValues)
 	read(&errs, raw, "labels", &c.Labels, parseKeyValues)
@@ -361,9 +368,9 @@ func (c Config) RegistryCredentials() []build.Credential {
 		return c.BuildOpts.Logins
 	}
 	var own []build.Credential
-	for _, image := range c.Images {
-		login, _ := c.LoginFor(image)
-		own = append(own, build.Credential{Host: RegistryOf(image), Username: login.User, Password: login.Pass})
+	for _, r := range c.Refs {
+		login, _ := c.LoginFor(r.Registry)
+		own = append(own, build.Credential{Host: r.Registry, Username: login.User, Password: login.Pass})
 	}
 	return build.MergeCredentials(own, c.BuildOpts.Logins)
 }

@@ -49,6 +49,38 @@ func TestValidateImage(t *testing.T) {
 	}
 }
 
+// TestImageHost: an image's host is read once, by regclient, as push and
+// the plan's clients use it: Docker Hub's aliases are one registry, a
+// port and an IP literal stay; reuse-from and the login rule follow it.
+func TestImageHost(t *testing.T) {
+	for image, host := range map[string]string{
+		"docker.io/team/app": "docker.io", "index.docker.io/team/app": "docker.io", "registry-1.docker.io/team/app": "docker.io",
+		"localhost/app": "localhost", "localhost:5000/a/b": "localhost:5000", "127.0.0.1:5000/app": "127.0.0.1:5000",
+		"[::1]:5000/app": "[::1]:5000", "registry.example/team/app": "registry.example",
+	} {
+		if r, err := parseImage(image); err != nil || r.Registry != host || r.Reference != image {
+			t.Errorf("%s: host %q (%q), %v; want %q, the name kept", image, r.Registry, r.Reference, err, host)
+		}
+	}
+	read, err := parseImages("index.docker.io/team/app\nlocalhost:5000/team/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{Images: read.names, Refs: read.refs}
+	if r, err := reuseFrom(c.Refs)("docker.io/team/base:v1"); err != nil || r.Own || r.Repo.Registry != "docker.io" || r.Tag != "v1" {
+		t.Errorf("reuse-from docker.io/team/base:v1 with index.docker.io/team/app: %+v, %v; want a repository of the same registry", r, err)
+	}
+	if r, err := reuseFrom(c.Refs)("docker.io/team/app"); err != nil || !r.Own {
+		t.Errorf("reuse-from docker.io/team/app with index.docker.io/team/app: %+v, %v; want the image's own", r, err)
+	}
+	if _, err := reuseFrom(c.Refs)("localhost:5000/team/base"); err == nil || err.Error() != `"localhost:5000/team/base" is not on docker.io, the image's registry; a layer is mounted from another repository of the same registry only` {
+		t.Errorf("reuse-from on localhost:5000 with the image on Docker Hub: %v", err)
+	}
+	if c.Registry() != "docker.io" {
+		t.Errorf("Registry() = %q, want docker.io", c.Registry())
+	}
+}
+
 func TestVersionPlusSuggestsUnderscore(t *testing.T) {
 	err := validateTag("v1.2.0+build.5")
 	if err == nil || !strings.Contains(err.Error(), "use '_' instead") || !strings.Contains(err.Error(), "v1.2.0_build.5") {

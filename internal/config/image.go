@@ -23,34 +23,43 @@ var (
 	shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 )
 
-// validateImage checks a repository with regclient's reference parser and
-// asks for an explicit registry host: there is no default registry to fall
-// back to (team/app would silently mean Docker Hub).
-func validateImage(image string) error {
+// parseImage reads a repository with regclient's reference parser, the
+// one place the host of an image is computed (the reference's Registry:
+// Docker Hub's aliases are docker.io, localhost:port stays as it is), and
+// asks for an explicit registry host: there is no default registry to
+// fall back to (team/app would silently mean Docker Hub). The reference
+// is returned whenever regclient reads one, with the error too.
+func parseImage(image string) (ref.Ref, error) {
 	const fix = "; use host[:port]/path, e.g. registry.example/team/app"
 	switch {
 	case image == "":
-		return errors.New("required; set it to the repository to push to, e.g. registry.example/team/app")
+		return ref.Ref{}, errors.New("required; set it to the repository to push to, e.g. registry.example/team/app")
 	case strings.Contains(image, "://"):
-		return fmt.Errorf("%q must not include a scheme; drop %q (registry-tls chooses http or https)", image, image[:strings.Index(image, "://")+3])
-	case image != strings.ToLower(image):
-		return fmt.Errorf("%q must be lowercase; use %q", image, strings.ToLower(image))
+		return ref.Ref{}, fmt.Errorf("%q must not include a scheme; drop %q (registry-tls chooses http or https)", image, image[:strings.Index(image, "://")+3])
 	}
 	r, err := ref.New(image)
-	host, path, _ := strings.Cut(image, "/")
+	host, path, _ := strings.Cut(image, "/") // as written: a host spelled, not Docker Hub by default
 	switch {
+	case image != strings.ToLower(image):
+		err = fmt.Errorf("%q must be lowercase; use %q", image, strings.ToLower(image))
 	case err != nil:
-		return fmt.Errorf("%q is not a valid repository%s", image, fix)
+		err = fmt.Errorf("%q is not a valid repository%s", image, fix)
 	case r.Digest != "":
-		return fmt.Errorf("%q must not include a digest%s", image, fix)
+		err = fmt.Errorf("%q must not include a digest%s", image, fix)
 	case strings.HasSuffix(image, ":"+r.Tag):
-		return fmt.Errorf("%q must not include a tag: the tags come from the version and sha inputs%s", image, fix)
+		err = fmt.Errorf("%q must not include a tag: the tags come from the version and sha inputs%s", image, fix)
 	case path == "":
-		return fmt.Errorf("%q is not a valid repository: it has no path after the host%s", image, fix)
+		err = fmt.Errorf("%q is not a valid repository: it has no path after the host%s", image, fix)
 	case !isHost(host):
-		return fmt.Errorf("%q is not a valid repository: it names no registry host; put the registry first, e.g. registry.example/%s (Docker Hub: docker.io/%s)", image, image, image)
+		err = fmt.Errorf("%q is not a valid repository: it names no registry host; put the registry first, e.g. registry.example/%s (Docker Hub: docker.io/%s)", image, image, image)
 	}
-	return nil
+	return r, err
+}
+
+// validateImage is parseImage's verdict alone.
+func validateImage(image string) error {
+	_, err := parseImage(image)
+	return err
 }
 
 // isHost tells a registry host from a path component the way Docker
@@ -95,23 +104,34 @@ func parseSHALength(length string, shaLen int) (int, error) {
 	return n, nil
 }
 
+// repositories is the image input read: each line as it is spelled (the
+// outputs and messages say it so), and as regclient reads it.
+type repositories struct {
+	names []string
+	refs  []ref.Ref
+}
+
 // parseImages reads the image input: one repository per line, each pushed
 // the same image with the same tags.
-func parseImages(text string) ([]string, error) {
+func parseImages(text string) (repositories, error) {
 	lines := strings.Fields(text)
 	if len(lines) <= 1 {
-		return lines, validateImage(firstNonEmpty(append(lines, "")...))
+		r, err := parseImage(firstNonEmpty(append(lines, "")...))
+		return repositories{lines, []ref.Ref{r}[:len(lines)]}, err
 	}
+	out := repositories{names: lines}
 	var errs []error
 	for i, image := range lines {
-		switch err := validateImage(image); {
+		r, err := parseImage(image)
+		out.refs = append(out.refs, r)
+		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("line %d: %w", i+1, err))
 		case slices.Contains(lines[:i], image):
 			errs = append(errs, fmt.Errorf("line %d: %q is listed twice; list each repository once", i+1, image))
 		}
 	}
-	return lines, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // extraTag parses one line of the tags input.

@@ -13,35 +13,39 @@ import (
 // password, else username and api-key; under oidc-audience a registry
 // with no line has no login at all (config.Parse refuses it).
 func TestLoginFor(t *testing.T) {
-	c := Config{Access: Access{Username: "ci", APIKey: "zak_k"}, Image: "a.example/app",
-		Images: []string{"a.example/app", "b.example/app", "c.example/app", "d.example/app"}}
+	images := "a.example/app\nb.example/app\nc.example/app\nd.example/app"
+	read, err := parseImages(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{Access: Access{Username: "ci", APIKey: "zak_k"}, Image: "a.example/app", Images: read.names, Refs: read.refs}
 	c.BuildOpts.Logins = []build.Credential{
 		{Host: "b.example", Username: "bob", Password: "pw"},
 		{Host: "c.example", Username: "carol"}, // no password
 	}
 	want := map[string]Login{
-		"a.example/app": {User: "ci", Pass: "zak_k"},
-		"b.example/app": {User: "bob", Pass: "pw"},
-		"c.example/app": {User: "ci", Pass: "zak_k"},
-		"d.example/app": {User: "ci", Pass: "zak_k"},
+		"a.example": {User: "ci", Pass: "zak_k"},
+		"b.example": {User: "bob", Pass: "pw"},
+		"c.example": {User: "ci", Pass: "zak_k"},
+		"d.example": {User: "ci", Pass: "zak_k"},
 	}
-	for image, w := range want {
-		if got, ok := c.LoginFor(image); got != w || !ok {
-			t.Errorf("%s: %+v %v, want %+v", image, got, ok, w)
+	for host, w := range want {
+		if got, ok := c.LoginFor(host); got != w || !ok {
+			t.Errorf("%s: %+v %v, want %+v", host, got, ok, w)
 		}
 	}
 	c.Access = Access{IDToken: &oidc.Forge{}}
-	for image, w := range map[string]struct {
+	for host, w := range map[string]struct {
 		login Login
 		ok    bool
 	}{
-		"a.example/app": {Login{Identity: true}, true},
-		"b.example/app": {Login{User: "bob", Pass: "pw"}, true},
-		"c.example/app": {Login{}, true}, // a line: its (empty) login
-		"d.example/app": {Login{}, false},
+		"a.example": {Login{Identity: true}, true},
+		"b.example": {Login{User: "bob", Pass: "pw"}, true},
+		"c.example": {Login{}, true}, // a line: its (empty) login
+		"d.example": {Login{}, false},
 	} {
-		if got, ok := c.LoginFor(image); got != w.login || ok != w.ok {
-			t.Errorf("oidc-audience, %s: %+v %v, want %+v %v", image, got, ok, w.login, w.ok)
+		if got, ok := c.LoginFor(host); got != w.login || ok != w.ok {
+			t.Errorf("oidc-audience, %s: %+v %v, want %+v %v", host, got, ok, w.login, w.ok)
 		}
 	}
 	if err := validateIdentityImages(c); err == nil {

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/regclient/regclient/types/ref"
+
 	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/version"
 )
@@ -128,12 +130,20 @@ func validateImageTemplate(image string) error {
 	return validateImage(strings.ReplaceAll(image, NamePlaceholder, "name"))
 }
 
-// ImageOf is the repository of the image in the directory named name; the
-// error (a name that makes no valid repository) names the input.
-func (p Plan) ImageOf(name string) (string, error) {
-	image := strings.ReplaceAll(p.Image, NamePlaceholder, name)
-	if err := validateImage(image); err != nil {
-		return "", input.New("image", fmt.Errorf("directory %q: %w", name, err), "")
+// Registry is the host[:port] of the plan's images, as parseImage reads
+// the image template (validated).
+func (p Plan) Registry() string {
+	r, _ := parseImage(strings.ReplaceAll(p.Image, NamePlaceholder, "name"))
+	return r.Registry
+}
+
+// ImageOf is the repository of the image in the directory named name, as
+// regclient reads it (its Reference is the name as the template spells
+// it); the error (a name that makes no valid repository) names the input.
+func (p Plan) ImageOf(name string) (ref.Ref, error) {
+	image, err := parseImage(strings.ReplaceAll(p.Image, NamePlaceholder, name))
+	if err != nil {
+		return ref.Ref{}, input.New("image", fmt.Errorf("directory %q: %w", name, err), "")
 	}
 	return image, nil
 }

@@ -42,8 +42,8 @@ func TestParsePlan(t *testing.T) {
 	if len(p.Contexts) != 2 || p.Contexts[1] != "nix/*" || len(p.Exclude) != 1 || p.Exclude[0] != "containers/lib" || p.FailUnversioned || p.TagSuffix != "-nix" || p.Source.Arg != "APP_VERSION" || p.Source.Prefix != "v" || p.RegistryTLS != push.TLSDisabled || p.APIKey != "" {
 		t.Errorf("plan %+v", p)
 	}
-	if img, err := p.ImageOf("app"); err != nil || img != "registry.example/team/app" {
-		t.Errorf("ImageOf(app) = %q, %v", img, err)
+	if img, err := p.ImageOf("app"); err != nil || img.Reference != "registry.example/team/app" || img.Registry != "registry.example" {
+		t.Errorf("ImageOf(app) = %+v, %v", img, err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/ref"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/guard"
@@ -25,10 +26,10 @@ type Repo interface {
 }
 
 // RepoOf is the Repo of a repository.
-type RepoOf func(repository string) (Repo, error)
+type RepoOf func(repository ref.Ref) (Repo, error)
 
 // Repo is the client of repository, as a Repo.
-func (r *Registries) Repo(repository string) (Repo, error) { return r.client(repository) }
+func (r *Registries) Repo(repository ref.Ref) (Repo, error) { return r.client(repository) }
 
 // VersionPlaceholder is what an adopt-tags pattern names the version with.
 const VersionPlaceholder = "{version}"
@@ -74,7 +75,7 @@ func Adopt(ctx context.Context, res Result, pattern string, repoOf RepoOf, opts 
 			continue
 		}
 		g.Go(func() error {
-			repo, err := repoOf(s.Image.Image)
+			repo, err := repoOf(s.Image.Ref)
 			if err != nil {
 				return err
 			}

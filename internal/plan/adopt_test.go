@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/guard"
@@ -58,7 +59,8 @@ var (
 )
 
 func statusOf(name, version string) Status {
-	return Status{Image: Image{Name: name, Image: "r.example/" + name, Version: version, Tag: version + "-nix"}}
+	r, _ := ref.New("r.example/" + name)
+	return Status{Image: Image{Name: name, Image: r.Reference, Ref: r, Version: version, Tag: version + "-nix"}}
 }
 
 // TestAdopt: an image whose old tags of its version all name one image is
@@ -72,7 +74,7 @@ func TestAdopt(t *testing.T) {
 		"r.example/job": {tags: map[string]digest.Digest{"v3.0.0-abc1234-nix": imgA, "v3.0.0": imgB}},
 		"r.example/old": {tags: map[string]digest.Digest{"v4.0.0-abc1234-nix": imgA}},
 	}
-	repoOf := func(r string) (Repo, error) { return repos[r], nil }
+	repoOf := func(r ref.Ref) (Repo, error) { return repos[r.Reference], nil }
 	res := Result{statusOf("api", "v1.0.0"), statusOf("web", "v2.0.0"), statusOf("job", "v3.0.0"), statusOf("old", "v4.0.0")}
 	res[3].Published = true
 
@@ -117,7 +119,7 @@ func TestAdoptNewest(t *testing.T) {
 	repo := &memRepo{tags: map[string]digest.Digest{
 		"v1.0.0-" + older[:7] + "-nix": imgA, "v1.0.0-" + newer[:7] + "-nix": imgB, "v1.0.0-" + elsewhere[:7] + "-nix": imgA,
 	}}
-	repoOf := func(string) (Repo, error) { return repo, nil }
+	repoOf := func(ref.Ref) (Repo, error) { return repo, nil }
 	calls := 0
 	history := WithHistory(func(context.Context) ([]string, error) { calls++; return []string{newer, older}, nil })
 	res := Result{statusOf("api", "v1.0.0"), statusOf("web", "v1.0.0")}
@@ -140,7 +142,7 @@ func TestAdoptNewest(t *testing.T) {
 func TestAdoptGuard(t *testing.T) {
 	repo := &memRepo{tags: map[string]digest.Digest{"v1.0.0-abc1234-nix": imgA}, raced: map[string]digest.Digest{"v1.0.0-nix": imgB}}
 	res := Result{statusOf("api", "v1.0.0")}
-	_, err := Adopt(context.Background(), res, "{version}-*-nix", func(string) (Repo, error) { return repo, nil }, WithWrite())
+	_, err := Adopt(context.Background(), res, "{version}-*-nix", func(ref.Ref) (Repo, error) { return repo, nil }, WithWrite())
 	var ee *guard.ExistsError
 	if !errors.As(err, &ee) || ee.Digest != imgB || len(repo.writes) != 0 {
 		t.Errorf("err %v, writes %v; want the guard's ExistsError naming %s, no write", err, repo.writes, imgB)

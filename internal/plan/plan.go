@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/config"
+	"github.com/blumeops/build-push-image/internal/input"
 	"github.com/blumeops/build-push-image/internal/push"
 	"github.com/blumeops/build-push-image/internal/version"
 )
@@ -34,7 +35,10 @@ type Image struct {
 	Context string `json:"context"` // the directory
 	File    string `json:"file"`    // its Dockerfile ("" when it has none)
 	Image   string `json:"image"`   // the repository
-	Version string `json:"version"` // the release version, e.g. v1.2.0
+	// Ref is Image as regclient reads it (config.Plan.ImageOf): its
+	// Registry is the image's host.
+	Ref     ref.Ref `json:"-"`
+	Version string  `json:"version"` // the release version, e.g. v1.2.0
 	// Skipped says why the directory is left out of the plan (it names no
 	// version: on-unversioned: skip); empty for an image.
 	Skipped string `json:"skipped,omitempty"`
@@ -86,7 +90,7 @@ func Find(cfg config.Plan) ([]Image, error) {
 			continue
 		}
 		if other, ok := seen[img.Image]; ok {
-			errs = append(errs, fmt.Errorf("image: directories %s and %s both give %s; give each image directory a name of its own, or change the image template", other, dir, img.Image))
+			errs = append(errs, input.New("image", fmt.Errorf("directories %s and %s both give %s", other, dir, img.Image), "give each image directory a name of its own, or change the image template"))
 			continue
 		}
 		seen[img.Image] = dir
@@ -116,13 +120,13 @@ func directories(cfg config.Plan, errs *[]error) []string {
 			}
 		}
 		if n == 0 {
-			*errs = append(*errs, fmt.Errorf("contexts: %q matches no directory; check the glob against the checkout (is the repository checked out?)", g))
+			*errs = append(*errs, input.New("contexts", fmt.Errorf("%q matches no directory", g), "check the glob against the checkout (is the repository checked out?)"))
 		}
 	}
 	for _, x := range cfg.Exclude {
 		kept := slices.DeleteFunc(dirs, func(dir string) bool { return excludes(x, dir) })
 		if len(kept) == len(dirs) {
-			*errs = append(*errs, fmt.Errorf("contexts: \"!%s\" leaves out no directory the other globs match; check it against them, or remove it", x))
+			*errs = append(*errs, input.New("contexts", fmt.Errorf("\"!%s\" leaves out no directory the other globs match", x), "check it against them, or remove it"))
 		}
 		dirs = kept
 	}
@@ -149,11 +153,11 @@ func read(cfg config.Plan, dir string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	img := Image{Name: name, Context: dir, Image: image}
+	img := Image{Name: name, Context: dir, Image: image.Reference, Ref: image}
 	file := filepath.Join(dir, config.Dockerfile)
 	if _, err := os.Stat(file); err != nil {
 		if cfg.Source.Arg != "" {
-			return unversioned(cfg, img, fmt.Sprintf("no %s", config.Dockerfile), fmt.Errorf("contexts: directory %s has no %s; version-arg reads the version from it: add one, or leave the directory out with !%s", dir, config.Dockerfile, dir))
+			return unversioned(cfg, img, fmt.Sprintf("no %s", config.Dockerfile), input.New("contexts", fmt.Errorf("directory %s has no %s", dir, config.Dockerfile), fmt.Sprintf("version-arg reads the version from it: add one, or leave the directory out with !%s", dir)))
 		}
 		file = ""
 	}
@@ -190,13 +194,13 @@ func unversioned(cfg config.Plan, img Image, why string, err error) (Image, erro
 }
 
 // Lookup says whether tag names an image in repository.
-type Lookup func(ctx context.Context, repository, tag string) (bool, error)
+type Lookup func(ctx context.Context, repository ref.Ref, tag string) (bool, error)
 
-// LookupError is a look-up that failed: which image's tag, and why (the
-// registry's typed error).
+// LookupError is a look-up that failed: which image's tag, its
+// registry's host, and why (the registry's typed error).
 type LookupError struct {
-	Image, Tag string
-	Err        error
+	Image, Tag, Host string
+	Err              error
 }
 
 func (e *LookupError) Error() string { return fmt.Sprintf("look up %s:%s: %v", e.Image, e.Tag, e.Err) }
@@ -220,9 +224,9 @@ func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error)
 			continue
 		}
 		g.Go(func() error {
-			ok, err := lookup(ctx, img.Image, img.Tag)
+			ok, err := lookup(ctx, img.Ref, img.Tag)
 			if err != nil {
-				return &LookupError{Image: img.Image, Tag: img.Tag, Err: err}
+				return &LookupError{Image: img.Image, Tag: img.Tag, Host: img.Ref.Registry, Err: err}
 			}
 			out[i] = Status{Image: img, Published: ok}
 			return nil
@@ -237,7 +241,7 @@ func Check(ctx context.Context, images []Image, lookup Lookup) ([]Status, error)
 // share one client (push's For): one TLS handshake and one login challenge
 // per registry, not per image.
 type Registries struct {
-	dial   func(repository string) (*push.Registry, error)
+	dial   func(repository ref.Ref) *push.Registry
 	mu     sync.Mutex
 	byHost map[string]*push.Registry
 }
@@ -245,32 +249,26 @@ type Registries struct {
 // NewRegistries makes no client yet: Lookup has dial make one per
 // registry (the caller's one way of making a client, with its login and
 // TLS), and the other repositories there share it.
-func NewRegistries(dial func(repository string) (*push.Registry, error)) *Registries {
+func NewRegistries(dial func(repository ref.Ref) *push.Registry) *Registries {
 	return &Registries{dial: dial, byHost: map[string]*push.Registry{}}
 }
 
-func (r *Registries) client(repository string) (*push.Registry, error) {
+func (r *Registries) client(repository ref.Ref) (*push.Registry, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	repo, err := ref.New(repository)
-	if err != nil {
-		return nil, fmt.Errorf("image %q: %w", repository, err)
-	}
-	if first, ok := r.byHost[repo.Registry]; ok {
+	if first, ok := r.byHost[repository.Registry]; ok {
 		return first.For(repository)
 	}
-	reg, err := r.dial(repository)
-	if err == nil {
-		r.byHost[repo.Registry] = reg
-	}
-	return reg, err
+	reg := r.dial(repository)
+	r.byHost[repository.Registry] = reg
+	return reg, nil
 }
 
 // For is the client of repository: its registry's, shared (push's For).
-func (r *Registries) For(repository string) (*push.Registry, error) { return r.client(repository) }
+func (r *Registries) For(repository ref.Ref) (*push.Registry, error) { return r.client(repository) }
 
 // Lookup is the plan's Lookup.
-func (r *Registries) Lookup(ctx context.Context, repository, tag string) (bool, error) {
+func (r *Registries) Lookup(ctx context.Context, repository ref.Ref, tag string) (bool, error) {
 	reg, err := r.client(repository)
 	if err != nil {
 		return false, err

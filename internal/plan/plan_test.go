@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regclient/regclient/types/ref"
+
 	"github.com/blumeops/build-push-image/internal/config"
 	"github.com/blumeops/build-push-image/internal/testcheck"
 	"github.com/blumeops/build-push-image/internal/version"
@@ -27,6 +29,16 @@ func argPlan(globs ...string) config.Plan {
 	return config.Plan{Contexts: globs, Image: "registry.example/team/{name}", Source: version.Source{Arg: "APP_VERSION", Prefix: "v"}}
 }
 
+// refOf is image as regclient reads it.
+func refOf(t *testing.T, image string) ref.Ref {
+	t.Helper()
+	r, err := ref.New(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestFindDockerfiles(t *testing.T) {
 	tree(t, map[string]string{
 		"containers/b/Dockerfile": "ARG APP_VERSION=2.0.0\nFROM scratch\n",
@@ -39,9 +51,9 @@ func TestFindDockerfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Image{
-		{Name: "a", Context: "containers/a", File: "containers/a/Dockerfile", Image: "registry.example/team/a", Version: "v1.0.0", Tag: "v1.0.0",
+		{Name: "a", Context: "containers/a", File: "containers/a/Dockerfile", Image: "registry.example/team/a", Ref: refOf(t, "registry.example/team/a"), Version: "v1.0.0", Tag: "v1.0.0",
 			From: &version.Found{Version: "v1.0.0", Path: "containers/a/Dockerfile", Line: 3}},
-		{Name: "b", Context: "containers/b", File: "containers/b/Dockerfile", Image: "registry.example/team/b", Version: "v2.0.0", Tag: "v2.0.0",
+		{Name: "b", Context: "containers/b", File: "containers/b/Dockerfile", Image: "registry.example/team/b", Ref: refOf(t, "registry.example/team/b"), Version: "v2.0.0", Tag: "v2.0.0",
 			From: &version.Found{Version: "v2.0.0", Path: "containers/b/Dockerfile", Line: 1}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -192,12 +204,12 @@ func TestFindRealTree(t *testing.T) {
 // the matrix, and in all with its reason.
 func TestSkippedIsNotLookedUp(t *testing.T) {
 	images := []Image{
-		{Name: "a", Context: "c/a", Image: "r.example/a", Version: "v1.0.0", Tag: "v1.0.0"},
+		{Name: "a", Context: "c/a", Image: "r.example/a", Ref: refOf(t, "r.example/a"), Version: "v1.0.0", Tag: "v1.0.0"},
 		{Name: "lib", Context: "c/lib", Image: "r.example/lib", Skipped: "no default.nix"},
 	}
 	var looked []string
-	res, err := Check(context.Background(), images, func(_ context.Context, repo, tag string) (bool, error) {
-		looked = append(looked, repo+":"+tag)
+	res, err := Check(context.Background(), images, func(_ context.Context, repo ref.Ref, tag string) (bool, error) {
+		looked = append(looked, repo.Reference+":"+tag)
 		return false, nil
 	})
 	if err != nil || !slices.Equal(looked, []string{"r.example/a:v1.0.0"}) {
@@ -221,7 +233,7 @@ func TestCheck(t *testing.T) {
 		images = append(images, Image{Name: string(rune('a' + i%26)), Image: "r.example/x" + string(rune('a'+i%26)), Tag: "v1.0." + string(rune('0'+i%10))})
 	}
 	var running, most atomic.Int32
-	published := func(ctx context.Context, repo, tag string) (bool, error) {
+	published := func(ctx context.Context, _ ref.Ref, tag string) (bool, error) {
 		n := running.Add(1)
 		defer running.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
@@ -242,7 +254,7 @@ func TestCheck(t *testing.T) {
 		t.Errorf("%d look-ups at once, want 2 to %d", m, Concurrency)
 	}
 	boom := errors.New("boom")
-	_, err = Check(context.Background(), images, func(context.Context, string, string) (bool, error) { return false, boom })
+	_, err = Check(context.Background(), images, func(context.Context, ref.Ref, string) (bool, error) { return false, boom })
 	var le *LookupError
 	if !errors.As(err, &le) || !errors.Is(err, boom) || le.Tag == "" {
 		t.Errorf("err %v, want a LookupError naming the tag, wrapping the cause", err)

@@ -42,8 +42,9 @@ type Archive struct {
 	Idle time.Duration
 	// Choice is archive-image: which of several images.
 	Choice string
-	// Platforms are the platforms the image must be for (platforms).
-	Platforms []string
+	// Platforms are the platforms the image must be for (platforms, as
+	// parsed).
+	Platforms []ocispec.Platform
 	// Compression is how a docker-archive's layers are compressed
 	// (compression, compression-level); an OCI archive's are kept.
 	Compression compression.Compression

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -80,6 +81,7 @@ func layout(b *builder, dir string) digest.Digest {
 
 // repository is a repository in memory: what the writer put in it.
 type repository struct {
+	mu        sync.Mutex // the writer uploads blobs concurrently
 	blobs     map[digest.Digest][]byte
 	manifests map[digest.Digest][]byte
 }
@@ -95,6 +97,8 @@ func (r *repository) Manifest(context.Context, string) (string, []byte, bool, er
 }
 
 func (r *repository) Blob(_ context.Context, d digest.Digest) (io.ReadCloser, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return io.NopCloser(bytes.NewReader(r.blobs[d])), nil
 }
 
@@ -108,11 +112,15 @@ func (r *repository) PutBlob(_ context.Context, desc ocispec.Descriptor, open fu
 	if err == nil && digest.FromBytes(b) != desc.Digest {
 		err = fmt.Errorf("blob %s uploaded as %s", desc.Digest, digest.FromBytes(b))
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.blobs[desc.Digest] = b
 	return err
 }
 
 func (r *repository) PutManifest(_ context.Context, _ string, raw []byte) (digest.Digest, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.manifests[digest.FromBytes(raw)] = raw
 	return digest.FromBytes(raw), nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/regclient/regclient/types/ref"
 )
 
 // TestAPIGoesThroughTheClient: a look-up of the registry's own API
@@ -29,10 +31,11 @@ func TestAPIGoesThroughTheClient(t *testing.T) {
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "https://")
 	get := func(tls TLS, path string) (string, *http.Response, error) {
-		reg, err := New(host+"/team/app", WithTLS(tls), WithRetry(0, 0, 0))
+		r, err := ref.New(host + "/team/app")
 		if err != nil {
 			t.Fatal(err)
 		}
+		reg := New(r, WithTLS(tls), WithRetry(0, 0, 0))
 		root, client := reg.API()
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, root+path, nil)
 		resp, err := client.Do(req)

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regclient/regclient/types/descriptor"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/manifest"
+	"github.com/regclient/regclient/types/ref"
 )
 
 // The methods below let internal/writer read what the repository holds
@@ -136,20 +136,16 @@ func (r *Registry) PutManifest(ctx context.Context, mediaType string, raw []byte
 	return d, nil
 }
 
-// Repository is where the registry's blobs and manifests go: host/path.
-func (r *Registry) Repository() string { return r.repo.Registry + "/" + r.repo.Repository }
-
 // MountBlob asks the registry to link the blob desc from another of its
-// repositories (from, host/path) instead of an upload; false when it did
-// not (another registry, the blob not there, mounts refused).
-func (r *Registry) MountBlob(ctx context.Context, from string, desc ocispec.Descriptor) (bool, error) {
-	host, path, ok := strings.Cut(from, "/")
-	if !ok || host != r.repo.Registry || path == r.repo.Repository {
+// repositories (from) instead of an upload; false when it did not
+// (another registry, the blob not there, mounts refused).
+func (r *Registry) MountBlob(ctx context.Context, from ref.Ref, desc ocispec.Descriptor) (bool, error) {
+	if !ref.EqualRegistry(from, r.repo) || from.Repository == r.repo.Repository {
 		return false, nil
 	}
 	src := r.repo
-	src.Repository = path
-	err := call(ctx, fmt.Sprintf("mount blob %s@%s from %s", r.repo.CommonName(), desc.Digest, from), func(ctx context.Context) error {
+	src.Repository = from.Repository
+	err := call(ctx, fmt.Sprintf("mount blob %s@%s from %s", r.repo.CommonName(), desc.Digest, from.CommonName()), func(ctx context.Context) error {
 		return r.rc.BlobMount(ctx, src, r.repo, blobDescriptor(desc))
 	})
 	switch {

@@ -108,8 +108,9 @@ const (
 	defaultCopies = 2
 )
 
-// New returns a Registry for repository (host/path, no tag or digest).
-func New(repository string, opts ...Opt) (*Registry, error) {
+// New returns a Registry for repository, as the caller parsed it once
+// (its Registry is the host; a tag or digest is dropped).
+func New(repository ref.Ref, opts ...Opt) *Registry {
 	o := options{
 		retries: DefaultRetries, delayInit: DefaultDelayInit, delayMax: DefaultDelayMax,
 		maxRetryAfter: DefaultMaxRetryAfter, stall: DefaultStallTimeout, copies: defaultCopies,
@@ -117,11 +118,7 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	r, err := ref.New(repository)
-	if err != nil {
-		return nil, fmt.Errorf("image %q: %w", repository, err)
-	}
-	r = r.SetTag("")
+	r := repository.SetTag("")
 	host := config.HostNewName(r.Registry)
 	host.User, host.Pass = o.user, o.pass
 	host.TLS = [...]config.TLSConf{config.TLSEnabled, config.TLSInsecure, config.TLSDisabled}[o.tls]
@@ -148,22 +145,18 @@ func New(repository string, opts ...Opt) (*Registry, error) {
 		),
 		regclient.WithUserAgent("build-push-image"),
 	)
-	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), spot: spot, api: newAPI(o.tls, r.Registry, spot), pushed: map[digest.Digest]manifest.Manifest{}}, nil
+	return &Registry{rc: rc, repo: r, copies: max(o.copies, 1), spot: spot, api: newAPI(o.tls, r.Registry, spot), pushed: map[digest.Digest]manifest.Manifest{}}
 }
 
 // For is a Registry for another repository of the same registry that
 // shares this one's client: its connections, TLS sessions and login, so
 // that looking up many repositories (a plan) costs one handshake and one
 // login challenge, not one each.
-func (r *Registry) For(repository string) (*Registry, error) {
-	other, err := ref.New(repository)
-	if err != nil {
-		return nil, fmt.Errorf("image %q: %w", repository, err)
+func (r *Registry) For(repository ref.Ref) (*Registry, error) {
+	if !ref.EqualRegistry(repository, r.repo) {
+		return nil, fmt.Errorf("image %q: not on %s", repository.Reference, r.repo.Registry)
 	}
-	if other.Registry != r.repo.Registry {
-		return nil, fmt.Errorf("image %q: not on %s", repository, r.repo.Registry)
-	}
-	return &Registry{rc: r.rc, repo: other.SetTag(""), copies: r.copies, spot: r.spot, api: r.api, pushed: map[digest.Digest]manifest.Manifest{}}, nil
+	return &Registry{rc: r.rc, repo: repository.SetTag(""), copies: r.copies, spot: r.spot, api: r.api, pushed: map[digest.Digest]manifest.Manifest{}}, nil
 }
 
 // call runs one regclient call and gives its failure the typed error that

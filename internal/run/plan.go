@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regclient/regclient/types/ref"
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/blumeops/build-push-image/internal/config"
@@ -130,7 +131,7 @@ func runPlan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env)
 	// One login for every registry of a plan: username and api-key, or
 	// the job's identity, else none.
 	login := config.Login{User: cfg.Username, Pass: cfg.APIKey, Identity: cfg.IDToken != nil}
-	regs := plan.NewRegistries(func(repository string) (*push.Registry, error) {
+	regs := plan.NewRegistries(func(repository ref.Ref) *push.Registry {
 		return dial(repository, login, cfg.RegistryTLS, env)
 	})
 	res, err := plan.Check(ctx, images, regs.Lookup)

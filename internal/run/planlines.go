@@ -49,7 +49,7 @@ func planFailure(ctx context.Context, cfg config.Plan, ids *oidc.Source, err err
 	}
 	switch pe.Step {
 	case StepIdentity:
-		if line, ok := identityLine(cfg.Access, ids, cfg.Image, "read", pe.Err); ok {
+		if line, ok := identityLine(cfg.Access, ids, cfg.Registry(), cfg.Image, "read", pe.Err); ok {
 			return line
 		}
 		return fmt.Sprintf("plan: %v", pe.Err)
@@ -80,10 +80,10 @@ func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error)
 	if ctx.Err() != nil || !ok {
 		return fmt.Sprintf("plan: %v", err)
 	}
-	if line, ok := identityLine(cfg.Access, ids, f.image, f.doing, err); ok {
+	if line, ok := identityLine(cfg.Access, ids, f.host, f.image, f.doing, err); ok {
 		return line
 	}
-	host := config.RegistryOf(f.image)
+	host := f.host
 	switch {
 	case errors.Is(err, push.ErrUnauthorized) && cfg.APIKey == "":
 		return fmt.Sprintf("api-key: %s asks for a login to read %s; set username and api-key (anonymous look-ups need a registry that allows anonymous read)", host, f.image)
@@ -98,7 +98,7 @@ func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error)
 // failedAt is what the plan failed at: reading an image, or proving the
 // right to push there; grant is the right the user then lacks.
 type failedAt struct {
-	image        string
+	image, host  string // the repository, its registry's host
 	cause        error
 	doing, grant string
 }
@@ -109,10 +109,10 @@ func planFailedAt(err error) (failedAt, bool) {
 	var le *plan.LookupError
 	var pc *PushCheckError
 	if errors.As(err, &pc) {
-		return failedAt{pc.Image, pc.Err, "push to", "read and create on that repository, or leave the image out of the plan"}, true
+		return failedAt{pc.Image, pc.Host, pc.Err, "push to", "read and create on that repository, or leave the image out of the plan"}, true
 	}
 	if errors.As(err, &le) {
-		return failedAt{le.Image, le.Err, "read", "read on that repository"}, true
+		return failedAt{le.Image, le.Host, le.Err, "read", "read on that repository"}, true
 	}
 	return failedAt{}, false
 }

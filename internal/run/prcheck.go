@@ -25,12 +25,8 @@ func anonymousTargets(ctx context.Context, m maker) ([]target, map[string]digest
 	cfg := m.cfg
 	var targets []target
 	names := map[string]digest.Digest{}
-	for _, image := range cfg.Images {
-		t, err := m.target(image, config.Login{})
-		if err != nil {
-			closeAll(targets)
-			return nil, nil, err
-		}
+	for i, image := range cfg.Images {
+		t := m.target(i, config.Login{})
 		d, err := t.guard.Names(ctx, cfg.VersionTag())
 		switch {
 		case errors.Is(err, push.ErrUnauthorized), errors.Is(err, push.ErrDenied):

@@ -88,7 +88,7 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 	g.SetLimit(plan.Concurrency)
 	for i, image := range repos {
 		g.Go(func() error {
-			reg, err := regs.For(image) // looked up already: its client is made
+			reg, err := regs.For(image.Ref) // looked up already: its client is made
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 				allowed[i] = true
 			case i >= len(publish) && errors.Is(err, push.ErrDenied): // the key is taken; nothing is pushed there
 			default:
-				return &PushCheckError{Image: image, Host: reg.Ref().Registry, Err: err}
+				return &PushCheckError{Image: image.Image, Host: image.Ref.Registry, Err: err}
 			}
 			return nil
 		})
@@ -110,7 +110,7 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 	all := push.PushCheck{Cancelled: true}
 	for i, c := range checks {
 		if allowed[i] {
-			pushable = append(pushable, repos[i])
+			pushable = append(pushable, repos[i].Image)
 			all.Cancelled = all.Cancelled && c.Cancelled
 		}
 	}
@@ -120,15 +120,15 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 
 // planPushRepos are the repositories the plan checks: each image to
 // publish, and (loginOnly) the first looked up on a registry with none.
-func planPushRepos(res plan.Result) (publish, loginOnly []string) {
+func planPushRepos(res plan.Result) (publish, loginOnly []plan.Image) {
 	covered := map[string]bool{}
 	for _, img := range res.Pending() {
-		publish = append(publish, img.Image)
-		covered[config.RegistryOf(img.Image)] = true
+		publish = append(publish, img)
+		covered[img.Ref.Registry] = true
 	}
 	for _, s := range res {
-		if host := config.RegistryOf(s.Image.Image); s.Skipped == "" && !covered[host] {
-			loginOnly = append(loginOnly, s.Image.Image)
+		if host := s.Ref.Registry; s.Skipped == "" && !covered[host] {
+			loginOnly = append(loginOnly, s.Image)
 			covered[host] = true
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/regclient/regclient/types/ref"
+
 	"github.com/blumeops/build-push-image/internal/plan"
 )
 
@@ -13,7 +15,17 @@ import (
 // directory left out.
 func TestPlanPushRepos(t *testing.T) {
 	row := func(image string, published bool, skipped string) plan.Status {
-		return plan.Status{Image: plan.Image{Image: image, Skipped: skipped}, Published: published}
+		r, err := ref.New(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return plan.Status{Image: plan.Image{Image: image, Ref: r, Skipped: skipped}, Published: published}
+	}
+	names := func(images []plan.Image) (out []string) {
+		for _, img := range images {
+			out = append(out, img.Image)
+		}
+		return out
 	}
 	res := plan.Result{
 		row("a.example/team/api", true, ""),
@@ -24,10 +36,10 @@ func TestPlanPushRepos(t *testing.T) {
 		row("a.example/team/worker", false, ""),
 	}
 	publish, login := planPushRepos(res)
-	if want := []string{"a.example/team/web", "a.example/team/worker"}; !slices.Equal(publish, want) {
+	if want := []string{"a.example/team/web", "a.example/team/worker"}; !slices.Equal(names(publish), want) {
 		t.Errorf("to publish: %v, want %v", publish, want)
 	}
-	if want := []string{"b.example/team/db"}; !slices.Equal(login, want) {
+	if want := []string{"b.example/team/db"}; !slices.Equal(names(login), want) {
 		t.Errorf("login alone: %v, want %v", login, want)
 	}
 	if publish, login := planPushRepos(plan.Result{row("c.example/x", false, "no version")}); len(publish)+len(login) != 0 {

@@ -116,9 +116,7 @@ func (p *Pipeline) targets(ctx context.Context, m maker, start time.Time) (targe
 		if err := startIdentity(ctx, p.Action, cfg.Access, p.IDs); err != nil {
 			return nil, false, nil, err
 		}
-		if targets, err = m.connect(); err != nil {
-			return targets, false, nil, err
-		}
+		targets = m.connect()
 		if err := checkPush(ctx, p.Action, targets); err != nil { // before the build or the stream starts
 			return targets, false, nil, err
 		}
@@ -271,7 +269,7 @@ func (p *Pipeline) archive(targets []target, compareOnly bool) publish.Archive {
 	own, elsewhere := p.reuse(targets)
 	prover, remembered := p.prover()
 	a := publish.Archive{
-		Path: cfg.Origin.Path, Program: cfg.Origin.Kind == config.ArchiveProgram, Env: cfg.ChildEnv, Idle: cfg.ArchiveIdle, Platforms: build.PlatformNames(cfg.Platforms), Choice: cfg.ArchiveImage, Compression: cfg.Compression,
+		Path: cfg.Origin.Path, Program: cfg.Origin.Kind == config.ArchiveProgram, Env: cfg.ChildEnv, Idle: cfg.ArchiveIdle, Platforms: cfg.Platforms, Choice: cfg.ArchiveImage, Compression: cfg.Compression,
 		OwnTags: []string{cfg.VersionTag(), cfg.SHATag()}, ReuseFrom: own, Previous: cfg.Previous(), Elsewhere: elsewhere, TagSuffix: cfg.TagSuffix,
 		CompareOnly: compareOnly, TempDir: cfg.TempDir, Log: p.Action, Warn: p.Action.Warningf, Targets: registries(targets),
 		Prover: prover, Remembered: remembered,
@@ -332,22 +330,21 @@ func (v *vouch) Signed(ctx context.Context, r writer.Registry, manifest digest.D
 // other repositories of its registry, each read through the first
 // target's client (one login for all).
 func (p *Pipeline) reuse(targets []target) (own []string, elsewhere []writer.Elsewhere) {
-	for _, line := range p.Cfg.ReuseFrom {
-		repo, tag := config.SplitReuse(line)
+	for _, r := range p.Cfg.ReuseFrom {
 		switch {
-		case repo == "" || slices.Contains(p.Cfg.Images, repo): // the image's own: Learn reads its newest releases
-			if tag != "" {
-				own = append(own, tag)
+		case r.Own: // the image's own: Learn reads its newest releases
+			if r.Tag != "" {
+				own = append(own, r.Tag)
 			}
 		case len(targets) > 0: // none with push: false, which reuses nothing
-			reg, err := targets[0].reg.For(repo)
+			reg, err := targets[0].reg.For(r.Repo)
 			if err != nil {
-				p.Action.Warningf("Not reusing the layers of %s: %v", line, err)
+				p.Action.Warningf("Not reusing the layers of %s: %v", r.Line, err)
 				continue
 			}
 			e := writer.Elsewhere{Registry: reg}
-			if tag != "" {
-				e.Refs = []string{tag}
+			if r.Tag != "" {
+				e.Refs = []string{r.Tag}
 			}
 			elsewhere = append(elsewhere, e)
 		}

@@ -43,7 +43,7 @@ type maker struct {
 // with login (the zero Login is anonymous; Identity adds the job's ID
 // token, at the registry's token endpoint only), by registry-tls, with
 // regclient's log.
-func dial(image string, login config.Login, tls push.TLS, env Env) (*push.Registry, error) {
+func dial(image ref.Ref, login config.Login, tls push.TLS, env Env) *push.Registry {
 	opts := []push.Opt{push.WithCredentials(login.User, login.Pass), push.WithTLS(tls), push.WithLogger(env.Log)}
 	if login.Identity {
 		opts = append(opts, idLogin(env.IDs)...)
@@ -51,13 +51,11 @@ func dial(image string, login config.Login, tls push.TLS, env Env) (*push.Regist
 	return push.New(image, opts...)
 }
 
-// target makes the target of image with login (the zero Login is
-// anonymous).
-func (m maker) target(image string, login config.Login) (target, error) {
-	reg, err := dial(image, login, m.cfg.RegistryTLS, m.env)
-	if err != nil {
-		return target{}, err
-	}
+// target makes the target of the i-th image with login (the zero Login
+// is anonymous).
+func (m maker) target(i int, login config.Login) target {
+	image := m.cfg.Images[i]
+	reg := dial(m.cfg.Refs[i], login, m.cfg.RegistryTLS, m.env)
 	g := guard.New(reg, image, guard.WithPolicy(m.cfg.OnExisting), guard.WithManifests(reg))
 	writer := []tags.Opt{tags.WithNoDowngrade(reg)}
 	if m.cfg.ImmutableTags {
@@ -69,22 +67,18 @@ func (m maker) target(image string, login config.Login) (target, error) {
 	return target{
 		image: image, ref: reg.Ref(), login: login, reg: reg, guard: g,
 		tags: tags.New(reg, g, writer...), keys: newKeyLookup(reg, login.User, login.Pass),
-	}, nil
+	}
 }
 
 // connect makes a target for each repository, with the login for its
 // registry (config.LoginFor, the one rule).
-func (m maker) connect() ([]target, error) {
+func (m maker) connect() []target {
 	var targets []target
-	for _, image := range m.cfg.Images {
-		login, _ := m.cfg.LoginFor(image) // config.Parse refused an image with none
-		t, err := m.target(image, login)
-		if err != nil {
-			return targets, err
-		}
-		targets = append(targets, t)
+	for i, r := range m.cfg.Refs {
+		login, _ := m.cfg.LoginFor(r.Registry) // config.Parse refused an image with none
+		targets = append(targets, m.target(i, login))
 	}
-	return targets, nil
+	return targets
 }
 
 // signing signs the image in one repository before its tags

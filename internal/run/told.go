@@ -126,7 +126,7 @@ func existsLine(e *guard.ExistsError, err error) string {
 // of these fits passes on.
 func (f facts) refusedLine() (string, bool) {
 	cfg, err := f.cfg, f.err
-	if line, ok := identityLine(cfg.Access, f.ids, cfg.Image, "push to", err); ok {
+	if line, ok := identityLine(cfg.Access, f.ids, cfg.Registry(), cfg.Image, "push to", err); ok {
 		return line, true
 	}
 	var refused *push.ResponseError
@@ -290,11 +290,12 @@ func registrySaid(err error) string {
 	return re.Said()
 }
 
-// identityLine explains a failure of a login with the job's identity: the
-// forge gave no token, the registry refused the token (its issuer, its
-// audience or its claims), or the identity may not write there. false
-// when err is none of these, or the run has no identity.
-func identityLine(a config.Access, ids *oidc.Source, image, doing string, err error) (string, bool) {
+// identityLine explains a failure of a login with the job's identity at
+// host, for image: the forge gave no token, the registry refused the
+// token (its issuer, its audience or its claims), or the identity may
+// not write there. false when err is none of these, or the run has no
+// identity.
+func identityLine(a config.Access, ids *oidc.Source, host, image, doing string, err error) (string, bool) {
 	if ids == nil {
 		return "", false
 	}
@@ -306,7 +307,7 @@ func identityLine(a config.Access, ids *oidc.Source, image, doing string, err er
 		return fmt.Sprintf("oidc-audience: the forge gave this job no ID token (%v); nothing was tagged; check that the workflow or the job sets enable-openid-connect: true (Forgejo v15 or later) and re-run", forge), true
 	case errors.Is(err, push.ErrUnauthorized):
 		return fmt.Sprintf("oidc-audience: %s refused %s at its token endpoint (%s): it does not trust this issuer or audience, or its rules refuse these claims (a pull request's ref, a branch that may not publish); nothing was tagged; publish from a ref the registry's rules admit, or have its operator add the issuer and audience to http.auth.bearer.oidc and a claimMapping validation that admits this repository and ref",
-			config.RegistryOf(image), who, registrySaid(err)), true
+			host, who, registrySaid(err)), true
 	case errors.Is(err, push.ErrDenied):
 		return fmt.Sprintf("oidc-audience: %s may not %s %s (denied by the registry: %s); nothing was tagged; have the registry's operator grant the user its claimMapping makes of this identity read and create on that repository",
 			who, doing, image, registrySaid(err)), true

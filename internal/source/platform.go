@@ -2,9 +2,11 @@ package source
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/containerd/platforms"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // platforms are the platforms of what the archive holds: its image's, or
@@ -18,21 +20,16 @@ func (img *image) platforms() []string {
 
 // checkPlatforms refuses an image that lacks one of the platforms it must
 // be for; the others an index may have are not checked.
-func checkPlatforms(have, want []string) error {
+func checkPlatforms(have []string, want []ocispec.Platform) error {
+	var held []ocispec.Platform
+	for _, h := range have {
+		if p, err := platforms.Parse(h); err == nil {
+			held = append(held, p)
+		}
+	}
 	for _, w := range want {
-		wp, err := platforms.Parse(w)
-		if err != nil {
-			return bad("platform %q (%v)", w, err)
-		}
-		match := platforms.NewMatcher(wp)
-		found := false
-		for _, h := range have {
-			if hp, err := platforms.Parse(h); err == nil && match.Match(hp) {
-				found = true
-			}
-		}
-		if !found {
-			return &Error{Kind: ErrPlatform, Reason: fmt.Sprintf("it is an image for %s, not for %s", orNothing(have), w)}
+		if !slices.ContainsFunc(held, platforms.NewMatcher(w).Match) {
+			return &Error{Kind: ErrPlatform, Reason: fmt.Sprintf("it is an image for %s, not for %s", orNothing(have), platforms.Format(w))}
 		}
 	}
 	return nil

@@ -35,9 +35,10 @@ type Options struct {
 	// its digest (BuildKit's layout on the fallback path) instead of
 	// Choice.
 	Top digest.Digest
-	// Platforms are the platforms (os/arch[/variant]) the image must be
-	// for: one image's config, or manifests of an index; none: any.
-	Platforms []string
+	// Platforms are the platforms the image must be for, as the
+	// platforms input was parsed: one image's config, or manifests of an
+	// index; none: any.
+	Platforms []ocispec.Platform
 	// Compression is how a docker-archive's new layers are compressed.
 	Compression compression.Compression
 	// Limits bound what a hostile archive may cost; zero is

@@ -16,6 +16,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -42,11 +43,11 @@ func benchOCI(b *testing.B, layers int, size int64) {
 		if os.Getenv("BPI_BENCH_OCI") == "archive" {
 			path = tarLayout(b, path)
 		}
-		r, err := push.New(fmt.Sprintf("%s/bench-oci-%d/app", reg, time.Now().UnixNano()),
-			push.WithCredentials(os.Getenv(testrig.EnvUser), os.Getenv(testrig.EnvKey)), push.WithTLS(push.TLSDisabled))
+		repo, err := ref.New(fmt.Sprintf("%s/bench-oci-%d/app", reg, time.Now().UnixNano()))
 		if err != nil {
 			b.Fatal(err)
 		}
+		r := push.New(repo, push.WithCredentials(os.Getenv(testrig.EnvUser), os.Getenv(testrig.EnvKey)), push.WithTLS(push.TLSDisabled))
 		b.StartTimer()
 		start, cpu := time.Now(), cpuTime(b)
 		_, s, err := Publish(context.Background(), []Registry{r}, Options{Path: path, TempDir: dir})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -53,11 +54,11 @@ func benchPublish(b *testing.B, layers int, size int64) {
 			archive = benchArchive(b, dir, uint64(time.Now().UnixNano()), layers, size)
 			defer os.Remove(archive)
 		}
-		r, err := push.New(fmt.Sprintf("%s/bench-%d/app", reg, time.Now().UnixNano()),
-			push.WithCredentials(os.Getenv(testrig.EnvUser), os.Getenv(testrig.EnvKey)), push.WithTLS(push.TLSDisabled))
+		repo, err := ref.New(fmt.Sprintf("%s/bench-%d/app", reg, time.Now().UnixNano()))
 		if err != nil {
 			b.Fatal(err)
 		}
+		r := push.New(repo, push.WithCredentials(os.Getenv(testrig.EnvUser), os.Getenv(testrig.EnvKey)), push.WithTLS(push.TLSDisabled))
 		b.StartTimer()
 		start := time.Now()
 		_, s, err := Publish(context.Background(), []Registry{r}, Options{Path: archive, Compression: comp, TempDir: dir})

@@ -44,10 +44,11 @@ type Options struct {
 	// Annotations go on the manifest made for a docker-archive (an OCI
 	// archive is pushed as it is).
 	Annotations map[string]string
-	// Platforms are the platforms (os/arch[/variant]) the image must be
-	// for: one image's config, or manifests of an index; none: any. With
-	// them, nothing is uploaded before the platform is checked.
-	Platforms []string
+	// Platforms are the platforms the image must be for, as the
+	// platforms input was parsed: one image's config, or manifests of an
+	// index; none: any. With them, nothing is uploaded before the
+	// platform is checked.
+	Platforms []ocispec.Platform
 	// Known are the layers the repositories hold (Learn).
 	Known *Known
 	// Prover proves each claim of Known before a manifest names its blob

@@ -6,6 +6,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regclient/regclient/types/ref"
 )
 
 // Registry is one repository the image goes to (internal/push's
@@ -29,9 +30,9 @@ type Registry interface {
 // the same registry (internal/push's Registry): with several
 // repositories, each blob is uploaded once and mounted into the others.
 type Mounter interface {
-	// Repository is host/path.
-	Repository() string
+	// Ref is the repository, as regclient reads it (Registry is the host).
+	Ref() ref.Ref
 	// MountBlob links desc from the repository from; false when it did
 	// not, and an upload must follow.
-	MountBlob(ctx context.Context, from string, desc ocispec.Descriptor) (bool, error)
+	MountBlob(ctx context.Context, from ref.Ref, desc ocispec.Descriptor) (bool, error)
 }

@@ -20,6 +20,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regclient/regclient/types/ref"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 	"github.com/blumeops/build-push-image/internal/push"
@@ -96,10 +97,11 @@ func startRig(t *testing.T) *rig {
 }
 
 func (r *rig) registry(t *testing.T, repo string) *push.Registry {
-	reg, err := push.New(r.host+"/"+repo, push.WithCredentials(r.user, r.key), push.WithTLS(push.TLSDisabled))
+	at, err := ref.New(r.host + "/" + repo)
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := push.New(at, push.WithCredentials(r.user, r.key), push.WithTLS(push.TLSDisabled))
 	t.Cleanup(func() { _ = reg.Close() })
 	return reg
 }

@@ -235,7 +235,7 @@ func (k *Known) learn(ctx context.Context, t Registry, i int, ref, image string)
 // repository is "host/path:" of t when it says (Mounter), for the log.
 func repository(t Registry) string {
 	if m, ok := t.(Mounter); ok {
-		return m.Repository() + ":"
+		return m.Ref().CommonName() + ":"
 	}
 	return ""
 }

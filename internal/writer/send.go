@@ -6,6 +6,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regclient/regclient/types/ref"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -56,7 +57,7 @@ func (p *sender) sendFrom(desc ocispec.Descriptor, open func() (io.ReadCloser, e
 				continue
 			}
 			if m, ok := t.(Mounter); ok {
-				if done, err := m.MountBlob(p.ctx, src.Repository(), desc); done || err != nil {
+				if done, err := m.MountBlob(p.ctx, src.Ref(), desc); done || err != nil {
 					if err != nil {
 						return err
 					}
@@ -79,9 +80,9 @@ func (p *sender) mount(desc ocispec.Descriptor, from Registry, open func() (io.R
 		return
 	}
 	p.sent[desc.Digest] = true
-	src := "" // a registry that cannot mount: every repository uploads it
+	var src ref.Ref // a registry that cannot mount: every repository uploads it
 	if m, ok := from.(Mounter); ok {
-		src = m.Repository()
+		src = m.Ref()
 	}
 	for _, t := range p.targets {
 		p.g.Go(func() error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/blumeops/build-push-image/internal/compression"
@@ -96,6 +97,15 @@ func TestKnownLayerMustHaveTheBytesItsNameSays(t *testing.T) {
 	}
 }
 
+// parsed are names as the platforms input is parsed, once.
+func parsed(names ...string) []ocispec.Platform {
+	var out []ocispec.Platform
+	for _, n := range names {
+		out = append(out, platforms.Normalize(platforms.MustParse(n)))
+	}
+	return out
+}
+
 func TestPlatformsChecked(t *testing.T) {
 	tarball := nixArchive(t, "app:1", layer(t, "nix/store/a"))
 	for _, c := range []struct {
@@ -103,7 +113,7 @@ func TestPlatformsChecked(t *testing.T) {
 		ok        bool
 	}{{nil, true}, {[]string{"linux/amd64"}, true}, {[]string{"linux/arm64"}, false}, {[]string{"linux/amd64", "linux/arm64"}, false}} {
 		reg := newMem()
-		_, _, err := publish(t, "result", Options{Stream: &fakeStream{Reader: bytes.NewReader(tarball)}, Platforms: c.platforms}, reg)
+		_, _, err := publish(t, "result", Options{Stream: &fakeStream{Reader: bytes.NewReader(tarball)}, Platforms: parsed(c.platforms...)}, reg)
 		switch {
 		case c.ok && err != nil:
 			t.Errorf("%v: %v", c.platforms, err)
@@ -143,11 +153,11 @@ func TestPlatformsOfAnIndex(t *testing.T) {
 	es = append(es, entry{Name: "blobs/sha256/" + sha(ib).Encoded(), Data: ib}, entry{Name: "index.json", Data: jsonOf(t, top)}, entry{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)})
 	file := writeFile(t, "index.tar", tarOf(t, es...))
 	reg := newMem()
-	if _, _, err := publish(t, file, Options{Platforms: []string{"linux/arm64"}}, reg); err != nil || len(reg.manifests) != 3 {
+	if _, _, err := publish(t, file, Options{Platforms: parsed("linux/arm64")}, reg); err != nil || len(reg.manifests) != 3 {
 		t.Errorf("an index holding linux/arm64 and more: %v, %d manifests pushed, want the whole index", err, len(reg.manifests))
 	}
 	reg = newMem()
-	_, _, err := publish(t, file, Options{Platforms: []string{"linux/amd64", "linux/s390x"}}, reg)
+	_, _, err := publish(t, file, Options{Platforms: parsed("linux/amd64", "linux/s390x")}, reg)
 	if !errors.Is(err, source.ErrPlatform) || err.Error() != "it is an image for linux/amd64, linux/arm64, not for linux/s390x" || len(reg.blobs) != 0 {
 		t.Errorf("an index lacking linux/s390x: %v, %d blobs uploaded; want source.ErrPlatform naming both, nothing uploaded", err, len(reg.blobs))
 	}
