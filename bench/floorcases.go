@@ -14,9 +14,19 @@ import (
 // pause on a registry that refuses overwrites.
 
 // toolFloor is the stream program alone, its output to /dev/null: what
-// no pusher of the stream can beat.
+// no pusher of the stream can beat. NIXSTREAM_PASSES has the nix-like
+// program say when each first pass ends, for the floor's phases.
 var toolFloor = archiveTool{"floor", "the floor: the stream program's own output (result > /dev/null)", func(ctx context.Context, _ *bench, j archiveJob) (sample, error) {
-	return execTimed(ctx, command{argv: []string{j.archive}, stdout: os.DevNull})
+	s, err := execTimed(ctx, command{argv: []string{j.archive}, stdout: os.DevNull, env: []string{"NIXSTREAM_PASSES=1"}})
+	s.phases = floorPhases(s.lines, s.total)
+	return s, err
+}}
+
+// toolPipeFloor is the same output through a pipe to cat: what reading
+// the program costs it (a write per tarfile record, a reader to wake) on
+// top of the floor, before the reader does anything with the bytes.
+var toolPipeFloor = archiveTool{"floor-pipe", "the program's output through a pipe, to cat (result piped to cat > /dev/null)", func(ctx context.Context, _ *bench, j archiveJob) (sample, error) {
+	return execTimed(ctx, command{argv: []string{"sh", "-c", `"$0" | cat`, j.archive}, stdout: os.DevNull})
 }}
 
 // warmStore is t with the runner's proof store kept between the jobs of
@@ -80,15 +90,16 @@ func caseImmutableBuild(ctx context.Context, b *bench) error {
 // caseStreamBig (15): a 1 GiB nix image (16 × 64 MiB) from the stream:
 // the first release, the next with one store path changed, and a re-run
 // with nothing new (a next version of the same image), each by the
-// users' pipeline, by the stream with the proof store warm, and the
-// floor.
+// users' pipeline, by the stream with the proof store warm and cold, and
+// the floor (with the fast generator's beside it).
 func caseStreamBig(ctx context.Context, b *bench) error {
 	img := archiveImage("b1g", "nix stream, 16 store paths × 64 MiB (1 GiB)")
-	tools := []archiveTool{toolUsersStream, warmStore(toolStream), toolFloor}
+	tools := []archiveTool{toolUsersStream, warmStore(toolStream), toolStream, toolFloor, fastGenerator(toolFloor)}
 	steps := []string{"1 GiB first release", "1 GiB next release, 1 path changed", "1 GiB re-run, nothing new"}
 	for _, what := range steps {
 		b.archiveRatio("15", what, img, tools[1], toolUsersStream, 0)
 		b.archiveRatio("15", what, img, tools[1], toolFloor, 0)
+		b.archiveRatio("15", what, img, toolStream, toolFloor, 0)
 	}
 	return b.eachRound(min(b.rounds, 1), func(round int) error {
 		layers := nixLayers(archiveSeeds, 16, 64*mib)

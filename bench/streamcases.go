@@ -11,13 +11,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
 // The stream cases (issue 22): nix's streamLayeredImage leaves result, a
-// program writing the uncompressed docker-archive (e2e/nixstream, which
-// does what nixpkgs' stream_layered_image.py does: two passes per layer,
-// over real store paths under /nix/store). Side by side:
+// program writing the uncompressed docker-archive (nixstream.py, which
+// does what nixpkgs' stream_layered_image.py does, as it does it: two
+// passes per layer, over real store paths under /nix/store; the fast
+// generator rows run e2e/nixstream, a Go writer, instead). Side by side:
 //   (a) what the users run today: buildLayeredImage's build (the stream
 //       through pigz -6 into the store), then gunzip + skopeo copy;
 //   (b) the same build, then archive: with this action;
@@ -49,7 +51,7 @@ func runUsersStream(ctx context.Context, b *bench, j archiveJob) (sample, error)
 	}
 	defer os.Remove(built)
 	s, err := runSkopeoArchive(ctx, b, archiveJob{archive: built, repo: j.repo, version: j.version})
-	s.total += build.total
+	s.total, s.cpu = s.total+build.total, s.cpu+build.cpu
 	s.phases = append([]phase{{phaseStreamPigz, build.total}}, s.phases...)
 	return s, err
 }
@@ -61,15 +63,15 @@ func runBuiltStream(ctx context.Context, b *bench, j archiveJob) (sample, error)
 	}
 	defer os.Remove(built)
 	s, err := runArchiveAction(ctx, b, archiveJob{archive: built, repo: j.repo, version: j.version, extra: j.extra})
-	s.total += build.total
+	s.total, s.cpu = s.total+build.total, s.cpu+build.cpu
 	s.phases = append([]phase{{phaseStreamPigz, build.total}}, s.phases...)
 	return s, err
 }
 
 // nixStream is one streamLayeredImage result: its store paths, conf and
-// script, under /nix/store.
+// scripts, under /nix/store.
 type nixStream struct {
-	result string   // the script
+	result string   // the script (result-fast beside it)
 	paths  []string // every store path made for it, removed after
 }
 
@@ -88,35 +90,31 @@ func (b *bench) streamGenerator(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
-// newStream writes the store paths of layers (one file each, as the
-// archive cases' layers), the customisation layer, the conf and the
-// script that runs the generator on it.
+// newStream writes the store paths of layers (directories of files:
+// writeStorePath), the customisation layer, the conf, and the result
+// scripts that stream them (writeResults).
 func (b *bench) newStream(ctx context.Context, layers []nixLayer) (*nixStream, error) {
-	gen, err := b.streamGenerator(ctx)
+	nixLike, fast, err := b.streamPrograms(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll("/nix/store", 0o755); err != nil {
 		return nil, err
 	}
 	s := &nixStream{}
 	var storeLayers [][]string
+	start := time.Now()
 	for _, l := range layers {
 		p := fmt.Sprintf("/nix/store/%032x-bench-stream-%d", l.seed, l.seed)
 		if _, err := os.Stat(p); err != nil { // a store path is written once
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(filepath.Join(p, "data"), l.content(), 0o444); err != nil {
+			if err := writeStorePath(p, l); err != nil {
 				return nil, err
 			}
 		}
 		s.paths = append(s.paths, p)
 		storeLayers = append(storeLayers, []string{p})
 	}
+	logf("  generated %d store paths in %s", len(layers), time.Since(start).Round(time.Millisecond))
 	var custom bytes.Buffer
 	tw := tar.NewWriter(&custom)
-	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "./data", Linkname: s.paths[0] + "/data", Mode: 0o777, ModTime: fixedTime})
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "./bin", Linkname: s.paths[0] + "/bin", Mode: 0o777, ModTime: fixedTime})
 	_ = tw.Close()
 	sum := sha256.Sum256(custom.Bytes())
 	tag := randomHex(8)
@@ -128,8 +126,8 @@ func (b *bench) newStream(ctx context.Context, layers []nixLayer) (*nixStream, e
 		"store_layers": storeLayers, "customisation_layer": customDir,
 	})
 	confPath := "/nix/store/" + tag + "-conf.json"
-	script := "/nix/store/" + tag + "-stream-bench"
-	s.paths = append(s.paths, customDir, confPath, script)
+	s.result = "/nix/store/" + tag + "-stream-bench"
+	s.paths = append(s.paths, customDir, confPath, s.result, s.result+fastSuffix)
 	for name, data := range map[string][]byte{
 		filepath.Join(customDir, "layer.tar"): custom.Bytes(),
 		filepath.Join(customDir, "checksum"):  []byte(hex.EncodeToString(sum[:]) + "\n"),
@@ -142,11 +140,7 @@ func (b *bench) newStream(ctx context.Context, layers []nixLayer) (*nixStream, e
 			return nil, err
 		}
 	}
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nexec "+gen+" "+confPath+"\n"), 0o555); err != nil {
-		return nil, err
-	}
-	s.result = script
-	return s, nil
+	return s, writeResults(s.result, confPath, nixLike, fast)
 }
 
 // remove removes the stream's store paths.
@@ -162,10 +156,14 @@ func (s *nixStream) remove() {
 func caseStream(ctx context.Context, b *bench) error {
 	img := archiveImage("s8", "nix stream, 8 store paths × 24 MiB compressible + customisation layer")
 	big := archiveImage("s1g", "nix stream, 16 store paths × 64 MiB compressible (1 GiB)")
-	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, toolFloor}
+	// Every layer is new: the proof store has nothing to give, warm or cold.
+	fastStream, fastFloor := fastGenerator(toolStream), fastGenerator(toolFloor)
+	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, toolFloor, fastStream, fastFloor, toolPipeFloor}
 	b.archiveRatio("11", "first release", img, toolStream, toolUsersStream, 0.35)
 	b.archiveRatio("11", "first release", img, toolBuiltStream, toolUsersStream, 0)
 	b.archiveRatio("11", "first release", img, toolStream, toolFloor, 1.5)
+	b.archiveRatio("11", "first release", img, fastStream, fastFloor, 0)
+	b.archiveRatio("11", "first release", img, toolStream, toolPipeFloor, 0)
 	rss := label("first release", big, tool{name: toolStream.name, title: toolStream.title}, "peak RSS")
 	b.res.goal(goal{caseID: "11", label: "peak RSS of " + toolStream.title + ", 1 GiB (worst round)", num: rss, limit: 100, worst: true})
 	err := b.eachRound(b.rounds, func(round int) error {
@@ -198,7 +196,7 @@ func (b *bench) streamOnce(ctx context.Context, caseID, what string, img *image,
 	}
 	defer s.remove()
 	j := archiveJob{archive: s.result, repo: b.repo("stream", img.name, t.name, round), version: "v1.0.0"}
-	if _, err := b.timedArchive(ctx, caseID, what, img, t, j); err != nil || t.name == toolFloor.name { // the floor pushes nothing
+	if _, err := b.timedArchive(ctx, caseID, what, img, t, j); err != nil || strings.HasPrefix(t.name, toolFloor.name) { // the floor pushes nothing
 		return err
 	}
 	return b.forget(ctx, j.repo, j.version)
@@ -229,12 +227,15 @@ func (b *bench) streamOnce2(ctx context.Context, img *image, n int, size int64, 
 func caseStreamNext(ctx context.Context, b *bench) error {
 	img := archiveImage("n8", "next release, 8 store paths × 24 MiB, 1 changed")
 	warm := warmStore(toolStream)
-	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, warm, toolFloor}
+	fastWarm, fastFloor := fastGenerator(warm), fastGenerator(toolFloor)
+	tools := []archiveTool{toolUsersStream, toolBuiltStream, toolStream, warm, toolFloor, fastWarm, fastFloor, toolPipeFloor}
 	b.archiveRatio("12", "next release", img, toolStream, toolUsersStream, 0.25)
 	b.archiveRatio("12", "next release", img, warm, toolUsersStream, 0.20)
 	b.archiveRatio("12", "next release", img, toolBuiltStream, toolUsersStream, 0)
 	b.archiveRatio("12", "next release", img, warm, toolFloor, 1.5)
 	b.archiveRatio("12", "next release", img, toolStream, toolFloor, 0)
+	b.archiveRatio("12", "next release", img, fastWarm, fastFloor, 0)
+	b.archiveRatio("12", "next release", img, warm, toolPipeFloor, 0)
 	layers := nixLayers(archiveSeeds, 8, 24*mib)
 	archiveSeeds += 8
 	first, err := b.newStream(ctx, layers)

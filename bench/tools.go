@@ -32,6 +32,7 @@ type sample struct {
 	total  time.Duration // start to exit of every process of the tool
 	push   time.Duration // the upload alone; 0 when BuildKit pushes during its export
 	rssKiB int64         // peak RSS of the tool's largest process
+	cpu    time.Duration // user + system time of the process and the children it waited for
 	lines  []line        // the output, each line timestamped
 	phases []phase       // where the time went
 }
@@ -119,7 +120,7 @@ func (b *bench) skopeoCopy(ctx context.Context, src, repo, tag string) (sample, 
 // phases), then skopeo copy.
 func thenSkopeo(prep sample, phases []phase, copied sample) sample {
 	return sample{
-		total: prep.total + copied.total, push: copied.total,
+		total: prep.total + copied.total, push: copied.total, cpu: prep.cpu + copied.cpu,
 		rssKiB: max(prep.rssKiB, copied.rssKiB), lines: append(prep.lines, copied.lines...),
 		phases: append(phases, phase{phaseSkopeo, copied.total}),
 	}
@@ -184,8 +185,11 @@ func execTimed(ctx context.Context, c command) (sample, error) {
 	close(stop)
 	_ = pr.Close()
 	s := sample{total: time.Since(start), lines: lines, rssKiB: <-peak}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && s.rssKiB == 0 {
-		s.rssKiB = ru.Maxrss // exited before the first look: an upper bound
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		if s.rssKiB == 0 {
+			s.rssKiB = ru.Maxrss // exited before the first look: an upper bound
+		}
 	}
 	return s, checkExit(c, waitErr, s.out())
 }
