@@ -38,6 +38,7 @@ type proofs struct {
 type proof struct {
 	once sync.Once
 	err  error
+	done atomic.Bool // err is set
 }
 
 // newProofs proves the claims of known with prover (Unpacked when nil).
@@ -72,9 +73,14 @@ func (ps *proofs) run(h heldBlob) error {
 	pr.once.Do(func() {
 		limit := ps.limits.UnpackLimit(h.Blob.Size)
 		pr.err = ps.prover.Prove(ps.ctx, h.Claim, limit)
+		pr.done.Store(true)
 	})
 	return pr.err
 }
+
+// settled says whether the claim for h was proven or refuted already,
+// without waiting.
+func (ps *proofs) settled(h heldBlob) bool { return ps.each[h.DiffID].done.Load() }
 
 func (ps *proofs) background() {
 	for !ps.over.Load() {
