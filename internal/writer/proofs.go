@@ -78,9 +78,25 @@ func (ps *proofs) run(h heldBlob) error {
 	return pr.err
 }
 
+// recaller is a Prover that says at once whether it proves a claim
+// without a download (Remembered).
+type recaller interface {
+	Recalls(c Claim, limit int64) bool
+}
+
 // settled says whether the claim for h was proven or refuted already,
-// without waiting.
-func (ps *proofs) settled(h heldBlob) bool { return ps.each[h.DiffID].done.Load() }
+// or is proven at once (recalled), without waiting on a download.
+func (ps *proofs) settled(h heldBlob) bool {
+	if ps.each[h.DiffID].done.Load() {
+		return true
+	}
+	r, ok := ps.prover.(recaller)
+	if !ok || !r.Recalls(h.Claim, ps.limits.UnpackLimit(h.Blob.Size)) {
+		return false
+	}
+	_ = ps.run(h) // a recall: at once
+	return true
+}
 
 func (ps *proofs) background() {
 	for !ps.over.Load() {
