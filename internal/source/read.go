@@ -314,13 +314,18 @@ func claimedDigest(name string) digest.Digest {
 // the reader does not wait for a proof before it reads. A plain-tar blob
 // of an OCI archive (or of docker save, which writes both) keeps its
 // copy: an OCI archive pushes its blobs as they are, and the known one
-// is another blob.
+// is another blob. A claim proven already (the proof store remembers it)
+// is only hashed: nothing to copy.
 func (rd *reader) whileProving(f *file, claimed digest.Digest) error {
+	drop := rd.hashOnly || !strings.HasPrefix(f.name, ocispec.ImageBlobsDir+"/")
+	if drop && rd.reuser.Proven(claimed) {
+		return rd.hash(f) // proven already: a copy would only be removed
+	}
 	if err := rd.copy(f, false); err != nil {
 		return err
 	}
 	raw := f.raw
-	if rd.hashOnly || !strings.HasPrefix(f.name, ocispec.ImageBlobsDir+"/") {
+	if drop {
 		f.raw = ""
 		defer func() { _ = os.Remove(raw) }()
 	}
@@ -388,6 +393,14 @@ func (rd *reader) copy(f *file, announce bool) error {
 		rd.ready(Blob{Desc: f.desc(f.mediaType), Open: opener(f.raw)})
 	}
 	return nil
+}
+
+// hash hashes the file and keeps nothing of it.
+func (rd *reader) hash(f *file) error {
+	d := digest.SHA256.Digester()
+	_, err := io.CopyBuffer(d.Hash(), rd.br, rd.buf)
+	f.digest = d.Digest()
+	return err
 }
 
 // pack compresses a layer to disk while hashing both forms; with

@@ -20,6 +20,11 @@ type Reuser interface {
 	// Reuse says whether a blob of the layer diffID is held and proven,
 	// waiting for the proof: such a layer is only hashed.
 	Reuse(diffID digest.Digest) bool
+	// Proven says, without waiting, whether the claim for diffID is
+	// proven already (recalled from the proof store): such a layer is
+	// hashed as it is read, and no copy of it is kept while it is
+	// proven. True implies Reuse.
+	Proven(diffID digest.Digest) bool
 }
 
 // reuseNone holds no layer.
@@ -27,6 +32,7 @@ type reuseNone struct{}
 
 func (reuseNone) Claimed(digest.Digest) bool { return false }
 func (reuseNone) Reuse(digest.Digest) bool   { return false }
+func (reuseNone) Proven(digest.Digest) bool  { return false }
 
 // Blob is one blob of the image, opened lazily, once per try.
 type Blob struct {

@@ -38,6 +38,7 @@ type proofs struct {
 type proof struct {
 	once sync.Once
 	err  error
+	done atomic.Bool // err is set
 }
 
 // newProofs proves the claims of known with prover (Unpacked when nil).
@@ -72,8 +73,29 @@ func (ps *proofs) run(h heldBlob) error {
 	pr.once.Do(func() {
 		limit := ps.limits.UnpackLimit(h.Blob.Size)
 		pr.err = ps.prover.Prove(ps.ctx, h.Claim, limit)
+		pr.done.Store(true)
 	})
 	return pr.err
+}
+
+// recaller is a Prover that says at once whether it proves a claim
+// without a download (Remembered).
+type recaller interface {
+	Recalls(c Claim, limit int64) bool
+}
+
+// settled says whether the claim for h was proven or refuted already,
+// or is proven at once (recalled), without waiting on a download.
+func (ps *proofs) settled(h heldBlob) bool {
+	if ps.each[h.DiffID].done.Load() {
+		return true
+	}
+	r, ok := ps.prover.(recaller)
+	if !ok || !r.Recalls(h.Claim, ps.limits.UnpackLimit(h.Blob.Size)) {
+		return false
+	}
+	_ = ps.run(h) // a recall: at once
+	return true
 }
 
 func (ps *proofs) background() {

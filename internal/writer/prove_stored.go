@@ -35,11 +35,11 @@ func NewRemembered(m Memory) *Remembered { return &Remembered{memory: m} }
 
 // Prove recalls the claim, else streams, unpacks and hashes the blob.
 func (r *Remembered) Prove(ctx context.Context, c Claim, limit int64) error {
-	f := proofstore.Fact{Blob: c.Blob.Digest, MediaType: c.Blob.MediaType, Size: c.Blob.Size, DiffID: c.DiffID}
-	if n, ok := r.memory.Recall(f); ok && n <= limit {
+	if r.Recalls(c, limit) {
 		r.recalled.Add(1)
 		return nil
 	}
+	f := fact(c)
 	n, err := measure(ctx, c, limit)
 	if err != nil {
 		return err
@@ -48,6 +48,18 @@ func (r *Remembered) Prove(ctx context.Context, c Claim, limit int64) error {
 	f.Unpacked = n
 	r.memory.Remember(f)
 	return nil
+}
+
+// Recalls says whether Memory proves the claim, without a download:
+// Prove then returns at once.
+func (r *Remembered) Recalls(c Claim, limit int64) bool {
+	n, ok := r.memory.Recall(fact(c))
+	return ok && n <= limit
+}
+
+// fact is what Memory holds of the claim c.
+func fact(c Claim) proofstore.Fact {
+	return proofstore.Fact{Blob: c.Blob.Digest, MediaType: c.Blob.MediaType, Size: c.Blob.Size, DiffID: c.DiffID}
 }
 
 // Made remembers a layer this run compressed itself: blob unpacks to

@@ -3,10 +3,12 @@ package writer
 import (
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/blumeops/build-push-image/internal/compression"
 	proofstore "github.com/blumeops/build-push-image/internal/proofs"
+	"github.com/blumeops/build-push-image/internal/source"
 	"github.com/blumeops/build-push-image/internal/testcheck"
 )
 
@@ -59,5 +61,31 @@ func TestRememberedProver(t *testing.T) {
 	}
 	if err := NewRemembered(proofstore.Open(dir, testcheck.ZotKey())).Prove(t.Context(), c, 1<<20); err == nil {
 		t.Error("a job with another key believed the first job's proof")
+	}
+}
+
+// A claim the store recalls is settled at once, before any proof ran in
+// the background (the reader then only hashes the layer); one it does
+// not recall is not settled, and asking starts no download.
+func TestRecalledClaimSettledAtOnce(t *testing.T) {
+	dir, key := t.TempDir(), testcheck.ZotKey()
+	raw, other := layer(t, "a"), layer(t, "b")
+	held := func(l []byte) heldBlob {
+		blob := compress(t, compression.Compression{Algorithm: compression.Gzip}, l)
+		return heldBlob{Claim: Claim{DiffID: sha(l), Blob: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(blob), Size: int64(len(blob))}, Registry: newMem()}}
+	}
+	recalled, unknown := held(raw), held(other)
+	NewRemembered(proofstore.Open(dir, key)).Made(recalled.Blob, recalled.DiffID, int64(len(raw)))
+	k := &Known{byDiffID: map[digest.Digest]heldBlob{recalled.DiffID: recalled, unknown.DiffID: unknown}, order: []digest.Digest{recalled.DiffID, unknown.DiffID}}
+	prover := NewRemembered(proofstore.Open(dir, key))
+	ps := newProofs(t.Context(), prover, source.DefaultLimits, k)
+	if !ps.settled(recalled) || ps.run(recalled) != nil {
+		t.Error("a recalled claim is not settled at once, or not proven")
+	}
+	if ps.settled(unknown) {
+		t.Error("a claim the store does not hold is settled before its proof")
+	}
+	if r, d := prover.Counts(); r != 1 || d != 0 {
+		t.Errorf("%d recalled, %d downloaded; want 1, 0", r, d)
 	}
 }

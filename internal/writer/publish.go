@@ -176,6 +176,13 @@ func (p *publisher) Reuse(diffID digest.Digest) bool {
 	return ok
 }
 
+// Proven says whether a repository holds the layer diffID, its claim
+// proven already: false while its proof runs (source.Reuser).
+func (p *publisher) Proven(diffID digest.Digest) bool {
+	h, ok := p.o.Known.lookup(diffID)
+	return ok && p.proofs.settled(h) && p.Reuse(diffID)
+}
+
 // reuse is the blob a repository holds for the layer diffID, once its
 // claim is proven; false when none is known, or its proof failed (one
 // warning, and the layer is compressed anew).
