@@ -74,7 +74,7 @@ func adoptLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error
 }
 
 // planLine is the one line a user sees when the plan fails: its look-ups
-// (a *plan.LookupError) or its push check (a *PushCheckError).
+// (a *plan.LookupError) or its push check (a *pushCheckError).
 func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
 	f, ok := planFailedAt(err)
 	if ctx.Err() != nil || !ok {
@@ -107,7 +107,7 @@ type failedAt struct {
 // failed at neither.
 func planFailedAt(err error) (failedAt, bool) {
 	var le *plan.LookupError
-	var pc *PushCheckError
+	var pc *pushCheckError
 	if errors.As(err, &pc) {
 		return failedAt{pc.Image, pc.Host, pc.Err, "push to", "read and create on that repository, or leave the image out of the plan"}, true
 	}
