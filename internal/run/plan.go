@@ -106,7 +106,7 @@ func adoptTags(ctx context.Context, cfg config.Plan, action *githubactions.Actio
 // Plan is the plan command's run over the images plan.Find read: it
 // looks up each version tag, proves the key, adopts the old scheme's tags
 // and marks the changed images, as cfg asks; its result is the outputs'.
-// A failure is a *PlanError told as its one line (an *input.Line).
+// A failure is a *planError told as its one line (an *input.Line).
 func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (plan.Result, error) {
 	res, err := runPlan(ctx, cfg, images, env)
 	if err != nil {
@@ -115,7 +115,7 @@ func Plan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (p
 	return res, nil
 }
 
-// runPlan is Plan, its failure a *PlanError.
+// runPlan is Plan, its failure a *planError.
 func runPlan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env) (plan.Result, error) {
 	start := time.Now()
 	// A base that cannot be compared fails the plan before anything is
@@ -123,10 +123,10 @@ func runPlan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env)
 	// (and adopt-tags' writes) say which are published.
 	ch, err := changes(ctx, cfg.Changed, env.Action)
 	if err != nil {
-		return nil, &PlanError{StepChanged, err}
+		return nil, &planError{planChanged, err}
 	}
 	if err := startIdentity(ctx, env.Action, cfg.Access, env.IDs); err != nil {
-		return nil, &PlanError{StepIdentity, err}
+		return nil, &planError{planIdentity, err}
 	}
 	// One login for every registry of a plan: username and api-key, or
 	// the job's identity, else none.
@@ -136,15 +136,15 @@ func runPlan(ctx context.Context, cfg config.Plan, images []plan.Image, env Env)
 	})
 	res, err := plan.Check(ctx, images, regs.Lookup)
 	if err != nil {
-		return nil, &PlanError{StepLookup, err}
+		return nil, &planError{planLookup, err}
 	}
 	// The key is proven before any tag is adopted: a plan writes nothing
 	// with a key the registry refuses.
 	if err := checkPlanPush(ctx, env.Action, cfg, res, regs); err != nil {
-		return nil, &PlanError{StepPushCheck, err}
+		return nil, &planError{planPushCheck, err}
 	}
 	if err := adoptTags(ctx, cfg, env.Action, regs, res); err != nil {
-		return nil, &PlanError{StepAdopt, err}
+		return nil, &planError{planAdopt, err}
 	}
 	var lookups []keyLookup
 	hosts := regs.Hosts()

@@ -14,26 +14,26 @@ import (
 	"github.com/blumeops/build-push-image/internal/push"
 )
 
-// PlanStep is the step of the plan command that failed, for its line.
-type PlanStep int
+// planStep is the step of the plan command that failed, for its line.
+type planStep int
 
 // The plan command's steps, in the order they run.
 const (
-	StepChanged   PlanStep = iota // changed: the diff against the base
-	StepIdentity                  // the job's first ID token (oidc-audience)
-	StepLookup                    // the version tags' look-ups
-	StepPushCheck                 // the key's push check
-	StepAdopt                     // adopt-tags
+	planChanged   planStep = iota // changed: the diff against the base
+	planIdentity                  // the job's first ID token (oidc-audience)
+	planLookup                    // the version tags' look-ups
+	planPushCheck                 // the key's push check
+	planAdopt                     // adopt-tags
 )
 
-// PlanError is a failed step of the plan command: which one, and why.
-type PlanError struct {
-	Step PlanStep
+// planError is a failed step of the plan command: which one, and why.
+type planError struct {
+	Step planStep
 	Err  error
 }
 
-func (e *PlanError) Error() string { return e.Err.Error() }
-func (e *PlanError) Unwrap() error { return e.Err }
+func (e *planError) Error() string { return e.Err.Error() }
+func (e *planError) Unwrap() error { return e.Err }
 
 // tellPlan is a failed plan's error told as the one line a user reads
 // (an *input.Line), by the step that failed.
@@ -43,21 +43,21 @@ func tellPlan(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error)
 
 // planFailure is the one line a failed plan is, by the step that failed.
 func planFailure(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
-	var pe *PlanError
+	var pe *planError
 	if !errors.As(err, &pe) {
 		return fmt.Sprintf("plan: %v", err)
 	}
 	switch pe.Step {
-	case StepIdentity:
+	case planIdentity:
 		if line, ok := identityLine(cfg.Access, ids, cfg.Registry(), cfg.Image, "read", pe.Err); ok {
 			return line
 		}
 		return fmt.Sprintf("plan: %v", pe.Err)
-	case StepLookup:
+	case planLookup:
 		return planLine(ctx, cfg, ids, pe.Err)
-	case StepPushCheck: // the key's check: no identity
+	case planPushCheck: // the key's check: no identity
 		return planLine(ctx, cfg, nil, pe.Err)
-	case StepAdopt:
+	case planAdopt:
 		return adoptLine(ctx, cfg, ids, pe.Err)
 	}
 	return pe.Err.Error()
@@ -74,7 +74,7 @@ func adoptLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error
 }
 
 // planLine is the one line a user sees when the plan fails: its look-ups
-// (a *plan.LookupError) or its push check (a *PushCheckError).
+// (a *plan.LookupError) or its push check (a *pushCheckError).
 func planLine(ctx context.Context, cfg config.Plan, ids *oidc.Source, err error) string {
 	f, ok := planFailedAt(err)
 	if ctx.Err() != nil || !ok {
@@ -107,7 +107,7 @@ type failedAt struct {
 // failed at neither.
 func planFailedAt(err error) (failedAt, bool) {
 	var le *plan.LookupError
-	var pc *PushCheckError
+	var pc *pushCheckError
 	if errors.As(err, &pc) {
 		return failedAt{pc.Image, pc.Host, pc.Err, "push to", "read and create on that repository, or leave the image out of the plan"}, true
 	}

@@ -23,15 +23,15 @@ import (
 // and a wrong or expired key would otherwise be found at the first
 // upload, after the build.
 
-// PushCheckError is a repository whose push check failed: which one, its
+// pushCheckError is a repository whose push check failed: which one, its
 // registry's host, and the registry's typed error.
-type PushCheckError struct {
+type pushCheckError struct {
 	Image, Host string
 	Err         error
 }
 
-func (e *PushCheckError) Error() string { return e.Err.Error() } // push's error names the repository
-func (e *PushCheckError) Unwrap() error { return e.Err }
+func (e *pushCheckError) Error() string { return e.Err.Error() } // push's error names the repository
+func (e *pushCheckError) Unwrap() error { return e.Err }
 
 // checkPush proves the login to each target that has a key, in the order
 // of the image input; the first refusal is the error.
@@ -43,7 +43,7 @@ func checkPush(ctx context.Context, action *githubactions.Action, targets []targ
 		start := time.Now()
 		check, err := t.reg.CheckPush(ctx)
 		if err != nil {
-			return &PushCheckError{Image: t.image, Host: t.ref.Registry, Err: err}
+			return &pushCheckError{Image: t.image, Host: t.ref.Registry, Err: err}
 		}
 		action.Infof("%s", pushCheckLine(t.login.User, []string{t.image}, check, time.Since(start)))
 	}
@@ -98,7 +98,7 @@ func checkPlanPush(ctx context.Context, action *githubactions.Action, cfg config
 				allowed[i] = true
 			case i >= len(publish) && errors.Is(err, push.ErrDenied): // the key is taken; nothing is pushed there
 			default:
-				return &PushCheckError{Image: image.Image, Host: image.Ref.Registry, Err: err}
+				return &pushCheckError{Image: image.Image, Host: image.Ref.Registry, Err: err}
 			}
 			return nil
 		})

@@ -147,7 +147,7 @@ func (f facts) refusedLine() (string, bool) {
 // failedImage is the repository a refusal concerns: the one whose push
 // check failed, else the image input's first.
 func failedImage(cfg config.Config, err error) string {
-	var pc *PushCheckError
+	var pc *pushCheckError
 	if errors.As(err, &pc) {
 		return pc.Image
 	}
