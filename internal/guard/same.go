@@ -1,11 +1,11 @@
 package guard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	digest "github.com/opencontainers/go-digest"
 )
@@ -95,7 +95,7 @@ func differ(prefix string, theirs, ours map[string]json.RawMessage) string {
 		case ib >= 0:
 			return 1
 		}
-		return bytes.Compare([]byte(a), []byte(b))
+		return strings.Compare(a, b)
 	})
 	for _, k := range keys {
 		if line := field(prefix, k, theirs[k], ours[k]); line != "" {

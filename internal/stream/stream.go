@@ -269,8 +269,7 @@ func (p *Program) Finish(readErr error) error {
 		// then the program must exit 0.
 		n, err := io.CopyN(io.Discard, p, trailing+1)
 		if n > trailing {
-			p.stopAll()
-			<-p.done
+			p.end()
 			return p.failure(fmt.Sprintf("it wrote more than %d bytes after the image's end", trailing))
 		}
 		if err == io.EOF {
@@ -284,8 +283,7 @@ func (p *Program) Finish(readErr error) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	p.stopAll()
-	<-p.done
+	p.end()
 	p.stderr.Wait()
 	if p.exit != nil || p.stopped() {
 		return p.failure(p.exitReason())
@@ -303,9 +301,20 @@ func (p *Program) Finish(readErr error) error {
 // Finish ran: a caller defers it, so that a failure before the read (no
 // Finish) leaves nothing running either.
 func (p *Program) Stop() {
-	p.stopAll()
-	<-p.done
+	p.end()
 	p.close()
+}
+
+// end stops the program and waits for its exit. Once it has exited, the
+// goroutine that waited for it has stopped its tree already: no second
+// walk of /proc.
+func (p *Program) end() {
+	select {
+	case <-p.done:
+	default:
+		p.stopAll()
+		<-p.done
+	}
 }
 
 // close ends the watch and the read; orphans stop coming to this process.
