@@ -90,7 +90,7 @@ type Archive struct {
 // (an optional look-up: a registry that stalls it is not waited for
 // twice, and the run goes on without reuse), and uploads the rest by
 // digest. req gives the annotations of the
-// manifest made for a docker-writer.
+// manifest made for a docker-archive.
 func (p Archive) Publish(ctx context.Context, req build.Request) (build.Result, error) {
 	known, err := writer.Learn(push.Optional(ctx), p.Targets, slices.Concat(p.OwnTags, p.ReuseFrom, p.Previous), p.TagSuffix, p.Log.Infof)
 	if err != nil {

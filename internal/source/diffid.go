@@ -33,12 +33,7 @@ type unpacking struct {
 	pw     *io.PipeWriter
 	failed bool
 	done   chan struct{}
-	// id is the diff ID, "" when the blob is not compressed (its diff ID
-	// is its digest); alg how it is compressed; err why it did not
-	// unpack.
-	id  digest.Digest
-	alg compression.Algorithm
-	err error
+	got    unpacked // once done is closed
 }
 
 // startUnpacking starts the goroutine; what it unpacks counts against
@@ -48,7 +43,7 @@ func startUnpacking(ctx context.Context, b *budget) *unpacking {
 	u := &unpacking{pw: pw, done: make(chan struct{})}
 	go func() {
 		defer close(u.done)
-		u.id, u.alg, u.err = unpackedDigest(ctx, pr, b)
+		u.got.id, u.got.alg, u.got.err = unpackedDigest(ctx, pr, b)
 		_ = pr.CloseWithError(io.ErrClosedPipe) // what is left is not read: writes return at once
 	}()
 	return u
@@ -90,7 +85,7 @@ func (u *unpacking) Write(p []byte) (int, error) {
 func (u *unpacking) finish() unpacked {
 	_ = u.pw.Close()
 	<-u.done
-	return unpacked{id: u.id, alg: u.alg, err: u.err}
+	return u.got
 }
 
 // labelled is the compression a layer's media type says it has; false

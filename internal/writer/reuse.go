@@ -66,7 +66,7 @@ const releases = 3
 // releases, such as latest, which name the release before whatever its
 // version scheme), then the newest releases: the highest semantic-version
 // tags ending in suffix, or where there are none (versions like 165768b
-// or 2026.12.07) the last tags the registry lists (Last). A layer known in
+// or 2026.12.07) the last tags the registry lists (last). A layer known in
 // several places is taken from the first. A ref that does not exist, or
 // cannot be read, is passed over (warn says why): reuse saves work, it
 // is never needed.
@@ -94,12 +94,12 @@ func (k *Known) learnAll(ctx context.Context, t Registry, i int, refs []string, 
 	if i < 0 {
 		name = repository(t)
 	}
-	newest := Newest(all, suffix, releases)
-	if len(newest) == 0 {
-		newest = Last(all, suffix, releases)
+	recent := newest(all, suffix, releases)
+	if len(recent) == 0 {
+		recent = last(all, suffix, releases)
 	}
 	read := map[string]bool{}
-	for _, ref := range append(slices.Clone(refs), newest...) {
+	for _, ref := range append(slices.Clone(refs), recent...) {
 		if read[ref] {
 			continue
 		}
@@ -119,10 +119,10 @@ func (k *Known) learnAll(ctx context.Context, t Registry, i int, refs []string, 
 	return nil
 }
 
-// Newest returns the n highest semantic-version tags of all that end in
+// newest returns the n highest semantic-version tags of all that end in
 // suffix, highest first. A release is X.Y.Z (with or without a v):
 // semver's shorthand vX would make an all-digit SHA tag the newest.
-func Newest(all []string, suffix string, n int) []string {
+func newest(all []string, suffix string, n int) []string {
 	var found []string
 	for _, tag := range all {
 		if v, ok := strings.CutSuffix(tag, suffix); ok && tags.IsRelease(v) {
@@ -142,13 +142,13 @@ func Newest(all []string, suffix string, n int) []string {
 	return found[:min(n, len(found))]
 }
 
-// Last returns the last n tags of all (in the order the registry lists
+// last returns the last n tags of all (in the order the registry lists
 // them) that end in suffix, last first, leaving out the tags of
 // signatures and attestations (sha256-…, .sig, .att, .sbom). Distribution and
 // zot list tags sorted, so a date version (2026.12.07, 20261207) comes
 // last when newest; of versions like 165768b it is some n releases,
 // whose base layers a next release shares all the same.
-func Last(all []string, suffix string, n int) []string {
+func last(all []string, suffix string, n int) []string {
 	var found []string
 	for _, tag := range slices.Backward(all) {
 		if len(found) == n {

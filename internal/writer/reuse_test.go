@@ -10,10 +10,10 @@ import (
 
 func TestNewest(t *testing.T) {
 	all := []string{"latest", "1111111", "v2", "v3.1", "v1.2.0", "v1.10.0", "v1.9.0-nix", "v1.10.0-nix", "v2.0.0-rc.1-nix", "v1.2.0-abc1234-nix", "sha-nix", "-nix", "1.11.0-nix"}
-	if got := Newest(all, "-nix", 3); !slices.Equal(got, []string{"v2.0.0-rc.1-nix", "1.11.0-nix", "v1.10.0-nix"}) {
+	if got := newest(all, "-nix", 3); !slices.Equal(got, []string{"v2.0.0-rc.1-nix", "1.11.0-nix", "v1.10.0-nix"}) {
 		t.Errorf("-nix: %v", got)
 	}
-	if got := Newest(all, "", 2); !slices.Equal(got, []string{"v2.0.0-rc.1-nix", "1.11.0-nix"}) {
+	if got := newest(all, "", 2); !slices.Equal(got, []string{"v2.0.0-rc.1-nix", "1.11.0-nix"}) {
 		t.Errorf("no suffix: %v", got)
 	}
 }
@@ -22,10 +22,10 @@ func TestNewest(t *testing.T) {
 // lists them, without signatures' and attestations' tags.
 func TestLast(t *testing.T) {
 	all := []string{"2026.11.30", "2026.12.01-nix", "2026.12.07", "2026.12.07-nix", "sha256-abc.sig", "sha256-abc", "x.att", "y.sbom"}
-	if got := Last(all, "", 2); !slices.Equal(got, []string{"2026.12.07-nix", "2026.12.07"}) {
+	if got := last(all, "", 2); !slices.Equal(got, []string{"2026.12.07-nix", "2026.12.07"}) {
 		t.Errorf("no suffix: %v", got)
 	}
-	if got := Last(all, "-nix", 3); !slices.Equal(got, []string{"2026.12.07-nix", "2026.12.01-nix"}) {
+	if got := last(all, "-nix", 3); !slices.Equal(got, []string{"2026.12.07-nix", "2026.12.01-nix"}) {
 		t.Errorf("-nix: %v", got)
 	}
 }

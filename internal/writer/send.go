@@ -56,15 +56,7 @@ func (p *sender) sendFrom(desc ocispec.Descriptor, open func() (io.ReadCloser, e
 			if i == first {
 				continue
 			}
-			if m, ok := t.(Mounter); ok {
-				if done, err := m.MountBlob(p.ctx, src.Ref(), desc); done || err != nil {
-					if err != nil {
-						return err
-					}
-					continue
-				}
-			}
-			if err := t.PutBlob(p.ctx, desc, open); err != nil {
+			if err := p.mountOrPut(t, src.Ref(), desc, open); err != nil {
 				return err
 			}
 		}
@@ -85,15 +77,19 @@ func (p *sender) mount(desc ocispec.Descriptor, from Registry, open func() (io.R
 		src = m.Ref()
 	}
 	for _, t := range p.targets {
-		p.g.Go(func() error {
-			if m, ok := t.(Mounter); ok {
-				if done, err := m.MountBlob(p.ctx, src, desc); done || err != nil {
-					return err
-				}
-			}
-			return t.PutBlob(p.ctx, desc, open)
-		})
+		p.g.Go(func() error { return p.mountOrPut(t, src, desc, open) })
 	}
+}
+
+// mountOrPut mounts desc into t from the repository from, or uploads it
+// when t does not mount it.
+func (p *sender) mountOrPut(t Registry, from ref.Ref, desc ocispec.Descriptor, open func() (io.ReadCloser, error)) error {
+	if m, ok := t.(Mounter); ok {
+		if done, err := m.MountBlob(p.ctx, from, desc); done || err != nil {
+			return err
+		}
+	}
+	return t.PutBlob(p.ctx, desc, open)
 }
 
 // openedOnRead opens a blob of another repository only when its bytes
