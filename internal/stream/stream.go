@@ -161,6 +161,7 @@ func Start(ctx context.Context, name string, opts ...Option) (*Program, error) {
 	if err != nil {
 		return nil, errors.Join(err, outR.Close(), outW.Close())
 	}
+	widen(outR)
 	abs, err := filepath.Abs(name) // never looked up in PATH
 	if err != nil {
 		return nil, errors.Join(err, outR.Close(), outW.Close(), errR.Close(), errW.Close())
@@ -387,6 +388,9 @@ func ReadStdin(ctx context.Context, in io.Reader, opts ...Option) *Stdin {
 	o := options{idle: DefaultIdle}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if f, ok := in.(*os.File); ok {
+		widen(f) // when it is a pipe: result | this action
 	}
 	s := &Stdin{r: watch(in, o.idle, func() {}), idle: o.idle}
 	s.stopWatch = context.AfterFunc(ctx, func() { s.r.stop(ctx.Err()) })

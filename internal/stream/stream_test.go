@@ -8,6 +8,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
@@ -326,4 +327,50 @@ func TestStreamSparesEarlierChildren(t *testing.T) {
 	if err := earlier.Process.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("a child started before the program was stopped: %v", err)
 	}
+}
+
+// TestStreamPipesAreWide: the program's output and a piped standard input
+// hold pipeSize, so the writer runs a MiB ahead (widen).
+func TestStreamPipesAreWide(t *testing.T) {
+	p, err := Start(context.Background(), script(t, "exec cat\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := pipeHolds(t, p.out); n < pipeSize {
+		t.Errorf("the program's output pipe holds %d, want %d", n, pipeSize)
+	}
+	_, _ = io.Copy(io.Discard, p)
+	if err := p.Finish(nil); err != nil {
+		t.Fatal(err)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close()
+	s := ReadStdin(context.Background(), r)
+	if n := pipeHolds(t, r); n < pipeSize {
+		t.Errorf("standard input's pipe holds %d, want %d", n, pipeSize)
+	}
+	if _, err := io.ReadAll(s); err != nil || s.Finish(nil) != nil {
+		t.Errorf("read: %v", err)
+	}
+}
+
+// pipeHolds is the size of the pipe f is an end of.
+func pipeHolds(t *testing.T, f *os.File) int {
+	t.Helper()
+	c, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := c.Control(func(fd uintptr) { n, err = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0) }); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -47,13 +47,22 @@ func NewSigned(v Signatures, els Prover) *Signed {
 	return &Signed{signatures: v, els: els, seen: map[digest.Digest]*signedLookup{}}
 }
 
-// Prove accepts a claim of a manifest signed with the key, else asks
-// Else.
+// Prove accepts a claim Else recalls (a proof store's, at once: no
+// signature look-up), then one of a manifest signed with the key, else
+// asks Else.
 func (s *Signed) Prove(ctx context.Context, c Claim, limit int64) error {
-	if s.signed(ctx, c) {
+	if !s.Recalls(c, limit) && s.signed(ctx, c) {
 		return nil
 	}
 	return s.els.Prove(ctx, c, limit)
+}
+
+// Recalls passes Else's recall through (Remembered), so that with
+// signing-key a layer the proof store proved before is still settled at
+// once and only hashed while read, never copied to disk to be proven.
+func (s *Signed) Recalls(c Claim, limit int64) bool {
+	r, ok := s.els.(recaller)
+	return ok && r.Recalls(c, limit)
 }
 
 // signed looks the claim's manifest up once; a failed look-up counts as

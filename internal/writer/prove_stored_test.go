@@ -66,26 +66,38 @@ func TestRememberedProver(t *testing.T) {
 
 // A claim the store recalls is settled at once, before any proof ran in
 // the background (the reader then only hashes the layer); one it does
-// not recall is not settled, and asking starts no download.
+// not recall is not settled, and asking starts no download. So it is
+// with signing-key (Signed over the store), where the recalled claim's
+// manifest is not even looked up for a signature.
 func TestRecalledClaimSettledAtOnce(t *testing.T) {
-	dir, key := t.TempDir(), testcheck.ZotKey()
-	raw, other := layer(t, "a"), layer(t, "b")
-	held := func(l []byte) heldBlob {
-		blob := compress(t, compression.Compression{Algorithm: compression.Gzip}, l)
-		return heldBlob{Claim: Claim{DiffID: sha(l), Blob: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(blob), Size: int64(len(blob))}, Registry: newMem()}}
-	}
-	recalled, unknown := held(raw), held(other)
-	NewRemembered(proofstore.Open(dir, key)).Made(recalled.Blob, recalled.DiffID, int64(len(raw)))
-	k := &Known{byDiffID: map[digest.Digest]heldBlob{recalled.DiffID: recalled, unknown.DiffID: unknown}, order: []digest.Digest{recalled.DiffID, unknown.DiffID}}
-	prover := NewRemembered(proofstore.Open(dir, key))
-	ps := newProofs(t.Context(), prover, source.DefaultLimits, k)
-	if !ps.settled(recalled) || ps.run(recalled) != nil {
-		t.Error("a recalled claim is not settled at once, or not proven")
-	}
-	if ps.settled(unknown) {
-		t.Error("a claim the store does not hold is settled before its proof")
-	}
-	if r, d := prover.Counts(); r != 1 || d != 0 {
-		t.Errorf("%d recalled, %d downloaded; want 1, 0", r, d)
+	for _, signed := range []bool{false, true} {
+		dir, key := t.TempDir(), testcheck.ZotKey()
+		raw, other := layer(t, "a"), layer(t, "b")
+		held := func(l []byte) heldBlob {
+			blob := compress(t, compression.Compression{Algorithm: compression.Gzip}, l)
+			return heldBlob{Claim: Claim{DiffID: sha(l), Blob: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: sha(blob), Size: int64(len(blob))}, Manifest: sha(blob), Registry: newMem()}}
+		}
+		recalled, unknown := held(raw), held(other)
+		NewRemembered(proofstore.Open(dir, key)).Made(recalled.Blob, recalled.DiffID, int64(len(raw)))
+		k := &Known{byDiffID: map[digest.Digest]heldBlob{recalled.DiffID: recalled, unknown.DiffID: unknown}, order: []digest.Digest{recalled.DiffID, unknown.DiffID}}
+		store := NewRemembered(proofstore.Open(dir, key))
+		var prover Prover = store
+		v := &vouchFor{asked: map[digest.Digest]int{}}
+		if signed {
+			prover = NewSigned(v, store)
+		}
+		ps := newProofs(t.Context(), prover, source.DefaultLimits, k)
+		if !ps.settled(recalled) || ps.run(recalled) != nil {
+			t.Errorf("signed %v: a recalled claim is not settled at once, or not proven", signed)
+		}
+		if ps.settled(unknown) {
+			t.Errorf("signed %v: a claim the store does not hold is settled before its proof", signed)
+		}
+		if r, d := store.Counts(); r != 1 || d != 0 {
+			t.Errorf("signed %v: %d recalled, %d downloaded; want 1, 0", signed, r, d)
+		}
+		if n := v.asked[recalled.Manifest]; n != 0 {
+			t.Errorf("the recalled claim's manifest was looked up for a signature %d times, want 0", n)
+		}
 	}
 }
