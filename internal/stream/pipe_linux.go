@@ -6,10 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pipeSize is what widen grows a pipe to: Linux's default limit for an
-// unprivileged process (/proc/sys/fs/pipe-max-size).
-const pipeSize = 1 << 20
-
 // widen grows the pipe f reads from 64 KiB to pipeSize, so the program
 // writes a whole MiB ahead of this process: with 64 KiB the writer and
 // the reader wake each other every 64 KiB (3,000 times for 192 MiB) and

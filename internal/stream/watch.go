@@ -31,12 +31,20 @@ type watched struct {
 	why    error         // the first stop, or nil
 }
 
+// pipeSize is what widen grows a pipe to (Linux's default limit for an
+// unprivileged process, /proc/sys/fs/pipe-max-size) and what watch reads
+// at a time.
+const pipeSize = 1 << 20
+
 // watch starts reading r; each Read waits at most limit, then the stream
 // is stopped as silent (errIdle) and onIdle runs.
 func watch(r io.Reader, limit time.Duration, onIdle func()) *watched {
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := io.Copy(pw, r)
+		// A MiB at a time, what the pipe holds (widen), not io.Copy's
+		// 32 KiB: each hand-off costs the reader a wake-up and a timer.
+		// The struct hides *os.File's WriterTo, which would copy in 32 KiB.
+		_, err := io.CopyBuffer(pw, struct{ io.Reader }{r}, make([]byte, pipeSize))
 		_ = pw.CloseWithError(err) // nil: io.EOF to the reader
 	}()
 	return &watched{pr: pr, onIdle: onIdle, limit: limit, late: errIdle}
