@@ -29,7 +29,7 @@ func disown() {}
 func children() map[int]bool { return nil }
 
 // stopTree kills the program's process group (program is its leader, by
-// Setpgid, so the group's id is its pid). It returns that id when a
+// Setsid, so the group's id is its pid). It returns that id when a
 // process of the group could not be signalled (EPERM: another user's,
 // through a setuid program); a group already gone (ESRCH) left nothing.
 func stopTree(_ map[int]bool, program int) []int {
