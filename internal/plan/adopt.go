@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/blumeops/build-push-image/internal/guard"
+	"github.com/blumeops/build-push-image/internal/tags"
 )
 
 // Repo is what adopting an old tag needs of a repository (internal/push's
@@ -198,18 +199,25 @@ func adoptMatcher(pattern, version string) *regexp.Regexp {
 }
 
 // adopt writes the image's version tag to the digest its old tag names,
-// as the build's transaction writes a version tag: the guard first (the
-// tag must still be free; one that names another image now is its
-// *guard.ExistsError), the write, the guard's re-read.
+// as the build's transaction writes a version tag (tags.Writer's Commit,
+// with nothing before or after it): the guard first (the tag must still
+// be free; one that names another image now is its *guard.ExistsError),
+// the write, a refusal re-checked against what the tag names, the settle
+// pause and the guard's re-read.
 func adopt(ctx context.Context, repo Repo, s *Status) error {
 	g := guard.New(repo, s.Image.Image)
-	if _, err := g.CheckVersion(ctx, s.Tag, guard.Image{Digest: s.Digest}); err != nil {
-		return err
+	done, err := tags.New(repo, g).Commit(ctx, tags.Plan{Digest: s.Digest, Version: s.Tag})
+	var exists *guard.ExistsError
+	if errors.As(err, &exists) || errors.Is(err, guard.ErrLostRace) {
+		return err // the guard's line names the tag and the image already
 	}
-	if err := repo.Tag(ctx, s.Digest, s.Tag); err != nil {
+	for _, t := range done {
+		err = errors.Join(err, t.Err) // a version tag written but not read back
+	}
+	if err != nil {
 		return fmt.Errorf("adopt %s as %s:%s: %w", s.Adopt, s.Image.Image, s.Tag, err)
 	}
-	return g.VerifyVersion(ctx, s.Tag, s.Digest)
+	return nil
 }
 
 // History is the commits of the checkout's HEAD, newest first (git

@@ -23,6 +23,9 @@ type memRepo struct {
 	tags   map[string]digest.Digest
 	raced  map[string]digest.Digest
 	writes []string
+	// refuse, when set, is a registry refusing tag writes after another
+	// job wrote the same tag first: it writes the tag to what refuse names.
+	refuse map[string]digest.Digest
 }
 
 func (m *memRepo) Tags(context.Context) ([]string, error) {
@@ -48,6 +51,10 @@ func (m *memRepo) Lookup(_ context.Context, tag string) (digest.Digest, bool, er
 func (m *memRepo) Tag(_ context.Context, d digest.Digest, tag string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if first, ok := m.refuse[tag]; ok {
+		m.tags[tag] = first
+		return errors.New("403 DENIED: the tag exists")
+	}
 	m.tags[tag] = d
 	m.writes = append(m.writes, tag)
 	return nil
@@ -206,5 +213,25 @@ func writeFile(t *testing.T, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAdoptRefusalRechecked: adopting writes the version tag as a
+// release's transaction does: a refused write is checked against what
+// the tag names then. An identical job that adopted the same image first
+// leaves a success; another image there fails with the guard's
+// ExistsError.
+func TestAdoptRefusalRechecked(t *testing.T) {
+	for first, wantOK := range map[digest.Digest]bool{imgA: true, imgB: false} {
+		repo := &memRepo{tags: map[string]digest.Digest{"v1.0.0-abc1234-nix": imgA}, refuse: map[string]digest.Digest{"v1.0.0-nix": first}}
+		res := Result{statusOf("api", "v1.0.0")}
+		_, err := Adopt(context.Background(), res, "{version}-*-nix", func(ref.Ref) (Repo, error) { return repo, nil }, WithWrite())
+		var ee *guard.ExistsError
+		switch {
+		case wantOK && (err != nil || !res[0].Adopted):
+			t.Errorf("an identical job adopted it first: %v, %+v; want adopted", err, res[0])
+		case !wantOK && !errors.As(err, &ee):
+			t.Errorf("another image took the tag: %v; want the guard's ExistsError", err)
+		}
 	}
 }
