@@ -11,7 +11,7 @@ import (
 
 // immutableNote is what the Tagged line of a version tag read back
 // without the settle pause says.
-const immutableNote = "(read back at once: the registry refuses overwrites, registry-immutable-tags)"
+const immutableNote = "(read back without the settle pause: the registry refuses overwrites, registry-immutable-tags)"
 
 // TestImmutableTagsNoPauseZot: on the real zot with a create-only user
 // (the users' registry) and registry-immutable-tags: true, the version

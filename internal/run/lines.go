@@ -36,7 +36,7 @@ func tagInfo(t ImageTag, d string) string {
 		return fmt.Sprintf("%s names %s, a newer release than this one: left where it is (a tag that follows releases never moves backwards)", t.Ref(), t.Version)
 	}
 	if t.State == tags.Written && t.Immediate {
-		return "Tagged " + t.Ref() + " (read back at once: the registry refuses overwrites, registry-immutable-tags)"
+		return "Tagged " + t.Ref() + " (read back without the settle pause: the registry refuses overwrites, registry-immutable-tags)"
 	}
 	return "Tagged " + t.Ref()
 }

@@ -61,8 +61,9 @@ type Tag struct {
 	Other   digest.Digest
 	Version string
 	Err     error
-	// Immediate says a Written version tag was read back with no pause,
-	// where the registry refuses overwrites (WithImmutable).
+	// Immediate says a Written version tag was read back without the
+	// settle pause, twice its write's round trip after it, where the
+	// registry refuses overwrites (WithImmutable).
 	Immediate bool
 	// Moved: a Written tag named another image before (the registry let
 	// it be overwritten).
@@ -116,7 +117,7 @@ type Writer struct {
 	// read back.
 	settleMin, settleMax time.Duration
 	// immutable: the registry refuses to overwrite a tag, so no racing
-	// job can replace the version tag once written: no pause.
+	// job can replace the version tag once written: no settle pause.
 	immutable bool
 }
 
@@ -133,8 +134,11 @@ func WithSettle(lo, hi time.Duration) Opt {
 // (zot's create-only users, Harbor's immutability rules, ECR's immutable
 // repositories; the registry-immutable-tags input): a job racing for the
 // version tag is refused rather than replacing it, so the version tag is
-// read back at once, without the settle pause. A registry seen to move a
-// tag of the plan from another image in the same commit gets the pause.
+// read back without the settle pause: only twice its own write's round
+// trip later, because zot checks create against update before it writes,
+// not atomically, and a job whose write passed that check beside ours
+// lands about one write later. A registry seen to move a tag of the plan
+// from another image in the same commit gets the pause.
 func WithImmutable() Opt {
 	return func(w *Writer) { w.immutable = true }
 }
@@ -245,7 +249,8 @@ func moved(done []Tag) bool {
 }
 
 // commit writes the version tag, the commit point, and reads it back,
-// at once where the registry refuses overwrites (immutable).
+// after twice the write's round trip where the registry refuses
+// overwrites (immutable), else after the settle pause.
 func (w *Writer) commit(ctx context.Context, plan Plan, immutable bool) (Tag, error) {
 	start := time.Now()
 	names, err := w.guard.CheckVersion(ctx, plan.Version, plan.image())
@@ -254,14 +259,16 @@ func (w *Writer) commit(ctx context.Context, plan Plan, immutable bool) (Tag, er
 	}
 	// A job that passed its own check just before this one writes about
 	// one round trip later: pause a few of those before reading back.
-	// Where the registry refuses overwrites there is no such job to wait
-	// for: its write is refused.
+	// Where the registry refuses overwrites such a job's write is refused,
+	// unless it passed the registry's own check beside ours (zot's is not
+	// atomic): that one lands within about one write of ours.
 	settle := min(max(3*time.Since(start), w.settleMin), w.settleMax)
-	if immutable {
-		settle = 0
-	}
+	wrote := time.Now()
 	if err := w.reg.Tag(ctx, plan.Digest, plan.Version); err != nil {
 		return w.refused(ctx, plan, err)
+	}
+	if immutable {
+		settle = min(2*time.Since(wrote), w.settleMax)
 	}
 	// Committed: from here on only a verified lost race fails the run.
 	ctx = context.WithoutCancel(ctx)

@@ -34,6 +34,13 @@ type registry struct {
 	// same: images whose manifest is sameManifest; any other is an image
 	// of its own.
 	same map[digest.Digest]bool
+	// rtt: how long a tag write takes. beside: a write of this tag that
+	// passed the registry's check beside ours (zot's is not atomic) and
+	// lands after ours, by landsAfter.
+	rtt        time.Duration
+	beside     map[string]digest.Digest
+	landsAfter time.Duration
+	landed     map[string]time.Time
 }
 
 // sameManifest and otherManifest are two images' manifests by content:
@@ -51,6 +58,9 @@ func (r *registry) Manifest(_ context.Context, ref string) (string, []byte, bool
 }
 
 func (r *registry) Lookup(_ context.Context, tag string) (digest.Digest, bool, error) {
+	if at, ok := r.landed[tag]; ok && time.Since(at) >= r.landsAfter {
+		return r.beside[tag], true, nil
+	}
 	d, ok := r.tags[tag]
 	return d, ok, nil
 }
@@ -63,7 +73,11 @@ func (r *registry) Tag(_ context.Context, d digest.Digest, tag string) error {
 		}
 		return errRefused
 	}
+	time.Sleep(r.rtt)
 	r.tags[tag] = d
+	if _, ok := r.beside[tag]; ok {
+		r.landed = map[string]time.Time{tag: time.Now()}
+	}
 	return nil
 }
 
@@ -310,5 +324,21 @@ func TestImmutableNoPause(t *testing.T) {
 		if tag.Name == plan.Version && (took < settle || tag.Immediate) {
 			t.Errorf("the SHA tag was moved, yet the version tag was read back after %s in all (settle %s)", took, settle)
 		}
+	}
+}
+
+// TestImmutableCatchesSimultaneousCreate: zot checks create against update
+// before it writes, not atomically, so another job's write of the version
+// tag that passed the check beside ours lands after ours. Where the
+// registry refuses overwrites, the read-back waits twice the write's
+// round trip, long enough to see that write (landing within one write of
+// ours) and lose the race rather than report a release another image now
+// holds.
+func TestImmutableCatchesSimultaneousCreate(t *testing.T) {
+	r := &registry{tags: map[string]digest.Digest{}, rtt: 4 * time.Millisecond, beside: map[string]digest.Digest{plan.Version: theirs}, landsAfter: 2 * time.Millisecond}
+	g := guard.New(r, "reg.example/app", guard.WithReread(time.Millisecond), guard.WithManifests(r))
+	_, err := New(r, g, WithSettle(time.Second, time.Second), WithImmutable()).Commit(context.Background(), plan)
+	if !errors.Is(err, guard.ErrLostRace) {
+		t.Errorf("a write landing %s after ours (a write takes %s): %v, want the lost race", r.landsAfter, r.rtt, err)
 	}
 }
