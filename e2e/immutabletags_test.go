@@ -15,9 +15,10 @@ const immutableNote = "(read back without the settle pause: the registry refuses
 
 // TestImmutableTagsNoPauseZot: on the real zot with a create-only user
 // (the users' registry) and registry-immutable-tags: true, the version
-// tag is read back with no pause (the Tagged line says so), and four jobs
-// racing for one new version still give exactly one release: the others'
-// writes are refused. Without the input, on the rig's registry (which lets
+// tag is read back without the settle pause (the Tagged line says so),
+// and four jobs racing for one new version still give exactly one
+// release: the others' writes are refused, or, where zot's check let a
+// write through beside the winner's, lost on the read-back. Without the input, on the rig's registry (which lets
 // tags be overwritten), the pause is kept (TestRaceSameVersionPlainRegistry
 // runs the race there).
 func TestImmutableTagsNoPauseZot(t *testing.T) {
@@ -49,7 +50,15 @@ func TestImmutableTagsNoPauseZot(t *testing.T) {
 	for i, j := range jobs {
 		testcheck.NoSecret(t, zr.key, j.all()...)
 		if j.code != 0 {
-			testcheck.OneErrorLine(t, j.stdout, "version tags are immutable: bump the version")
+			// Refused; or, its write having passed zot's create check
+			// beside the winner's (not atomic), overwritten, which the
+			// read-back after twice its write's round trip sees.
+			want := "version tags are immutable: bump the version"
+			if strings.Contains(errorLine(j.stdout), "lost a race") {
+				want = "lost a race for the version tag v2.0.0"
+				t.Logf("job %d: %s", i, errorLine(j.stdout))
+			}
+			testcheck.OneErrorLine(t, j.stdout, want)
 			continue
 		}
 		won++
