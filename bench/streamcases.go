@@ -40,8 +40,9 @@ const (
 
 // runUsersZot is the action as the users would set it for their zot,
 // whose CI identity may create a tag but not update it: with
-// registry-immutable-tags, the version tag is read back at once, with no
-// settle pause (case 14's default rows show what the pause costs).
+// registry-immutable-tags, the version tag is read back twice its write's
+// round trip after it, without the settle pause (case 14's default rows
+// show what the pause costs).
 func runUsersZot(ctx context.Context, b *bench, j archiveJob) (sample, error) {
 	j.extra = append(slices.Clip(j.extra), "--registry-immutable-tags", "true")
 	return runArchiveAction(ctx, b, j)
